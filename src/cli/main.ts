@@ -1,0 +1,105 @@
+#!/usr/bin/env node
+// The `zerots` command: train | launch | estimate | bench | demo. Each subcommand lives in its own module under
+// src/cli/ and is loaded only when called, so `zerots launch` does not pay for the kernels' compile.
+import { Command, InvalidArgumentError } from 'commander';
+import { ZeroTsError } from '../errors.js';
+
+function int(name: string, min: number, max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      throw new InvalidArgumentError(`${name} must be an integer in [${min}, ${max}], got '${value}'`);
+    }
+    return n;
+  };
+}
+
+function list(value: string): number[] {
+  return value.split(',').map((s) => {
+    const n = Number(s);
+    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`expected positive integers, got '${s}'`);
+    return n;
+  });
+}
+
+function transport(value: string): 'threads' | 'tcp' {
+  if (value !== 'threads' && value !== 'tcp') {
+    throw new InvalidArgumentError(`transport must be 'threads' or 'tcp', got '${value}'`);
+  }
+  return value;
+}
+
+/** Loads a subcommand module by its file name (relative to this file). */
+async function load<T>(file: string): Promise<T> {
+  return (await import(new URL(file, import.meta.url).href)) as T;
+}
+
+const program = new Command('zerots')
+  .description('ZeRO data-parallel training for TypeScript on Node.js')
+  .showHelpAfterError()
+  .enablePositionalOptions();
+
+const bench = program.command('bench').description('benchmarks: each prints a ratio against a reference measured in the same run');
+bench.command('gemm')
+  .description('GEMM GFLOP/s at n = 256..2048 against OpenBLAS through numpy')
+  .option('--sizes <list>', 'comma-separated n values', list)
+  .option('--threads <n>', '1 or 2', int('--threads', 1, 2))
+  .action(async (o) => (await load<{ benchGemm(o: unknown): Promise<void> }>('./bench-gemm.js')).benchGemm(o));
+bench.command('train')
+  .description('GPT training tokens/s on one rank against PyTorch CPU')
+  .option('--steps <n>', 'timed steps per side', int('--steps', 1, 1000))
+  .action(async (o) => (await load<{ benchTrain(o: unknown): Promise<void> }>('./bench-train.js')).benchTrain(o));
+bench.command('comm')
+  .description('collective bandwidth and latency against memcpy')
+  .option('--transport <t>', 'threads | tcp', transport, 'threads')
+  .option('--world-size <n>', 'ranks', int('--world-size', 1, 64), 2)
+  .action(async (o) => (await load<{ benchComm(o: unknown): Promise<void> }>('./bench-comm.js')).benchComm(o));
+bench.command('zero')
+  .description('every ZeRO stage on one model: tokens/s, peak memory per rank, comm bytes per step')
+  .option('--world-size <n>', 'ranks', int('--world-size', 1, 16), 2)
+  .action(async (o) => (await load<{ benchZero(o: unknown): Promise<void> }>('./bench-zero.js')).benchZero(o));
+
+program.command('train')
+  .description('train GPT on the shipped corpus')
+  .option('--config <file>', 'DeepSpeed-style JSON config')
+  .option('--steps <n>', 'optimizer steps', int('--steps', 1, 1_000_000))
+  .option('--world-size <n>', 'ranks (worker threads)', int('--world-size', 1, 64))
+  .action(async (o) => (await load<{ train(o: unknown): Promise<void> }>('./train.js')).train(o));
+
+program.command('launch')
+  .description('start N ranks of a script (threads or processes), with rank discovery from the environment')
+  .requiredOption('--nproc-per-node <n>', 'ranks on this node', int('--nproc-per-node', 1, 256))
+  .option('--transport <t>', 'threads | tcp', transport, 'tcp')
+  .option('--nnodes <n>', 'number of nodes', int('--nnodes', 1, 4096), 1)
+  .option('--node-rank <k>', 'this node\'s index', int('--node-rank', 0, 4095), 0)
+  .option('--master-addr <addr>', 'rendezvous host', '127.0.0.1')
+  .option('--master-port <port>', 'rendezvous port', int('--master-port', 1, 65535), 29500)
+  .argument('<script>', 'the script every rank runs')
+  .argument('[args...]', 'arguments for the script')
+  .passThroughOptions()
+  .action(async (script: string, args: string[], o) =>
+    (await load<{ launch(o: unknown): Promise<void> }>('./launch.js')).launch({ ...o, script, args }));
+
+program.command('estimate')
+  .description('model-state memory per rank and communication per step for every ZeRO stage (closed form)')
+  .requiredOption('--params <n>', 'number of parameters (e.g. 7.5e9)', (v: string) => {
+    const n = Number(v);
+    if (!(n > 0) || !Number.isFinite(n)) throw new InvalidArgumentError(`--params must be a positive number, got '${v}'`);
+    return n;
+  })
+  .option('--world-size <n>', 'data-parallel ranks', int('--world-size', 1, 1 << 20), 1)
+  .action(async (o) => (await load<{ estimate(o: unknown): void }>('./estimate.js')).estimate(o));
+
+program.command('demo', { isDefault: false })
+  .description('a short demonstration: every ZeRO stage trains GPT on the shipped corpus with 2 thread ranks')
+  .option('--steps <n>', 'steps per stage', int('--steps', 1, 10_000))
+  .action(async (o) => (await load<{ demo(o: unknown): Promise<void> }>('./demo.js')).demo(o));
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  if (err instanceof ZeroTsError) {
+    console.error(`zerots: ${err.name}: ${err.message}`);
+  } else {
+    console.error(err);
+  }
+  process.exit(1);
+});
