@@ -1,0 +1,108 @@
+// policyFromConfig: the three composed parts a config selects (architecture.md, "Stages are composition, not
+// flags"), decided once, here; the engine builds the parts the policy names and never looks at the stage again.
+// Unsupported combinations are refused here with a message that says what to change.
+import { ConfigError } from '../errors.js';
+import type { ZeroConfig } from './types.js';
+
+export type Precision = 'fp32' | 'bf16' | 'fp16';
+export type Placement = 'device' | 'host';
+
+/**
+ * - 'allreduce': bucketed all-reduce of full gradients; every rank keeps them all (stage 0; stage 1 with
+ *   reduce_scatter false).
+ * - 'reduce-scatter-after-backward': full gradients accumulate during backward; after it each bucket is
+ *   reduce-scattered and the rank keeps its own partition (stage 1).
+ * - 'reduce-scatter-during-backward': each bucket is reduce-scattered as soon as all its gradients are ready and the
+ *   rank frees what it does not own (stages 2 and 3).
+ */
+export type GradientReducerKind = 'allreduce' | 'reduce-scatter-after-backward' | 'reduce-scatter-during-backward';
+
+/**
+ * - 'replicated': every rank holds all parameters and updates them all (stage 0).
+ * - 'allgather-after-step': every rank holds all 16-bit parameters; after the step each rank's updated partition is
+ *   all-gathered (stages 1, 2).
+ * - 'gather-per-module': parameters live as shards; a module's are gathered before its forward and backward and
+ *   released after, with prefetch (stage 3).
+ */
+export type ParameterFetcherKind = 'replicated' | 'allgather-after-step' | 'gather-per-module';
+
+export interface ZeroPolicy {
+  readonly stage: 0 | 1 | 2 | 3;
+  readonly precision: Precision;
+  /** 'dynamic' (fp16 with loss_scale 0), 'static' (fp16 with loss_scale > 0) or 'none'. */
+  readonly lossScaling: 'none' | 'static' | 'dynamic';
+  readonly gradientReducer: {
+    readonly kind: GradientReducerKind;
+    readonly bucketElements: number;      // reduce_bucket_size
+    readonly overlapComm: boolean;        // overlap_comm: use the async collectives
+  };
+  readonly parameterFetcher: {
+    readonly kind: ParameterFetcherKind;
+    readonly allgatherBucketElements: number;   // allgather_bucket_size (stages 1, 2)
+    readonly prefetchElements: number;          // stage3_prefetch_bucket_size
+    readonly persistenceThreshold: number;      // stage3_param_persistence_threshold: params this small stay gathered
+    readonly maxLiveElements: number;           // stage3_max_live_parameters
+    readonly maxReuseDistance: number;          // stage3_max_reuse_distance
+  };
+  readonly optimizerState: {
+    /** false: every rank keeps the full optimizer state (stage 0). */
+    readonly partitioned: boolean;
+    readonly placement: Placement;        // offload_optimizer.device cpu -> 'host'
+  };
+  /** Where a stage-3 rank keeps its parameter shard between uses; 'device' for stages 0-2. */
+  readonly paramShardPlacement: Placement;
+}
+
+export function policyFromConfig(config: ZeroConfig): ZeroPolicy {
+  const z = config.zero;
+  if (config.fp16.enabled && config.bf16.enabled) {
+    throw new ConfigError('config enables both "fp16.enabled" and "bf16.enabled"; enable at most one of them (bf16 needs no loss scaling).', 'bf16.enabled');
+  }
+  if (z.offloadParam.device !== 'none' && z.stage !== 3) {
+    throw new ConfigError(
+      `config "zero_optimization.offload_param.device" = "${z.offloadParam.device}" needs zero_optimization.stage 3 (got ${z.stage}): ` +
+        `only stage 3 partitions parameters. Set "stage": 3, or remove offload_param.`,
+      'zero_optimization.offload_param.device',
+    );
+  }
+  if (z.offloadOptimizer.device !== 'none' && z.stage === 0) {
+    throw new ConfigError(
+      `config "zero_optimization.offload_optimizer.device" = "${z.offloadOptimizer.device}" needs zero_optimization.stage 1, 2 or 3 (got 0); ` +
+        `set a stage, or remove offload_optimizer.`,
+      'zero_optimization.offload_optimizer.device',
+    );
+  }
+  for (const [key, dev] of [['offload_optimizer', z.offloadOptimizer.device], ['offload_param', z.offloadParam.device]] as const) {
+    if (dev === 'nvme') {
+      throw new ConfigError(`config "zero_optimization.${key}.device" = "nvme" is not implemented by zerots yet; use "cpu" (host memory) or "none".`, `zero_optimization.${key}.device`);
+    }
+  }
+  if (z.offloadOptimizer.device !== 'none' && z.offloadOptimizer.ratio !== 1) {
+    throw new ConfigError(`config "zero_optimization.offload_optimizer.ratio" = ${z.offloadOptimizer.ratio}: partial offload is not implemented; remove the key (ratio 1).`, 'zero_optimization.offload_optimizer.ratio');
+  }
+  if (z.stage === 2 && !z.reduceScatter) {
+    throw new ConfigError('config "zero_optimization.reduce_scatter" = false with stage 2 is not supported: stage 2 partitions gradients by reduce-scatter. Remove the key (default true), or use stage 1.', 'zero_optimization.reduce_scatter');
+  }
+  const precision = config.fp16.enabled ? 'fp16' : config.bf16.enabled ? 'bf16' : 'fp32';
+  const reducer: GradientReducerKind =
+    z.stage === 0 || (z.stage === 1 && !z.reduceScatter) ? 'allreduce'
+      : z.stage === 1 ? 'reduce-scatter-after-backward'
+        : 'reduce-scatter-during-backward';
+  const fetcher: ParameterFetcherKind = z.stage === 0 ? 'replicated' : z.stage === 3 ? 'gather-per-module' : 'allgather-after-step';
+  return Object.freeze({
+    stage: z.stage,
+    precision,
+    lossScaling: precision !== 'fp16' ? 'none' : config.fp16.lossScale > 0 ? 'static' : 'dynamic',
+    gradientReducer: Object.freeze({ kind: reducer, bucketElements: z.reduceBucketSize, overlapComm: z.overlapComm }),
+    parameterFetcher: Object.freeze({
+      kind: fetcher,
+      allgatherBucketElements: z.allgatherBucketSize,
+      prefetchElements: z.stage3PrefetchBucketSize,
+      persistenceThreshold: z.stage3ParamPersistenceThreshold,
+      maxLiveElements: z.stage3MaxLiveParameters,
+      maxReuseDistance: z.stage3MaxReuseDistance,
+    }),
+    optimizerState: Object.freeze({ partitioned: z.stage > 0, placement: z.offloadOptimizer.device === 'cpu' ? 'host' : 'device' }),
+    paramShardPlacement: z.offloadParam.device === 'cpu' ? 'host' : 'device',
+  } as const);
+}

@@ -1,0 +1,49 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { resolveConfig } from '../../src/config/resolve.js';
+import { policyFromConfig } from '../../src/config/policy.js';
+import { ConfigError } from '../../src/errors.js';
+
+const policy = (zero: object, extra: object = {}) =>
+  policyFromConfig(resolveConfig({ train_batch_size: 4, zero_optimization: zero, ...extra }, { worldSize: 2 }));
+
+test('each stage names its composed parts', () => {
+  const parts = [0, 1, 2, 3].map((stage) => {
+    const p = policy({ stage });
+    return [p.gradientReducer.kind, p.parameterFetcher.kind, p.optimizerState.partitioned, p.optimizerState.placement];
+  });
+  assert.deepEqual(parts, [
+    ['allreduce', 'replicated', false, 'device'],
+    ['reduce-scatter-after-backward', 'allgather-after-step', true, 'device'],
+    ['reduce-scatter-during-backward', 'allgather-after-step', true, 'device'],
+    ['reduce-scatter-during-backward', 'gather-per-module', true, 'device'],
+  ]);
+  assert.equal(policy({ stage: 1, reduce_scatter: false }).gradientReducer.kind, 'allreduce');
+  assert.ok(Object.isFrozen(policy({ stage: 3 }).parameterFetcher));
+});
+
+test('precision and loss scaling', () => {
+  assert.equal(policy({}).precision, 'fp32');
+  assert.equal(policy({}, { bf16: { enabled: true } }).precision, 'bf16');
+  assert.equal(policy({}, { bf16: { enabled: true } }).lossScaling, 'none');
+  assert.equal(policy({}, { fp16: { enabled: true } }).lossScaling, 'dynamic');
+  assert.equal(policy({}, { fp16: { enabled: true, loss_scale: 128 } }).lossScaling, 'static');
+});
+
+test('offload placements', () => {
+  const p = policy({ stage: 3, offload_optimizer: { device: 'cpu' }, offload_param: { device: 'cpu' } });
+  assert.equal(p.optimizerState.placement, 'host');
+  assert.equal(p.paramShardPlacement, 'host');
+  assert.equal(policy({ stage: 2, offload_optimizer: { device: 'cpu' } }).paramShardPlacement, 'device');
+});
+
+test('unsupported combinations are refused with what to change', () => {
+  const refuses = (fn: () => unknown, path: string, hint: string) =>
+    assert.throws(fn, (e: unknown) => e instanceof ConfigError && e.path === path && e.message.includes(hint));
+  refuses(() => policy({}, { fp16: { enabled: true }, bf16: { enabled: true } }), 'bf16.enabled', 'at most one');
+  refuses(() => policy({ stage: 2, offload_param: { device: 'cpu' } }), 'zero_optimization.offload_param.device', 'Set "stage": 3');
+  refuses(() => policy({ stage: 0, offload_optimizer: { device: 'cpu' } }), 'zero_optimization.offload_optimizer.device', 'stage 1, 2 or 3');
+  refuses(() => policy({ stage: 2, offload_optimizer: { device: 'nvme', nvme_path: '/tmp' } }), 'zero_optimization.offload_optimizer.device', '"cpu"');
+  refuses(() => policy({ stage: 2, reduce_scatter: false }), 'zero_optimization.reduce_scatter', 'stage 1');
+  refuses(() => policy({ stage: 2, offload_optimizer: { device: 'cpu', ratio: 0.5 } }), 'zero_optimization.offload_optimizer.ratio', 'partial');
+});
