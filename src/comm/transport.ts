@@ -72,6 +72,11 @@ export interface Transport {
   readonly kind: 'threads' | 'tcp';
   readonly rank: number;
   readonly worldSize: number;
+  /**
+   * Optional: throws (ShapeError) when `buf` cannot be used by this transport, e.g. is not a view of the rank's
+   * device memory. The group calls it while validating, so a refused buffer fails on all ranks at once.
+   */
+  checkBuffer?(buf: CommBuffer, what: string): void;
   /** Runs one collective to completion, blocking the calling thread. */
   run(call: CollectiveCall): TransferStats;
   /**
