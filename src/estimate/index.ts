@@ -1,0 +1,4 @@
+// The estimate layer: closed-form memory and communication (pure; imports only zero/partition types).
+export * from './memory.js';
+export * from './comm.js';
+export * from './deepspeed.js';
