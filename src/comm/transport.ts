@@ -52,6 +52,8 @@ export interface CollectiveCall {
   readonly output: CommBuffer | null;
   /** performance.now() in ms after which the transport gives up with CollectiveTimeoutError. */
   readonly deadline: number;
+  /** The timeout that gave the deadline, for messages. */
+  readonly timeoutMs: number;
 }
 
 /** Bytes this rank moved for one collective (sent to / received from peers, or copied from peers' memory). */

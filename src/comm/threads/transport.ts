@@ -1,0 +1,232 @@
+// The threads transport: ranks are worker_threads of one process and every rank can read and write its peers'
+// device memories (shared WebAssembly.Memory objects exchanged at setup). Collectives are barrier-separated
+// phases over those memories ([Note: barrier] in control.ts):
+//   all_reduce      B1 | each rank reduces its own chunk over all ranks' buffers into its own buffer | B2 |
+//                   each rank copies the other ranks' reduced chunks | B3
+//   reduce_scatter  B1 | each rank reduces chunk r of all inputs into its output | B2
+//   all_gather      B1 | each rank copies every peer's input into its output | B2
+//   broadcast       B1 | non-roots copy the root's buffer | B2
+//   barrier         B1
+// The last barrier of each op keeps a rank from returning (and its caller from overwriting the buffer) while peers
+// still read it. B1 also publishes this rank's CollectiveDesc and buffer offsets; after B1 every rank checks every
+// peer's desc (the always-on mismatch check) and reads the peers' offsets.
+// [Note: staging of peer data] A wasm instance sees one memory only (no multi-memory in Node 20), so the reduce
+// kernel cannot read a peer's memory. Peer data is copied block by block into a small staging area of the own
+// memory (the comm slot, or the larger scratch given at setup) and reduced from there while it is hot in L1/L2:
+// the bytes cross DRAM once, as with direct access.
+import { ShapeError, StateError } from '../../errors.js';
+import { assertSameCollective, decodeDesc, encodeDesc, peerLostError, timeoutError } from '../desc.js';
+import { COMM_SLOT_BASE, COMM_SLOT_BYTES, MAX_SOURCES, Reducer, TABLE_BYTES } from '../reducer.js';
+import type { CollectiveCall, CollectiveDesc, TransferStats, Transport } from '../transport.js';
+import type { CommBuffer, CommDType, ReduceOp } from '../types.js';
+import type { CommMemory } from '../wasm.js';
+import { Barrier, BarrierFailure, markRank, slotAt, SLOT_IN, SLOT_OUT, Status, statusWhy } from './control.js';
+
+export interface ThreadsTransportOptions {
+  rank: number;
+  worldSize: number;
+  /** The world's control block (control.ts). */
+  control: SharedArrayBuffer;
+  /** Every rank's device memory, in rank order (this rank's at index `rank`). */
+  memories: readonly CommMemory[];
+  /** Barrier spin iterations before futex-waiting (default: 20000 when ranks <= cores, else 200). */
+  spinIterations: number;
+  /** Optional larger staging area in the own memory (byte offset and size), e.g. a 'comm' allocation. */
+  scratch?: { ptr: number; bytes: number };
+}
+
+/** Elements per rank chunk for all_reduce: a multiple of 16 so ranks never write the same cache line. */
+function chunkOf(count: number, worldSize: number): number {
+  return Math.ceil(count / worldSize / 16) * 16;
+}
+
+export class ThreadsTransport implements Transport {
+  readonly kind = 'threads' as const;
+  readonly rank: number;
+  readonly worldSize: number;
+  private readonly ctl: Int32Array;
+  private readonly control: SharedArrayBuffer;
+  private readonly sab: SharedArrayBuffer;
+  private readonly u8: Uint8Array[];
+  private readonly barrier: Barrier;
+  private readonly reducer: Reducer;
+  private readonly stageBase: number;
+  private readonly stageBytes: number;
+  private readonly srcs: number[];
+  private broken: Error | null = null;
+  private closed = false;
+
+  constructor(o: ThreadsTransportOptions) {
+    this.rank = o.rank;
+    this.worldSize = o.worldSize;
+    if (o.worldSize > MAX_SOURCES) throw new StateError(`threads transport supports at most ${MAX_SOURCES} ranks, got ${o.worldSize}`);
+    this.control = o.control;
+    this.ctl = new Int32Array(o.control);
+    const own = o.memories[o.rank]!;
+    this.sab = own.buffer as unknown as SharedArrayBuffer;
+    this.u8 = o.memories.map((m) => new Uint8Array(m.buffer));
+    this.barrier = new Barrier(this.ctl, o.rank, o.worldSize, o.spinIterations);
+    this.reducer = new Reducer(own);
+    this.stageBase = o.scratch ? o.scratch.ptr : COMM_SLOT_BASE + TABLE_BYTES;
+    this.stageBytes = o.scratch ? o.scratch.bytes : COMM_SLOT_BYTES - TABLE_BYTES;
+    this.srcs = new Array<number>(o.worldSize).fill(0);
+  }
+
+  checkBuffer(buf: CommBuffer, what: string): void {
+    if (buf.buffer !== this.sab) {
+      throw new ShapeError(`${what} is not a view of rank ${this.rank}'s device memory (the WebAssembly.Memory given ` +
+        'to initProcessGroup); the threads transport reads and writes peers\' buffers in place, so buffers must live there');
+    }
+  }
+
+  run(call: CollectiveCall): TransferStats {
+    if (this.broken) throw this.broken;
+    if (this.closed) throw new StateError(`rank ${this.rank}'s threads transport is closed`);
+    const d = call.desc;
+    const slot = slotAt(this.worldSize, this.rank, d.seq & 1);
+    encodeDesc(d, this.ctl, slot);
+    this.ctl[slot + SLOT_IN] = call.input ? call.input.byteOffset : 0;
+    this.ctl[slot + SLOT_OUT] = call.output ? call.output.byteOffset : 0;
+    try {
+      this.barrier.arrive(call.deadline);
+      for (let p = 0; p < this.worldSize; p++) {
+        if (p !== this.rank) assertSameCollective(d, this.rank, decodeDesc(this.ctl, slotAt(this.worldSize, p, d.seq & 1)), p);
+      }
+      return this.dispatch(call);
+    } catch (e) {
+      if (e instanceof BarrierFailure) throw this.fail(d, e, call.timeoutMs);
+      throw e;
+    }
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    markRank(this.control, this.rank, Status.destroyed);
+  }
+
+  private fail(d: CollectiveDesc, f: BarrierFailure, timeoutMs: number): Error {
+    this.broken = f.kind === 'timeout'
+      ? timeoutError(d, this.rank, timeoutMs, 'its peers to arrive')
+      : peerLostError(d, this.rank, f.lostRank, statusWhy(f.status));
+    // leave the group so that peers still waiting on this rank fail at once instead of at their own deadline
+    markRank(this.control, this.rank, Status.abandoned);
+    return this.broken;
+  }
+
+  private peerOffset(p: number, seq: number, which: typeof SLOT_IN | typeof SLOT_OUT): number {
+    return this.ctl[slotAt(this.worldSize, p, seq & 1) + which]! >>> 0;
+  }
+
+  private dispatch(call: CollectiveCall): TransferStats {
+    const d = call.desc;
+    const eb = d.dtype === 'f32' ? 4 : 2;
+    switch (d.op) {
+      case 'barrier':
+      case 'invalid': // every rank refused its own arguments; each throws its own error
+        return { bytesSent: 0, bytesReceived: 0 };
+      case 'all_reduce':
+        return this.allReduce(d, eb, call.deadline);
+      case 'reduce_scatter':
+        return this.reduceScatter(d, eb, call.output!.byteOffset, call.deadline);
+      case 'all_gather':
+        return this.allGather(d, eb, call.input!.byteOffset, call.output!.byteOffset, call.deadline);
+      case 'broadcast':
+        return this.broadcast(d, eb, call.output!.byteOffset, call.deadline);
+      default:
+        throw new StateError(`rank ${this.rank}: collective ${d.op} reached the transport`);
+    }
+  }
+
+  private allReduce(d: CollectiveDesc, eb: number, deadline: number): TransferStats {
+    const N = this.worldSize, r = this.rank, count = d.count;
+    const chunk = chunkOf(count, N);
+    const lo = Math.min(r * chunk, count), hi = Math.min(lo + chunk, count);
+    const bases = this.offsets(d.seq, SLOT_IN);
+    for (let p = 0; p < N; p++) this.srcs[p] = bases[p]! + lo * eb;
+    this.reduceRange(d.dtype, d.reduceOp, bases[r]! + lo * eb, this.srcs, hi - lo, eb);
+    this.barrier.arrive(deadline);
+    let received = (N - 1) * (hi - lo) * eb, sent = 0;
+    const own = this.u8[r]!;
+    for (let p = 0; p < N; p++) {
+      if (p === r) continue;
+      const plo = Math.min(p * chunk, count), phi = Math.min(plo + chunk, count);
+      if (phi > plo) own.set(this.u8[p]!.subarray(bases[p]! + plo * eb, bases[p]! + phi * eb), bases[r]! + plo * eb);
+      received += (phi - plo) * eb;
+      sent += (phi - plo) * eb + (hi - lo) * eb; // peers read my copy of their chunk, then my reduced chunk
+    }
+    this.barrier.arrive(deadline);
+    return { bytesSent: sent, bytesReceived: received };
+  }
+
+  private reduceScatter(d: CollectiveDesc, eb: number, outOffset: number, deadline: number): TransferStats {
+    const N = this.worldSize, r = this.rank, count = d.count;
+    const bases = this.offsets(d.seq, SLOT_IN);
+    for (let p = 0; p < N; p++) this.srcs[p] = bases[p]! + r * count * eb;
+    this.reduceRange(d.dtype, d.reduceOp, outOffset, this.srcs, count, eb);
+    this.barrier.arrive(deadline);
+    const bytes = (N - 1) * count * eb;
+    return { bytesSent: bytes, bytesReceived: bytes };
+  }
+
+  private allGather(d: CollectiveDesc, eb: number, inOffset: number, outOffset: number, deadline: number): TransferStats {
+    const N = this.worldSize, r = this.rank, bytes = d.count * eb;
+    const bases = this.offsets(d.seq, SLOT_IN);
+    const own = this.u8[r]!;
+    for (let p = 0; p < N; p++) {
+      const dst = outOffset + p * bytes;
+      if (p === r) {
+        if (inOffset !== dst) own.copyWithin(dst, inOffset, inOffset + bytes);
+      } else {
+        own.set(this.u8[p]!.subarray(bases[p]!, bases[p]! + bytes), dst);
+      }
+    }
+    this.barrier.arrive(deadline);
+    return { bytesSent: (N - 1) * bytes, bytesReceived: (N - 1) * bytes };
+  }
+
+  private broadcast(d: CollectiveDesc, eb: number, offset: number, deadline: number): TransferStats {
+    const bytes = d.count * eb, root = d.root;
+    let stats = { bytesSent: (this.worldSize - 1) * bytes, bytesReceived: 0 };
+    if (this.rank !== root) {
+      const src = this.peerOffset(root, d.seq, SLOT_IN);
+      this.u8[this.rank]!.set(this.u8[root]!.subarray(src, src + bytes), offset);
+      stats = { bytesSent: 0, bytesReceived: bytes };
+    }
+    this.barrier.arrive(deadline);
+    return stats;
+  }
+
+  private offsets(seq: number, which: typeof SLOT_IN | typeof SLOT_OUT): number[] {
+    const out = new Array<number>(this.worldSize);
+    for (let p = 0; p < this.worldSize; p++) out[p] = this.peerOffset(p, seq, which);
+    return out;
+  }
+
+  /**
+   * Reduces n elements: dst (own memory) = fold over srcs[p] (in rank p's memory), in rank order, staging peer
+   * blocks through the own memory ([Note: staging of peer data]).
+   */
+  private reduceRange(dtype: CommDType, op: ReduceOp, dst: number, srcs: number[], n: number, eb: number): void {
+    const N = this.worldSize, r = this.rank;
+    if (n <= 0) return;
+    const own = this.u8[r]!;
+    const table = new Array<number>(N);
+    const block = N === 1 ? n : Math.max(16, Math.floor(this.stageBytes / (N - 1) / eb / 16) * 16);
+    for (let off = 0; off < n; off += block) {
+      const len = Math.min(block, n - off);
+      let slot = 0;
+      for (let p = 0; p < N; p++) {
+        const src = srcs[p]! + off * eb;
+        if (p === r) {
+          table[p] = src;
+        } else {
+          const stage = this.stageBase + slot++ * block * eb;
+          own.set(this.u8[p]!.subarray(src, src + len * eb), stage);
+          table[p] = stage;
+        }
+      }
+      this.reducer.reduce(dtype, op, dst + off * eb, table, len, N);
+    }
+  }
+}
