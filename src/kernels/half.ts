@@ -9,7 +9,12 @@ const u32 = new Uint32Array(f32.buffer);
 /** fp32 value -> bf16 bit pattern (round to nearest even). */
 export function f32ToBf16Bits(x: number): number {
   f32[0] = x;
-  const b = u32[0]!;
+  return bitsToBf16(u32[0]!);
+}
+
+/** fp32 bit pattern -> bf16 bit pattern (works on bits, so NaN payloads survive). */
+export function bitsToBf16(b: number): number {
+  b >>>= 0;
   if ((b & 0x7fffffff) > 0x7f800000) return ((b >>> 16) | 0x0040) & 0xffff;
   return ((b + 0x7fff + ((b >>> 16) & 1)) >>> 16) & 0xffff;
 }
@@ -23,7 +28,12 @@ export function bf16BitsToF32(h: number): number {
 /** fp32 value -> f16 bit pattern (round to nearest even, subnormals, overflow to Inf). */
 export function f32ToF16Bits(x: number): number {
   f32[0] = x;
-  const b = u32[0]!;
+  return bitsToF16(u32[0]!);
+}
+
+/** fp32 bit pattern -> f16 bit pattern. */
+export function bitsToF16(b: number): number {
+  b >>>= 0;
   const sign = (b >>> 16) & 0x8000;
   const exp = (b >>> 23) & 0xff;
   const mant = b & 0x7fffff;
@@ -59,6 +69,11 @@ export function f16BitsToF32(h: number): number {
   if (exp === 0x1f) u32[0] = (sign | 0x7f800000 | (m << 13)) >>> 0;
   else u32[0] = (sign | ((exp + 112) << 23) | (m << 13)) >>> 0;
   return f32[0]!;
+}
+
+/** Converts by format (bits in, bits out). */
+export function bitsToHalf(bits: number, type: 'bf16' | 'f16'): number {
+  return type === 'bf16' ? bitsToBf16(bits) : bitsToF16(bits);
 }
 
 /** Converts by format. */

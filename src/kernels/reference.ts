@@ -2,7 +2,7 @@
 // It is the oracle the wasm kernels are tested against. Sums run in float64 (JS numbers), results are stored fp32.
 import type { Half, Kernels, Ptr } from './types.js';
 import { attentionBackwardRef, attentionForwardRef } from './reference-attention.js';
-import { f32ToHalfBits, halfBitsToF32 } from './half.js';
+import { bitsToHalf, halfBitsToF32 } from './half.js';
 import { attentionScratchBytes } from './scratch.js';
 import { checkTargets } from './validate.js';
 import type { WasmMemory } from './wasm-api.js';
@@ -14,6 +14,7 @@ export function createReferenceKernels(memory: WasmMemory): Kernels {
   const F = (): Float32Array => new Float32Array(memory.buffer);
   const I = (): Int32Array => new Int32Array(memory.buffer);
   const U16 = (): Uint16Array => new Uint16Array(memory.buffer);
+  const U32 = (): Uint32Array => new Uint32Array(memory.buffer);
   const f = (p: Ptr): number => p >>> 2;
 
   return {
@@ -174,7 +175,7 @@ export function createReferenceKernels(memory: WasmMemory): Kernels {
     },
 
     adamw(p, grad, mm, vv, n, lr, b1, b2, eps, weightDecay, decoupled, bc1, bc2, gradScale, out16, out16Type) {
-      const m = F(), u = U16();
+      const m = F(), u = U16(), bits = U32();
       for (let i = 0; i < n; i++) {
         let pi = m[f(p) + i]!;
         let g = m[f(grad) + i]! * gradScale;
@@ -186,7 +187,7 @@ export function createReferenceKernels(memory: WasmMemory): Kernels {
         m[f(mm) + i] = mi;
         m[f(vv) + i] = vi;
         m[f(p) + i] = pi;
-        if (out16 !== 0) u[(out16 >>> 1) + i] = f32ToHalfBits(m[f(p) + i]!, out16Type);
+        if (out16 !== 0) u[(out16 >>> 1) + i] = bitsToHalf(bits[f(p) + i]!, out16Type);
       }
     },
 
@@ -214,8 +215,8 @@ export function createReferenceKernels(memory: WasmMemory): Kernels {
     },
 
     castToHalf(dst, src, n, type) {
-      const m = F(), u = U16();
-      for (let i = 0; i < n; i++) u[(dst >>> 1) + i] = f32ToHalfBits(m[f(src) + i]!, type);
+      const m = U32(), u = U16();
+      for (let i = 0; i < n; i++) u[(dst >>> 1) + i] = bitsToHalf(m[f(src) + i]!, type);
     },
     castFromHalf(dst, src, n, type, accumulate) {
       const m = F(), u = U16();

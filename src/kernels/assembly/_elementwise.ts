@@ -1,6 +1,6 @@
 // Elementwise and row-broadcast kernels (SIMD bodies, scalar tails).
 import { fmadd } from './_gemm';
-import { tanhv } from './_math';
+import { sigmoid2v } from './_math';
 
 // @ts-ignore: decorator
 @inline function at(base: usize, index: i32): usize {
@@ -60,14 +60,15 @@ const GELU_S: f32 = 0.7978845608028654; // sqrt(2/pi)
 const GELU_C: f32 = 0.044715;
 
 export function geluForward(Y: usize, X: usize, n: i32): void {
-  const s = f32x4.splat(GELU_S), c = f32x4.splat(GELU_C), half = f32x4.splat(0.5), one = f32x4.splat(1);
+  // gelu(x) = 0.5 x (1 + tanh u) = x sigmoid(2u): no cancellation for negative x (tanh u near -1).
+  const s = f32x4.splat(GELU_S), c = f32x4.splat(GELU_C);
   let i = 0;
   for (; i < n; i += 4) {
     // Scalar tails go through a zero-padded vector, so both paths round the same way.
     const rem = n - i;
     const x = rem >= 4 ? v128.load(at(X, i)) : loadPartial(at(X, i), rem);
     const u = f32x4.mul(s, fmadd(f32x4.mul(c, x), f32x4.mul(x, x), x));
-    const y = f32x4.mul(f32x4.mul(half, x), f32x4.add(one, tanhv(u)));
+    const y = f32x4.mul(x, sigmoid2v(u));
     if (rem >= 4) v128.store(at(Y, i), y);
     else storePartial(at(Y, i), y, rem);
   }
@@ -75,7 +76,7 @@ export function geluForward(Y: usize, X: usize, n: i32): void {
 
 export function geluBackward(dX: usize, X: usize, dY: usize, n: i32, accumulate: bool): void {
   const s = f32x4.splat(GELU_S), c = f32x4.splat(GELU_C), c3 = f32x4.splat(3 * GELU_C);
-  const half = f32x4.splat(0.5), one = f32x4.splat(1);
+  const two = f32x4.splat(2), one = f32x4.splat(1);
   let i = 0;
   for (; i < n; i += 4) {
     const rem = n - i;
@@ -83,11 +84,10 @@ export function geluBackward(dX: usize, X: usize, dY: usize, n: i32, accumulate:
     const dy = rem >= 4 ? v128.load(at(dY, i)) : loadPartial(at(dY, i), rem);
     const x2 = f32x4.mul(x, x);
     const u = f32x4.mul(s, fmadd(f32x4.mul(c, x), x2, x));
-    const t = tanhv(u);
-    // g = 0.5 (1 + t) + 0.5 x (1 - t^2) s (1 + 3c x^2)
-    const sech2 = f32x4.sub(one, f32x4.mul(t, t));
+    // With q = 0.5 (1 + tanh u) = sigmoid(2u):  g = q + 0.5 x (1 - tanh^2 u) u' = q + 2 x q (1 - q) u'.
+    const q = sigmoid2v(u);
     const du = f32x4.mul(s, fmadd(c3, x2, one));
-    const g = f32x4.add(f32x4.mul(half, f32x4.add(one, t)), f32x4.mul(f32x4.mul(f32x4.mul(half, x), sech2), du));
+    const g = f32x4.add(q, f32x4.mul(f32x4.mul(f32x4.mul(two, x), f32x4.mul(q, f32x4.sub(one, q))), du));
     let d = f32x4.mul(g, dy);
     if (rem >= 4) {
       if (accumulate) d = f32x4.add(d, v128.load(at(dX, i)));

@@ -33,9 +33,9 @@ export function exps(x: f32): f32 {
   return f32x4.extract_lane(expv(f32x4.splat(x)), 0);
 }
 
-/** tanh(u) = 1 - 2 / (exp(2u) + 1) per lane (absolute error ~1e-7). */
+/** sigmoid(2u) = 0.5 (1 + tanh u) per lane, accurate in relative terms on both tails. */
 // @ts-ignore: decorator
-@inline export function tanhv(u: v128): v128 {
-  const e = expv(f32x4.add(u, u));
-  return f32x4.sub(f32x4.splat(1), f32x4.div(f32x4.splat(2), f32x4.add(e, f32x4.splat(1))));
+@inline export function sigmoid2v(u: v128): v128 {
+  const e = expv(f32x4.mul(u, f32x4.splat(-2)));
+  return f32x4.div(f32x4.splat(1), f32x4.add(e, f32x4.splat(1)));
 }
