@@ -43,8 +43,10 @@ export async function joinThreadsGroup(rv: ThreadsRendezvous, memory: CommMemory
     throw new PeerLostError(`peer lost: rank ${reply.lostRank} ${statusWhy(reply.status)} before every rank joined the ` +
       `process group; rank ${rv.rank} was waiting for it in initProcessGroup`, reply.lostRank);
   }
+  // the own entry must be the caller's object: buffers are recognised by their SharedArrayBuffer's identity
+  const memories = reply.memories.map((m, r) => (r === rv.rank ? memory : m));
   const transport = new ThreadsTransport({
-    rank: rv.rank, worldSize: rv.worldSize, control: rv.control, memories: reply.memories,
+    rank: rv.rank, worldSize: rv.worldSize, control: rv.control, memories,
     spinIterations: rv.spinIterations, scratch: opts.scratch,
   });
   return new Group(transport, opts);

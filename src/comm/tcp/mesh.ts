@@ -1,0 +1,113 @@
+// Builds the full mesh of authenticated peer connections of one TCP process group (runs on the comm helper thread).
+// Rank 0 hosts the rendezvous store; every rank listens for peers, publishes host:port under `peer/<rank>`, connects
+// to every lower rank and accepts every higher one. See [Note: tcp reduction order] (reduce.ts) for why a mesh.
+import { createServer, connect } from 'node:net';
+import type { Server } from 'node:net';
+import { FramedConn, acceptHandshake, connectHandshake } from './conn.js';
+import type { Logger } from './conn.js';
+import { StoreClient, StoreServer } from './store.js';
+
+export interface MeshOptions {
+  rank: number;
+  worldSize: number;
+  masterAddr: string;
+  masterPort: number;
+  token: string;
+  /** where this rank's listeners bind; default: the master address for the store, and for the peer listener the
+   * local address this rank uses to reach the store (loopback on one machine). */
+  bindAddr?: string;
+  /** group generation (see conn.ts Hello): keeps successive groups of one job apart. */
+  group: number;
+  /** how long to wait for the store and all peers. */
+  setupTimeoutMs: number;
+  log: Logger;
+}
+
+export interface Mesh {
+  /** links[p] for every peer p (undefined at the own rank). */
+  links: (FramedConn | undefined)[];
+  store: StoreServer | null;
+  client: StoreClient | null;
+  close(): void;
+}
+
+async function listenRetry(host: string, port: number, make: () => Promise<StoreServer>, deadline: number): Promise<StoreServer> {
+  for (;;) {
+    try {
+      return await make();
+    } catch (e) {
+      // A previous group's store may still be releasing the port.
+      if ((e as NodeJS.ErrnoException).code !== 'EADDRINUSE' || Date.now() > deadline) {
+        throw new Error(`zerots: rank 0 cannot host the rendezvous store on ${host}:${port}: ${(e as Error).message}; pick another MASTER_PORT`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
+export async function buildMesh(o: MeshOptions): Promise<Mesh> {
+  const links: (FramedConn | undefined)[] = new Array(o.worldSize).fill(undefined);
+  if (o.worldSize === 1) return { links, store: null, client: null, close: () => {} };
+  const deadline = Date.now() + o.setupTimeoutMs;
+  const storeHost = o.bindAddr ?? o.masterAddr;
+  const store = o.rank === 0
+    ? await listenRetry(storeHost, o.masterPort, () => StoreServer.listen(storeHost, o.masterPort, { token: o.token, worldSize: o.worldSize, group: o.group, log: o.log }), Math.min(deadline, Date.now() + 5000))
+    : null;
+  let client: StoreClient | null = null;
+  let server: Server | null = null;
+  const close = () => {
+    for (const l of links) l?.fail(null);
+    server?.close();
+    client?.close();
+    store?.close();
+  };
+  try {
+    client = await StoreClient.connect(o.masterAddr, o.masterPort, { token: o.token, rank: o.rank, worldSize: o.worldSize, group: o.group, timeoutMs: o.setupTimeoutMs });
+    const host = o.bindAddr ?? client.conn.socket.localAddress ?? '127.0.0.1';
+    const higher = o.worldSize - 1 - o.rank;
+    let accepted = 0;
+    let allAccepted: () => void = () => {};
+    const acceptedAll = new Promise<void>((r) => { allAccepted = r; if (higher === 0) r(); });
+    server = createServer((s) => {
+      const conn = new FramedConn(s, true);
+      acceptHandshake(conn, o.token, { role: 'peer', group: o.group, worldSize: o.worldSize, selfRank: o.rank }, 10_000).then((hello) => {
+        if (hello.rank <= o.rank || links[hello.rank]) {
+          conn.fail(null);
+          o.log(`zerots rank ${o.rank}: refused a second or misdirected peer connection claiming rank ${hello.rank} from ${conn.remote}`);
+          return;
+        }
+        links[hello.rank] = conn;
+        if (++accepted === higher) allAccepted();
+      }, (e: Error) => o.log(`zerots rank ${o.rank}: ${e.message}`));
+    });
+    await new Promise<void>((resolve, reject) => {
+      server!.once('error', reject);
+      server!.listen({ host, port: 0 }, () => resolve());
+    });
+    const addr = server.address();
+    const port = typeof addr === 'object' && addr ? addr.port : 0;
+    await client.set(`peer/${o.rank}`, JSON.stringify({ host, port }));
+    const lower = Array.from({ length: o.rank }, (_, j) => j);
+    const addrs = await client.wait(lower.map((j) => `peer/${j}`), Math.max(1, deadline - Date.now()));
+    await Promise.all(lower.map(async (j) => {
+      const a = JSON.parse(addrs[j]!) as { host: string; port: number };
+      const conn = new FramedConn(connect({ host: a.host, port: a.port }), true);
+      const theirs = await connectHandshake(conn, o.token, { role: 'peer', group: o.group, rank: o.rank, worldSize: o.worldSize }, Math.max(1000, deadline - Date.now()));
+      if (theirs !== j) throw new Error(`zerots rank ${o.rank}: the peer at ${a.host}:${a.port} answered as rank ${theirs}, expected ${j}`);
+      links[j] = conn;
+    }));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([acceptedAll, new Promise((_, reject) => {
+      timer = setTimeout(() => {
+        const missing = links.map((l, p) => (l || p <= o.rank ? -1 : p)).filter((p) => p >= 0);
+        reject(new Error(`zerots rank ${o.rank}: ranks ${missing.join(', ')} did not connect within ${o.setupTimeoutMs} ms`));
+      }, Math.max(1, deadline - Date.now()));
+    })]).finally(() => clearTimeout(timer));
+    // No more peers are expected: stop listening, so nothing else can reach this rank.
+    server.close();
+    return { links, store, client, close };
+  } catch (e) {
+    close();
+    throw e;
+  }
+}

@@ -1,0 +1,181 @@
+// The rendezvous store: a tiny key-value server hosted by rank 0 on MASTER_ADDR:MASTER_PORT (its comm helper
+// thread, so it answers while rank 0's main thread blocks in a collective), and its client.
+// Commands: set(key, value), get(key) -> value | null, wait(keys, timeoutMs) -> values, add(key, delta) -> total.
+// Every client must pass [Note: tcp authentication] (conn.ts) first; refusals are logged and the server goes on.
+import { createServer, connect } from 'node:net';
+import type { Server } from 'node:net';
+import { FrameKind, ProtocolError, parseJson } from './frame.js';
+import { FramedConn, acceptHandshake, connectHandshake } from './conn.js';
+import type { Logger } from './conn.js';
+
+export interface StoreOptions {
+  token: string;
+  worldSize: number;
+  /** group generation: a client of another generation is refused (it retries until its own store is up). */
+  group: number;
+  handshakeTimeoutMs?: number;
+  log?: Logger;
+}
+
+interface Waiter { keys: string[]; reply: (values: string[] | null) => void }
+
+export class StoreServer {
+  private readonly data = new Map<string, string>();
+  private waiters: Waiter[] = [];
+  private readonly conns = new Set<FramedConn>();
+  refused = 0;
+
+  private constructor(private readonly server: Server, private readonly opts: StoreOptions) {}
+
+  /** Listens on host:port (port 0 picks a free one; see .port). */
+  static listen(host: string, port: number, opts: StoreOptions): Promise<StoreServer> {
+    const server = createServer();
+    const store = new StoreServer(server, opts);
+    server.on('connection', (s) => store.accept(new FramedConn(s, false)));
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host, port, exclusive: true }, () => {
+        server.off('error', reject);
+        server.on('error', (e) => (opts.log ?? console.warn)(`zerots store: ${e.message}`));
+        resolve(store);
+      });
+    });
+  }
+
+  get port(): number {
+    const a = this.server.address();
+    return typeof a === 'object' && a ? a.port : 0;
+  }
+
+  private async accept(conn: FramedConn): Promise<void> {
+    const log = this.opts.log ?? ((l: string) => console.warn(l));
+    this.conns.add(conn);
+    try {
+      await acceptHandshake(conn, this.opts.token, { role: 'store', group: this.opts.group, worldSize: this.opts.worldSize, selfRank: 0 }, this.opts.handshakeTimeoutMs ?? 10_000);
+    } catch (e) {
+      this.refused++;
+      log(`zerots store: ${(e as Error).message}`);
+      this.conns.delete(conn);
+      return;
+    }
+    conn.attach({
+      onControl: (h, payload) => {
+        if (h.kind !== FrameKind.StoreRequest) return conn.fail(new ProtocolError(`store got a ${FrameKind[h.kind]} frame; only StoreRequest is served`));
+        this.handle(conn, parseJson(payload, 'store request'));
+      },
+      onDataPiece: () => conn.fail(new ProtocolError('Data frame sent to the store')),
+    }, (err) => {
+      this.conns.delete(conn);
+      if (err && !(err as NodeJS.ErrnoException).code) log(`zerots store: dropped client ${conn.remote}: ${err.message}`);
+    });
+  }
+
+  private handle(conn: FramedConn, req: Record<string, unknown>): void {
+    const id = req.id;
+    const reply = (value: unknown, error?: string) => conn.sendJson(FrameKind.StoreReply, error ? { id, error } : { id, value });
+    const str = (v: unknown): v is string => typeof v === 'string';
+    switch (req.cmd) {
+      case 'set':
+        if (!str(req.key) || !str(req.value)) return reply(null, 'set needs string key and value');
+        this.data.set(req.key, req.value);
+        reply(true);
+        return this.wake();
+      case 'get':
+        if (!str(req.key)) return reply(null, 'get needs a string key');
+        return reply(this.data.get(req.key) ?? null);
+      case 'add': {
+        if (!str(req.key) || typeof req.delta !== 'number') return reply(null, 'add needs a string key and a numeric delta');
+        const v = Number(this.data.get(req.key) ?? '0') + req.delta;
+        this.data.set(req.key, String(v));
+        reply(v);
+        return this.wake();
+      }
+      case 'wait': {
+        const keys = req.keys;
+        if (!Array.isArray(keys) || !keys.every(str)) return reply(null, 'wait needs an array of string keys');
+        const timeoutMs = typeof req.timeoutMs === 'number' ? req.timeoutMs : 60_000;
+        let timer: NodeJS.Timeout | undefined;
+        const w: Waiter = {
+          keys,
+          reply: (values) => {
+            clearTimeout(timer);
+            if (values) reply(values);
+            else reply(null, `timed out after ${timeoutMs} ms waiting for keys ${keys.filter((k) => !this.data.has(k)).join(', ')}`);
+          },
+        };
+        timer = setTimeout(() => { this.waiters = this.waiters.filter((x) => x !== w); w.reply(null); }, timeoutMs);
+        this.waiters.push(w);
+        return this.wake();
+      }
+      default:
+        reply(null, `unknown store command ${JSON.stringify(req.cmd)}; allowed: set, get, add, wait`);
+    }
+  }
+
+  private wake(): void {
+    const ready = this.waiters.filter((w) => w.keys.every((k) => this.data.has(k)));
+    this.waiters = this.waiters.filter((w) => !ready.includes(w));
+    for (const w of ready) w.reply(w.keys.map((k) => this.data.get(k)!));
+  }
+
+  close(): void {
+    this.server.close();
+    for (const c of this.conns) c.fail(null);
+    for (const w of this.waiters) w.reply(null);
+    this.waiters = [];
+  }
+}
+
+export class StoreClient {
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+
+  private constructor(readonly conn: FramedConn) {
+    conn.attach({
+      onControl: (h, payload) => {
+        const r = parseJson(payload, 'store reply');
+        const p = this.pending.get(r.id as number);
+        if (h.kind !== FrameKind.StoreReply || !p) return conn.fail(new ProtocolError('unexpected frame from the store'));
+        this.pending.delete(r.id as number);
+        if (typeof r.error === 'string') p.reject(new Error(`zerots store: ${r.error}`));
+        else p.resolve(r.value);
+      },
+      onDataPiece: () => conn.fail(new ProtocolError('Data frame from the store')),
+    }, (err) => {
+      for (const p of this.pending.values()) p.reject(new Error(`zerots store connection closed${err ? `: ${err.message}` : ''}`));
+      this.pending.clear();
+    });
+  }
+
+  /** Connects and authenticates, retrying refused/failed attempts until `timeoutMs` (rank 0 may start later). */
+  static async connect(host: string, port: number, opts: { token: string; rank: number; worldSize: number; group: number; timeoutMs: number }): Promise<StoreClient> {
+    const deadline = Date.now() + opts.timeoutMs;
+    let last: Error | null = null;
+    for (let delay = 20; Date.now() < deadline; delay = Math.min(delay * 2, 500)) {
+      try {
+        const socket = connect({ host, port });
+        const conn = new FramedConn(socket, false);
+        await connectHandshake(conn, opts.token, { role: 'store', group: opts.group, rank: opts.rank, worldSize: opts.worldSize }, Math.max(1000, Math.min(10_000, deadline - Date.now())));
+        return new StoreClient(conn);
+      } catch (e) {
+        last = e as Error;
+        await new Promise((r) => setTimeout(r, Math.min(delay, Math.max(0, deadline - Date.now()))));
+      }
+    }
+    throw new Error(`zerots: could not join the rendezvous store at ${host}:${port} within ${opts.timeoutMs} ms (rank ${opts.rank}): ${last?.message ?? 'no attempt'}; is rank 0 running, and do all ranks share MASTER_ADDR, MASTER_PORT and ZEROTS_JOB_TOKEN?`);
+  }
+
+  private call(req: Record<string, unknown>): Promise<unknown> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.conn.sendJson(FrameKind.StoreRequest, { ...req, id });
+    });
+  }
+
+  set(key: string, value: string): Promise<void> { return this.call({ cmd: 'set', key, value }).then(() => {}); }
+  get(key: string): Promise<string | null> { return this.call({ cmd: 'get', key }) as Promise<string | null>; }
+  add(key: string, delta: number): Promise<number> { return this.call({ cmd: 'add', key, delta }) as Promise<number>; }
+  wait(keys: string[], timeoutMs: number): Promise<string[]> { return this.call({ cmd: 'wait', keys, timeoutMs }) as Promise<string[]>; }
+  close(): void { this.conn.fail(null); }
+}

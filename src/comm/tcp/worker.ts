@@ -1,0 +1,55 @@
+// The comm helper thread of a TCP process group (one per group per process). It owns every socket, so the rank's
+// main thread may block in Atomics.wait during a collective while this thread moves and folds the data in the
+// rank's shared memory, and keeps answering heartbeats (and, on rank 0, the rendezvous store).
+// Protocol with the main thread (tcp-transport.ts):
+//   parentPort: 'ready' | {type:'error', error} once setup finished;
+//   `port` in:  {type:'op', ...OpRequest} | {type:'abort', error} | {type:'close'};
+//   `port` out: OpResult per op, followed by Atomics.add(ctl[0]) + notify, so a blocked main thread wakes and
+//               reads it with receiveMessageOnPort. ctl[1] = peers the running op still waits for (bit per rank),
+//               ctl[2] = its seq; ctl[3] = 1 once a close finished (peers hung up too, or the grace passed).
+import { parentPort, workerData } from 'node:worker_threads';
+import type { MessagePort } from 'node:worker_threads';
+import { Engine } from './engine.js';
+import type { OpRequest, WireError } from './engine.js';
+import { buildMesh } from './mesh.js';
+import type { MeshOptions } from './mesh.js';
+
+interface Init extends Omit<MeshOptions, 'log'> { ctl: SharedArrayBuffer; port: MessagePort; quiet: boolean; closeGraceMs: number }
+
+const init = workerData as Init;
+const ctl = new Int32Array(init.ctl);
+const log = (line: string) => { if (!init.quiet) console.warn(line); };
+
+async function main(): Promise<void> {
+  let mesh;
+  try {
+    mesh = await buildMesh({ ...init, log });
+  } catch (e) {
+    parentPort!.postMessage({ type: 'error', error: { name: (e as Error).name, message: (e as Error).message } });
+    return;
+  }
+  const port = init.port;
+  const engine = new Engine(init.rank, init.worldSize, mesh.links, (r) => {
+    port.postMessage(r);
+    Atomics.add(ctl, 0, 1);
+    Atomics.notify(ctl, 0);
+  }, (mask, seq) => {
+    ctl[1] = mask;
+    ctl[2] = seq;
+  }, log);
+  port.on('message', (m: { type: string } & Partial<OpRequest> & { error?: WireError }) => {
+    if (m.type === 'op') engine.post(m as OpRequest);
+    else if (m.type === 'abort') engine.abort(m.error!, true);
+    else if (m.type === 'close') {
+      engine.close(init.closeGraceMs, () => {
+        mesh.close();
+        port.close();
+        Atomics.store(ctl, 3, 1);
+        Atomics.notify(ctl, 3);
+      });
+    }
+  });
+  parentPort!.postMessage({ type: 'ready' });
+}
+
+void main();

@@ -1,0 +1,42 @@
+// The entry of one rank's worker thread (started by src/launch/threads.ts): builds the RankContext, imports the
+// user's module, runs its export and posts the result (or the error) back.
+import { parentPort, workerData } from 'node:worker_threads';
+import { joinThreadsGroup, type ThreadsRendezvous } from '../comm/threads/setup.js';
+import { ConfigError, StateError } from '../errors.js';
+import type { RankContext } from './spawn.js';
+import { toWire } from './wire-error.js';
+
+export interface ThreadRankData extends ThreadsRendezvous {
+  /** file: URL of the module to import. */
+  module: string;
+  fn: string;
+  args: unknown;
+}
+
+export type RankReport = { kind: 'result'; value: unknown } | { kind: 'error'; error: ReturnType<typeof toWire> };
+
+async function main(): Promise<void> {
+  const d = workerData as ThreadRankData;
+  let joined = false;
+  const ctx: RankContext = {
+    rank: d.rank, worldSize: d.worldSize, localRank: d.rank, localWorldSize: d.worldSize, transport: 'threads',
+    initProcessGroup(memory, opts) {
+      if (joined) return Promise.reject(new StateError(`rank ${d.rank}: initProcessGroup was already called; one process group per rank`));
+      joined = true;
+      return joinThreadsGroup(d, memory, opts);
+    },
+  };
+  try {
+    const mod = (await import(d.module)) as Record<string, unknown>;
+    const f = mod[d.fn];
+    if (typeof f !== 'function') {
+      throw new ConfigError(`spawnWorld: module ${d.module} has no exported function '${d.fn}' (exports: ${Object.keys(mod).join(', ') || 'none'})`, 'fn');
+    }
+    const value: unknown = await (f as (c: RankContext, a: unknown) => unknown)(ctx, d.args);
+    parentPort!.postMessage({ kind: 'result', value } satisfies RankReport);
+  } catch (e) {
+    parentPort!.postMessage({ kind: 'error', error: toWire(e) } satisfies RankReport);
+  }
+}
+
+void main();
