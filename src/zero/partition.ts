@@ -102,13 +102,7 @@ export function rankRange(layout: FlatLayout, rank: number): Range {
 /** The intersection of every parameter with rank r's partition, in flat order (empty intersections omitted). */
 export function shardSlices(layout: FlatLayout, rank: number): ShardSlice[] {
   const { start, end } = rankRange(layout, rank);
-  const out: ShardSlice[] = [];
-  layout.entries.forEach((e, entry) => {
-    const s = Math.max(start, e.offset);
-    const t = Math.min(end, e.offset + e.numel);
-    if (s < t) out.push({ entry, name: e.name, paramStart: s - e.offset, length: t - s, flatStart: s, shardStart: s - start });
-  });
-  return out;
+  return rangeSlices(layout, start, end);
 }
 
 /** The ranks whose partitions hold part of entry i (a contiguous run, empty for an empty parameter). */
@@ -162,15 +156,26 @@ export interface BucketedLayout {
 }
 
 export function bucketedLayout(params: readonly ParamShape[], opts: LayoutOptions & { bucketElements: number }): BucketedLayout {
-  const groups = bucketize(params, opts.bucketElements);
+  return groupedLayout(params, bucketize(params, opts.bucketElements), opts);
+}
+
+/**
+ * Like bucketedLayout, with the groups given (e.g. one per module for stage 3). Every parameter must be in exactly
+ * one group; groups keep their order, parameters their order within a group.
+ */
+export function groupedLayout(params: readonly ParamShape[], groups: readonly (readonly number[])[], opts: LayoutOptions): BucketedLayout {
   const locate: [number, number][] = new Array(params.length);
   let flatOffset = 0;
   let shardOffset = 0;
   const buckets = groups.map((g, b) => {
-    const inner = flatLayout(g.map((i) => params[i]), opts);
+    const inner = flatLayout(g.map((i) => {
+      if (!(i >= 0 && i < params.length)) throw new ShapeError(`partition: group ${b} names parameter ${i}, outside [0, ${params.length})`);
+      return params[i];
+    }), opts);
     const layout: FlatLayout = Object.freeze({
       ...inner,
       entries: Object.freeze(inner.entries.map((e, j) => {
+        if (locate[g[j]] !== undefined) throw new ShapeError(`partition: parameter ${params[g[j]].name} is in two groups`);
         locate[g[j]] = [b, j];
         return Object.freeze({ ...e, index: g[j] });
       })),
@@ -180,5 +185,19 @@ export function bucketedLayout(params: readonly ParamShape[], opts: LayoutOption
     shardOffset += layout.chunk;
     return out;
   });
+  for (let i = 0; i < params.length; i++) {
+    if (locate[i] === undefined) throw new ShapeError(`partition: parameter ${params[i].name} is in no group`);
+  }
   return Object.freeze({ worldSize: opts.worldSize, buckets: Object.freeze(buckets), padded: flatOffset, shardNumel: shardOffset, locate: Object.freeze(locate) });
+}
+
+/** The intersection of every parameter with the flat range [start, end) (as shardSlices, shardStart relative to start). */
+export function rangeSlices(layout: FlatLayout, start: number, end: number): ShardSlice[] {
+  const out: ShardSlice[] = [];
+  layout.entries.forEach((e, entry) => {
+    const s = Math.max(start, e.offset);
+    const t = Math.min(end, e.offset + e.numel);
+    if (s < t) out.push({ entry, name: e.name, paramStart: s - e.offset, length: t - s, flatStart: s, shardStart: s - start });
+  });
+  return out;
 }

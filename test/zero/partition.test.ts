@@ -135,3 +135,14 @@ test('bad arguments are refused', () => {
   assert.throws(() => rankRange(flatLayout([], { worldSize: 2 }), 2), /rank 2/);
   assert.throws(() => bucketize([], 0), /bucket size/);
 });
+
+test('grouped layout: explicit groups, each parameter in exactly one', async () => {
+  const { groupedLayout, rangeSlices } = await import('../../src/zero/partition.js');
+  const ps = [{ name: 'a', numel: 5 }, { name: 'b', numel: 3 }, { name: 'c', numel: 4 }];
+  const G = groupedLayout(ps, [[0, 2], [1]], { worldSize: 2 });
+  assert.deepEqual(G.locate, [[0, 0], [1, 0], [0, 1]]);
+  assert.deepEqual(G.buckets.map((b) => [b.flatOffset, b.layout.padded, b.shardOffset, b.layout.chunk]), [[0, 10, 0, 5], [10, 4, 5, 2]]);
+  assert.throws(() => groupedLayout(ps, [[0, 1]], { worldSize: 2 }), /c is in no group/);
+  assert.throws(() => groupedLayout(ps, [[0, 1, 2], [1]], { worldSize: 2 }), /b is in two groups/);
+  assert.deepEqual(rangeSlices(G.buckets[0].layout, 0, 10).map((s) => [s.name, s.length]), [['a', 5], ['c', 4]]);
+});
