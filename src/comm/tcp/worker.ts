@@ -38,7 +38,15 @@ async function main(): Promise<void> {
     ctl[2] = seq;
   }, log);
   port.on('message', (m: { type: string } & Partial<OpRequest> & { error?: WireError }) => {
-    if (m.type === 'op') engine.post(m as OpRequest);
+    if (m.type === 'op') {
+      try {
+        engine.post(m as OpRequest);
+      } catch (e) {
+        // A bug here must fail the collective loudly, not leave the rank waiting for its deadline.
+        log(`zerots rank ${init.rank}: TCP comm helper failed: ${(e as Error).stack}`);
+        engine.abort({ name: 'Error', message: `rank ${init.rank}: TCP comm helper failed: ${(e as Error).message}` }, true);
+      }
+    }
     else if (m.type === 'abort') engine.abort(m.error!, true);
     else if (m.type === 'close') {
       engine.close(init.closeGraceMs, () => {

@@ -13,6 +13,8 @@ import { DESC_WORDS } from '../desc.js';
 
 export const GEN = 0;
 export const ARRIVED = 1;
+/** rank + 1 of the first rank that failed (threw, exited, or gave up on a collective by timeout); 0 = none. */
+const ROOT = 2;
 const STATUS_BASE = 4;
 /** int32 words of one descriptor slot: the desc, then input and output byte offsets. */
 export const SLOT_WORDS = DESC_WORDS + 4;
@@ -53,9 +55,13 @@ export function slotAt(worldSize: number, rank: number, parity: number): number 
   return STATUS_BASE + worldSize + (rank * 2 + parity) * SLOT_WORDS;
 }
 
-/** Marks `rank` gone (first reason wins) and wakes every waiting peer. Safe from any thread. */
-export function markRank(control: SharedArrayBuffer, rank: number, status: number): void {
+/**
+ * Marks `rank` gone (first reason wins) and wakes every waiting peer. Safe from any thread. `rootCause`: this rank
+ * failed by itself (threw, exited, timed out), as opposed to leaving because of another rank's failure or finishing.
+ */
+export function markRank(control: SharedArrayBuffer, rank: number, status: number, rootCause = status === Status.threw || status === Status.exited): void {
   const ctl = new Int32Array(control);
+  if (rootCause) Atomics.compareExchange(ctl, ROOT, 0, rank + 1);
   Atomics.compareExchange(ctl, STATUS_BASE + rank, Status.alive, status);
   Atomics.notify(ctl, GEN);
 }
@@ -103,12 +109,20 @@ export class Barrier {
     }
   }
 
-  /** Throws BarrierFailure('lost') when a peer is gone and the barrier generation `g` is still open. */
+  /**
+   * Throws BarrierFailure('lost') when a peer is gone and the barrier generation `g` is still open, naming the
+   * root cause (the first rank that failed by itself) rather than a peer that merely gave up because of it.
+   */
   checkPeers(g: number): void {
+    let gone = -1;
     for (let p = 0; p < this.worldSize; p++) {
       if (p === this.rank) continue;
       const s = rankStatus(this.ctl, p);
-      if (s !== Status.alive && Atomics.load(this.ctl, GEN) === g) throw new BarrierFailure('lost', p, s);
+      if (s !== Status.alive && (gone < 0 || rankStatus(this.ctl, gone) === Status.abandoned)) gone = p;
     }
+    if (gone < 0 || Atomics.load(this.ctl, GEN) !== g) return;
+    const root = Atomics.load(this.ctl, ROOT) - 1;
+    const lost = root >= 0 && root !== this.rank && rankStatus(this.ctl, root) !== Status.alive ? root : gone;
+    throw new BarrierFailure('lost', lost, rankStatus(this.ctl, lost));
   }
 }

@@ -110,7 +110,7 @@ export class ThreadsTransport implements Transport {
       ? timeoutError(d, this.rank, timeoutMs, 'its peers to arrive')
       : peerLostError(d, this.rank, f.lostRank, statusWhy(f.status));
     // leave the group so that peers still waiting on this rank fail at once instead of at their own deadline
-    markRank(this.control, this.rank, Status.abandoned);
+    markRank(this.control, this.rank, Status.abandoned, f.kind === 'timeout');
     return this.broken;
   }
 
