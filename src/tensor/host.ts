@@ -21,6 +21,14 @@ export interface HostAllocation extends Allocation {
   readonly arena: number;
 }
 
+/** One arena seen as a memory with kernels (see HostMemory.arenaView). */
+export interface HostArenaView {
+  readonly memory: WasmMemory;
+  readonly kernels: Kernels;
+  f32(ptr: number, length: number): Float32Array;
+  u16(ptr: number, length: number): Uint16Array;
+}
+
 export interface HostMemoryOptions {
   /** Size of each arena in bytes (default 256 MiB; at most 4 GiB, the wasm32 limit). */
   arenaBytes?: number;
@@ -144,6 +152,22 @@ export class HostMemory {
     const ar = this.arena(a);
     ar.kernels ??= createKernels({ memory: ar.memory, scratch: ar.scratch.ptr, backend: this.backend });
     return ar.kernels;
+  }
+
+  /**
+   * The arena holding `a` as a memory with kernels: pointers are byte offsets in it (a.ptr and beyond), so an
+   * optimizer shard laid out inside one host allocation can be stepped there (it satisfies optim's ShardMemory).
+   */
+  arenaView(a: HostAllocation): HostArenaView {
+    const ar = this.arena(a);
+    const kernels = this.kernelsOf(a);
+    const buffer = ar.buffer;
+    return {
+      memory: ar.memory,
+      kernels,
+      f32: (ptr, length) => new Float32Array(buffer, ptr, length),
+      u16: (ptr, length) => new Uint16Array(buffer, ptr, length),
+    };
   }
 
   /** A view of the whole allocation (or `length` elements) as f32. */

@@ -4,6 +4,6 @@ export * from './allocator.js';
 export { Device, RESERVED_BYTES, WASM_PAGE_BYTES, MAX_DEVICE_BYTES, DEFAULT_DEVICE_BYTES } from './device.js';
 export type { DeviceOptions } from './device.js';
 export { HostMemory } from './host.js';
-export type { HostAllocation, HostMemoryOptions } from './host.js';
+export type { HostAllocation, HostArenaView, HostMemoryOptions } from './host.js';
 export { Tensor } from './tensor.js';
 export type { TensorOptions } from './tensor.js';

@@ -169,7 +169,7 @@ test('optimizer on a host arena (offload): same result as on the device', () => 
   const n = 200;
   // one host allocation holds the whole shard (param | grad | m | v), so one arena's kernels serve it
   const block = host.alloc(16 * n, 'optimizer', 'offloaded shard');
-  const mem: ShardMemory = { kernels: host.kernelsOf(block), f32: (ptr, len) => new Float32Array(host.memoryOf(block).buffer, ptr, len) };
+  const mem: ShardMemory = host.arenaView(block);
   let off = block.ptr;
   const h = makeShard(mem, (b) => { const p = off; off += b; return p; }, n, ['m', 'v'], 21);
   const d = makeShard(dev, (b) => dev.alloc(b, 'optimizer').ptr, n, ['m', 'v'], 21);
