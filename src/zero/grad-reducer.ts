@@ -1,0 +1,82 @@
+// Gradient reducers: how gradients get from backward to the optimizer's segment, averaged over the ranks.
+// The policy (config/policy.ts) names the kind; makeGradientReducer builds it. The engine sets every parameter's
+// onGrad to reducer.addGrad and calls afterBackward() after each micro-step's backward and reduce() at the
+// accumulation boundary; the optimizer then reads segmentGrad(b).
+import { StateError } from '../errors.js';
+import type { GradientReducerKind } from '../config/policy.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { FlatBuffer } from './flat-buffer.js';
+import { addTensorInto } from './grad-math.js';
+import { segment, type ZeroPlan } from './plan.js';
+import { PartitionedGradReducer } from './grad-reducer-partitioned.js';
+
+export interface GradientReducer {
+  readonly kind: GradientReducerKind;
+  /** One gradient contribution (fp32, the parameter's shape) of parameter i (layout index). */
+  addGrad(i: number, g: Tensor): void;
+  /** After each backward (micro-step). */
+  afterBackward(): void;
+  /** At the accumulation boundary, before the optimizer step: completes the reduction. */
+  reduce(): void;
+  /** The averaged gradient over bucket b's optimizer segment: a flat buffer (the plan's dtype) and an element offset. */
+  segmentGrad(b: number): { readonly buf: FlatBuffer; readonly offset: number };
+  /** After the step (or a skipped step): gradients back to zero. */
+  zero(): void;
+  dispose(): void;
+}
+
+export function makeGradientReducer(kind: GradientReducerKind, plan: ZeroPlan, opts: { overlapComm: boolean }): GradientReducer {
+  switch (kind) {
+    case 'allreduce': return new FullGradReducer(plan, 'allreduce');
+    case 'reduce-scatter-after-backward': return new FullGradReducer(plan, 'reduce-scatter-after-backward');
+    case 'reduce-scatter-during-backward': return new PartitionedGradReducer(plan, opts.overlapComm);
+  }
+}
+
+/**
+ * Stages 0 and 1: every rank keeps a full gradient buffer (gradients are views into it); micro-steps accumulate
+ * locally and the reduction runs once per step, bucket by bucket: an all-reduce (stage 0) or a reduce-scatter into
+ * the rank's own chunk (stage 1), after which the rest of the buffer is stale until zero().
+ */
+class FullGradReducer implements GradientReducer {
+  private readonly grads: FlatBuffer;
+  private reduced = false;
+
+  constructor(private readonly plan: ZeroPlan, readonly kind: 'allreduce' | 'reduce-scatter-after-backward') {
+    this.grads = FlatBuffer.zeros(plan.device, plan.layout.padded, plan.dtype, 'grad', 'gradients (full)');
+  }
+
+  addGrad(i: number, g: Tensor): void {
+    if (this.reduced) throw new StateError(`gradient of ${this.plan.names[i]} arrived after the reduction of this step; call step() (or zeroGrad) first`);
+    const [b, j] = this.plan.layout.locate[i];
+    const at = this.plan.layout.buckets[b].flatOffset + this.plan.layout.buckets[b].layout.entries[j].offset;
+    addTensorInto(this.plan.device, this.grads.at(at), this.plan.dtype, g);
+  }
+
+  afterBackward(): void {}
+
+  reduce(): void {
+    if (this.reduced) return;
+    const { group } = this.plan;
+    for (const bk of this.plan.layout.buckets) {
+      const L = bk.layout;
+      if (this.kind === 'allreduce') group.allReduce(this.grads.comm(bk.flatOffset, L.padded), 'avg', this.plan.dtype);
+      else group.reduceScatter(this.grads.comm(bk.flatOffset + group.rank * L.chunk, L.chunk), this.grads.comm(bk.flatOffset, L.padded), 'avg', this.plan.dtype);
+    }
+    this.reduced = true;
+  }
+
+  segmentGrad(b: number): { buf: FlatBuffer; offset: number } {
+    if (!this.reduced) throw new StateError('segmentGrad before reduce()');
+    return { buf: this.grads, offset: this.plan.layout.buckets[b].flatOffset + segment(this.plan, b).start };
+  }
+
+  zero(): void {
+    this.grads.fill0();
+    this.reduced = false;
+  }
+
+  dispose(): void {
+    this.grads.dispose();
+  }
+}

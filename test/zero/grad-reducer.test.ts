@@ -1,0 +1,55 @@
+// Each reducer kind x world size: the optimizer's segment holds the rank-average of the gradients summed over the
+// micro-steps (the sequential reference computed here in fp64), and stage 2's staging buffers are gone after backward.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { fakeWorld } from './fake-world.js';
+import { contribution, type ReducerCase } from './ranks/reducer-ranks.js';
+import { bucketedLayout } from '../../src/zero/partition.js';
+import type { GradientReducerKind } from '../../src/config/policy.js';
+
+const ranks = new URL('./ranks/reducer-ranks.js', import.meta.url);
+const shapes = [[7, 15], [7], [3, 5], [1], [11]];
+const uses = [2, 1, 1, 3, 1];
+
+function reference(worldSize: number, c: ReducerCase): Float64Array {
+  const params = shapes.map((s, i) => ({ name: `p${i}`, numel: s.reduce((a, b) => a * b, 1) }));
+  const L = bucketedLayout(params, { worldSize, bucketElements: c.bucketElements });
+  const out = new Float64Array(L.padded);
+  params.forEach((p, i) => {
+    const [b, j] = L.locate[i];
+    const at = L.buckets[b].flatOffset + L.buckets[b].layout.entries[j].offset;
+    for (let r = 0; r < worldSize; r++) for (let m = 0; m < c.microSteps; m++) for (let k = 0; k < uses[i]; k++) {
+      contribution(r, m, i, k, p.numel).forEach((v, e) => { out[at + e] += v / worldSize; });
+    }
+  });
+  return out;
+}
+
+const kinds: GradientReducerKind[] = ['allreduce', 'reduce-scatter-after-backward', 'reduce-scatter-during-backward'];
+
+for (const kind of kinds) {
+  test(`gradient reducer ${kind}: segment = average over ranks of the accumulated gradients (N = 1, 2, 3)`, async () => {
+    for (const worldSize of [1, 2, 3]) {
+      for (const dtype of ['f32', 'bf16'] as const) {
+        const c: ReducerCase = { kind, dtype, shapes, bucketElements: 40, microSteps: 2, uses, overlapComm: worldSize === 2 };
+        const res = await fakeWorld<{ segments: { start: number; values: number[] }[]; stagingAfter: number; gradInUse: number }>({ worldSize, module: ranks, fn: 'reduce', args: c });
+        const ref = reference(worldSize, c);
+        const tol = dtype === 'f32' ? 1e-6 : 2 ** -7; // bf16: 8 significant bits, values below 4 in magnitude
+        res.forEach((r, rank) => {
+          for (const s of r.segments) {
+            s.values.forEach((v, e) => {
+              const want = ref[s.start + e];
+              assert.ok(Math.abs(v - want) <= tol * Math.max(1, Math.abs(want)), `${kind} ${dtype} N=${worldSize} rank ${rank} element ${s.start + e}: ${v} vs ${want}`);
+            });
+          }
+          if (kind === 'reduce-scatter-during-backward') {
+            assert.equal(r.stagingAfter, 0, 'staging buffers freed after backward');
+            const params = shapes.map((sh, i) => ({ name: `p${i}`, numel: sh.reduce((a, b) => a * b, 1) }));
+            const L = bucketedLayout(params, { worldSize, bucketElements: 40 });
+            assert.equal(r.gradInUse, L.shardNumel * (dtype === 'f32' ? 4 : 2), 'only the own partition of gradients stays');
+          }
+        });
+      }
+    }
+  });
+}
