@@ -9,6 +9,8 @@
 // the batch of step s of one process with micro-batch N*b: world size N with micro-batch b trains on the same
 // data as one process with batch N*b. An incomplete last global step is dropped, so every rank takes the same
 // number of steps (a collective never waits on a rank that ran out of data).
+// With gradient accumulation over k micro-steps, optimizer step s uses steps s*k .. s*k+k-1 here: the same windows
+// as one process with batch N*b*k (summed in another order, so equal up to float rounding of the mean).
 import { ConfigError } from '../errors.js';
 
 export interface SamplerOptions {
