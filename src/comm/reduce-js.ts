@@ -31,8 +31,9 @@ export function f16ToF32(h: number): number {
 /** Round to nearest even (from the fp32 value: the input is an fp32 number); overflow gives infinity. */
 export function f32ToF16(x: number): number {
   x = Math.fround(x);
-  if (Number.isNaN(x)) return 0x7e00;
-  const sign = x < 0 || Object.is(x, -0) ? 0x8000 : 0;
+  f32[0] = x;
+  const sign = (u32[0]! >>> 16) & 0x8000;
+  if (Number.isNaN(x)) return sign | 0x7e00;
   const a = Math.abs(x);
   if (a >= 65520) return sign | 0x7c00; // 65520 = max f16 + half an ulp: rounds up to infinity
   // quantum of the target binade (subnormals share 2^-24)
