@@ -211,10 +211,11 @@ export class Engine {
     }
     const input = req.input;
     if (desc.op === 'reduce_scatter' || desc.op === 'all_reduce') {
-      cur.out = view(req.output!, eb, cur.startR, cur.lenR);
+      cur.out = view(req.output!, eb, desc.op === 'all_reduce' ? cur.startR : 0, cur.lenR);
       for (let k = 0; k < N; k++) {
         if (k !== this.rank) {
-          const buf = (this.pool[k]?.length ?? 0) >= cur.lenR * eb ? this.pool[k]! : (this.pool[k] = new Uint8Array(Math.max(cur.lenR * eb, 8)));
+          const have = this.pool[k];
+          const buf = have && have.length >= cur.lenR * eb ? have : (this.pool[k] = new Uint8Array(Math.max(cur.lenR * eb, 8)));
           cur.scratch[k] = buf;
           cur.parts[k] = eb === 4 ? new Float32Array(buf.buffer, 0, cur.lenR) : new Uint16Array(buf.buffer, 0, cur.lenR);
         } else {
