@@ -1,0 +1,45 @@
+// How a script started by `zerots launch` (or mpirun, Slurm, torchrun-style env) finds its place in the job:
+//
+//   import { initFromEnv } from 'zerots/dist/src/launch/index.js';
+//   const ctx = initFromEnv();                      // { rank, worldSize, localRank, localWorldSize, transport, argv }
+//   const pg = await ctx.initProcessGroup(device.memory, { timeoutMs: 60_000 });
+//   ... pg.allReduce(...) ...
+//   pg.destroy();
+//
+// Under `--transport tcp` (and any external launcher) each rank is a process: the rank layout comes from the
+// environment (env.ts lists the variables) and initProcessGroup meets the others at the rendezvous store. Under
+// `--transport threads` each rank is a worker thread of the launcher's process, and the launcher hands this thread
+// its context directly (script-thread.ts). Either way the script's own arguments are ctx.argv.
+import type { RankContext } from './spawn.js';
+import { readProcessEnv } from './env.js';
+import { tcpRankContext } from './tcp-context.js';
+
+export interface LaunchedRank extends RankContext {
+  /** the script's arguments (what followed the script on the launcher's command line). */
+  readonly argv: readonly string[];
+  /** Closes the process groups this context opened (also done when the process exits). */
+  close(): void;
+}
+
+/** This process's (or, under the threads launcher, this thread's) context: made once, then the same object. */
+let current: LaunchedRank | null = null;
+
+/** Used by script-thread.ts: the threads launcher's context for this thread. */
+export function setLaunchedRank(ctx: RankContext, argv: readonly string[]): void {
+  current = { ...ctx, argv, initProcessGroup: ctx.initProcessGroup.bind(ctx), close: () => {} };
+}
+
+/** The rank's context from the launch environment. Throws ConfigError naming the variable that is wrong. */
+export function initFromEnv(): LaunchedRank {
+  if (current) return current;
+  const ctx = tcpRankContext(readProcessEnv());
+  // A script that simply ends still hangs up cleanly, so no peer loses bytes still in flight (TcpTransport.close).
+  process.once('exit', () => ctx.close());
+  current = { ...ctx, initProcessGroup: ctx.initProcessGroup.bind(ctx), close: ctx.close.bind(ctx), argv: process.argv.slice(2) };
+  return current;
+}
+
+export { discoverRank, readProcessEnv } from './env.js';
+export type { RankEnv } from './env.js';
+export type { RankContext } from './spawn.js';
+export { spawnWorld } from './spawn.js';
