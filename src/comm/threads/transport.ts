@@ -15,7 +15,7 @@
 // memory (the comm slot, or the larger scratch given at setup) and reduced from there while it is hot in L1/L2:
 // the bytes cross DRAM once, as with direct access.
 import { ShapeError, StateError } from '../../errors.js';
-import { assertSameCollective, decodeDesc, encodeDesc, peerLostError, timeoutError } from '../desc.js';
+import { assertSameCollective, decodeDesc, DESC_WORDS, encodeDesc, peerLostError, timeoutError } from '../desc.js';
 import { COMM_SLOT_BASE, COMM_SLOT_BYTES, MAX_SOURCES, Reducer, TABLE_BYTES } from '../reducer.js';
 import type { CollectiveCall, CollectiveDesc, TransferStats, Transport } from '../transport.js';
 import type { CommBuffer, CommDType, ReduceOp } from '../types.js';
@@ -34,6 +34,9 @@ export interface ThreadsTransportOptions {
   /** Optional larger staging area in the own memory (byte offset and size), e.g. a 'comm' allocation. */
   scratch?: { ptr: number; bytes: number };
 }
+
+/** all_reduce payloads up to this size take the two-barrier path (allReduceSmall). */
+const SMALL_BYTES = 4096;
 
 /** Elements per rank chunk for all_reduce: a multiple of 16 so ranks never write the same cache line. */
 function chunkOf(count: number, worldSize: number): number {
@@ -55,6 +58,8 @@ export class ThreadsTransport implements Transport {
   private readonly stageBase: number;
   private readonly stageBytes: number;
   private readonly srcs: number[];
+  private readonly bases: number[];
+  private readonly table: number[];
   private broken: Error | null = null;
   private closed = false;
 
@@ -72,6 +77,8 @@ export class ThreadsTransport implements Transport {
     this.stageBase = o.scratch ? o.scratch.ptr : COMM_SLOT_BASE + TABLE_BYTES;
     this.stageBytes = o.scratch ? o.scratch.bytes : COMM_SLOT_BYTES - TABLE_BYTES;
     this.srcs = new Array<number>(o.worldSize).fill(0);
+    this.bases = new Array<number>(o.worldSize).fill(0);
+    this.table = new Array<number>(o.worldSize).fill(0);
   }
 
   checkBuffer(buf: CommBuffer, what: string): void {
@@ -92,7 +99,10 @@ export class ThreadsTransport implements Transport {
     try {
       this.barrier.arrive(call.deadline);
       for (let p = 0; p < this.worldSize; p++) {
-        if (p !== this.rank) assertSameCollective(d, this.rank, decodeDesc(this.ctl, slotAt(this.worldSize, p, d.seq & 1)), p);
+        if (p === this.rank) continue;
+        const peer = slotAt(this.worldSize, p, d.seq & 1);
+        // cheap path: compare the encoded words; decode only to explain a difference
+        if (!this.sameWords(slot, peer) || d.op === 'invalid') assertSameCollective(d, this.rank, decodeDesc(this.ctl, peer), p);
       }
       return this.dispatch(call);
     } catch (e) {
@@ -142,6 +152,7 @@ export class ThreadsTransport implements Transport {
 
   private allReduce(d: CollectiveDesc, eb: number, deadline: number): TransferStats {
     const N = this.worldSize, r = this.rank, count = d.count;
+    if (N > 1 && count * eb <= SMALL_BYTES && N * count * eb <= this.stageBytes) return this.allReduceSmall(d, eb, deadline);
     const chunk = chunkOf(count, N);
     const lo = Math.min(r * chunk, count), hi = Math.min(lo + chunk, count);
     const bases = this.offsets(d.seq, SLOT_IN);
@@ -159,6 +170,31 @@ export class ThreadsTransport implements Transport {
     }
     this.barrier.arrive(deadline);
     return { bytesSent: sent, bytesReceived: received };
+  }
+
+  /**
+   * Small all-reduce in two barriers: every rank reduces the whole buffer from staged copies into its scratch,
+   * then (after B2: nobody reads its buffer any more) copies the result in. Latency over bandwidth.
+   */
+  private allReduceSmall(d: CollectiveDesc, eb: number, deadline: number): TransferStats {
+    const N = this.worldSize, r = this.rank, bytes = d.count * eb;
+    const bases = this.offsets(d.seq, SLOT_IN);
+    const own = this.u8[r]!, table = this.table;
+    let slot = 0;
+    for (let p = 0; p < N; p++) {
+      if (p === r) {
+        table[p] = bases[p]!;
+      } else {
+        const stage = this.stageBase + slot++ * bytes;
+        this.u8[p]!.copy(own, stage, bases[p]!, bases[p]! + bytes);
+        table[p] = stage;
+      }
+    }
+    const result = this.stageBase + (N - 1) * bytes;
+    this.reducer.reduce(d.dtype, d.reduceOp, result, table, d.count, N);
+    this.barrier.arrive(deadline);
+    own.copy(own, bases[r]!, result, result + bytes);
+    return { bytesSent: (N - 1) * bytes, bytesReceived: (N - 1) * bytes };
   }
 
   private reduceScatter(d: CollectiveDesc, eb: number, outOffset: number, deadline: number): TransferStats {
@@ -200,9 +236,15 @@ export class ThreadsTransport implements Transport {
   }
 
   private offsets(seq: number, which: typeof SLOT_IN | typeof SLOT_OUT): number[] {
-    const out = new Array<number>(this.worldSize);
+    const out = this.bases;
     for (let p = 0; p < this.worldSize; p++) out[p] = this.peerOffset(p, seq, which);
     return out;
+  }
+
+  private sameWords(a: number, b: number): boolean {
+    const c = this.ctl;
+    for (let k = 0; k < DESC_WORDS; k++) if (c[a + k] !== c[b + k]) return false;
+    return true;
   }
 
   /**
@@ -213,7 +255,7 @@ export class ThreadsTransport implements Transport {
     const N = this.worldSize, r = this.rank;
     if (n <= 0) return;
     const own = this.u8[r]!;
-    const table = new Array<number>(N);
+    const table = this.table;
     const block = N === 1 ? n : Math.max(16, Math.floor(this.stageBytes / (N - 1) / eb / 16) * 16);
     for (let off = 0; off < n; off += block) {
       const len = Math.min(block, n - off);
