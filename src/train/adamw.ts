@@ -50,8 +50,11 @@ export class AdamW {
     return this.t;
   }
 
-  /** One update with learning rate `lr` (default the constructor's), from each parameter's default gradient. */
-  step(lr: number = this.opts.lr): void {
+  /**
+   * One update with learning rate `lr` (default the constructor's), from each parameter's default gradient
+   * multiplied by `gradScale` (gradient clipping, loss-scale removal).
+   */
+  step(lr: number = this.opts.lr, gradScale = 1): void {
     this.t++;
     const bc1 = 1 - this.b1 ** this.t;
     const bc2 = 1 - this.b2 ** this.t;
@@ -63,7 +66,7 @@ export class AdamW {
       const out16 = s.master === null ? 0 : data.ptr;
       const type = data.dtype === 'f16' ? 'f16' : 'bf16';
       k.adamw(target.ptr, s.p.grad.ptr, s.m.ptr, s.v.ptr, s.p.numel, lr, this.b1, this.b2, this.eps,
-        s.decay ? this.weightDecay : 0, true, bc1, bc2, 1, out16, type);
+        s.decay ? this.weightDecay : 0, true, bc1, bc2, gradScale, out16, type);
     }
   }
 
@@ -74,4 +77,11 @@ export class AdamW {
       s.master?.dispose();
     }
   }
+}
+
+/** sqrt(sum of squares) over the parameters' default gradients (f64 accumulation). */
+export function globalGradNorm(params: readonly Parameter[]): number {
+  let s = 0;
+  for (const p of params) if (p.grad !== null) s += p.device.kernels.sumSquares(p.grad.ptr, p.numel);
+  return Math.sqrt(s);
 }
