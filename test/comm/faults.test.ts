@@ -11,9 +11,26 @@ import type { LostArgs } from './fixtures/faults.js';
 const fixture = new URL('./fixtures/faults.js', import.meta.url);
 
 test('mismatched collectives fail on every rank with CollectiveMismatchError naming both calls', { timeout: 10_000 }, async () => {
-  const results = await spawnWorld<{ scenarios: Record<string, { name: string; message: string } | null>; after: number[] }>({
+  type Stats = { count: number; bytesSent: number; bytesReceived: number; payloadBytes: number; seconds: number };
+  const results = await spawnWorld<{ scenarios: Record<string, { name: string; message: string } | null>; after: number[]; log: Record<string, Stats>; totalSent: number }>({
     worldSize: 3, module: fixture, fn: 'mismatches',
   });
+  // comm log: counts, payloads, and bytes moved as a ring would: all-reduce 2(N-1)/N S per rank (summed over
+  // ranks: 2(N-1) S), reduce-scatter and all-gather (N-1)/N S each
+  const S = 12000, N = 3;
+  const sum = (op: string, k: 'bytesSent' | 'bytesReceived'): number => results.reduce((t, r) => t + r.log[op]![k], 0);
+  for (const op of ['all_reduce', 'reduce_scatter', 'all_gather']) {
+    const factor = op === 'all_reduce' ? 2 * (N - 1) : N - 1;
+    assert.equal(sum(op, 'bytesSent'), factor * S, op);
+    assert.equal(sum(op, 'bytesReceived'), factor * S, op);
+  }
+  for (const r of results) {
+    assert.deepEqual([r.log.all_reduce!.count, r.log.reduce_scatter!.count, r.log.all_gather!.count, r.log.barrier!.count, r.log.broadcast!.count], [1, 1, 1, 1, 0]);
+    assert.deepEqual([r.log.all_reduce!.payloadBytes, r.log.reduce_scatter!.payloadBytes, r.log.all_gather!.payloadBytes], [S, S, S]);
+    assert.equal(r.log.reduce_scatter!.bytesReceived, ((N - 1) * S) / N);
+    assert.ok(r.log.all_reduce!.seconds > 0);
+    assert.equal(r.totalSent, r.log.all_reduce!.bytesSent + r.log.reduce_scatter!.bytesSent + r.log.all_gather!.bytesSent);
+  }
   const expected: Record<string, [string, string]> = {
     size: ['all_reduce(count=10, f32, sum)', 'all_reduce(count=12, f32, sum)'],
     dtype: ['all_reduce(count=12, bf16, sum)', 'all_reduce(count=12, f16, sum)'],
