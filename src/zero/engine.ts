@@ -1,0 +1,207 @@
+// The ZeRO engine: initialize({ model, config, group, device }) -> engine with forward, backward, step.
+// The policy (config/policy.ts) picks three parts and the step reads like the paper: reduce gradients, clip by the
+// global norm, update this rank's shard, gather parameters. No stage numbers below this line.
+import { Tape } from '../autograd/tape.js';
+import type { CommLog, ProcessGroup } from '../comm/types.js';
+import { policyFromConfig, type ZeroPolicy } from '../config/policy.js';
+import { resolveConfig } from '../config/resolve.js';
+import type { ZeroConfig } from '../config/types.js';
+import { ConfigError, NumericsError, StateError } from '../errors.js';
+import type { Module } from '../nn/module.js';
+import { createOptimizer, createScheduler, DynamicLossScaler, unscaleAndClip, type LRScheduler, type Optimizer } from '../optim/index.js';
+import type { Device, MemoryStats } from '../tensor/device.js';
+import type { HostMemory } from '../tensor/host.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { buildPlan } from './build-plan.js';
+import { FlatBuffer } from './flat-buffer.js';
+import { makeGradientReducer, type GradientReducer } from './grad-reducer.js';
+import { OptimizerState } from './optimizer-state.js';
+import { ParamFetcher } from './param-fetcher.js';
+import type { ZeroPlan } from './plan.js';
+import { ReplicatedParams, type ParameterStore } from './replicated-params.js';
+import { consolidate, type Consolidated } from './consolidate.js';
+
+/** A model the engine can drive: a Module whose forward(tape, ...inputs) returns at least the loss. */
+export interface TrainableModule extends Module {
+  forward(tape: Tape, ...inputs: never[]): { loss: Tensor | null };
+}
+
+export interface InitializeOptions<M extends TrainableModule> {
+  model: M;
+  /** DeepSpeed JSON config (validated here) or an already resolved ZeroConfig. */
+  config: unknown;
+  group: ProcessGroup;
+  /** This rank's device (the model's parameters' device). */
+  device: Device;
+  /** Host memory for offload_optimizer "cpu". */
+  host?: HostMemory;
+  /** A client optimizer when the config has none (DeepSpeed's optimizer= argument). */
+  optimizer?: Optimizer;
+  /** Parameters without weight decay (e.g. biases and LayerNorm gains); default none, as DeepSpeed. */
+  noDecay?: (name: string, shape: readonly number[]) => boolean;
+}
+
+export interface StepInfo {
+  /** false when fp16 overflow skipped the step */
+  applied: boolean;
+  /** global gradient norm before clipping (unscaled) */
+  gradNorm: number;
+  /** learning rate the step used */
+  lr: number;
+  lossScale: number;
+}
+
+export class ZeroEngine<M extends TrainableModule> {
+  readonly policy: ZeroPolicy;
+  readonly plan: ZeroPlan;
+  readonly optimizer: Optimizer;
+  readonly scheduler: LRScheduler;
+  readonly scaler: DynamicLossScaler | null;
+  private readonly reducer: GradientReducer;
+  private readonly store: ParameterStore;
+  private readonly state: OptimizerState;
+  private readonly scalar: FlatBuffer;
+  private tape: Tape | null = null;
+  private loss: Tensor | null = null;
+  private microSteps = 0;
+  globalSteps = 0;
+
+  constructor(readonly model: M, readonly config: ZeroConfig, readonly group: ProcessGroup, readonly device: Device, opts: InitializeOptions<M>) {
+    this.policy = policyFromConfig(config);
+    if (config.worldSize !== group.worldSize) {
+      throw new ConfigError(`the config was resolved for world size ${config.worldSize}, the process group has ${group.worldSize} ranks`, 'worldSize');
+    }
+    const optimizer = opts.optimizer ?? (config.optimizer === null ? null : createOptimizer(config.optimizer));
+    if (optimizer === null) throw new ConfigError('no optimizer: add "optimizer": {"type": "AdamW", "params": {...}} to the config, or pass one to initialize()', 'optimizer');
+    this.optimizer = optimizer;
+    this.scheduler = createScheduler(config.scheduler, optimizer.lr);
+    const built = buildPlan(model, this.policy, device, group);
+    this.plan = built.plan;
+    const f = this.policy.parameterFetcher;
+    this.store = f.kind === 'gather-per-module'
+      ? new ParamFetcher(this.plan, built.params, built.moduleGroups, {
+        prefetchElements: f.prefetchElements, persistenceThreshold: f.persistenceThreshold, maxLiveElements: f.maxLiveElements,
+        maxReuseDistance: f.maxReuseDistance, overlapComm: this.policy.gradientReducer.overlapComm,
+      })
+      : new ReplicatedParams(this.plan, built.params, f.kind);
+    this.reducer = makeGradientReducer(this.policy.gradientReducer.kind, this.plan, { overlapComm: this.policy.gradientReducer.overlapComm });
+    built.params.forEach((p, i) => { p.onGrad = (g) => this.reducer.addGrad(i, g); });
+    this.state = new OptimizerState(this.plan, optimizer, this.store, { placement: this.policy.optimizerState.placement, host: opts.host, noDecay: opts.noDecay });
+    this.scalar = FlatBuffer.zeros(device, 1, 'f32', 'comm', 'gradient norm');
+    this.scaler = this.policy.lossScaling === 'none' ? null : new DynamicLossScaler({
+      lossScale: config.fp16.lossScale, initialScalePower: config.fp16.initialScalePower, lossScaleWindow: config.fp16.lossScaleWindow,
+      hysteresis: config.fp16.hysteresis, consecutiveHysteresis: config.fp16.consecutiveHysteresis, minLossScale: config.fp16.minLossScale,
+    });
+  }
+
+  /** Runs the model's forward on a fresh tape; keep the returned loss for backward(). */
+  forward(...inputs: Parameters<M['forward']> extends [Tape, ...infer R] ? R : never): ReturnType<M['forward']> {
+    if (this.tape === null) this.tape = new Tape(this.device);
+    if (this.loss !== null) throw new StateError('forward() twice without backward(): call backward() after each forward()');
+    this.store.beginPass('forward');
+    const out = (this.model.forward as (t: Tape, ...a: unknown[]) => { loss: Tensor | null })(this.tape, ...inputs);
+    this.store.endPass('forward');
+    if (out.loss === null) throw new StateError('forward() returned no loss: pass targets');
+    this.loss = out.loss;
+    return out as ReturnType<M['forward']>;
+  }
+
+  /** Backpropagates the last forward's loss, scaled for loss scaling and accumulation; returns the loss value. */
+  backward(): number {
+    if (this.loss === null || this.tape === null) throw new StateError('backward() without forward()');
+    const scale = (this.scaler?.scale ?? 1) / this.config.gradientAccumulationSteps;
+    this.store.beginPass('backward');
+    const value = this.tape.backward(this.loss, scale);
+    this.tape.clear();
+    this.loss = null;
+    this.store.endPass('backward');
+    this.reducer.afterBackward();
+    this.microSteps++;
+    return value;
+  }
+
+  /** Whether the next step() call updates (the accumulation boundary). */
+  get atBoundary(): boolean {
+    return this.microSteps > 0 && this.microSteps % this.config.gradientAccumulationSteps === 0;
+  }
+
+  /** Call after every backward(); updates at the accumulation boundary (returns null elsewhere), as DeepSpeed's step(). */
+  step(): StepInfo | null {
+    if (!this.atBoundary) return null;
+    this.microSteps = 0;
+    this.reducer.reduce();
+    // One scalar all-reduce gives the global norm and, through Inf/NaN, the overflow every rank agrees on.
+    let sumSq = this.state.localSumSquares(this.reducer);
+    if (this.plan.partitioned && this.group.worldSize > 1) {
+      const s = this.scalar.comm() as Float32Array;
+      s[0] = sumSq;
+      this.group.allReduce(s, 'sum', 'f32');
+      sumSq = s[0];
+    }
+    const lossScale = this.scaler?.scale ?? 1;
+    const lr = this.scheduler.lr;
+    const overflow = !Number.isFinite(sumSq);
+    if (this.scaler !== null && this.scaler.update(overflow)) {
+      this.reducer.zero();
+      this.store.afterStep();
+      return { applied: false, gradNorm: Infinity, lr, lossScale };
+    }
+    if (overflow) {
+      this.reducer.zero();
+      this.store.afterStep();
+      throw new NumericsError(`step ${this.globalSteps}: the gradient norm is not finite (sum of squares ${sumSq}); parameters and optimizer state are unchanged`);
+    }
+    const { norm, gradScale } = unscaleAndClip(Math.sqrt(sumSq), lossScale, this.config.gradientClipping);
+    this.optimizer.lr = lr;
+    this.state.step(this.reducer, this.store, gradScale);
+    this.store.afterStep();
+    this.scheduler.step();
+    this.reducer.zero();
+    this.globalSteps++;
+    return { applied: true, gradNorm: norm, lr, lossScale };
+  }
+
+  /** gradient_accumulation_steps micro-batches: forward, backward each, then step. Returns the mean loss. */
+  trainBatch(microBatches: readonly (Parameters<M['forward']> extends [Tape, ...infer R] ? R : never)[]): { loss: number; step: StepInfo } {
+    if (microBatches.length !== this.config.gradientAccumulationSteps) {
+      throw new ConfigError(`trainBatch got ${microBatches.length} micro-batches; gradient_accumulation_steps is ${this.config.gradientAccumulationSteps}`, 'gradient_accumulation_steps');
+    }
+    let sum = 0;
+    for (const mb of microBatches) {
+      this.forward(...mb);
+      sum += this.backward();
+    }
+    return { loss: sum / microBatches.length, step: this.step()! };
+  }
+
+  memoryStats(): MemoryStats {
+    return this.device.memoryStats();
+  }
+
+  commStats(): CommLog {
+    return this.group.log;
+  }
+
+  /** Full fp32 parameters and optimizer state by parameter name (collective: every rank must call it). */
+  consolidate(): Consolidated {
+    return consolidate(this.plan, this.store, this.state);
+  }
+
+  dispose(): void {
+    this.tape?.clear();
+    this.store.dispose();
+    this.reducer.dispose();
+    this.state.dispose();
+    this.scalar.dispose();
+    for (const p of this.model.parameters()) p.onGrad = null;
+  }
+}
+
+export function initialize<M extends TrainableModule>(opts: InitializeOptions<M>): ZeroEngine<M> {
+  const config = isResolved(opts.config) ? opts.config : resolveConfig(opts.config, { worldSize: opts.group.worldSize });
+  return new ZeroEngine(opts.model, config, opts.group, opts.device, opts);
+}
+
+function isResolved(c: unknown): c is ZeroConfig {
+  return typeof c === 'object' && c !== null && 'zero' in c && 'worldSize' in c && Object.isFrozen(c);
+}

@@ -1,0 +1,183 @@
+// Optimizer-state placement: the fp32 master parameters and the optimizer's state buffers (Adam m, v; SGD momentum)
+// for this rank's segments, on the device or in host memory (offload_optimizer.device "cpu", ZeRO-Offload). The
+// update itself is src/optim's; this part lays out its ParamShards (one per parameter slice, so weight decay can be
+// per parameter), moves gradients in and updated parameters out, and computes the local sum of squares for the
+// global norm.
+//
+// fp32 on the device: the master IS the model's parameter storage and the gradient is read where the reducer left
+// it (no copies). 16-bit: a separate fp32 master; gradients are decoded into an fp32 workspace for the step, and the
+// optimizer writes the rounded parameters back (out16). Host: master and state live in one host allocation;
+// gradients are copied in and parameters copied back.
+import type { Optimizer, ParamShard, ShardMemory } from '../optim/index.js';
+import type { HostAllocation, HostMemory } from '../tensor/host.js';
+import type { Allocation } from '../tensor/device.js';
+import { f32ToHalfArray, halfToF32Array } from '../tensor/dtype.js';
+import type { FlatBuffer } from './flat-buffer.js';
+import { segment, segmentOffset, segmentSlices, segmentsNumel, type ZeroPlan } from './plan.js';
+
+export interface SegmentSource {
+  segmentGrad(b: number): { readonly buf: FlatBuffer; readonly offset: number };
+}
+export interface SegmentTarget {
+  segmentParam(b: number): { readonly buf: FlatBuffer; readonly offset: number };
+}
+
+export interface OptimizerStateOptions {
+  placement: 'device' | 'host';
+  host?: HostMemory;
+  /** Parameters (by name and shape) that get no weight decay; default none (DeepSpeed's single param group). */
+  noDecay?: (name: string, shape: readonly number[]) => boolean;
+}
+
+export class OptimizerState {
+  readonly numel: number;
+  private readonly keys: readonly string[];
+  private readonly memory: ShardMemory;
+  private readonly base: number;           // byte address of the first buffer in `memory`
+  private readonly own: Allocation | null = null;
+  private readonly hostAlloc: HostAllocation | null = null;
+  /** separate fp32 master (false: fp32 training on the device, the model's storage is the master) */
+  private readonly separateMaster: boolean;
+
+  constructor(private readonly plan: ZeroPlan, private readonly optimizer: Optimizer, target: SegmentTarget, private readonly o: OptimizerStateOptions) {
+    this.numel = segmentsNumel(plan);
+    this.keys = optimizer.stateKeys;
+    this.separateMaster = o.placement === 'host' || plan.dtype !== 'f32';
+    // host: [master | grad | state...]; device: [master? | state...] (the device's fp32 gradient workspace is transient)
+    const buffers = (this.separateMaster ? 1 : 0) + this.keys.length + (o.placement === 'host' ? 1 : 0);
+    const bytes = Math.max(4, buffers * this.numel * 4);
+    if (o.placement === 'host') {
+      if (o.host === undefined) throw new Error('OptimizerState: placement "host" needs a HostMemory');
+      this.hostAlloc = o.host.alloc(bytes, 'optimizer', 'optimizer state (offloaded)');
+      this.memory = o.host.arenaView(this.hostAlloc);
+      this.base = this.hostAlloc.ptr;
+    } else {
+      this.own = plan.device.alloc(bytes, 'optimizer', 'optimizer state');
+      this.memory = plan.device;
+      this.base = this.own.ptr;
+    }
+    this.memory.f32(this.base, bytes / 4).fill(0);
+    if (this.separateMaster) {
+      // The master starts as the model's (possibly 16-bit) values, as DeepSpeed's fp32 copy of the half model.
+      const master = this.memory.f32(this.base, this.numel);
+      plan.layout.buckets.forEach((_, b) => {
+        const { buf, offset } = target.segmentParam(b);
+        const n = segment(plan, b).end - segment(plan, b).start;
+        const src = buf.comm(offset, n);
+        master.set(src instanceof Float32Array ? src : halfToF32Array(src, plan.dtype as 'bf16'), segmentOffset(plan, b));
+      });
+    }
+  }
+
+  /** Bytes of this rank's optimizer state (master copy included when separate). */
+  get bytes(): number {
+    return ((this.separateMaster ? 1 : 0) + this.keys.length) * this.numel * 4;
+  }
+
+  /** Sum of squares of this rank's segment gradients (as stored: loss-scaled in fp16), in f64. */
+  localSumSquares(grads: SegmentSource): number {
+    const k = this.plan.device.kernels;
+    let s = 0;
+    this.plan.layout.buckets.forEach((_, b) => {
+      const { buf, offset } = grads.segmentGrad(b);
+      const n = segment(this.plan, b).end - segment(this.plan, b).start;
+      s += this.plan.dtype === 'f32' ? k.sumSquares(buf.at(offset), n) : k.sumSquares16(buf.at(offset), n, this.plan.dtype);
+    });
+    return s;
+  }
+
+  /** One optimizer step over every segment; writes the updated parameters into `target`. */
+  step(grads: SegmentSource, target: SegmentTarget, gradScale: number): void {
+    const { plan } = this;
+    const dev = plan.device;
+    const n = this.numel;
+    const masterAt = this.base;
+    const stateAt = (k: number) => this.base + ((this.separateMaster ? 1 : 0) + k) * n * 4;
+    const host = this.o.placement === 'host';
+    const hostGradAt = this.base + ((this.separateMaster ? 1 : 0) + this.keys.length) * n * 4;
+    // fp32 gradients for the step: the reducer's buffer itself (fp32 on device), a transient device workspace
+    // (16-bit on device) or the host copy.
+    const ws = !host && plan.dtype !== 'f32' ? dev.alloc(Math.max(4, 4 * n), 'workspace', 'fp32 gradients for the step') : null;
+    try {
+      const shards: ParamShard[] = [];
+      plan.layout.buckets.forEach((bk, b) => {
+        const seg = segment(plan, b);
+        const len = seg.end - seg.start;
+        const so = segmentOffset(plan, b);
+        const g = grads.segmentGrad(b);
+        const p = target.segmentParam(b);
+        let gradBase: number;
+        if (host) {
+          const src = g.buf.comm(g.offset, len);
+          this.memory.f32(hostGradAt + so * 4, len).set(src instanceof Float32Array ? src : halfToF32Array(src, plan.dtype as 'bf16'));
+          gradBase = hostGradAt + so * 4;
+        } else if (ws !== null) {
+          dev.kernels.castFromHalf(ws.ptr + so * 4, g.buf.at(g.offset), len, plan.dtype as 'bf16', false);
+          gradBase = ws.ptr + so * 4;
+        } else {
+          gradBase = g.buf.at(g.offset);
+        }
+        for (const s of segmentSlices(plan, b)) {
+          const i = bk.layout.entries[s.entry].index;
+          const at = s.shardStart; // element within the segment
+          const decay = this.o.noDecay?.(plan.names[i], plan.shapes[i]) ? { weightDecay: 0 } : {};
+          shards.push({
+            name: `${plan.names[i]}[${s.paramStart}:${s.paramStart + s.length}]`,
+            memory: this.memory,
+            n: s.length,
+            param: this.separateMaster ? masterAt + (so + at) * 4 : p.buf.at(p.offset + at),
+            grad: gradBase + at * 4,
+            state: Object.fromEntries(this.keys.map((k, q) => [k, stateAt(q) + (so + at) * 4])),
+            out16: !host && plan.dtype !== 'f32' ? { ptr: p.buf.at(p.offset + at), type: plan.dtype } : null,
+            ...decay,
+          });
+        }
+      });
+      this.optimizer.step(shards, { gradScale });
+      if (host) this.copyBack(target);
+    } finally {
+      if (ws !== null) dev.free(ws);
+    }
+  }
+
+  /** State keys of the optimizer ('m', 'v' or 'momentum'). */
+  get stateKeys(): readonly string[] {
+    return this.keys;
+  }
+
+  /** A copy of bucket b's segment: the fp32 master parameters ('param') or a state buffer. */
+  readSegment(which: string, b: number, target: SegmentTarget): Float32Array {
+    const seg = segment(this.plan, b);
+    const len = seg.end - seg.start;
+    const so = segmentOffset(this.plan, b);
+    if (which === 'param') {
+      if (!this.separateMaster) {
+        const { buf, offset } = target.segmentParam(b);
+        return (buf.comm(offset, len) as Float32Array).slice();
+      }
+      return this.memory.f32(this.base + so * 4, len).slice();
+    }
+    const q = this.keys.indexOf(which);
+    if (q < 0) throw new Error(`optimizer has no state "${which}" (it has ${this.keys.join(', ')})`);
+    return this.memory.f32(this.base + ((this.separateMaster ? 1 : 0) + q) * this.numel * 4 + so * 4, len).slice();
+  }
+
+  dispose(): void {
+    if (this.own !== null) this.plan.device.free(this.own);
+    if (this.hostAlloc !== null) this.o.host!.free(this.hostAlloc);
+  }
+
+  private copyBack(target: SegmentTarget): void {
+    const master = this.memory.f32(this.base, this.numel);
+    this.plan.layout.buckets.forEach((_, b) => {
+      const seg = segment(this.plan, b);
+      const len = seg.end - seg.start;
+      const so = segmentOffset(this.plan, b);
+      const { buf, offset } = target.segmentParam(b);
+      const dst = buf.comm(offset, len);
+      const src = master.subarray(so, so + len);
+      if (dst instanceof Float32Array) dst.set(src);
+      else f32ToHalfArray(src, this.plan.dtype as 'bf16', dst);
+    });
+  }
+}

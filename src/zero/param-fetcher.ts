@@ -1,0 +1,206 @@
+// Stage 3: parameters live as shards; a module's parameter groups are gathered before its forward and backward and
+// released after (unless small: stage3_param_persistence_threshold, or reused soon: stage3_max_reuse_distance),
+// the next groups of the recorded order are prefetched (stage3_prefetch_bucket_size), and gathered elements are
+// capped (stage3_max_live_parameters) by dropping prefetched groups nobody uses yet. Each group moves through
+// Lifecycle's 'sharded' -> 'gathering' -> 'gathered' states.
+import { StateError } from '../errors.js';
+import type { Work } from '../comm/types.js';
+import type { Module } from '../nn/module.js';
+import type { Parameter } from '../nn/parameter.js';
+import { FlatBuffer } from './flat-buffer.js';
+import { Lifecycle } from './param-lifecycle.js';
+import { writeInitial } from './param-init.js';
+import { shardSlices } from './partition.js';
+import type { ZeroPlan } from './plan.js';
+import type { ParameterStore } from './replicated-params.js';
+
+export interface FetcherOptions {
+  prefetchElements: number;
+  persistenceThreshold: number;
+  maxLiveElements: number;
+  maxReuseDistance: number;
+  overlapComm: boolean;
+}
+
+interface Group {
+  readonly life: Lifecycle;
+  readonly persistent: boolean;
+  full: FlatBuffer | null;
+  work: Work | null;
+  refs: number;
+}
+
+export class ParamFetcher implements ParameterStore {
+  readonly kind = 'gather-per-module' as const;
+  private readonly shard: FlatBuffer;
+  private readonly groups: Group[];
+  private readonly unhook: (() => void)[] = [];
+  /** Group acquisitions of one whole step (forward then backward), recorded in the first step. */
+  private trace: number[] | null = null;
+  private recording: number[] = [];
+  private pos = 0;
+  private readonly onDemand: number[] = [];
+  /** Gathered elements now, and the most at any time (for the memory tests). */
+  liveElements = 0;
+  peakLiveElements = 0;
+  gathers = 0;
+
+  constructor(private readonly plan: ZeroPlan, private readonly params: readonly Parameter[], modules: readonly { module: Module; groups: readonly number[] }[], private readonly o: FetcherOptions) {
+    const { layout, group } = plan;
+    this.shard = FlatBuffer.zeros(plan.device, layout.shardNumel, plan.dtype, 'param', 'parameters (own shard)');
+    // Each rank computes only its own slices of the initial values: the full model never exists on a rank.
+    layout.buckets.forEach((bk) => {
+      for (const s of shardSlices(bk.layout, group.rank)) {
+        writeInitial(plan, params[bk.layout.entries[s.entry].index], this.shard, bk.shardOffset + s.shardStart, s.paramStart, s.length);
+      }
+    });
+    this.groups = layout.buckets.map((bk, b) => ({
+      life: new Lifecycle(`stage-3 parameter group ${b} (${bk.layout.entries.map((e) => e.name).join(', ')})`),
+      persistent: bk.layout.used < o.persistenceThreshold,
+      full: null, work: null, refs: 0,
+    }));
+    params.forEach((p, i) => {
+      p.release();
+      p.onFetch = () => {
+        const b = plan.layout.locate[i][0];
+        this.acquire(b);
+        this.onDemand.push(b);
+      };
+    });
+    for (const { module, groups } of modules) {
+      if (groups.length === 0) continue;
+      const pre = () => { for (const b of groups) this.acquire(b); };
+      const post = () => { for (const b of groups) this.releaseRef(b); };
+      this.unhook.push(module.registerPreForward(pre), module.registerPostForward(post), module.registerPreBackward(pre), module.registerPostBackward(post));
+    }
+  }
+
+  segmentParam(b: number): { buf: FlatBuffer; offset: number } {
+    return { buf: this.shard, offset: this.plan.layout.buckets[b].shardOffset };
+  }
+
+  /** The shard changed (optimizer step): gathered copies are stale, drop them (persistent ones are re-gathered). */
+  afterStep(): void {
+    this.groups.forEach((g, b) => {
+      if (g.refs !== 0) throw new StateError(`stage-3 parameter group ${b} is still in use (a module's forward or backward did not finish) at step()`);
+      if (g.life.state === 'gathering') this.finish(b);
+      if (g.life.state === 'gathered') this.release(b);
+    });
+    if (this.trace === null && this.recording.length > 0) this.trace = this.recording;
+    this.pos = 0;
+  }
+
+  beginPass(): void {}
+
+  endPass(): void {
+    while (this.onDemand.length > 0) this.releaseRef(this.onDemand.pop()!);
+    // prefetched but never used (the order changed): give the memory back
+    this.groups.forEach((g, b) => {
+      if (g.refs === 0 && !g.persistent && g.life.state !== 'sharded' && !this.reusedSoon(b)) {
+        if (g.life.state === 'gathering') this.finish(b);
+        this.release(b);
+      }
+    });
+  }
+
+  dispose(): void {
+    for (const u of this.unhook) u();
+    this.groups.forEach((g, b) => {
+      if (g.life.state === 'gathering') this.finish(b);
+      if (g.life.state === 'gathered') this.release(b);
+    });
+    for (const p of this.params) p.onFetch = null;
+    this.shard.dispose();
+  }
+
+  /** The states of every group (tests). */
+  states(): string[] {
+    return this.groups.map((g) => g.life.state);
+  }
+
+  private acquire(b: number): void {
+    const g = this.groups[b];
+    if (this.trace === null) this.recording.push(b);
+    else this.pos++;
+    if (g.life.state === 'sharded') this.start(b, false);
+    if (g.life.state === 'gathering') this.finish(b);
+    g.refs++;
+    this.prefetch();
+  }
+
+  private releaseRef(b: number): void {
+    const g = this.groups[b];
+    g.refs--;
+    if (g.refs === 0 && !g.persistent && !this.reusedSoon(b)) this.release(b);
+  }
+
+  /** Whether group b is acquired again within maxReuseDistance gathered elements (known from the first step). */
+  private reusedSoon(b: number): boolean {
+    if (this.trace === null) return false;
+    let between = 0;
+    for (let q = this.pos; q < this.trace.length; q++) {
+      if (this.trace[q] === b) return between < this.o.maxReuseDistance;
+      between += this.plan.layout.buckets[this.trace[q]].layout.padded;
+      if (between >= this.o.maxReuseDistance) return false;
+    }
+    return false;
+  }
+
+  private prefetch(): void {
+    if (this.trace === null || this.o.prefetchElements <= 0) return;
+    let budget = this.o.prefetchElements;
+    for (let q = this.pos; q < this.trace.length && budget > 0; q++) {
+      const b = this.trace[q];
+      const size = this.plan.layout.buckets[b].layout.padded;
+      if (this.groups[b].life.state === 'sharded') {
+        if (this.liveElements + size > this.o.maxLiveElements) return;
+        this.start(b, this.o.overlapComm);
+      }
+      budget -= size;
+    }
+  }
+
+  private start(b: number, async: boolean): void {
+    const g = this.groups[b];
+    const L = this.plan.layout.buckets[b].layout;
+    const { group, device, dtype } = this.plan;
+    if (this.liveElements + L.padded > this.o.maxLiveElements) this.evict(L.padded);
+    g.life.to('gathering');
+    const full = (g.full = new FlatBuffer(device, L.padded, dtype, 'param', `gathered group ${b}`));
+    const mine = full.comm(group.rank * L.chunk, L.chunk);
+    mine.set(this.shard.comm(this.plan.layout.buckets[b].shardOffset, L.chunk) as never);
+    this.liveElements += L.padded;
+    this.peakLiveElements = Math.max(this.peakLiveElements, this.liveElements);
+    this.gathers++;
+    if (async) g.work = group.allGatherAsync(full.comm(0, L.padded), mine, dtype);
+    else group.allGather(full.comm(0, L.padded), mine, dtype);
+  }
+
+  private finish(b: number): void {
+    const g = this.groups[b];
+    g.work?.wait();
+    g.work = null;
+    g.life.to('gathered');
+    for (const e of this.plan.layout.buckets[b].layout.entries) this.params[e.index].data = g.full!.view(e.offset, this.plan.shapes[e.index]);
+  }
+
+  private release(b: number): void {
+    const g = this.groups[b];
+    g.life.to('sharded');
+    for (const e of this.plan.layout.buckets[b].layout.entries) this.params[e.index].data = null;
+    this.liveElements -= g.full!.numel;
+    g.full!.dispose();
+    g.full = null;
+  }
+
+  /** Frees prefetched or kept groups nobody holds until `need` more elements fit under the cap. */
+  private evict(need: number): void {
+    this.groups.forEach((g, b) => {
+      if (this.liveElements + need <= this.o.maxLiveElements) return;
+      if (g.refs === 0 && !g.persistent && g.life.state !== 'sharded') {
+        if (g.life.state === 'gathering') this.finish(b);
+        this.release(b);
+      }
+    });
+  }
+}

@@ -1,0 +1,54 @@
+// Shared by the lockstep tests: the tiny GPT (uneven shapes: the last partition is padded at every world size
+// 2..4), the deterministic data, and the DeepSpeed config for a case.
+import type { GPTConfig } from '../../src/nn/gpt.js';
+
+export const GPT_TINY: GPTConfig = { vocabSize: 23, blockSize: 6, nLayer: 2, nHead: 2, nEmbd: 10, seed: 7 };
+export const MICRO = 2;
+export const LR = 3e-3;
+
+export interface LockstepCase {
+  stage: 0 | 1 | 2 | 3;
+  precision: 'fp32' | 'bf16' | 'fp16';
+  worldSize: number;
+  gas: number;
+  steps: number;
+  clip: number;
+  kernels: 'js' | 'wasm';
+  /** stage 3: gather/release everything (persistence 0, reuse distance 0) */
+  strict3?: boolean;
+  bucket?: number;
+}
+
+/** Sequence s of the data set (token ids < vocabSize); inputs and next-token targets. */
+export function sequence(step: number, s: number): { inputs: number[]; targets: number[] } {
+  const T = GPT_TINY.blockSize;
+  const toks = Array.from({ length: T + 1 }, (_, t) => (step * 131 + s * 17 + t * t * 5 + t * 3) % GPT_TINY.vocabSize);
+  return { inputs: toks.slice(0, T), targets: toks.slice(1) };
+}
+
+/** The micro-batch rank r uses at micro-step k: sequences (k*N + r)*MICRO .. +MICRO of the global batch. */
+export function microBatch(step: number, k: number, rank: number, worldSize: number): { inputs: number[][]; targets: number[][] } {
+  const seqs = Array.from({ length: MICRO }, (_, i) => sequence(step, (k * worldSize + rank) * MICRO + i));
+  return { inputs: seqs.map((q) => q.inputs), targets: seqs.map((q) => q.targets) };
+}
+
+export function dsConfig(c: LockstepCase): Record<string, unknown> {
+  return {
+    train_micro_batch_size_per_gpu: MICRO,
+    gradient_accumulation_steps: c.gas,
+    gradient_clipping: c.clip,
+    optimizer: { type: 'AdamW', params: { lr: LR, betas: [0.9, 0.95], eps: 1e-8, weight_decay: 0.1 } },
+    fp16: { enabled: c.precision === 'fp16', initial_scale_power: 8 },
+    bf16: { enabled: c.precision === 'bf16' },
+    zero_optimization: {
+      stage: c.stage,
+      reduce_bucket_size: c.bucket ?? 300,
+      ...(c.strict3 ? { stage3_param_persistence_threshold: 0, stage3_max_reuse_distance: 0, stage3_prefetch_bucket_size: 0 } : {}),
+    },
+  };
+}
+
+/** GPT-2 practice: no weight decay on biases and LayerNorm gains (1-D parameters). */
+export function noDecay(_name: string, shape: readonly number[]): boolean {
+  return shape.length < 2;
+}

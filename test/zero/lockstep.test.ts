@@ -1,0 +1,45 @@
+// The ZeRO engine against the single-process reference, in lockstep: every stage x world size x precision trains
+// the tiny GPT (uneven shapes, padded last partition) with the same seed and data; loss and global norm at every
+// step, and parameters and Adam moments after the last step, must agree.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { fakeWorld } from './fake-world.js';
+import { reference, type ReferenceResult } from './reference.js';
+import type { LockstepCase } from './lockstep-common.js';
+import type { EngineResult } from './ranks/engine-ranks.js';
+
+const ranks = new URL('./ranks/engine-ranks.js', import.meta.url);
+
+function close(a: number, b: number, rel: number, abs: number, what: string): void {
+  assert.ok(Math.abs(a - b) <= abs + rel * Math.abs(b), `${what}: ${a} vs ${b} (diff ${Math.abs(a - b)})`);
+}
+
+function compare(res: EngineResult[], ref: ReferenceResult, c: LockstepCase, tol: { loss: number; param: number; moment: number }): void {
+  const tag = `stage ${c.stage} N=${c.worldSize} ${c.precision} gas=${c.gas}`;
+  for (let s = 0; s < c.steps; s++) {
+    const mean = res.reduce((a, r) => a + r.losses[s], 0) / res.length;
+    close(mean, ref.losses[s], tol.loss, 0, `${tag} loss at step ${s}`);
+    for (const r of res) close(r.norms[s], ref.norms[s], tol.loss * 10, 1e-7, `${tag} grad norm at step ${s}`);
+  }
+  const r0 = res[0];
+  for (const name of Object.keys(ref.params)) {
+    const pa = r0.params![name];
+    const pr = ref.params[name];
+    assert.equal(pa.length, pr.length, `${tag} ${name} size`);
+    for (let i = 0; i < pr.length; i++) {
+      close(pa[i], pr[i], tol.param, tol.param, `${tag} param ${name}[${i}]`);
+      close(r0.m![name][i], ref.m[name][i], tol.moment, tol.moment * 1e-3, `${tag} m ${name}[${i}]`);
+      close(r0.v![name][i], ref.v[name][i], tol.moment, tol.moment * 1e-6, `${tag} v ${name}[${i}]`);
+    }
+  }
+}
+
+const FP32 = { loss: 1e-5, param: 1e-5, moment: 1e-4 };
+
+for (const worldSize of [1, 2, 3, 4]) {
+  test(`lockstep fp32, world size ${worldSize}: stages 0-3 equal the single process`, async () => {
+    const cases: LockstepCase[] = ([0, 1, 2, 3] as const).map((stage) => ({ stage, precision: 'fp32', worldSize, gas: 1, steps: 5, clip: 0.5, kernels: 'js', strict3: true }));
+    const res = await fakeWorld<EngineResult[]>({ worldSize, module: ranks, fn: 'trainMany', args: cases });
+    cases.forEach((c, k) => compare(res.map((r) => r[k]), reference(c), c, FP32));
+  });
+}

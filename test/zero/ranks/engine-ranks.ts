@@ -1,0 +1,71 @@
+// Rank program for the lockstep tests: the ZeRO engine trains the tiny GPT; returns per-step losses and norms, and
+// (rank 0) the consolidated fp32 parameters and Adam moments.
+import { Device } from '../../../src/tensor/device.js';
+import { GPT } from '../../../src/nn/gpt.js';
+import { initialize } from '../../../src/zero/engine.js';
+import { GPT_TINY, dsConfig, microBatch, noDecay, type LockstepCase } from '../lockstep-common.js';
+import type { FakeRankContext } from '../fake-world.js';
+import type { ProcessGroup } from '../../../src/comm/types.js';
+
+export interface EngineResult {
+  losses: number[];
+  norms: number[];
+  applied: boolean[];
+  params?: Record<string, number[]>;
+  m?: Record<string, number[]>;
+  v?: Record<string, number[]>;
+  memory: { afterInit: Record<string, number>; afterStep: Record<string, number>; peak: number };
+  commBytes: number[];
+}
+
+/** Several cases on one device and group (worker start-up is the expensive part); each must free all it took. */
+export async function trainMany(ctx: FakeRankContext, cases: LockstepCase[]): Promise<EngineResult[]> {
+  const device = new Device({ capacityBytes: 32 << 20, kernels: cases[0].kernels, name: `rank${ctx.rank}` });
+  const group = await ctx.initProcessGroup(device.memory);
+  const out: EngineResult[] = [];
+  for (const c of cases) {
+    const before = device.memoryStats().inUseBytes;
+    device.resetPeak();
+    out.push(train(device, group, ctx, c, before));
+    const after = device.memoryStats().inUseBytes;
+    if (after !== before) throw new Error(`case stage ${c.stage} ${c.precision}: ${after - before} bytes not freed after dispose()`);
+  }
+  return out;
+}
+
+function train(device: Device, group: ProcessGroup, ctx: FakeRankContext, c: LockstepCase, baseline: number): EngineResult {
+  const model = new GPT(device, GPT_TINY, { materialize: false });
+  const engine = initialize({ model, config: dsConfig(c), group, device, noDecay });
+  const base = { ...device.memoryStats().byCategory };
+  const cat = () => Object.fromEntries(Object.entries(device.memoryStats().byCategory).map(([k, v]) => [k, v.inUse - base[k as keyof typeof base].inUse]));
+  const afterInit = cat();
+  const losses: number[] = [];
+  const norms: number[] = [];
+  const applied: boolean[] = [];
+  const commBytes: number[] = [];
+  let afterStep = afterInit;
+  for (let step = 0; step < c.steps; step++) {
+    group.log.reset();
+    const mbs = Array.from({ length: c.gas }, (_, k) => {
+      const b = microBatch(step, k, ctx.rank, ctx.worldSize);
+      return [b.inputs, b.targets] as [number[][], number[][]];
+    });
+    const r = engine.trainBatch(mbs);
+    losses.push(r.loss);
+    norms.push(r.step.gradNorm);
+    applied.push(r.step.applied);
+    commBytes.push(group.log.totalBytesSent());
+    afterStep = cat();
+  }
+  const peak = device.memoryStats().peakBytes - baseline;
+  const full = engine.consolidate();
+  const toPlain = (o: Record<string, Float32Array>) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, [...v]]));
+  engine.dispose();
+  const res: EngineResult = { losses, norms, applied, memory: { afterInit, afterStep, peak }, commBytes };
+  if (ctx.rank === 0) {
+    res.params = toPlain(full.params);
+    res.m = toPlain(full.state.m);
+    res.v = toPlain(full.state.v);
+  }
+  return res;
+}
