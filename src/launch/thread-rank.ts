@@ -1,7 +1,7 @@
 // The entry of one rank's worker thread (started by src/launch/threads.ts): builds the RankContext, imports the
 // user's module, runs its export and posts the result (or the error) back.
 import { parentPort, workerData } from 'node:worker_threads';
-import { joinThreadsGroup, type ThreadsRendezvous } from '../comm/threads/setup.js';
+import { checkJoin, joinThreadsGroup, type ThreadsRendezvous } from '../comm/threads/setup.js';
 import { ConfigError, StateError } from '../errors.js';
 import type { RankContext } from './spawn.js';
 import { toWire } from './wire-error.js';
@@ -22,6 +22,11 @@ async function main(): Promise<void> {
     rank: d.rank, worldSize: d.worldSize, localRank: d.rank, localWorldSize: d.worldSize, transport: 'threads',
     initProcessGroup(memory, opts) {
       if (joined) return Promise.reject(new StateError(`rank ${d.rank}: initProcessGroup was already called; one process group per rank`));
+      try {
+        checkJoin(d.rank, memory, opts);
+      } catch (e) {
+        return Promise.reject(e);
+      }
       joined = true;
       return joinThreadsGroup(d, memory, opts);
     },

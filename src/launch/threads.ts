@@ -105,6 +105,11 @@ export function startThreads<T>(o: ThreadWorldOptions): ThreadWorld<T> {
         reported[rank] = true;
         results[rank] = m.value;
         markRank(control, rank, Status.finished);
+        // ranks waiting to join a group this rank will never join must not wait for it
+        if (!memories[rank] && joined > 0 && joined < N && !lost) {
+          lost = { rank, status: Status.finished };
+          for (let q = 0; q < N; q++) if (memories[q]) ports[q]!.postMessage({ kind: 'lost', lostRank: rank, status: Status.finished } satisfies JoinReply);
+        }
         if (allReported()) finish(failures.length ? rootCause() : null);
       } else {
         fail(rank, Status.threw, m.error);

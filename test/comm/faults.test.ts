@@ -113,6 +113,18 @@ test('a rank that fails before joining the group', { timeout: 10_000 }, async ()
   assertLost(err, rec, 4, 3, /rank 3 threw an error: Error: boom from rank 3 before joining/);
 });
 
+test('a rank that returns without ever joining while others wait to join', { timeout: 10_000 }, async () => {
+  const { err, rec } = await lose('return-before-join', 3, 1);
+  assertLost(err, rec, 3, 1, /rank 1 finished its function/);
+});
+
+test('initProcessGroup times out when a rank never joins; a bad scratch is refused', { timeout: 10_000 }, async () => {
+  const [r0] = await spawnWorld<{ name: string; op?: string; rank?: number; message: string } | null>({ worldSize: 2, module: fixture, fn: 'joinTimeout' });
+  assert.equal(r0?.name, 'CollectiveTimeoutError');
+  assert.equal(r0!.op, 'init');
+  assert.match(r0!.message, /rank 0 waited more than 300 ms in initProcessGroup/);
+});
+
 test('a rank killed (worker.terminate) while peers wait in a collective', { timeout: 10_000 }, async () => {
   const { err, rec } = await lose('hang', 2, 1, true);
   assertLost(err, rec, 2, 1, /rank 1 exited/);

@@ -52,7 +52,8 @@ test('tcp: a late rank makes the others time out with CollectiveTimeoutError(op,
   for (const s of survivors(outs)) {
     assert.equal(s.name, 'CollectiveTimeoutError', s.message);
     assert.deepEqual([s.op, s.errRank, s.seq], ['all_reduce', s.rank, 1]); // seq 0 was the setup's all-gather
-    assert.match(s.message, /waited more than 8\d\d ms in all_reduce\(count=1000, f32, sum\) \(sequence number 1\) for rank/);
+    // one survivor times out first and tells the other, which gives up with it
+    assert.match(s.message, /waited more than \d+ ms in all_reduce\(count=1000, f32, sum\) \(sequence number 1\) for rank 1;/);
   }
   const late = outs[1]!;
   assert.ok(late.ok);

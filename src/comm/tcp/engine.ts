@@ -13,7 +13,7 @@ import { foldRange } from './reduce.js';
 /** A buffer as the helper thread sees it: a range of a SharedArrayBuffer. */
 export interface BufRef { sab: SharedArrayBuffer; byteOffset: number; length: number }
 export interface OpRequest { id: number; desc: CollectiveDesc; input: BufRef | null; output: BufRef | null; inPlace: boolean }
-export interface WireError { name: string; message: string; lostRank?: number }
+export interface WireError { name: string; message: string; lostRank?: number; op?: string; rank?: number; seq?: number }
 export interface OpResult { id: number; stats?: TransferStats; error?: WireError }
 
 const FOLD_MIN = 64 * 1024; // fold once this many elements are in from every peer (overlaps fold and receive)
@@ -75,7 +75,8 @@ export class Engine {
 
   /** Fails the running and queued collectives; `tellPeers` sends them an Abort (they then see this rank as lost). */
   abort(error: WireError, tellPeers: boolean): void {
-    if (tellPeers) for (const l of this.links) l?.sendJson(FrameKind.Abort, { message: error.message });
+    const timeout = error.name === 'CollectiveTimeoutError';
+    if (tellPeers) for (const l of this.links) l?.sendJson(FrameKind.Abort, { message: error.message, timeout, seq: error.seq ?? -1 });
     this.breakWith(error);
   }
 
@@ -88,6 +89,7 @@ export class Engine {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.beat);
+    const cause = this.broken?.lostRank ?? -1;
     this.breakWith({ name: 'StateError', message: `rank ${this.rank} closed its process group` });
     const open = this.links.filter((l): l is FramedConn => !!l && !l.isEnded);
     let left = open.length;
@@ -98,7 +100,7 @@ export class Engine {
     for (const l of open) {
       const prev = l.onEnd;
       l.onEnd = (err) => { prev(err); if (--left === 0) finish(); };
-      l.sendJson(FrameKind.Bye, {});
+      l.sendJson(FrameKind.Bye, { lostRank: cause, why: cause >= 0 ? this.gone[cause] : '' });
       l.socket.end();
     }
   }
@@ -142,12 +144,33 @@ export class Engine {
     if (h.kind === FrameKind.Heartbeat) return;
     if (h.kind === FrameKind.Bye) {
       this.links[p]!.socket.end(); // our FIN answers theirs; the link ends when both sides are done
+      // A peer that leaves because it lost rank x names x, so this rank blames x too even if x's own hang-up has
+      // not reached it yet (the root cause, not the messenger).
+      let lost = -1;
+      let why = '';
+      try {
+        const b = JSON.parse(payload.toString('utf8')) as { lostRank?: number; why?: string };
+        lost = Number(b.lostRank ?? -1);
+        why = String(b.why ?? '');
+      } catch { /* no cause given */ }
+        if (Number.isInteger(lost) && lost >= 0 && lost < this.worldSize && lost !== this.rank && lost !== p) {
+        this.peerGone(lost, `was lost (rank ${p} saw it: ${why})`);
+      }
       return this.peerGone(p, 'left the process group (closed it)');
     }
     if (h.kind === FrameKind.Abort) {
-      let msg = '';
-      try { msg = String(JSON.parse(payload.toString('utf8')).message); } catch { /* keep it empty */ }
-      return this.peerGone(p, `gave up on the collective after an error (${msg})`);
+      let a: { message?: unknown; timeout?: unknown; seq?: unknown } = {};
+      try { a = JSON.parse(payload.toString('utf8')) as typeof a; } catch { /* no details */ }
+      const cur = this.cur;
+      if (a.timeout === true && cur && a.seq === cur.desc.seq && !this.broken) {
+        // A peer timed out in the collective we are in: we are waiting for the same missing rank, so we time out too.
+        return this.breakWith({
+          name: 'CollectiveTimeoutError', op: cur.desc.op, rank: this.rank, seq: cur.desc.seq,
+          message: `collective timeout: rank ${this.rank} gives up on ${cur.desc.op} (sequence number ${cur.desc.seq}) with rank ${p}, ` +
+            `which timed out first: ${String(a.message)}`,
+        });
+      }
+      return this.peerGone(p, `gave up on the collective after an error (${String(a.message ?? '')})`);
     }
     if (h.kind !== FrameKind.OpHeader && h.kind !== FrameKind.Data) return this.fault(p, `unexpected ${FrameKind[h.kind]} frame`);
     if (this.broken) return;
@@ -304,10 +327,13 @@ export class Engine {
   }
 
   private check(cur: Running): void {
+    // Ranks that have not even started this collective are the ones to name in a timeout; the others may just be
+    // waiting for them too.
     let mask = 0;
     for (const p of cur.hdrPending) mask |= 1 << (p & 31);
+    const missingHeaders = mask;
     for (const r of cur.regions) if (r.got < r.size) mask |= 1 << (r.peer & 31);
-    this.pendingMask(mask, cur.desc.seq);
+    this.pendingMask(missingHeaders || mask, cur.desc.seq);
     const reducing = cur.desc.op === 'reduce_scatter' || cur.desc.op === 'all_reduce';
     if (mask !== 0 || cur.writes > 0 || (reducing && cur.folded < cur.lenR)) return;
     this.cur = null;

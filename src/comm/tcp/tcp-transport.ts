@@ -31,6 +31,7 @@ function revive(e: WireError): Error {
   switch (e.name) {
     case 'PeerLostError': return new PeerLostError(e.message, e.lostRank ?? -1);
     case 'CollectiveMismatchError': return new CollectiveMismatchError(e.message);
+    case 'CollectiveTimeoutError': return new CollectiveTimeoutError(e.message, e.op ?? '', e.rank ?? -1, e.seq ?? -1);
     case 'StateError': return new StateError(e.message);
     default: return new ZeroTsError(e.message);
   }
@@ -135,7 +136,7 @@ export class TcpTransport implements Transport {
     const e = timeoutError(call.desc, this.rank, Math.round(call.deadline - startedAt), what);
     if (!this.broken) {
       this.broken = e;
-      this.port.postMessage({ type: 'abort', error: { name: e.name, message: e.message } });
+      this.port.postMessage({ type: 'abort', error: { name: e.name, message: e.message, op: e.op, rank: e.rank, seq: e.seq } });
     }
     return e;
   }

@@ -2,8 +2,9 @@
 // memory once all have joined (or with the rank that was lost first). Then the rank builds its ThreadsTransport
 // and ProcessGroup. The launcher side is src/launch/threads.ts.
 import type { MessagePort } from 'node:worker_threads';
-import { PeerLostError, ShapeError } from '../../errors.js';
-import { Group, type ProcessGroupOptions } from '../group.js';
+import { CollectiveTimeoutError, ConfigError, PeerLostError, ShapeError } from '../../errors.js';
+import { DEFAULT_TIMEOUT_MS, Group, type ProcessGroupOptions } from '../group.js';
+import { checkTimeout } from '../validate.js';
 import type { ProcessGroup } from '../types.js';
 import type { CommMemory } from '../wasm.js';
 import { markRank, Status, statusWhy } from './control.js';
@@ -19,7 +20,11 @@ export interface ThreadsRendezvous {
 }
 
 export interface ThreadsGroupOptions extends ProcessGroupOptions {
-  /** A staging area in the rank's memory for reductions (byte offset, bytes); larger blocks, fewer calls. */
+  /**
+   * A staging area in the rank's memory for reductions (byte offset, bytes), e.g. a 'comm' allocation that no
+   * tensor uses while collectives run. Without it the 8 KiB comm slot is used, which costs bandwidth on large
+   * reductions (small blocks); 256 KiB or more reaches full speed. Other transports ignore it.
+   */
   scratch?: { ptr: number; bytes: number };
 }
 
@@ -28,16 +33,32 @@ export interface JoinMessage { kind: 'join'; rank: number; memory: CommMemory }
 /** Launcher -> rank. */
 export type JoinReply = { kind: 'memories'; memories: CommMemory[] } | { kind: 'lost'; lostRank: number; status: number };
 
-export async function joinThreadsGroup(rv: ThreadsRendezvous, memory: CommMemory, opts: ThreadsGroupOptions = {}): Promise<ProcessGroup> {
+/** The argument checks of joinThreadsGroup, callable first (a refused call does not count as joining). */
+export function checkJoin(rank: number, memory: CommMemory, opts: ThreadsGroupOptions = {}): void {
   if (!(memory.buffer instanceof SharedArrayBuffer)) {
-    throw new ShapeError(`rank ${rv.rank}: initProcessGroup needs a shared WebAssembly.Memory (created with shared: true) ` +
+    throw new ShapeError(`rank ${rank}: initProcessGroup needs a shared WebAssembly.Memory (created with shared: true) ` +
       'so that peers can read and write it; got an unshared memory');
   }
-  const reply = await new Promise<JoinReply>((resolve) => {
+  checkTimeout(opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+  checkScratch(opts.scratch, memory.buffer.byteLength, rank);
+}
+
+export async function joinThreadsGroup(rv: ThreadsRendezvous, memory: CommMemory, opts: ThreadsGroupOptions = {}): Promise<ProcessGroup> {
+  checkJoin(rv.rank, memory, opts);
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  let timer: NodeJS.Timeout | undefined;
+  const reply = await new Promise<JoinReply | null>((resolve) => {
     rv.port.once('message', (m: JoinReply) => resolve(m));
     rv.port.postMessage({ kind: 'join', rank: rv.rank, memory } satisfies JoinMessage);
+    timer = setTimeout(() => resolve(null), timeoutMs);
   });
+  clearTimeout(timer);
   rv.port.unref();
+  if (reply === null) {
+    markRank(rv.control, rv.rank, Status.abandoned, true);
+    throw new CollectiveTimeoutError(`collective timeout: rank ${rv.rank} waited more than ${timeoutMs} ms in ` +
+      'initProcessGroup for the other ranks to join; every rank must call initProcessGroup', 'init', rv.rank, -1);
+  }
   if (reply.kind === 'lost') {
     markRank(rv.control, rv.rank, Status.abandoned);
     throw new PeerLostError(`peer lost: rank ${reply.lostRank} ${statusWhy(reply.status)} before every rank joined the ` +
@@ -50,4 +71,14 @@ export async function joinThreadsGroup(rv: ThreadsRendezvous, memory: CommMemory
     spinIterations: rv.spinIterations, scratch: opts.scratch,
   });
   return new Group(transport, opts);
+}
+
+function checkScratch(sc: { ptr: number; bytes: number } | undefined, memoryBytes: number, rank: number): void {
+  if (!sc) return;
+  const ok = Number.isInteger(sc.ptr) && Number.isInteger(sc.bytes) && sc.ptr >= 65536 && sc.ptr % 64 === 0 &&
+    sc.bytes >= 4096 && sc.ptr + sc.bytes <= memoryBytes;
+  if (!ok) {
+    throw new ConfigError(`rank ${rank}: initProcessGroup scratch ${JSON.stringify(sc)} must be a 64-byte aligned range of ` +
+      `at least 4096 bytes inside the device memory above its reserved first 64 KiB (memory: ${memoryBytes} bytes)`, 'scratch');
+  }
 }

@@ -1,0 +1,28 @@
+// Every collective x dtype (f32, bf16, f16) x reduce op x world size 1..4 over TCP (one process per rank), against
+// the sequential reference in the documented order (exact): the same rank function as the threads test
+// (fixtures/collectives.ts), so both transports are held to the same bits.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnWorld } from '../../src/launch/spawn.js';
+import { SIZES } from './fixtures/collectives.js';
+
+const fixture = new URL('./fixtures/collectives.js', import.meta.url);
+
+for (const worldSize of [1, 2, 3, 4]) {
+  test(`tcp collectives, world size ${worldSize}`, { timeout: 90_000 }, async () => {
+    const results = await spawnWorld<{ failures: string[]; checks: number; calls: Record<string, number> }>({
+      worldSize, transport: 'tcp', module: fixture, fn: 'collectives', timeoutMs: 85_000,
+    });
+    assert.equal(results.length, worldSize);
+    for (const r of results) {
+      assert.deepEqual(r.failures, []);
+      assert.ok(r.checks > 1000);
+      const perDtypeSize = { all_reduce: 6, reduce_scatter: 9, all_gather: 3, broadcast: 2 * worldSize };
+      const k = 3 * SIZES.length;
+      assert.deepEqual(r.calls, {
+        all_reduce: perDtypeSize.all_reduce * k + 2, reduce_scatter: perDtypeSize.reduce_scatter * k,
+        all_gather: perDtypeSize.all_gather * k, broadcast: perDtypeSize.broadcast * k, barrier: 1,
+      });
+    }
+  });
+}
