@@ -17,6 +17,8 @@ export interface LockstepCase {
   /** stage 3: gather/release everything (persistence 0, reuse distance 0) */
   strict3?: boolean;
   bucket?: number;
+  /** fp16 initial_scale_power (default 8) */
+  scalePower?: number;
 }
 
 /** Sequence s of the data set (token ids < vocabSize); inputs and next-token targets. */
@@ -38,7 +40,7 @@ export function dsConfig(c: LockstepCase): Record<string, unknown> {
     gradient_accumulation_steps: c.gas,
     gradient_clipping: c.clip,
     optimizer: { type: 'AdamW', params: { lr: LR, betas: [0.9, 0.95], eps: 1e-8, weight_decay: 0.1 } },
-    fp16: { enabled: c.precision === 'fp16', initial_scale_power: 8 },
+    fp16: { enabled: c.precision === 'fp16', initial_scale_power: c.scalePower ?? 8 },
     bf16: { enabled: c.precision === 'bf16' },
     zero_optimization: {
       stage: c.stage,

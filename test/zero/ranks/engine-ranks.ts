@@ -16,6 +16,10 @@ export interface EngineResult {
   v?: Record<string, number[]>;
   memory: { afterInit: Record<string, number>; afterStep: Record<string, number>; peak: number };
   commBytes: number[];
+  layout: { padded: number; shardNumel: number; wtePadded: number; largestGroup: number; buckets: number };
+  /** peak bytes of category 'param' during training, above the baseline */
+  paramPeak: number;
+  skipped: number;
 }
 
 /** Several cases on one device and group (worker start-up is the expensive part); each must free all it took. */
@@ -35,8 +39,8 @@ export async function trainMany(ctx: FakeRankContext, cases: LockstepCase[]): Pr
 
 function train(device: Device, group: ProcessGroup, ctx: FakeRankContext, c: LockstepCase, baseline: number): EngineResult {
   const model = new GPT(device, GPT_TINY, { materialize: false });
+  const base = structuredClone(device.memoryStats().byCategory);
   const engine = initialize({ model, config: dsConfig(c), group, device, noDecay });
-  const base = { ...device.memoryStats().byCategory };
   const cat = () => Object.fromEntries(Object.entries(device.memoryStats().byCategory).map(([k, v]) => [k, v.inUse - base[k as keyof typeof base].inUse]));
   const afterInit = cat();
   const losses: number[] = [];
@@ -58,10 +62,15 @@ function train(device: Device, group: ProcessGroup, ctx: FakeRankContext, c: Loc
     afterStep = cat();
   }
   const peak = device.memoryStats().peakBytes - baseline;
+  const paramPeak = device.memoryStats().byCategory.param.peak - base.param.inUse;
+  const L = engine.plan.layout;
+  const wte = L.buckets[L.locate[0][0]].layout; // parameter 0 is wte.weight
+  const layout = { padded: L.padded, shardNumel: L.shardNumel, wtePadded: wte.padded, largestGroup: Math.max(...L.buckets.map((b) => b.layout.padded)), buckets: L.buckets.length };
+  const skipped = engine.scaler?.skippedSteps ?? 0;
   const full = engine.consolidate();
   const toPlain = (o: Record<string, Float32Array>) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, [...v]]));
   engine.dispose();
-  const res: EngineResult = { losses, norms, applied, memory: { afterInit, afterStep, peak }, commBytes };
+  const res: EngineResult = { losses, norms, applied, memory: { afterInit, afterStep, peak }, commBytes, layout, paramPeak, skipped };
   if (ctx.rank === 0) {
     res.params = toPlain(full.params);
     res.m = toPlain(full.state.m);

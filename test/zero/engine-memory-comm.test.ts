@@ -1,0 +1,50 @@
+// Measured per-rank memory by category and communication bytes per step against the closed forms of src/estimate
+// (padding-exact, from the engine's own layout), for every stage, fp32 and bf16, on 3 ranks.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { fakeWorld } from './fake-world.js';
+import type { LockstepCase } from './lockstep-common.js';
+import type { EngineResult } from './ranks/engine-ranks.js';
+import { modelStatesBytesPadded, commBytesPerRankPadded } from '../../src/estimate/index.js';
+import type { BucketedLayout } from '../../src/zero/partition.js';
+
+const ranks = new URL('./ranks/engine-ranks.js', import.meta.url);
+const N = 3;
+
+test('memory by category and comm bytes per step equal the formulas (N = 3, stages 0-3, fp32 and bf16)', async () => {
+  const cases: LockstepCase[] = [];
+  for (const precision of ['fp32', 'bf16'] as const) {
+    for (const stage of [0, 1, 2, 3] as const) cases.push({ stage, precision, worldSize: N, gas: 1, steps: 2, clip: 0, kernels: 'js', strict3: true });
+  }
+  const res = await fakeWorld<EngineResult[]>({ worldSize: N, module: ranks, fn: 'trainMany', args: cases });
+  cases.forEach((c, k) => {
+    const tag = `stage ${c.stage} ${c.precision}`;
+    for (const r of res.map((x) => x[k])) {
+      // the formula over the engine's own layout (only padded, shardNumel and worldSize are read)
+      const L = { padded: r.layout.padded, shardNumel: r.layout.shardNumel, worldSize: N } as BucketedLayout;
+      const want = modelStatesBytesPadded(L, c.stage, c.precision === 'fp32' ? 'fp32' : 'mixed');
+      for (const when of ['afterInit', 'afterStep'] as const) {
+        const m = r.memory[when];
+        assert.equal(m.param, want.param, `${tag} ${when} param bytes`);
+        assert.equal(m.grad, want.grad, `${tag} ${when} grad bytes`);
+        assert.equal(m.optimizer, want.optimizer, `${tag} ${when} optimizer bytes`);
+        assert.equal(m.activation, 0, `${tag} ${when} activations freed`);
+        assert.equal(m.workspace, 0, `${tag} ${when} workspace freed`);
+      }
+      // communication: the paper's 2 Psi (N-1)/N (stages 0-2) or 3 Psi (N-1)/N (stage 3) over the padded buckets,
+      // in the gradients' element size, plus the norm's scalar all-reduce in partitioned stages; stage 3 gathers the
+      // tied wte twice per pass (embedding and LM head) under strict release.
+      const b = c.precision === 'fp32' ? 4 : 2;
+      let bytes = commBytesPerRankPadded(L, c.stage, b);
+      if (c.stage > 0) bytes += (2 * (N - 1) * 4) / N;
+      if (c.stage === 3) bytes += (2 * r.layout.wtePadded * (N - 1) * b) / N;
+      for (const got of r.commBytes) assert.ok(Math.abs(got - bytes) < 1e-6, `${tag} comm bytes per step ${got} vs ${bytes}`);
+      if (c.stage === 3) {
+        // never the full model: the own shard plus the groups one module needs (wte with the LM head)
+        const fullBytes = r.layout.padded * b;
+        assert.ok(r.paramPeak <= r.layout.shardNumel * b + 2 * r.layout.largestGroup * b, `${tag} param peak ${r.paramPeak}`);
+        assert.ok(r.paramPeak < fullBytes, `${tag} param peak ${r.paramPeak} < full model ${fullBytes}`);
+      }
+    }
+  });
+});
