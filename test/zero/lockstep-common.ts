@@ -19,6 +19,8 @@ export interface LockstepCase {
   bucket?: number;
   /** fp16 initial_scale_power (default 8) */
   scalePower?: number;
+  /** offload_optimizer to host memory */
+  offload?: boolean;
 }
 
 /** Sequence s of the data set (token ids < vocabSize); inputs and next-token targets. */
@@ -45,6 +47,7 @@ export function dsConfig(c: LockstepCase): Record<string, unknown> {
     zero_optimization: {
       stage: c.stage,
       reduce_bucket_size: c.bucket ?? 300,
+      ...(c.offload ? { offload_optimizer: { device: 'cpu' } } : {}),
       ...(c.strict3 ? { stage3_param_persistence_threshold: 0, stage3_max_reuse_distance: 0, stage3_prefetch_bucket_size: 0 } : {}),
     },
   };

@@ -2,6 +2,7 @@
 // (rank 0) the consolidated fp32 parameters and Adam moments.
 import { Device } from '../../../src/tensor/device.js';
 import { GPT } from '../../../src/nn/gpt.js';
+import { HostMemory } from '../../../src/tensor/host.js';
 import { initialize } from '../../../src/zero/engine.js';
 import { GPT_TINY, dsConfig, microBatch, noDecay, type LockstepCase } from '../lockstep-common.js';
 import type { FakeRankContext } from '../fake-world.js';
@@ -20,6 +21,8 @@ export interface EngineResult {
   /** peak bytes of category 'param' during training, above the baseline */
   paramPeak: number;
   skipped: number;
+  /** host bytes in use (offload) before dispose */
+  hostInUse: number;
 }
 
 /** Several cases on one device and group (worker start-up is the expensive part); each must free all it took. */
@@ -40,7 +43,8 @@ export async function trainMany(ctx: FakeRankContext, cases: LockstepCase[]): Pr
 function train(device: Device, group: ProcessGroup, ctx: FakeRankContext, c: LockstepCase, baseline: number): EngineResult {
   const model = new GPT(device, GPT_TINY, { materialize: false });
   const base = structuredClone(device.memoryStats().byCategory);
-  const engine = initialize({ model, config: dsConfig(c), group, device, noDecay });
+  const host = c.offload ? new HostMemory({ arenaBytes: 4 << 20, kernels: c.kernels, name: `host${ctx.rank}` }) : undefined;
+  const engine = initialize({ model, config: dsConfig(c), group, device, noDecay, host });
   const cat = () => Object.fromEntries(Object.entries(device.memoryStats().byCategory).map(([k, v]) => [k, v.inUse - base[k as keyof typeof base].inUse]));
   const afterInit = cat();
   const losses: number[] = [];
@@ -69,8 +73,10 @@ function train(device: Device, group: ProcessGroup, ctx: FakeRankContext, c: Loc
   const skipped = engine.scaler?.skippedSteps ?? 0;
   const full = engine.consolidate();
   const toPlain = (o: Record<string, Float32Array>) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, [...v]]));
+  const hostInUse = host?.memoryStats().inUseBytes ?? 0;
   engine.dispose();
-  const res: EngineResult = { losses, norms, applied, memory: { afterInit, afterStep, peak }, commBytes, layout, paramPeak, skipped };
+  if ((host?.memoryStats().inUseBytes ?? 0) !== 0) throw new Error('host memory not freed by dispose()');
+  const res: EngineResult = { losses, norms, applied, memory: { afterInit, afterStep, peak }, commBytes, layout, paramPeak, skipped, hostInUse };
   if (ctx.rank === 0) {
     res.params = toPlain(full.params);
     res.m = toPlain(full.state.m);

@@ -1,0 +1,32 @@
+// The engine on the real threads transport (src/launch spawnWorld, src/comm threads), wasm kernels, 3 ranks:
+// stages 0-3 in fp32 and stage 2 with the optimizer offloaded to host memory equal the single-process reference.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnWorld } from '../../src/launch/spawn.js';
+import { reference } from './reference.js';
+import type { LockstepCase } from './lockstep-common.js';
+import type { EngineResult } from './ranks/engine-ranks.js';
+
+const ranks = new URL('./ranks/engine-ranks.js', import.meta.url);
+
+test('threads transport, N = 3: stages 0-3 fp32 and stage 2 with offload_optimizer cpu equal the single process', async () => {
+  const cases: LockstepCase[] = ([0, 1, 2, 3] as const).map((stage) => ({ stage, precision: 'fp32', worldSize: 3, gas: 1, steps: 3, clip: 0.5, kernels: 'wasm', strict3: stage === 3 }));
+  cases.push({ stage: 2, precision: 'fp32', worldSize: 3, gas: 2, steps: 3, clip: 0.5, kernels: 'wasm', offload: true });
+  const res = await spawnWorld<EngineResult[]>({ worldSize: 3, module: ranks, fn: 'trainMany', args: cases, timeoutMs: 120_000 });
+  cases.forEach((c, k) => {
+    const tag = `stage ${c.stage}${c.offload ? ' offload' : ''}`;
+    const ref = reference(c);
+    const r = res.map((x) => x[k]);
+    ref.losses.forEach((want, s) => {
+      const mean = r.reduce((a, x) => a + x.losses[s], 0) / r.length;
+      assert.ok(Math.abs(mean - want) <= 1e-5 * want, `${tag} loss at step ${s}: ${mean} vs ${want}`);
+    });
+    for (const name of Object.keys(ref.params)) {
+      ref.params[name].forEach((want, i) => assert.ok(Math.abs(r[0].params![name][i] - want) <= 1e-5 * Math.max(1, Math.abs(want)), `${tag} ${name}[${i}]`));
+    }
+    if (c.offload) {
+      assert.equal(r[0].memory.afterStep.optimizer, 0, 'offloaded: no optimizer state on the device');
+      assert.ok(r[0].hostInUse >= 8 * r[0].layout.shardNumel, 'offloaded: master + Adam state in host memory');
+    }
+  });
+});
