@@ -1,0 +1,130 @@
+// `zerots bench train`: tokens/s of one rank training GPT (6 layers, d 384, 6 heads, context 256, batch 8,
+// vocab 256; forward + backward + AdamW, wasm kernels) against PyTorch (/usr/bin/python3) on the same model and
+// batch in the same run. Each side runs with 1 and with 2 threads and reports its faster. Like bench gemm:
+// 1-thread runs are timed in process CPU time (on a shared machine that leaves out time other processes held the
+// core), 2-thread runs in wall time; each configuration keeps its best step. Our 2-thread run splits every GEMM
+// over two threads (kernels/parallel-gemm); the other kernels stay on the rank's thread.
+// Prints a per-kernel profile of our fastest configuration, then the JSON line
+// {"bench":"train","tokens_per_s":..,"torch_tokens_per_s":..,"ratio":..}.
+import { spawnSync } from 'node:child_process';
+import { Device } from '../tensor/device.js';
+import { Tape } from '../autograd/tape.js';
+import { GPT, type GPTConfig } from '../nn/gpt.js';
+import { AdamW } from '../train/adamw.js';
+import { KernelProfile, overrideKernels } from '../train/kernel-profile.js';
+import { TORCH_TRAIN_BENCH } from '../train/torch-reference.js';
+import { kernelScratchBytes } from '../kernels/index.js';
+import { CTRL_BYTES, ParallelGemm } from '../kernels/parallel-gemm.js';
+import { loadCorpus } from '../data/corpus.js';
+import { ConfigError } from '../errors.js';
+
+export interface BenchTrainOptions {
+  /** Timed steps per configuration (default 2; one untimed warm-up step comes first). */
+  steps?: number;
+  /** Thread counts to try (default [1, 2]). */
+  threads?: (1 | 2)[];
+  /** Model and batch (default the benchmark's GPT). */
+  model?: Omit<GPTConfig, 'seed'>;
+  batchSize?: number;
+  /** Skip the PyTorch side. */
+  noTorch?: boolean;
+  log?: (line: string) => void;
+}
+
+export const BENCH_MODEL: Omit<GPTConfig, 'seed'> = { vocabSize: 256, blockSize: 256, nLayer: 6, nHead: 6, nEmbd: 384 };
+export const BENCH_BATCH = 8;
+
+interface SideResult { threads: number; stepS: number; tokensPerS: number }
+
+async function measureOurs(threads: 1 | 2, model: Omit<GPTConfig, 'seed'>, B: number, steps: number, profile: boolean):
+  Promise<SideResult & { profile: ReturnType<KernelProfile['report']> }> {
+  const T = model.blockSize;
+  const device = new Device({ capacityBytes: 2 ** 31, name: 'bench' });
+  const gpt = new GPT(device, { ...model, seed: 1 });
+  const opt = new AdamW(gpt.parameters(), { lr: 1e-4 });
+  const tape = new Tape(device);
+  const corpus = loadCorpus();
+  const data = Int32Array.from(corpus.subarray(0, B * (T + 1)));
+  const idx = { B, T, data: data.filter((_, i) => i % (T + 1) !== T) };
+  const tgt = { B, T, data: data.filter((_, i) => i % (T + 1) !== 0) };
+  let restore = (): void => {};
+  let pg: ParallelGemm | null = null;
+  if (threads === 2) {
+    const scratch = device.alloc(kernelScratchBytes(), 'workspace', 'gemm thread 1 scratch');
+    const ctrl = device.alloc(CTRL_BYTES, 'workspace', 'gemm control');
+    pg = await ParallelGemm.start(device.memory, [device.kernelScratch.ptr, scratch.ptr], ctrl.ptr);
+    const inner = device.kernels;
+    const gemm = pg;
+    restore = overrideKernels(device, new Proxy(inner, {
+      get: (t, prop) => (prop === 'matmul' ? gemm.matmul.bind(gemm) : (v => typeof v === 'function' ? v.bind(t) : v)(Reflect.get(t, prop))),
+    }));
+  }
+  const step = (): void => {
+    for (const p of gpt.parameters()) p.zeroGrad();
+    const { loss } = gpt.forward(tape, idx, tgt);
+    tape.backward(loss!);
+    tape.clear();
+    opt.step();
+  };
+  const clock = threads === 1 ? () => { const u = process.cpuUsage(); return (u.user + u.system) / 1e6; } : () => performance.now() / 1000;
+  step();
+  const prof = profile ? new KernelProfile(device) : null;
+  let best = Infinity;
+  for (let s = 0; s < steps; s++) {
+    prof?.reset();
+    const t0 = clock();
+    step();
+    best = Math.min(best, clock() - t0);
+  }
+  const report = prof?.report() ?? [];
+  prof?.uninstall();
+  restore();
+  await pg?.close();
+  return { threads, stepS: best, tokensPerS: (B * T) / best, profile: report };
+}
+
+function measureTorch(threads: 1 | 2, model: Omit<GPTConfig, 'seed'>, B: number, steps: number): SideResult | null {
+  const env: NodeJS.ProcessEnv = { ...process.env, OMP_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads), MKL_NUM_THREADS: String(threads) };
+  const r = spawnSync('/usr/bin/python3', ['-c', TORCH_TRAIN_BENCH, JSON.stringify({ ...model, B }), String(steps), String(threads), threads === 1 ? 'cpu' : 'wall'],
+    { env, encoding: 'utf8', timeout: 600_000 });
+  if (r.status !== 0 || !r.stdout) return null;
+  const j = JSON.parse(r.stdout.trim().split('\n').pop()!) as { torch: string | null; step_s: number; tokens_per_s: number };
+  return j.torch === null ? null : { threads, stepS: j.step_s, tokensPerS: j.tokens_per_s };
+}
+
+export async function benchTrain(opts: BenchTrainOptions = {}): Promise<{ tokens_per_s: number; torch_tokens_per_s: number | null; ratio: number | null }> {
+  const log = opts.log ?? ((l: string) => console.log(l));
+  const steps = opts.steps ?? 2;
+  if (!(Number.isSafeInteger(steps) && steps >= 1)) throw new ConfigError(`bench train: steps = ${steps} must be a positive integer`, 'steps');
+  const threadList = opts.threads ?? [1, 2];
+  const model = opts.model ?? BENCH_MODEL;
+  const B = opts.batchSize ?? BENCH_BATCH;
+  log(`bench train: GPT ${model.nLayer} layers, d ${model.nEmbd}, ${model.nHead} heads, context ${model.blockSize}, batch ${B}, vocab ${model.vocabSize}; ` +
+    `forward + backward + AdamW; best of ${steps} timed steps; 1 thread in CPU time, 2 threads in wall time`);
+  const ours: (SideResult & { profile: ReturnType<KernelProfile['report']> })[] = [];
+  const torch: SideResult[] = [];
+  for (const th of threadList) {
+    const o = await measureOurs(th, model, B, steps, true);
+    ours.push(o);
+    log(`zerots  ${th} thread(s): ${o.stepS.toFixed(2)} s/step, ${Math.round(o.tokensPerS)} tokens/s`);
+    if (!opts.noTorch) {
+      const t = measureTorch(th, model, B, steps);
+      if (t !== null) torch.push(t);
+      log(t === null ? 'pytorch: not available (/usr/bin/python3 -c "import torch" failed)' : `pytorch ${th} thread(s): ${t.stepS.toFixed(2)} s/step, ${Math.round(t.tokensPerS)} tokens/s`);
+    }
+  }
+  const bestOurs = ours.reduce((a, b) => (b.tokensPerS > a.tokensPerS ? b : a));
+  const bestTorch = torch.length === 0 ? null : torch.reduce((a, b) => (b.tokensPerS > a.tokensPerS ? b : a));
+  const total = bestOurs.profile.reduce((s, e) => s + e.ms, 0);
+  log(`where our time goes (${bestOurs.threads} thread(s), last timed step, kernels ${total.toFixed(0)} ms wall):`);
+  for (const e of bestOurs.profile.slice(0, 16)) {
+    log(`  ${e.key.padEnd(30)} ${String(e.calls).padStart(4)} calls ${e.ms.toFixed(0).padStart(7)} ms ${((100 * e.ms) / total).toFixed(1).padStart(5)}%${e.gflops ? `  ${e.gflops.toFixed(1)} GFLOP/s` : ''}`);
+  }
+  const result = {
+    bench: 'train', tokens_per_s: Math.round(bestOurs.tokensPerS), torch_tokens_per_s: bestTorch === null ? null : Math.round(bestTorch.tokensPerS),
+    ratio: bestTorch === null ? null : Number((bestOurs.tokensPerS / bestTorch.tokensPerS).toFixed(3)),
+    threads: bestOurs.threads, torch_threads: bestTorch?.threads ?? null,
+  };
+  log(JSON.stringify(result));
+  return result;
+}
