@@ -95,7 +95,8 @@ export class FramedConn {
 
   send(frame: Buffer, cb?: (err?: Error | null) => void): void {
     if (this.ended) {
-      cb?.(new Error('connection closed'));
+      // always asynchronous, like a socket's own callbacks: callers count writes and must not re-enter
+      if (cb) setImmediate(() => cb(new Error('connection closed')));
       return;
     }
     this.socket.write(frame, cb);

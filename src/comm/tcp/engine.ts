@@ -129,8 +129,11 @@ export class Engine {
     if (this.gone[p] !== null) return;
     this.gone[p] = why;
     if (this.closed) return;
-    if (this.cur) {
-      const e = peerLostError(this.cur.desc, this.rank, p, why);
+    // A peer that already delivered its part of the running collective (and so got all of ours) may leave: it just
+    // finished first. Only a peer we still wait for breaks it; the next collective finds it gone.
+    const cur = this.cur;
+    if (cur && (cur.hdrPending.has(p) || cur.regions.some((r) => r.peer === p && r.got < r.size))) {
+      const e = peerLostError(cur.desc, this.rank, p, why);
       this.breakWith({ name: e.name, message: e.message, lostRank: p });
     }
   }
