@@ -91,6 +91,7 @@ test('onGrad receives every contribution (wte twice); module backward hooks brac
   }
   step(model, tape);
   assert.equal(events.filter((e) => e === 'grad wte.weight').length, 2, 'tied wte: one contribution from the head, one from the embedding');
+  for (const [n, p] of model.namedParameters()) assert.equal(events.filter((e) => e === `grad ${n}`).length, p.uses, `${n}: uses = contributions`);
   for (const [n, g] of want) {
     const mine = got.get(n)!;
     // Summation order differs from accumulating in place only for wte (two contributions added in another order).

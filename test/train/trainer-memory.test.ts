@@ -43,3 +43,22 @@ test('100 steps: no leak, activation peak equals the accounting, loss falls', ()
   const end = dev.memoryStats().byCategory;
   assert.deepEqual([end.param.inUse, end.grad.inUse, end.optimizer.inUse, end.activation.inUse], [0, 0, 0, 0], 'dispose frees the model states');
 });
+
+test('bf16 parameter storage trains: AdamW updates an fp32 master and rounds it into the 16-bit data', async () => {
+  const { bf16ToF32, f32ToBf16 } = await import('../../src/tensor/dtype.js');
+  const model = { vocabSize: 256, blockSize: 16, nLayer: 1, nHead: 2, nEmbd: 32 };
+  const trainer = new Trainer({ model, batchSize: 4, steps: 30, lr: 1e-2, warmupSteps: 3, deviceBytes: 64 * 2 ** 20, corpus: loadCorpus().subarray(0, 100_000), dtype: 'bf16' });
+  const first = trainer.step().loss;
+  let last = first;
+  for (let s = 1; s < 30; s++) last = trainer.step().loss;
+  assert.ok(last < first - 1, `bf16 storage: loss ${first.toFixed(3)} -> ${last.toFixed(3)}`);
+  const dev = trainer.device;
+  const P = trainer.model.parameters().reduce((s, p) => s + p.numel, 0);
+  assert.equal(dev.memoryStats().byCategory.param.inUse, 2 * P, '16-bit parameters');
+  assert.equal(dev.memoryStats().byCategory.optimizer.inUse, 12 * P, 'fp32 master + m + v');
+  const p = trainer.model.h[0].mlp.c_fc.weight;
+  const master = (trainer.optimizer as unknown as { slots: { p: unknown; master: { f32(): Float32Array } }[] }).slots.find((s) => s.p === p)!.master.f32();
+  const data = p.value().u16();
+  for (let i = 0; i < 50; i++) assert.equal(bf16ToF32(data[i]), bf16ToF32(f32ToBf16(master[i])), `element ${i}: data = round(master)`);
+  trainer.dispose();
+});
