@@ -42,6 +42,10 @@ class WorkImpl implements Work {
     return this.settled || (this.pending?.done ?? true);
   }
 
+  get settledAlready(): boolean {
+    return this.settled;
+  }
+
   /** Completes without throwing; the error stays for wait(). */
   settle(): void {
     if (this.settled) return;
@@ -178,6 +182,7 @@ export class Group implements ProcessGroup {
       throw new StateError(`rank ${this.rank}: the process group is broken by an earlier error (${String(this.brokenBy)}); no further collectives are possible`);
     }
     if (!this.t.queuesInOrder) this.flush();
+    else this.pending = this.pending.filter((w) => !w.settledAlready);
     const seq = this.seq++;
     let req: Request;
     try {

@@ -8,6 +8,7 @@ import { checkTimeout } from '../validate.js';
 import type { ProcessGroup } from '../types.js';
 import type { CommMemory } from '../wasm.js';
 import { markRank, Status, statusWhy } from './control.js';
+import { createMailbox, ProgressTransport, startHelper } from './progress.js';
 import { ThreadsTransport } from './transport.js';
 
 /** What a rank's thread gets from the launcher (structured-cloneable, the port transferred). */
@@ -26,6 +27,11 @@ export interface ThreadsGroupOptions extends ProcessGroupOptions {
    * reductions (small blocks); 256 KiB or more reaches full speed. Other transports ignore it.
    */
   scratch?: { ptr: number; bytes: number };
+  /**
+   * Progress *Async collectives on a helper thread ([Note: progress thread] in progress.ts) so that they overlap
+   * the rank's computation; worth it when there are spare cores. Default false: *Async runs at the call.
+   */
+  progressThread?: boolean;
 }
 
 /** Rank -> launcher. */
@@ -66,11 +72,12 @@ export async function joinThreadsGroup(rv: ThreadsRendezvous, memory: CommMemory
   }
   // the own entry must be the caller's object: buffers are recognised by their SharedArrayBuffer's identity
   const memories = reply.memories.map((m, r) => (r === rv.rank ? memory : m));
-  const transport = new ThreadsTransport({
-    rank: rv.rank, worldSize: rv.worldSize, control: rv.control, memories,
-    spinIterations: rv.spinIterations, scratch: opts.scratch,
-  });
-  return new Group(transport, opts);
+  const o = { rank: rv.rank, worldSize: rv.worldSize, control: rv.control, spinIterations: rv.spinIterations, scratch: opts.scratch };
+  const transport = new ThreadsTransport({ ...o, memories });
+  if (!opts.progressThread) return new Group(transport, opts);
+  const mailbox = createMailbox();
+  const helper = startHelper({ ...o, memories: reply.memories, mailbox });
+  return new Group(new ProgressTransport(transport, mailbox, helper), opts);
 }
 
 function checkScratch(sc: { ptr: number; bytes: number } | undefined, memoryBytes: number, rank: number): void {

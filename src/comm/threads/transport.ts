@@ -89,24 +89,28 @@ export class ThreadsTransport implements Transport {
   }
 
   run(call: CollectiveCall): TransferStats {
+    return this.runAt(call.desc, call.input ? call.input.byteOffset : 0, call.output ? call.output.byteOffset : 0, call.deadline, call.timeoutMs);
+  }
+
+  /** run() on byte offsets into the own memory (what the progress thread gets: no typed arrays cross threads). */
+  runAt(d: CollectiveDesc, inOffset: number, outOffset: number, deadline: number, timeoutMs: number): TransferStats {
     if (this.broken) throw this.broken;
     if (this.closed) throw new StateError(`rank ${this.rank}'s threads transport is closed`);
-    const d = call.desc;
     const slot = slotAt(this.worldSize, this.rank, d.seq & 1);
     encodeDesc(d, this.ctl, slot);
-    this.ctl[slot + SLOT_IN] = call.input ? call.input.byteOffset : 0;
-    this.ctl[slot + SLOT_OUT] = call.output ? call.output.byteOffset : 0;
+    this.ctl[slot + SLOT_IN] = inOffset;
+    this.ctl[slot + SLOT_OUT] = outOffset;
     try {
-      this.barrier.arrive(call.deadline);
+      this.barrier.arrive(deadline);
       for (let p = 0; p < this.worldSize; p++) {
         if (p === this.rank) continue;
         const peer = slotAt(this.worldSize, p, d.seq & 1);
         // cheap path: compare the encoded words; decode only to explain a difference
         if (!this.sameWords(slot, peer) || d.op === 'invalid') assertSameCollective(d, this.rank, decodeDesc(this.ctl, peer), p);
       }
-      return this.dispatch(call);
+      return this.dispatch(d, inOffset, outOffset, deadline);
     } catch (e) {
-      if (e instanceof BarrierFailure) throw this.fail(d, e, call.timeoutMs);
+      if (e instanceof BarrierFailure) throw this.fail(d, e, timeoutMs);
       throw e;
     }
   }
@@ -130,21 +134,20 @@ export class ThreadsTransport implements Transport {
     return this.ctl[slotAt(this.worldSize, p, seq & 1) + which]! >>> 0;
   }
 
-  private dispatch(call: CollectiveCall): TransferStats {
-    const d = call.desc;
+  private dispatch(d: CollectiveDesc, inOffset: number, outOffset: number, deadline: number): TransferStats {
     const eb = d.dtype === 'f32' ? 4 : 2;
     switch (d.op) {
       case 'barrier':
       case 'invalid': // every rank refused its own arguments; each throws its own error
         return { bytesSent: 0, bytesReceived: 0 };
       case 'all_reduce':
-        return this.allReduce(d, eb, call.deadline);
+        return this.allReduce(d, eb, deadline);
       case 'reduce_scatter':
-        return this.reduceScatter(d, eb, call.output!.byteOffset, call.deadline);
+        return this.reduceScatter(d, eb, outOffset, deadline);
       case 'all_gather':
-        return this.allGather(d, eb, call.input!.byteOffset, call.output!.byteOffset, call.deadline);
+        return this.allGather(d, eb, inOffset, outOffset, deadline);
       case 'broadcast':
-        return this.broadcast(d, eb, call.output!.byteOffset, call.deadline);
+        return this.broadcast(d, eb, outOffset, deadline);
       default:
         throw new StateError(`rank ${this.rank}: collective ${d.op} reached the transport`);
     }
