@@ -174,6 +174,13 @@ export class ZeroEngine<M extends TrainableModule> {
     return { loss: sum / microBatches.length, step: this.step()! };
   }
 
+  /** Stage 3 only: gathered elements now and at most, and all-gathers issued since initialisation. */
+  fetchStats(): { liveElements: number; peakLiveElements: number; gathers: number } | null {
+    if (!(this.store instanceof ParamFetcher)) return null;
+    const { liveElements, peakLiveElements, gathers } = this.store;
+    return { liveElements, peakLiveElements, gathers };
+  }
+
   memoryStats(): MemoryStats {
     return this.device.memoryStats();
   }

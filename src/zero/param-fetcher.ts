@@ -69,9 +69,23 @@ export class ParamFetcher implements ParameterStore {
     });
     for (const { module, groups } of modules) {
       if (groups.length === 0) continue;
+      const name = module.prefix === '' ? '(root)' : module.prefix;
+      // A gather that fails (ranks that diverged in which modules they run fail here with a collective mismatch)
+      // names the module it was for.
+      const named = (phase: string, fn: () => void) => () => {
+        try {
+          fn();
+        } catch (e) {
+          if (e instanceof Error && !e.message.startsWith('stage 3')) e.message = `stage 3, module "${name}" (${phase}), rank ${group.rank}: ${e.message}`;
+          throw e;
+        }
+      };
       const pre = () => { for (const b of groups) this.acquire(b); };
       const post = () => { for (const b of groups) this.releaseRef(b); };
-      this.unhook.push(module.registerPreForward(pre), module.registerPostForward(post), module.registerPreBackward(pre), module.registerPostBackward(post));
+      this.unhook.push(
+        module.registerPreForward(named('before forward', pre)), module.registerPostForward(named('after forward', post)),
+        module.registerPreBackward(named('before backward', pre)), module.registerPostBackward(named('after backward', post)),
+      );
     }
   }
 
@@ -94,9 +108,10 @@ export class ParamFetcher implements ParameterStore {
 
   endPass(): void {
     while (this.onDemand.length > 0) this.releaseRef(this.onDemand.pop()!);
-    // prefetched but never used (the order changed): give the memory back
+    // prefetched but not used and not about to be (the order changed): give the memory back
+    const ahead = this.window();
     this.groups.forEach((g, b) => {
-      if (g.refs === 0 && !g.persistent && g.life.state !== 'sharded' && !this.reusedSoon(b)) {
+      if (g.refs === 0 && !g.persistent && g.life.state !== 'sharded' && !ahead.has(b) && !this.reusedSoon(b)) {
         if (g.life.state === 'gathering') this.finish(b);
         this.release(b);
       }
@@ -146,17 +161,23 @@ export class ParamFetcher implements ParameterStore {
     return false;
   }
 
-  private prefetch(): void {
-    if (this.trace === null || this.o.prefetchElements <= 0) return;
+  /** The groups the prefetcher would fetch next: the trace from here on, up to prefetchElements. */
+  private window(): Set<number> {
+    const out = new Set<number>();
+    if (this.trace === null || this.o.prefetchElements <= 0) return out;
     let budget = this.o.prefetchElements;
     for (let q = this.pos; q < this.trace.length && budget > 0; q++) {
-      const b = this.trace[q];
-      const size = this.plan.layout.buckets[b].layout.padded;
-      if (this.groups[b].life.state === 'sharded') {
-        if (this.liveElements + size > this.o.maxLiveElements) return;
-        this.start(b, this.o.overlapComm);
-      }
-      budget -= size;
+      out.add(this.trace[q]);
+      budget -= this.plan.layout.buckets[this.trace[q]].layout.padded;
+    }
+    return out;
+  }
+
+  private prefetch(): void {
+    for (const b of this.window()) {
+      if (this.groups[b].life.state !== 'sharded') continue;
+      if (this.liveElements + this.plan.layout.buckets[b].layout.padded > this.o.maxLiveElements) return;
+      this.start(b, this.o.overlapComm);
     }
   }
 

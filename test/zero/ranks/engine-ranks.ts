@@ -23,6 +23,7 @@ export interface EngineResult {
   skipped: number;
   /** host bytes in use (offload) before dispose */
   hostInUse: number;
+  fetch: { liveElements: number; peakLiveElements: number; gathers: number } | null;
 }
 
 /** Several cases on one device and group (worker start-up is the expensive part); each must free all it took. */
@@ -74,9 +75,10 @@ function train(device: Device, group: ProcessGroup, ctx: FakeRankContext, c: Loc
   const full = engine.consolidate();
   const toPlain = (o: Record<string, Float32Array>) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, [...v]]));
   const hostInUse = host?.memoryStats().inUseBytes ?? 0;
+  const fetch = engine.fetchStats();
   engine.dispose();
   if ((host?.memoryStats().inUseBytes ?? 0) !== 0) throw new Error('host memory not freed by dispose()');
-  const res: EngineResult = { losses, norms, applied, memory: { afterInit, afterStep, peak }, commBytes, layout, paramPeak, skipped, hostInUse };
+  const res: EngineResult = { losses, norms, applied, memory: { afterInit, afterStep, peak }, commBytes, layout, paramPeak, skipped, hostInUse, fetch };
   if (ctx.rank === 0) {
     res.params = toPlain(full.params);
     res.m = toPlain(full.state.m);

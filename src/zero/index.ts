@@ -1,0 +1,12 @@
+// The zero layer's public surface: the engine, and the composed parts for those who assemble their own.
+export { initialize, ZeroEngine, type InitializeOptions, type StepInfo, type TrainableModule } from './engine.js';
+export type { Consolidated } from './consolidate.js';
+export * from './partition.js';
+export { FlatBuffer, type FlatDType } from './flat-buffer.js';
+export { makeGradientReducer, type GradientReducer } from './grad-reducer.js';
+export { ParamFetcher, type FetcherOptions } from './param-fetcher.js';
+export { ReplicatedParams, type ParameterStore } from './replicated-params.js';
+export { Lifecycle, type GroupState } from './param-lifecycle.js';
+export { OptimizerState, type OptimizerStateOptions } from './optimizer-state.js';
+export { buildPlan } from './build-plan.js';
+export type { ZeroPlan } from './plan.js';
