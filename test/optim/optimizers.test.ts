@@ -165,7 +165,7 @@ test('SGD: momentum, dampening, nesterov and weight decay against the formulas',
 
 test('optimizer on a host arena (offload): same result as on the device', () => {
   const dev = new Device({ capacityBytes: 4 * 2 ** 20, kernels: 'js' });
-  const host = new HostMemory({ arenaBytes: 2 * 2 ** 20, kernels: 'js' });
+  const host = new HostMemory({ arenaBytes: 4 * 2 ** 20, kernels: 'js' });
   const n = 200;
   // one host allocation holds the whole shard (param | grad | m | v), so one arena's kernels serve it
   const block = host.alloc(16 * n, 'optimizer', 'offloaded shard');

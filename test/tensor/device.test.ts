@@ -39,11 +39,11 @@ test('device: capacity is validated with key, value and what is allowed', () => 
   }
   assert.throws(() => new Device({ kernels: 'cuda' as never }), ConfigError);
   // not a multiple of a page: rounded up
-  assert.equal(new Device({ capacityBytes: 2 * MiB + 1, kernels: 'js' }).capacityBytes, 2 * MiB + 65536);
+  assert.equal(new Device({ capacityBytes: 4 * MiB + 1, kernels: 'js' }).capacityBytes, 4 * MiB + 65536);
 });
 
 test('device: out of memory reports capacity and use per category; the device stays usable', () => {
-  const d = new Device({ capacityBytes: 2 * MiB, kernels: 'js', name: 'rank1' });
+  const d = new Device({ capacityBytes: 4 * MiB, kernels: 'js', name: 'rank1' });
   const p = Tensor.empty(d, [256, 1024], { category: 'param', label: 'h.0.mlp.c_fc.weight' }); // 1 MiB
   assert.throws(() => Tensor.empty(d, [1024, 1024], { category: 'activation', label: 'logits' }), (e: unknown) => {
     assert.ok(e instanceof DeviceOutOfMemoryError);
@@ -60,7 +60,7 @@ test('device: out of memory reports capacity and use per category; the device st
 });
 
 test('tensor: create, read, convert, view, dispose', () => {
-  const d = new Device({ capacityBytes: 2 * MiB, kernels: 'js' });
+  const d = new Device({ capacityBytes: 4 * MiB, kernels: 'js' });
   const base = d.memoryStats().inUseBytes;
   const t = Tensor.fromArray(d, [1, 2, 3, 4, 5, 6], [2, 3], { category: 'param', label: 'x' });
   assert.deepEqual(t.shape, [2, 3]);
@@ -105,7 +105,7 @@ test('tensor: create, read, convert, view, dispose', () => {
 });
 
 test('tensor: leak check over allocate/dispose cycles', () => {
-  const d = new Device({ capacityBytes: 2 * MiB, kernels: 'js' });
+  const d = new Device({ capacityBytes: 4 * MiB, kernels: 'js' });
   const before = d.memoryStats();
   for (let c = 0; c < 100; c++) {
     const ts = [Tensor.zeros(d, [c + 1, 17]), Tensor.empty(d, [3, c], { dtype: 'bf16', category: 'activation' }), Tensor.empty(d, [0])];
@@ -119,18 +119,18 @@ test('tensor: leak check over allocate/dispose cycles', () => {
 });
 
 test('host memory: arenas, accounting, dedicated arena for big requests, kernels per arena, capacity', () => {
-  const h = new HostMemory({ arenaBytes: 2 * MiB, capacityBytes: 8 * MiB, kernels: 'js', name: 'host0' });
+  const h = new HostMemory({ arenaBytes: 4 * MiB, capacityBytes: 16 * MiB, kernels: 'js', name: 'host0' });
   const m = h.alloc(MiB, 'optimizer', 'adam m');
   const v = h.alloc(MiB, 'optimizer', 'adam v'); // does not fit beside m (workspace + reserved): a second arena
   assert.equal(h.arenaCount, 2);
   assert.notEqual(m.arena, v.arena);
   const big = h.alloc(3 * MiB, 'param', 'master'); // larger than an arena: a dedicated one
   assert.equal(h.arenaCount, 3);
-  assert.ok(h.arenaTotalBytes <= 8 * MiB);
+  assert.ok(h.arenaTotalBytes <= 16 * MiB);
   const s = h.memoryStats();
   assert.equal(s.byCategory.optimizer.inUse, 2 * MiB);
   assert.equal(s.byCategory.param.inUse, 3 * MiB);
-  assert.throws(() => h.alloc(2 * MiB, 'grad', 'g'), (e: unknown) => e instanceof DeviceOutOfMemoryError && /host0/.test((e as Error).message) && /optimizer 2\.00 MiB/.test((e as Error).message));
+  assert.throws(() => h.alloc(4 * MiB, 'grad', 'g'), (e: unknown) => e instanceof DeviceOutOfMemoryError && /host0/.test((e as Error).message) && /optimizer 2\.00 MiB/.test((e as Error).message));
   // views and kernels on the arena memory
   const mv = h.f32(m);
   mv.fill(2);
