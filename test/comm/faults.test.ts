@@ -67,10 +67,10 @@ test('a late rank: CollectiveTimeoutError names op, rank and sequence number; th
   assert.equal(r1!.next?.name, 'StateError');
 });
 
-async function lose(how: LostArgs['how'], worldSize: number, lost: number, kill = false): Promise<{ err: unknown; rec: Int32Array }> {
+async function lose(how: LostArgs['how'], worldSize: number, lost: number, kill = false, progressThread = false): Promise<{ err: unknown; rec: Int32Array }> {
   const record = new SharedArrayBuffer(8 * worldSize);
   const rec = new Int32Array(record);
-  const args: LostArgs = { record, lost, how };
+  const args: LostArgs = { record, lost, how, progressThread };
   let err: unknown = null;
   if (kill) {
     const world = startThreads({ worldSize, module: fixture.href, fn: 'loseRank', args });
@@ -96,6 +96,11 @@ function assertLost(err: unknown, rec: Int32Array, worldSize: number, lost: numb
 test('a rank that throws mid-run: peers get PeerLostError, spawnWorld rejects naming it', { timeout: 10_000 }, async () => {
   const { err, rec } = await lose('throw', 3, 1);
   assertLost(err, rec, 3, 1, /rank 1 threw an error: Error: boom from rank 1/);
+});
+
+test('a rank that throws while peers wait on an async all-reduce run by their progress threads', { timeout: 10_000 }, async () => {
+  const { err, rec } = await lose('throw', 3, 0, false, true);
+  assertLost(err, rec, 3, 0, /rank 0 threw an error: Error: boom from rank 0/);
 });
 
 test('a rank that calls process.exit mid-run', { timeout: 10_000 }, async () => {
