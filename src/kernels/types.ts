@@ -55,7 +55,8 @@ export interface Kernels {
    * Writes losses[N] (f32, natural log).
    */
   crossEntropyForward(losses: Ptr, logits: Ptr, targets: Ptr, N: number, V: number): void;
-  /** dlogits (=) (softmax(logits) - onehot(target)) * dscale, rows with ignored targets get 0. */
+  /** dlogits (=) (softmax(logits) - onehot(target)) * dscale, rows with ignored targets get 0. dlogits may equal
+   * logits (computed in place, saving a [N,V] buffer). */
   crossEntropyBackward(dlogits: Ptr, logits: Ptr, targets: Ptr, N: number, V: number, dscale: number): void;
 
   /**

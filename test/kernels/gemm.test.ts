@@ -6,7 +6,8 @@ import { assertClose, makeBench, randomArray } from './helpers.js';
 
 const SHAPES: [number, number, number][] = [
   [1, 1, 1], [1, 9, 1], [7, 1, 5], [2, 3, 4], [4, 8, 16], [5, 9, 17], [13, 11, 7], [31, 37, 41],
-  [64, 64, 128], [65, 67, 129], [3, 600, 257], [130, 17, 300], [97, 513, 131],
+  [64, 64, 128], [65, 67, 129], [3, 600, 257], [130, 17, 300], [97, 513, 131], [73, 145, 72],
+  [7, 300, 2100], // K large enough that the packed-B column block is narrower than N
 ];
 
 test('matmul: wasm equals js for every shape, transpose and accumulate choice', () => {

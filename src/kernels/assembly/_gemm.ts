@@ -1,17 +1,20 @@
-// Strided fp32 GEMM with packed panels and a 4x8 register tile (GotoBLAS loop order).
-// See [Note: gemm packing] in src/kernels/scratch.ts: KC=128, MC=64, NC=512 and the scratch layout
-// [packed A: MC*KC floats][packed B: KC*NC floats][edge tile: MR*NR floats] must match kernelScratchBytes().
+// Strided fp32 GEMM with packed panels and a 6x8 register tile (12 v128 accumulators: more independent FMA chains
+// than 4x8 hide the FMA latency; 15 of the 16 xmm registers, no spills).
+// See [Note: gemm packing] in src/kernels/scratch.ts: KC=128, MC=72, NC<=512 and the scratch layout
+// [packed A: MC*KC floats][packed B: BPACK floats][edge tile: MR*NR floats] must match kernelScratchBytes().
 //
 // C[i*ldc + j] = (beta ? C : 0) + alpha * sum_k op(A)[i,k] op(B)[k,j], where
 //   op(A)[i,k] = transA ? A[k*lda + i] : A[i*lda + k],  op(B)[k,j] = transB ? B[j*ldb + k] : B[k*ldb + j].
 // All pointers are byte offsets; strides are in elements. Transposed operands get their own packing routines
-// (4x4 in-register transposes), so every variant runs the same micro-kernel.
+// (4x4 in-register transposes for op(B)), so every variant runs the same micro-kernel.
 
-const MR: i32 = 4;
+const MR: i32 = 6;
 const NR: i32 = 8;
-const MC: i32 = 64;
+const MC: i32 = 72;
 const KC: i32 = 128;
 const NC: i32 = 512;
+/** Floats of packed B (all of K for up to NC columns). */
+const BPACK: i32 = 1 << 19;
 
 // @ts-ignore: decorator
 @inline export function fmadd(a: v128, b: v128, c: v128): v128 {
@@ -31,29 +34,40 @@ function packA(pa: usize, A: usize, lda: i32, transA: bool, i0: i32, mc: i32, k0
     const dst = at(pa, ip * kc);
     const i = i0 + ip;
     if (rows == MR && !transA) {
+      // Rows 0..3 through 4x4 transposes, rows 4 and 5 as scalars; each k group is 24 bytes.
       const r0 = at(A, i * lda + k0);
-      const r1 = at(r0, lda), r2 = at(r1, lda), r3 = at(r2, lda);
+      const r1 = at(r0, lda), r2 = at(r1, lda), r3 = at(r2, lda), r4 = at(r3, lda), r5 = at(r4, lda);
       let k = 0;
       for (; k + 4 <= kc; k += 4) {
         const o = <usize>k << 2;
         const a0 = v128.load(r0 + o), a1 = v128.load(r1 + o), a2 = v128.load(r2 + o), a3 = v128.load(r3 + o);
         const t0 = v128.shuffle<f32>(a0, a1, 0, 4, 1, 5), t1 = v128.shuffle<f32>(a0, a1, 2, 6, 3, 7);
         const t2 = v128.shuffle<f32>(a2, a3, 0, 4, 1, 5), t3 = v128.shuffle<f32>(a2, a3, 2, 6, 3, 7);
-        const d = dst + (o << 2);
+        const d = at(dst, k * MR);
         v128.store(d, v128.shuffle<f32>(t0, t2, 0, 1, 4, 5));
-        v128.store(d, v128.shuffle<f32>(t0, t2, 2, 3, 6, 7), 16);
-        v128.store(d, v128.shuffle<f32>(t1, t3, 0, 1, 4, 5), 32);
-        v128.store(d, v128.shuffle<f32>(t1, t3, 2, 3, 6, 7), 48);
+        v128.store(d, v128.shuffle<f32>(t0, t2, 2, 3, 6, 7), 24);
+        v128.store(d, v128.shuffle<f32>(t1, t3, 0, 1, 4, 5), 48);
+        v128.store(d, v128.shuffle<f32>(t1, t3, 2, 3, 6, 7), 72);
+        store<f32>(d, load<f32>(r4 + o), 16); store<f32>(d, load<f32>(r5 + o), 20);
+        store<f32>(d, load<f32>(r4 + o, 4), 40); store<f32>(d, load<f32>(r5 + o, 4), 44);
+        store<f32>(d, load<f32>(r4 + o, 8), 64); store<f32>(d, load<f32>(r5 + o, 8), 68);
+        store<f32>(d, load<f32>(r4 + o, 12), 88); store<f32>(d, load<f32>(r5 + o, 12), 92);
       }
       for (; k < kc; k++) {
-        const o = <usize>k << 2, d = dst + (o << 2);
+        const o = <usize>k << 2, d = at(dst, k * MR);
         store<f32>(d, load<f32>(r0 + o));
         store<f32>(d, load<f32>(r1 + o), 4);
         store<f32>(d, load<f32>(r2 + o), 8);
         store<f32>(d, load<f32>(r3 + o), 12);
+        store<f32>(d, load<f32>(r4 + o), 16);
+        store<f32>(d, load<f32>(r5 + o), 20);
       }
     } else if (rows == MR) {
-      for (let k = 0; k < kc; k++) v128.store(at(dst, k * MR), v128.load(at(A, (k0 + k) * lda + i)));
+      for (let k = 0; k < kc; k++) {
+        const s = at(A, (k0 + k) * lda + i), d = at(dst, k * MR);
+        v128.store(d, v128.load(s));
+        store<u64>(d, load<u64>(s, 16), 16);
+      }
     } else {
       for (let k = 0; k < kc; k++) {
         for (let r = 0; r < MR; r++) {
@@ -121,10 +135,11 @@ function packB(pb: usize, B: usize, ldb: i32, transB: bool, k0: i32, kc: i32, j0
   v128.store(c, x1, 16);
 }
 
-/** The 4x8 micro-kernel: 8 accumulators, B rows loaded as 2 vectors, A values broadcast. */
+/** The 6x8 micro-kernel: 12 accumulators, B rows loaded as 2 vectors, A values broadcast. */
 function micro(pa: usize, pb: usize, kc: i32, c: usize, ldc: i32, alpha: f32, beta: bool, mr: i32, nr: i32, tile: usize): void {
   let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
   let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  let c40 = f32x4.splat(0), c41 = f32x4.splat(0), c50 = f32x4.splat(0), c51 = f32x4.splat(0);
   let a = pa, b = pb;
   for (let k = 0; k < kc; k++) {
     const b0 = v128.load(b), b1 = v128.load(b, 16);
@@ -136,7 +151,11 @@ function micro(pa: usize, pb: usize, kc: i32, c: usize, ldc: i32, alpha: f32, be
     c20 = fmadd(s, b0, c20); c21 = fmadd(s, b1, c21);
     s = v128.load32_splat(a, 12);
     c30 = fmadd(s, b0, c30); c31 = fmadd(s, b1, c31);
-    a += 16;
+    s = v128.load32_splat(a, 16);
+    c40 = fmadd(s, b0, c40); c41 = fmadd(s, b1, c41);
+    s = v128.load32_splat(a, 20);
+    c50 = fmadd(s, b0, c50); c51 = fmadd(s, b1, c51);
+    a += 24;
     b += 32;
   }
   const va = f32x4.splat(alpha);
@@ -146,12 +165,16 @@ function micro(pa: usize, pb: usize, kc: i32, c: usize, ldc: i32, alpha: f32, be
     putRow(c + ld, c10, c11, va, beta);
     putRow(c + 2 * ld, c20, c21, va, beta);
     putRow(c + 3 * ld, c30, c31, va, beta);
+    putRow(c + 4 * ld, c40, c41, va, beta);
+    putRow(c + 5 * ld, c50, c51, va, beta);
     return;
   }
   v128.store(tile, c00); v128.store(tile, c01, 16);
   v128.store(tile, c10, 32); v128.store(tile, c11, 48);
   v128.store(tile, c20, 64); v128.store(tile, c21, 80);
   v128.store(tile, c30, 96); v128.store(tile, c31, 112);
+  v128.store(tile, c40, 128); v128.store(tile, c41, 144);
+  v128.store(tile, c50, 160); v128.store(tile, c51, 176);
   for (let r = 0; r < mr; r++) {
     for (let j = 0; j < nr; j++) {
       const p = at(c, r * ldc + j);
@@ -171,19 +194,28 @@ export function gemm(C: usize, ldc: i32, A: usize, lda: i32, B: usize, ldb: i32,
   }
   const pa = scratch;
   const pb = at(pa, MC * KC);
-  const tile = at(pb, KC * NC);
-  for (let jc = 0; jc < N; jc += NC) {
-    const nc = min(NC, N - jc);
-    for (let pc = 0; pc < K; pc += KC) {
-      const kc = min(KC, K - pc);
-      const beta = accumulate || pc > 0;
-      packB(pb, B, ldb, transB, pc, kc, jc, nc);
-      for (let ic = 0; ic < M; ic += MC) {
-        const mc = min(MC, M - ic);
+  const tile = at(pb, BPACK);
+  // [Note: gemm loop order] B is packed for all of K over a column block of NC columns (NC chosen so that
+  // K x NC fits BPACK), then each MC-row block of C is finished over all of K before moving on. The C block
+  // (MC x NC) therefore stays in L2 across the K blocks: wasm has no prefetch instruction, and re-reading C
+  // from memory once per K block (GotoBLAS's order) stalled the micro-kernel at n >= 1024.
+  const kpad = (K + 3) & ~3;
+  let ncMax = min(NC, (BPACK / kpad) & ~(NR - 1));
+  if (ncMax < NR) ncMax = NR;
+  for (let jc = 0; jc < N; jc += ncMax) {
+    const nc = min(ncMax, N - jc);
+    const ncPad = (nc + NR - 1) & ~(NR - 1);
+    for (let pc = 0; pc < K; pc += KC) packB(at(pb, pc * ncPad), B, ldb, transB, pc, min(KC, K - pc), jc, nc);
+    for (let ic = 0; ic < M; ic += MC) {
+      const mc = min(MC, M - ic);
+      for (let pc = 0; pc < K; pc += KC) {
+        const kc = min(KC, K - pc);
+        const beta = accumulate || pc > 0;
         packA(pa, A, lda, transA, ic, mc, pc, kc);
+        const pbk = at(pb, pc * ncPad);
         for (let jr = 0; jr < nc; jr += NR) {
           const nr = min(NR, nc - jr);
-          const pbj = at(pb, jr * kc);
+          const pbj = at(pbk, jr * kc);
           for (let ir = 0; ir < mc; ir += MR) {
             micro(at(pa, ir * kc), pbj, kc, at(C, (ic + ir) * ldc + jc + jr), ldc, alpha, beta, min(MR, mc - ir), nr, tile);
           }
