@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fakeWorld } from './fake-world.js';
-import { contribution, type ReducerCase } from './ranks/reducer-ranks.js';
+import { contribution, type ReducerCase, type ReducerResult } from './ranks/reducer-ranks.js';
 import { bucketedLayout } from '../../src/zero/partition.js';
 import type { GradientReducerKind } from '../../src/config/policy.js';
 
@@ -27,29 +27,30 @@ function reference(worldSize: number, c: ReducerCase): Float64Array {
 
 const kinds: GradientReducerKind[] = ['allreduce', 'reduce-scatter-after-backward', 'reduce-scatter-during-backward'];
 
-for (const kind of kinds) {
-  test(`gradient reducer ${kind}: segment = average over ranks of the accumulated gradients (N = 1, 2, 3)`, async () => {
-    for (const worldSize of [1, 2, 3]) {
-      for (const dtype of ['f32', 'bf16'] as const) {
-        const c: ReducerCase = { kind, dtype, shapes, bucketElements: 40, microSteps: 2, uses, overlapComm: worldSize === 2 };
-        const res = await fakeWorld<{ segments: { start: number; values: number[] }[]; stagingAfter: number; gradInUse: number }>({ worldSize, module: ranks, fn: 'reduce', args: c });
-        const ref = reference(worldSize, c);
-        const tol = dtype === 'f32' ? 1e-6 : 2 ** -7; // bf16: 8 significant bits, values below 4 in magnitude
-        res.forEach((r, rank) => {
-          for (const s of r.segments) {
-            s.values.forEach((v, e) => {
-              const want = ref[s.start + e];
-              assert.ok(Math.abs(v - want) <= tol * Math.max(1, Math.abs(want)), `${kind} ${dtype} N=${worldSize} rank ${rank} element ${s.start + e}: ${v} vs ${want}`);
-            });
-          }
-          if (kind === 'reduce-scatter-during-backward') {
-            assert.equal(r.stagingAfter, 0, 'staging buffers freed after backward');
-            const params = shapes.map((sh, i) => ({ name: `p${i}`, numel: sh.reduce((a, b) => a * b, 1) }));
-            const L = bucketedLayout(params, { worldSize, bucketElements: 40 });
-            assert.equal(r.gradInUse, L.shardNumel * (dtype === 'f32' ? 4 : 2), 'only the own partition of gradients stays');
-          }
-        });
-      }
-    }
+for (const worldSize of [1, 2, 3]) {
+  test(`gradient reducers, N = ${worldSize}: segment = average over ranks of the accumulated gradients; stage 2 frees staging`, async () => {
+    const cases: ReducerCase[] = kinds.flatMap((kind) => (['f32', 'bf16'] as const).map((dtype) => ({
+      kind, dtype, shapes, bucketElements: 40, microSteps: 2, uses, overlapComm: worldSize === 2,
+    })));
+    const res = await fakeWorld<ReducerResult[]>({ worldSize, module: ranks, fn: 'reduceMany', args: cases });
+    cases.forEach((c, k) => {
+      const { kind, dtype } = c;
+      const ref = reference(worldSize, c);
+      const tol = dtype === 'f32' ? 1e-6 : 2 ** -7; // bf16: 8 significant bits, values below 4 in magnitude
+      res.map((x) => x[k]).forEach((r, rank) => {
+        for (const s of r.segments) {
+          s.values.forEach((v, e) => {
+            const want = ref[s.start + e];
+            assert.ok(Math.abs(v - want) <= tol * Math.max(1, Math.abs(want)), `${kind} ${dtype} N=${worldSize} rank ${rank} element ${s.start + e}: ${v} vs ${want}`);
+          });
+        }
+        if (kind === 'reduce-scatter-during-backward') {
+          assert.equal(r.stagingAfter, 0, 'staging buffers freed after backward');
+          const params = shapes.map((sh, i) => ({ name: `p${i}`, numel: sh.reduce((a, b) => a * b, 1) }));
+          const L = bucketedLayout(params, { worldSize, bucketElements: 40 });
+          assert.equal(r.gradInUse, L.shardNumel * (dtype === 'f32' ? 4 : 2), 'only the own partition of gradients stays');
+        }
+      });
+    });
   });
 }

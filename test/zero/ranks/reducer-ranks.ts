@@ -10,6 +10,7 @@ import type { GradientReducerKind } from '../../../src/config/policy.js';
 import type { FlatDType } from '../../../src/zero/flat-buffer.js';
 import { halfToF32Array } from '../../../src/tensor/dtype.js';
 import type { FakeRankContext } from '../fake-world.js';
+import type { ProcessGroup } from '../../../src/comm/types.js';
 
 export interface ReducerCase {
   kind: GradientReducerKind;
@@ -27,9 +28,17 @@ export function contribution(rank: number, micro: number, i: number, k: number, 
   return Float32Array.from({ length: n }, (_, e) => (((rank * 7 + micro * 5 + i * 3 + k * 11 + e) % 13) - 6) / 16);
 }
 
-export async function reduce(ctx: FakeRankContext, c: ReducerCase): Promise<{ segments: { start: number; values: number[] }[]; stagingAfter: number; gradInUse: number }> {
+export interface ReducerResult { segments: { start: number; values: number[] }[]; stagingAfter: number; gradInUse: number }
+
+/** Every case on one device and group (worker start-up dominates otherwise). */
+export async function reduceMany(ctx: FakeRankContext, cases: ReducerCase[]): Promise<ReducerResult[]> {
   const device = new Device({ capacityBytes: 8 << 20, kernels: 'js', name: `rank${ctx.rank}` });
   const group = await ctx.initProcessGroup(device.memory);
+  return cases.map((c) => reduce(device, group, ctx, c));
+}
+
+function reduce(device: Device, group: ProcessGroup, ctx: FakeRankContext, c: ReducerCase): ReducerResult {
+  const gradBase = device.memoryStats().byCategory.grad.inUse;
   const params = c.shapes.map((s, i) => ({ name: `p${i}`, numel: s.reduce((a, b) => a * b, 1) }));
   const plan: ZeroPlan = {
     device, group, dtype: c.dtype, partitioned: c.kind !== 'allreduce',
@@ -61,7 +70,7 @@ export async function reduce(ctx: FakeRankContext, c: ReducerCase): Promise<{ se
     const values = raw instanceof Float32Array ? [...raw] : [...halfToF32Array(raw, c.dtype as 'bf16')];
     return { start: bk.flatOffset + s.start, values };
   });
-  const gradInUse = device.memoryStats().byCategory.grad.inUse;
+  const gradInUse = device.memoryStats().byCategory.grad.inUse - gradBase;
   reducer.dispose();
   return { segments, stagingAfter, gradInUse };
 }
