@@ -74,3 +74,21 @@ test('wasm reduce kernels equal the reference reducer (f32, bf16, f16 x sum, avg
   red.reduce('f32', 'sum', b.byteOffset, [a.byteOffset, b.byteOffset], 100, 2);
   for (let i = 0; i < 100; i++) assert.equal(b[i], Math.fround(i + 1e8));
 });
+
+test('localProcessGroup: a one-rank group in the calling thread', async () => {
+  const { localProcessGroup } = await import('../../src/comm/local.js');
+  const dev = testDevice(1 << 20);
+  const pg = localProcessGroup(dev.memory);
+  const a = dev.u16(9);
+  for (let i = 0; i < 9; i++) a[i] = f32ToBf16(i - 4);
+  pg.allReduce(a, 'avg', 'bf16');
+  assert.deepEqual(Array.from(a, bf16ToF32), [-4, -3, -2, -1, 0, 1, 2, 3, 4]);
+  const out = dev.f32(4), inp = dev.f32(4);
+  inp.set([1, 2, 3, 4]);
+  pg.allGather(out, inp);
+  assert.deepEqual(Array.from(out), [1, 2, 3, 4]);
+  assert.throws(() => pg.allReduce(new Float32Array(3)), /not a view of rank 0's device memory/);
+  assert.equal(pg.log.byOp.all_reduce.count, 1);
+  pg.destroy();
+  assert.throws(() => pg.barrier(), /destroyed/);
+});

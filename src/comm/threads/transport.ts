@@ -35,6 +35,8 @@ export interface ThreadsTransportOptions {
   scratch?: { ptr: number; bytes: number };
 }
 
+const MAX_BLOCK_BYTES = 64 * 1024;
+
 /** all_reduce payloads up to this size take the two-barrier path (allReduceSmall). */
 const SMALL_BYTES = 4096;
 
@@ -259,7 +261,9 @@ export class ThreadsTransport implements Transport {
     if (n <= 0) return;
     const own = this.u8[r]!;
     const table = this.table;
-    const block = N === 1 ? n : Math.max(16, Math.floor(this.stageBytes / (N - 1) / eb / 16) * 16);
+    // blocks of at most 64 KiB per peer: staged data stays in L2 until the kernel reads it
+    const perPeer = Math.min(MAX_BLOCK_BYTES, this.stageBytes / (N - 1));
+    const block = N === 1 ? n : Math.max(16, Math.floor(perPeer / eb / 16) * 16);
     for (let off = 0; off < n; off += block) {
       const len = Math.min(block, n - off);
       let slot = 0;
