@@ -71,6 +71,16 @@ export class ZeroEngine<M extends TrainableModule> {
     if (config.worldSize !== group.worldSize) {
       throw new ConfigError(`the config was resolved for world size ${config.worldSize}, the process group has ${group.worldSize} ranks`, 'worldSize');
     }
+    if (this.policy.paramShardPlacement === 'host') {
+      throw new ConfigError(
+        'config "zero_optimization.offload_param.device" = "cpu" is not implemented by the zerots engine yet (stage-3 parameter ' +
+          'shards stay in device memory); remove offload_param (offload_optimizer "cpu" works).',
+        'zero_optimization.offload_param.device',
+      );
+    }
+    if (this.policy.optimizerState.placement === 'host' && opts.host === undefined) {
+      throw new ConfigError('config "zero_optimization.offload_optimizer.device" = "cpu" needs host memory: pass initialize({ ..., host: new HostMemory() })', 'zero_optimization.offload_optimizer.device');
+    }
     const optimizer = opts.optimizer ?? (config.optimizer === null ? null : createOptimizer(config.optimizer));
     if (optimizer === null) throw new ConfigError('no optimizer: add "optimizer": {"type": "AdamW", "params": {...}} to the config, or pass one to initialize()', 'optimizer');
     this.optimizer = optimizer;

@@ -1,0 +1,27 @@
+// initialize() refuses what the engine cannot do, before touching the group, with the key path to change.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Device } from '../../src/tensor/device.js';
+import { GPT } from '../../src/nn/gpt.js';
+import { initialize } from '../../src/zero/engine.js';
+import { ConfigError } from '../../src/errors.js';
+import type { ProcessGroup } from '../../src/comm/types.js';
+import { GPT_TINY } from './lockstep-common.js';
+
+// Collectives must not be reached: any call throws.
+const noComm = new Proxy({ rank: 0, worldSize: 1, transport: 'threads' } as unknown as ProcessGroup, {
+  get: (t, k) => (k in t ? (t as unknown as Record<string | symbol, unknown>)[k] : () => { throw new Error(`collective ${String(k)} called`); }),
+});
+
+test('initialize refuses unsupported setups with the key to change', () => {
+  const device = new Device({ capacityBytes: 8 << 20, kernels: 'js' });
+  const model = new GPT(device, GPT_TINY, { materialize: false });
+  const base = { train_batch_size: 2, optimizer: { type: 'AdamW', params: { lr: 1e-3 } } };
+  const refuses = (config: object, path: string, fragment: string, group: ProcessGroup = noComm) =>
+    assert.throws(() => initialize({ model, config, group, device }), (e: unknown) => e instanceof ConfigError && e.path === path && e.message.includes(fragment));
+  refuses({ ...base, zero_optimization: { stage: 3, offload_param: { device: 'cpu' } } }, 'zero_optimization.offload_param.device', 'not implemented');
+  refuses({ ...base, zero_optimization: { stage: 2, offload_optimizer: { device: 'cpu' } } }, 'zero_optimization.offload_optimizer.device', 'HostMemory');
+  refuses({ train_batch_size: 2 }, 'optimizer', 'add "optimizer"');
+  refuses({ ...base, fp16: { enabled: true }, bf16: { enabled: true } }, 'bf16.enabled', 'at most one');
+  assert.equal(device.memoryStats().byCategory.param.inUse, 0, 'nothing allocated by refused setups');
+});
