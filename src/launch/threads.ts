@@ -9,7 +9,7 @@ import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { createControlBlock, markRank, Status, statusWhy } from '../comm/threads/control.js';
 import type { JoinMessage, JoinReply } from '../comm/threads/setup.js';
 import type { CommMemory } from '../comm/wasm.js';
-import { CollectiveTimeoutError, PeerLostError } from '../errors.js';
+import { CollectiveTimeoutError, ConfigError, PeerLostError } from '../errors.js';
 import type { SpawnWorldOptions } from './spawn.js';
 import type { RankReport, ThreadRankData } from './thread-rank.js';
 import { fromWire, isNamed, toWire, type WireError } from './wire-error.js';
@@ -89,7 +89,13 @@ export function startThreads<T>(o: ThreadWorldOptions): ThreadWorld<T> {
     const { port1, port2 } = new MessageChannel();
     ports.push(port1);
     const data: ThreadRankData = { rank, worldSize: N, control, port: port2, spinIterations: spin, module: o.module, fn: o.fn, args: o.args };
-    const w = new Worker(new URL('./thread-rank.js', import.meta.url), { workerData: data, transferList: [port2] });
+    let w: Worker;
+    try {
+      w = new Worker(new URL('./thread-rank.js', import.meta.url), { workerData: data, transferList: [port2] });
+    } catch (e) {
+      for (const started of workers) void started.terminate();
+      throw new ConfigError(`spawnWorld: could not start rank ${rank}'s thread (are args structured-cloneable?): ${String(e)}`, 'args');
+    }
     workers.push(w);
     port1.on('message', (m: JoinMessage) => {
       memories[m.rank] = m.memory;

@@ -138,6 +138,7 @@ test('a rank killed (worker.terminate) while peers wait in a collective', { time
 test('spawnWorld refuses a missing export and bad options', { timeout: 10_000 }, async () => {
   await assert.rejects(spawnWorld({ worldSize: 1, module: fixture, fn: 'nope' }), /no exported function 'nope'/);
   await assert.rejects(spawnWorld({ worldSize: 0, module: fixture, fn: 'mismatches' }), /worldSize must be an integer >= 1/);
+  await assert.rejects(spawnWorld({ worldSize: 2, module: fixture, fn: 'mismatches', args: { f: () => 1 } }), /structured-cloneable/);
 });
 
 test('a world past its timeoutMs is stopped', { timeout: 10_000 }, async () => {
