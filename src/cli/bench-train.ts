@@ -7,6 +7,8 @@
 // Prints a per-kernel profile of our fastest configuration, then the JSON line
 // {"bench":"train","tokens_per_s":..,"torch_tokens_per_s":..,"ratio":..}.
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { Device } from '../tensor/device.js';
 import { Tape } from '../autograd/tape.js';
 import { GPT, type GPTConfig } from '../nn/gpt.js';
@@ -28,13 +30,30 @@ export interface BenchTrainOptions {
   batchSize?: number;
   /** Skip the PyTorch side. */
   noTorch?: boolean;
+  /**
+   * A directory holding OpenBLAS's libblas.so.3 for the PyTorch child (prepended to LD_LIBRARY_PATH). Default: the
+   * Debian OpenBLAS directories when present. [Note: PyTorch's BLAS] Debian's torch links libblas.so.3, which is
+   * the slow netlib reference unless an optimised BLAS is installed; the reference must be PyTorch at its fastest,
+   * so the child gets OpenBLAS when it can, and the JSON says which BLAS it used.
+   */
+  torchBlasDir?: string;
   log?: (line: string) => void;
 }
 
 export const BENCH_MODEL: Omit<GPTConfig, 'seed'> = { vocabSize: 256, blockSize: 256, nLayer: 6, nHead: 6, nEmbd: 384 };
 export const BENCH_BATCH = 8;
 
-interface SideResult { threads: number; stepS: number; tokensPerS: number }
+interface SideResult { threads: number; stepS: number; tokensPerS: number; blas?: string | null }
+
+const OPENBLAS_DIRS = ['/usr/lib/x86_64-linux-gnu/openblas-pthread', '/usr/lib/x86_64-linux-gnu/openblas-openmp', '/usr/lib/aarch64-linux-gnu/openblas-pthread'];
+
+function findBlasDir(given: string | undefined): string | null {
+  if (given !== undefined) {
+    if (!existsSync(join(given, 'libblas.so.3'))) throw new ConfigError(`bench train: ${given} has no libblas.so.3`, 'torchBlasDir');
+    return given;
+  }
+  return OPENBLAS_DIRS.find((d) => existsSync(join(d, 'libblas.so.3'))) ?? null;
+}
 
 async function measureOurs(threads: 1 | 2, model: Omit<GPTConfig, 'seed'>, B: number, steps: number, profile: boolean):
   Promise<SideResult & { profile: ReturnType<KernelProfile['report']> }> {
@@ -83,13 +102,16 @@ async function measureOurs(threads: 1 | 2, model: Omit<GPTConfig, 'seed'>, B: nu
   return { threads, stepS: best, tokensPerS: (B * T) / best, profile: report };
 }
 
-function measureTorch(threads: 1 | 2, model: Omit<GPTConfig, 'seed'>, B: number, steps: number): SideResult | null {
+function measureTorch(threads: 1 | 2, model: Omit<GPTConfig, 'seed'>, B: number, steps: number, blasDir: string | null): SideResult | null {
   const env: NodeJS.ProcessEnv = { ...process.env, OMP_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads), MKL_NUM_THREADS: String(threads) };
+  delete env.OPENBLAS_CORETYPE;
+  delete env.OPENBLAS_L2_SIZE;
+  if (blasDir !== null) env.LD_LIBRARY_PATH = [blasDir, env.LD_LIBRARY_PATH].filter(Boolean).join(':');
   const r = spawnSync('/usr/bin/python3', ['-c', TORCH_TRAIN_BENCH, JSON.stringify({ ...model, B }), String(steps), String(threads), threads === 1 ? 'cpu' : 'wall'],
     { env, encoding: 'utf8', timeout: 600_000 });
   if (r.status !== 0 || !r.stdout) return null;
-  const j = JSON.parse(r.stdout.trim().split('\n').pop()!) as { torch: string | null; step_s: number; tokens_per_s: number };
-  return j.torch === null ? null : { threads, stepS: j.step_s, tokensPerS: j.tokens_per_s };
+  const j = JSON.parse(r.stdout.trim().split('\n').pop()!) as { torch: string | null; step_s: number; tokens_per_s: number; blas: string | null };
+  return j.torch === null ? null : { threads, stepS: j.step_s, tokensPerS: j.tokens_per_s, blas: j.blas };
 }
 
 export async function benchTrain(opts: BenchTrainOptions = {}): Promise<{ tokens_per_s: number; torch_tokens_per_s: number | null; ratio: number | null }> {
@@ -101,6 +123,7 @@ export async function benchTrain(opts: BenchTrainOptions = {}): Promise<{ tokens
   const B = opts.batchSize ?? BENCH_BATCH;
   log(`bench train: GPT ${model.nLayer} layers, d ${model.nEmbd}, ${model.nHead} heads, context ${model.blockSize}, batch ${B}, vocab ${model.vocabSize}; ` +
     `forward + backward + AdamW; best of ${steps} timed steps; 1 thread in CPU time, 2 threads in wall time`);
+  const blasDir = opts.noTorch ? null : findBlasDir(opts.torchBlasDir);
   const ours: (SideResult & { profile: ReturnType<KernelProfile['report']> })[] = [];
   const torch: SideResult[] = [];
   for (const th of threadList) {
@@ -108,9 +131,10 @@ export async function benchTrain(opts: BenchTrainOptions = {}): Promise<{ tokens
     ours.push(o);
     log(`zerots  ${th} thread(s): ${o.stepS.toFixed(2)} s/step, ${Math.round(o.tokensPerS)} tokens/s`);
     if (!opts.noTorch) {
-      const t = measureTorch(th, model, B, steps);
+      const t = measureTorch(th, model, B, steps, blasDir);
       if (t !== null) torch.push(t);
-      log(t === null ? 'pytorch: not available (/usr/bin/python3 -c "import torch" failed)' : `pytorch ${th} thread(s): ${t.stepS.toFixed(2)} s/step, ${Math.round(t.tokensPerS)} tokens/s`);
+      log(t === null ? 'pytorch: not available (/usr/bin/python3 -c "import torch" failed)' : `pytorch ${th} thread(s): ${t.stepS.toFixed(2)} s/step, ${Math.round(t.tokensPerS)} tokens/s (BLAS ${t.blas ?? 'unknown'})`);
+      if (t !== null && !/openblas|mkl/i.test(t.blas ?? '')) log('  warning: PyTorch runs on a slow reference BLAS here (install libopenblas0-pthread or pass torchBlasDir); its figure understates PyTorch');
     }
   }
   const bestOurs = ours.reduce((a, b) => (b.tokensPerS > a.tokensPerS ? b : a));
@@ -123,7 +147,7 @@ export async function benchTrain(opts: BenchTrainOptions = {}): Promise<{ tokens
   const result = {
     bench: 'train', tokens_per_s: Math.round(bestOurs.tokensPerS), torch_tokens_per_s: bestTorch === null ? null : Math.round(bestTorch.tokensPerS),
     ratio: bestTorch === null ? null : Number((bestOurs.tokensPerS / bestTorch.tokensPerS).toFixed(3)),
-    threads: bestOurs.threads, torch_threads: bestTorch?.threads ?? null,
+    threads: bestOurs.threads, torch_threads: bestTorch?.threads ?? null, torch_blas: bestTorch?.blas ?? null,
   };
   log(JSON.stringify(result));
   return result;

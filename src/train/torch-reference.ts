@@ -46,5 +46,7 @@ step()
 best = 1e9
 for _ in range(steps):
     t0 = clock(); step(); best = min(best, clock() - t0)
-print(json.dumps({"torch": torch.__version__, "step_s": best, "tokens_per_s": B * T / best, "threads": threads}))
+libs = [l.split()[-1] for l in open('/proc/self/maps') if 'blas' in l.lower() and '.so' in l]
+blas = next((l for l in libs if 'openblas' in l), libs[0] if libs else None)
+print(json.dumps({"torch": torch.__version__, "step_s": best, "tokens_per_s": B * T / best, "threads": threads, "blas": blas}))
 `;
