@@ -20,6 +20,7 @@ import { ParamFetcher } from './param-fetcher.js';
 import type { ZeroPlan } from './plan.js';
 import { ReplicatedParams, type ParameterStore } from './replicated-params.js';
 import { consolidate, type Consolidated } from './consolidate.js';
+import { ReadinessTracker } from './readiness.js';
 
 /** A model the engine can drive: a Module whose forward(tape, ...inputs) returns at least the loss. */
 export interface TrainableModule extends Module {
@@ -61,6 +62,7 @@ export class ZeroEngine<M extends TrainableModule> {
   private readonly store: ParameterStore;
   private readonly state: OptimizerState;
   private readonly scalar: FlatBuffer;
+  private readonly readiness: ReadinessTracker;
   private tape: Tape | null = null;
   private loss: Tensor | null = null;
   private microSteps = 0;
@@ -96,6 +98,7 @@ export class ZeroEngine<M extends TrainableModule> {
       : new ReplicatedParams(this.plan, built.params, f.kind);
     this.reducer = makeGradientReducer(this.policy.gradientReducer.kind, this.plan, { overlapComm: this.policy.gradientReducer.overlapComm });
     built.params.forEach((p, i) => { p.onGrad = (g) => this.reducer.addGrad(i, g); });
+    this.readiness = new ReadinessTracker(model.modules(), built.params, (i) => this.reducer.paramReady(i));
     this.state = new OptimizerState(this.plan, optimizer, this.store, { placement: this.policy.optimizerState.placement, host: opts.host, noDecay: opts.noDecay });
     this.scalar = FlatBuffer.zeros(device, 1, 'f32', 'comm', 'gradient norm');
     this.scaler = this.policy.lossScaling === 'none' ? null : new DynamicLossScaler({
@@ -126,6 +129,7 @@ export class ZeroEngine<M extends TrainableModule> {
     this.loss = null;
     this.store.endPass('backward');
     this.reducer.afterBackward();
+    this.readiness.reset();
     this.microSteps++;
     return value;
   }
@@ -206,6 +210,7 @@ export class ZeroEngine<M extends TrainableModule> {
 
   dispose(): void {
     this.tape?.clear();
+    this.readiness.dispose();
     this.store.dispose();
     this.reducer.dispose();
     this.state.dispose();

@@ -3,12 +3,11 @@
 // (averaged) and the rank adds its chunk into its partitioned gradient, then frees the staging buffer: what the rank
 // does not own does not outlive the bucket.
 //
-// [Note: learning gradient readiness]
-// A parameter may receive several contributions per backward (GPT's tied wte: the LM head's, then the embedding's),
-// and nothing says how many in advance. The first backward therefore reduces every bucket at its end, in bucket
-// order, and records how many contributions each parameter received; later backwards reduce a bucket the moment
-// its parameters reach those counts. A contribution past the count (control flow that changed) is an error, never a
-// silently dropped gradient. Cost: the first backward holds all staging buffers at once.
+// Readiness: the engine calls paramReady(i) when parameter i's gradient of this backward is complete (see
+// readiness.ts: every module that used it has finished its backward); a bucket is reduced when all its parameters
+// are ready, and whatever is left (parameters no module region used) at afterBackward(), in bucket order, so every
+// rank issues the same collectives in the same order as long as the ranks run the same modules. A gradient that
+// arrives for a bucket already reduced is an error, never a silently dropped gradient.
 import { StateError } from '../errors.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Work } from '../comm/types.js';
@@ -22,8 +21,8 @@ export class PartitionedGradReducer implements GradientReducer {
   private readonly shard: FlatBuffer;
   private readonly staging: (FlatBuffer | null)[];
   private readonly done: boolean[];
-  private readonly uses: Int32Array;
-  private expected: Int32Array | null = null;
+  private readonly ready: Uint8Array;
+  private readonly readyCount: Int32Array;
   private readonly pending: { b: number; work: Work | null }[] = [];
 
   constructor(private readonly plan: ZeroPlan, private readonly overlapComm: boolean) {
@@ -31,7 +30,8 @@ export class PartitionedGradReducer implements GradientReducer {
     const nb = plan.layout.buckets.length;
     this.staging = new Array(nb).fill(null);
     this.done = new Array(nb).fill(false);
-    this.uses = new Int32Array(plan.names.length);
+    this.ready = new Uint8Array(plan.names.length);
+    this.readyCount = new Int32Array(nb);
   }
 
   /** Bytes of staging buffers alive now (for tests of the freeing). */
@@ -43,25 +43,29 @@ export class PartitionedGradReducer implements GradientReducer {
     const [b, j] = this.plan.layout.locate[i];
     if (this.done[b]) {
       throw new StateError(
-        `parameter ${this.plan.names[i]} received gradient contribution #${this.uses[i] + 1} in this backward after its bucket ` +
-          `was already reduced (the first backward gave it ${this.expected?.[i] ?? '?'}): the model's control flow changed between steps. ` +
-          'See [Note: learning gradient readiness] in src/zero/grad-reducer-partitioned.ts.',
+        `parameter ${this.plan.names[i]} received a gradient after its bucket was reduced in this backward: an op used it ` +
+          "outside the backward of the modules that list it in directParameters(); list it there (see src/zero/readiness.ts).",
       );
     }
     const L = this.plan.layout.buckets[b].layout;
     let st = this.staging[b];
     if (st === null) st = this.staging[b] = FlatBuffer.zeros(this.plan.device, L.padded, this.plan.dtype, 'grad', `gradient bucket ${b}`);
     addTensorInto(this.plan.device, st.at(L.entries[j].offset), this.plan.dtype, g);
-    this.uses[i]++;
-    if (this.expected !== null && L.entries.every((e) => this.uses[e.index] >= this.expected![e.index])) this.launch(b);
+  }
+
+  paramReady(i: number): void {
+    if (this.ready[i]) return;
+    this.ready[i] = 1;
+    const b = this.plan.layout.locate[i][0];
+    // a bucket nothing wrote to this backward waits for afterBackward (its zeros still go through the collective)
+    if (++this.readyCount[b] === this.plan.layout.buckets[b].layout.entries.length && !this.done[b] && this.staging[b] !== null) this.launch(b);
   }
 
   afterBackward(): void {
-    // First backward: everything now, in bucket order; later: the buckets whose parameters got fewer contributions.
     for (let b = 0; b < this.done.length; b++) if (!this.done[b]) this.launch(b);
     this.drain();
-    if (this.expected === null) this.expected = this.uses.slice();
-    this.uses.fill(0);
+    this.ready.fill(0);
+    this.readyCount.fill(0);
     this.done.fill(false);
   }
 

@@ -14,6 +14,8 @@ export interface GradientReducer {
   readonly kind: GradientReducerKind;
   /** One gradient contribution (fp32, the parameter's shape) of parameter i (layout index). */
   addGrad(i: number, g: Tensor): void;
+  /** Parameter i's gradient of this backward is complete (reducers that reduce during backward may start). */
+  paramReady(i: number): void;
   /** After each backward (micro-step). */
   afterBackward(): void;
   /** At the accumulation boundary, before the optimizer step: completes the reduction. */
@@ -52,6 +54,8 @@ class FullGradReducer implements GradientReducer {
     const at = this.plan.layout.buckets[b].flatOffset + this.plan.layout.buckets[b].layout.entries[j].offset;
     addTensorInto(this.plan.device, this.grads.at(at), this.plan.dtype, g);
   }
+
+  paramReady(): void {}
 
   afterBackward(): void {}
 

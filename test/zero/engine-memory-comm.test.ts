@@ -39,6 +39,13 @@ test('memory by category and comm bytes per step equal the formulas (N = 3, stag
       if (c.stage > 0) bytes += (2 * (N - 1) * 4) / N;
       if (c.stage === 3) bytes += (2 * r.layout.wtePadded * (N - 1) * b) / N;
       for (const got of r.commBytes) assert.ok(Math.abs(got - bytes) < 1e-6, `${tag} comm bytes per step ${got} vs ${bytes}`);
+      if (c.stage >= 2) {
+        // gradients reduced during backward, from the first step on: the own partition plus a few staged buckets
+        // (the tied wte's stays open from the LM head's backward to the embedding's), never the full gradient
+        const staged = r.gradPeak - r.layout.shardNumel * b;
+        assert.ok(staged <= 3 * r.layout.largestGroup * b, `${tag} grad peak ${r.gradPeak}: ${staged} bytes staged`);
+        assert.ok(r.gradPeak < r.layout.padded * b, `${tag} grad peak below the full gradient`);
+      }
       if (c.stage === 3) {
         // never the full model: the own shard plus the groups one module needs (wte with the LM head)
         const fullBytes = r.layout.padded * b;

@@ -46,6 +46,8 @@ for (const worldSize of [1, 2, 3]) {
         }
         if (kind === 'reduce-scatter-during-backward') {
           assert.equal(r.stagingAfter, 0, 'staging buffers freed after backward');
+          const oneBucket = 40 * (dtype === 'f32' ? 4 : 2) + 7 * 15 * 4; // the largest bucket (p0 alone) bound
+          assert.ok(c.overlapComm ? r.stagingBefore <= oneBucket : r.stagingBefore === 0, `reduced during backward (${r.stagingBefore} bytes staged)`);
           const params = shapes.map((sh, i) => ({ name: `p${i}`, numel: sh.reduce((a, b) => a * b, 1) }));
           const L = bucketedLayout(params, { worldSize, bucketElements: 40 });
           assert.equal(r.gradInUse, L.shardNumel * (dtype === 'f32' ? 4 : 2), 'only the own partition of gradients stays');

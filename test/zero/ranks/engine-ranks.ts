@@ -20,6 +20,8 @@ export interface EngineResult {
   layout: { padded: number; shardNumel: number; wtePadded: number; largestGroup: number; buckets: number };
   /** peak bytes of category 'param' during training, above the baseline */
   paramPeak: number;
+  /** peak bytes of category 'grad' over the whole run (first step included) */
+  gradPeak: number;
   skipped: number;
   /** host bytes in use (offload) before dispose */
   hostInUse: number;
@@ -68,6 +70,7 @@ function train(device: Device, group: ProcessGroup, ctx: FakeRankContext, c: Loc
   }
   const peak = device.memoryStats().peakBytes - baseline;
   const paramPeak = device.memoryStats().byCategory.param.peak - base.param.inUse;
+  const gradPeak = device.memoryStats().byCategory.grad.peak - base.grad.inUse;
   const L = engine.plan.layout;
   const wte = L.buckets[L.locate[0][0]].layout; // parameter 0 is wte.weight
   const layout = { padded: L.padded, shardNumel: L.shardNumel, wtePadded: wte.padded, largestGroup: Math.max(...L.buckets.map((b) => b.layout.padded)), buckets: L.buckets.length };
@@ -78,7 +81,7 @@ function train(device: Device, group: ProcessGroup, ctx: FakeRankContext, c: Loc
   const fetch = engine.fetchStats();
   engine.dispose();
   if ((host?.memoryStats().inUseBytes ?? 0) !== 0) throw new Error('host memory not freed by dispose()');
-  const res: EngineResult = { losses, norms, applied, memory: { afterInit, afterStep, peak }, commBytes, layout, paramPeak, skipped, hostInUse, fetch };
+  const res: EngineResult = { losses, norms, applied, memory: { afterInit, afterStep, peak }, commBytes, layout, paramPeak, skipped, hostInUse, fetch, gradPeak };
   if (ctx.rank === 0) {
     res.params = toPlain(full.params);
     res.m = toPlain(full.state.m);

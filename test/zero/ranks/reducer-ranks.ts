@@ -28,7 +28,7 @@ export function contribution(rank: number, micro: number, i: number, k: number, 
   return Float32Array.from({ length: n }, (_, e) => (((rank * 7 + micro * 5 + i * 3 + k * 11 + e) % 13) - 6) / 16);
 }
 
-export interface ReducerResult { segments: { start: number; values: number[] }[]; stagingAfter: number; gradInUse: number }
+export interface ReducerResult { segments: { start: number; values: number[] }[]; stagingAfter: number; stagingBefore: number; gradInUse: number }
 
 /** Every case on one device and group (worker start-up dominates otherwise). */
 export async function reduceMany(ctx: FakeRankContext, cases: ReducerCase[]): Promise<ReducerResult[]> {
@@ -47,6 +47,7 @@ function reduce(device: Device, group: ProcessGroup, ctx: FakeRankContext, c: Re
   };
   const reducer = makeGradientReducer(c.kind, plan, { overlapComm: c.overlapComm });
   let stagingAfter = 0;
+  let stagingBefore = 0;
   for (let step = 0; step < 2; step++) {
     for (let micro = 0; micro < c.microSteps; micro++) {
       // backward visits parameters in reverse order, as a real backward does
@@ -56,7 +57,11 @@ function reduce(device: Device, group: ProcessGroup, ctx: FakeRankContext, c: Re
           reducer.addGrad(i, g);
           g.dispose();
         }
+        reducer.paramReady(i);
       }
+      // every parameter was ready: a reducer that reduces during backward has nothing staged any more (with
+      // overlap_comm, at most the last bucket's reduction is still in flight)
+      if (reducer instanceof PartitionedGradReducer) stagingBefore = Math.max(stagingBefore, reducer.stagingBytes());
       reducer.afterBackward();
       if (reducer instanceof PartitionedGradReducer) stagingAfter = Math.max(stagingAfter, reducer.stagingBytes());
     }
@@ -72,5 +77,5 @@ function reduce(device: Device, group: ProcessGroup, ctx: FakeRankContext, c: Re
   });
   const gradInUse = device.memoryStats().byCategory.grad.inUse - gradBase;
   reducer.dispose();
-  return { segments, stagingAfter, gradInUse };
+  return { segments, stagingAfter, stagingBefore, gradInUse };
 }
