@@ -32,8 +32,8 @@ export interface InitializeOptions<M extends TrainableModule> {
   /** DeepSpeed JSON config (validated here) or an already resolved ZeroConfig. */
   config: unknown;
   group: ProcessGroup;
-  /** This rank's device (the model's parameters' device). */
-  device: Device;
+  /** This rank's device; default the model's `device` (GPT and the MLP classifier have one). */
+  device?: Device;
   /** Host memory for offload_optimizer "cpu". */
   host?: HostMemory;
   /** A client optimizer when the config has none (DeepSpeed's optimizer= argument). */
@@ -220,8 +220,10 @@ export class ZeroEngine<M extends TrainableModule> {
 }
 
 export function initialize<M extends TrainableModule>(opts: InitializeOptions<M>): ZeroEngine<M> {
+  const device = opts.device ?? (opts.model as { device?: Device }).device;
+  if (device === undefined) throw new ConfigError('initialize: pass device (the model has no `device` property)', 'device');
   const config = isResolved(opts.config) ? opts.config : resolveConfig(opts.config, { worldSize: opts.group.worldSize });
-  return new ZeroEngine(opts.model, config, opts.group, opts.device, opts);
+  return new ZeroEngine(opts.model, config, opts.group, device, opts);
 }
 
 function isResolved(c: unknown): c is ZeroConfig {

@@ -47,7 +47,7 @@ function train(device: Device, group: ProcessGroup, ctx: FakeRankContext, c: Loc
   const model = new GPT(device, GPT_TINY, { materialize: false });
   const base = structuredClone(device.memoryStats().byCategory);
   const host = c.offload ? new HostMemory({ arenaBytes: 4 << 20, kernels: c.kernels, name: `host${ctx.rank}` }) : undefined;
-  const engine = initialize({ model, config: dsConfig(c), group, device, noDecay, host });
+  const engine = initialize({ model, config: dsConfig(c), group, noDecay, host }); // device: the model's
   const cat = () => Object.fromEntries(Object.entries(device.memoryStats().byCategory).map(([k, v]) => [k, v.inUse - base[k as keyof typeof base].inUse]));
   const afterInit = cat();
   const losses: number[] = [];
