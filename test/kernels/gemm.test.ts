@@ -1,7 +1,8 @@
 // GEMM: the wasm packed kernel against the js oracle on awkward shapes, every transpose, accumulate on and off.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createWasmKernels } from '../../src/kernels/index.js';
+import { createWasmKernels, kernelScratchBytes } from '../../src/kernels/index.js';
+import { CTRL_BYTES, ParallelGemm } from '../../src/kernels/parallel-gemm.js';
 import { assertClose, makeBench, randomArray } from './helpers.js';
 
 const SHAPES: [number, number, number][] = [
@@ -64,5 +65,27 @@ test('gemmStrided: sub-matrix views with leading dimensions and alpha', () => {
         }
       }
     }
+  }
+});
+
+test('ParallelGemm: rows split over a worker thread give the same C as the js oracle', async () => {
+  const b = makeBench(256);
+  const s1 = b.alloc(kernelScratchBytes() / 4), ctrl = b.alloc(CTRL_BYTES / 4);
+  const pg = await ParallelGemm.start(b.memory, [65536, s1], ctrl);
+  try {
+    assert.equal(pg.threads, 2);
+    for (const [M, N, K] of [[1, 5, 3], [37, 29, 41], [150, 70, 90]] as const) {
+      for (const transA of [false, true]) {
+        for (const transB of [false, true]) {
+          const A = b.put(randomArray(M * K, M)), B = b.put(randomArray(K * N, N));
+          const C0 = randomArray(M * N, K), Cp = b.put(C0), Cj = b.put(C0);
+          pg.matmul(Cp, A, B, M, N, K, transA, transB, true);
+          b.js.matmul(Cj, A, B, M, N, K, transA, transB, true);
+          assertClose(b.get(Cp, M * N), b.get(Cj, M * N), 1e-5, 1e-4, `parallel M=${M} N=${N} K=${K} transA=${transA} transB=${transB}`);
+        }
+      }
+    }
+  } finally {
+    await pg.close();
   }
 });
