@@ -36,6 +36,8 @@ interface RankTimes {
   /** [op][size index] seconds per call, rank 0's clock. */
   seconds: Record<'all_reduce' | 'reduce_scatter' | 'all_gather', number[]>;
   tinyUs: number;
+  /** GB/s of a 64 MiB Float32Array.set on this rank while every rank copies at once (the box's shared ceiling). */
+  concurrentMemcpyGbps: number;
 }
 
 function medianOf(xs: number[]): number {
@@ -65,6 +67,8 @@ export async function benchCommRank(ctx: RankContext): Promise<RankTimes> {
   const memory = new WA.Memory({ initial: pages, maximum: pages, shared: true });
   const pg = await ctx.initProcessGroup(memory, { scratch: SCRATCH, timeoutMs: 600_000 });
   const seconds: RankTimes['seconds'] = { all_reduce: [], reduce_scatter: [], all_gather: [] };
+  pg.barrier();
+  const concurrentMemcpyGbps = memcpyGbps();
   for (const bytes of SIZES) {
     const n = Math.floor(bytes / 4 / N) * N; // divisible by N for the chunked ops
     const full = new Float32Array(memory.buffer, DATA, n);
@@ -83,7 +87,7 @@ export async function benchCommRank(ctx: RankContext): Promise<RankTimes> {
   for (let i = 0; i < iters; i++) pg.allReduce(tiny);
   const tinyUs = ((performance.now() - t0) * 1000) / iters;
   pg.destroy();
-  return { seconds, tinyUs };
+  return { seconds, tinyUs, concurrentMemcpyGbps };
 }
 
 /** Single-thread memcpy bandwidth: Float32Array.set of 64 MiB (median of 7), GB/s. */
@@ -110,7 +114,8 @@ export async function benchComm(opts: BenchCommOptions = {}): Promise<BenchCommR
   const memcpy = Math.max(before, memcpyGbps());
   // a collective ends on every rank at about the same time; take the slowest rank's median
   const secs = (op: keyof RankTimes['seconds'], i: number): number => Math.max(...results.map((r) => r.seconds[op][i]!));
-  print(`comm bench: transport ${transport}, world size ${N}, memcpy (Float32Array.set 64 MiB, 1 thread) ${memcpy.toFixed(2)} GB/s`);
+  print(`comm bench: transport ${transport}, world size ${N}, memcpy (Float32Array.set 64 MiB, 1 thread) ${memcpy.toFixed(2)} GB/s; ` +
+    `with all ${N} ranks copying at once ${medianOf(results.map((r) => r.concurrentMemcpyGbps)).toFixed(2)} GB/s per rank`);
   const factor = { all_reduce: (2 * (N - 1)) / N, reduce_scatter: (N - 1) / N, all_gather: (N - 1) / N };
   for (const op of ['all_reduce', 'reduce_scatter', 'all_gather'] as const) {
     SIZES.forEach((bytes, i) => {
