@@ -87,7 +87,7 @@ async function measureOurs(threads: 1 | 2, model: Omit<GPTConfig, 'seed'>, B: nu
   };
   const clock = threads === 1 ? () => { const u = process.cpuUsage(); return (u.user + u.system) / 1e6; } : () => performance.now() / 1000;
   step();
-  const prof = profile ? new KernelProfile(device) : null;
+  const prof = profile ? new KernelProfile(device, threads === 1 ? 'cpu' : 'wall') : null;
   let best = Infinity;
   for (let s = 0; s < steps; s++) {
     prof?.reset();
@@ -140,7 +140,7 @@ export async function benchTrain(opts: BenchTrainOptions = {}): Promise<{ tokens
   const bestOurs = ours.reduce((a, b) => (b.tokensPerS > a.tokensPerS ? b : a));
   const bestTorch = torch.length === 0 ? null : torch.reduce((a, b) => (b.tokensPerS > a.tokensPerS ? b : a));
   const total = bestOurs.profile.reduce((s, e) => s + e.ms, 0);
-  log(`where our time goes (${bestOurs.threads} thread(s), last timed step, kernels ${total.toFixed(0)} ms wall):`);
+  log(`where our time goes (${bestOurs.threads} thread(s), last timed step, kernels ${total.toFixed(0)} ms ${bestOurs.threads === 1 ? 'CPU' : 'wall'}):`);
   for (const e of bestOurs.profile.slice(0, 16)) {
     log(`  ${e.key.padEnd(30)} ${String(e.calls).padStart(4)} calls ${e.ms.toFixed(0).padStart(7)} ms ${((100 * e.ms) / total).toFixed(1).padStart(5)}%${e.gflops ? `  ${e.gflops.toFixed(1)} GFLOP/s` : ''}`);
   }
