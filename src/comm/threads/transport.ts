@@ -1,8 +1,9 @@
 // The threads transport: ranks are worker_threads of one process and every rank can read and write its peers'
 // device memories (shared WebAssembly.Memory objects exchanged at setup). Collectives are barrier-separated
 // phases over those memories ([Note: barrier] in control.ts):
-//   all_reduce      B1 | each rank reduces its own chunk over all ranks' buffers into its own buffer | B2 |
-//                   each rank copies the other ranks' reduced chunks | B3
+//   all_reduce      B1 | each rank reduces its own chunk over all ranks' buffers into its own buffer, and writes
+//                   each reduced block into every peer's buffer at once ([Note: all-reduce push]) | B2
+//                   (small buffers: B1 | every rank reduces everything into its scratch | B2 | copy it in)
 //   reduce_scatter  B1 | each rank reduces chunk r of all inputs into its output | B2
 //   all_gather      B1 | each rank copies every peer's input into its output | B2
 //   broadcast       B1 | non-roots copy the root's buffer | B2
@@ -162,19 +163,13 @@ export class ThreadsTransport implements Transport {
     const lo = Math.min(r * chunk, count), hi = Math.min(lo + chunk, count);
     const bases = this.offsets(d.seq, SLOT_IN);
     for (let p = 0; p < N; p++) this.srcs[p] = bases[p]! + lo * eb;
-    this.reduceRange(d.dtype, d.reduceOp, bases[r]! + lo * eb, this.srcs, hi - lo, eb);
+    // [Note: all-reduce push] chunk r of a peer's buffer is read by this rank only, so the reduced block can be
+    // written straight into every peer's buffer while it is hot in cache: no copy phase, two barriers
+    this.reduceRange(d.dtype, d.reduceOp, bases[r]! + lo * eb, this.srcs, hi - lo, eb, true);
     this.barrier.arrive(deadline);
-    let received = (N - 1) * (hi - lo) * eb, sent = 0;
-    const own = this.u8[r]!;
-    for (let p = 0; p < N; p++) {
-      if (p === r) continue;
-      const plo = Math.min(p * chunk, count), phi = Math.min(plo + chunk, count);
-      if (phi > plo) this.u8[p]!.copy(own, bases[r]! + plo * eb, bases[p]! + plo * eb, bases[p]! + phi * eb);
-      received += (phi - plo) * eb;
-      sent += (phi - plo) * eb + (hi - lo) * eb; // peers read my copy of their chunk, then my reduced chunk
-    }
-    this.barrier.arrive(deadline);
-    return { bytesSent: sent, bytesReceived: received };
+    const mine = (hi - lo) * eb, others = Math.max(0, count * eb - mine);
+    // sent: my reduced chunk to N-1 peers + their staging reads of my other chunks; received: the mirror image
+    return { bytesSent: (N - 1) * mine + others, bytesReceived: (N - 1) * mine + others };
   }
 
   /**
@@ -256,7 +251,7 @@ export class ThreadsTransport implements Transport {
    * Reduces n elements: dst (own memory) = fold over srcs[p] (in rank p's memory), in rank order, staging peer
    * blocks through the own memory ([Note: staging of peer data]).
    */
-  private reduceRange(dtype: CommDType, op: ReduceOp, dst: number, srcs: number[], n: number, eb: number): void {
+  private reduceRange(dtype: CommDType, op: ReduceOp, dst: number, srcs: number[], n: number, eb: number, push = false): void {
     const N = this.worldSize, r = this.rank;
     if (n <= 0) return;
     const own = this.u8[r]!;
@@ -277,7 +272,9 @@ export class ThreadsTransport implements Transport {
           table[p] = stage;
         }
       }
-      this.reducer.reduce(dtype, op, dst + off * eb, table, len, N);
+      const out = dst + off * eb;
+      this.reducer.reduce(dtype, op, out, table, len, N);
+      if (push) for (let p = 0; p < N; p++) if (p !== r) own.copy(this.u8[p]!, srcs[p]! + off * eb, out, out + len * eb);
     }
   }
 }
