@@ -21,6 +21,8 @@ export interface TcpTransportOptions {
   group?: number;
   /** how long setup waits for the store and the peers (default 60 s). */
   setupTimeoutMs?: number;
+  /** same-machine peers over Unix domain sockets (default true; see [Note: local peers over Unix sockets], mesh.ts). */
+  localSockets?: boolean;
   /** how long close() waits for the peers to hang up (default 2000 ms). */
   closeGraceMs?: number;
   /** silence the helper's log lines (refused connections, dropped peers). */
@@ -70,7 +72,7 @@ export class TcpTransport implements Transport {
     const init = {
       rank: o.rank, worldSize: o.worldSize, masterAddr: o.masterAddr, masterPort: o.masterPort, token: o.token,
       bindAddr: o.bindAddr, group: o.group ?? 0, setupTimeoutMs: o.setupTimeoutMs ?? 60_000, ctl: ctl.buffer,
-      port: port2, quiet: o.quiet ?? false, closeGraceMs: o.closeGraceMs ?? 2000,
+      port: port2, quiet: o.quiet ?? false, closeGraceMs: o.closeGraceMs ?? 2000, localSockets: o.localSockets ?? true,
     };
     const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: init, transferList: [port2] });
     await new Promise<void>((resolve, reject) => {
