@@ -73,10 +73,10 @@ export class ZeroEngine<M extends TrainableModule> {
     if (config.worldSize !== group.worldSize) {
       throw new ConfigError(`the config was resolved for world size ${config.worldSize}, the process group has ${group.worldSize} ranks`, 'worldSize');
     }
-    if (this.policy.paramShardPlacement === 'host') {
+    if (this.policy.paramShardPlacement === 'host' && this.policy.optimizerState.placement !== 'host') {
       throw new ConfigError(
-        'config "zero_optimization.offload_param.device" = "cpu" is not implemented by the zerots engine yet (stage-3 parameter ' +
-          'shards stay in device memory); remove offload_param (offload_optimizer "cpu" works).',
+        'config "zero_optimization.offload_param.device" = "cpu" needs "zero_optimization.offload_optimizer.device" = "cpu" too ' +
+          '(the offloaded update writes the offloaded parameters); add offload_optimizer, or remove offload_param.',
         'zero_optimization.offload_param.device',
       );
     }
@@ -94,6 +94,7 @@ export class ZeroEngine<M extends TrainableModule> {
       ? new ParamFetcher(this.plan, built.params, built.moduleGroups, {
         prefetchElements: f.prefetchElements, persistenceThreshold: f.persistenceThreshold, maxLiveElements: f.maxLiveElements,
         maxReuseDistance: f.maxReuseDistance, overlapComm: this.policy.gradientReducer.overlapComm,
+        host: this.policy.paramShardPlacement === 'host' ? opts.host : undefined,
       })
       : new ReplicatedParams(this.plan, built.params, f.kind);
     this.reducer = makeGradientReducer(this.policy.gradientReducer.kind, this.plan, { overlapComm: this.policy.gradientReducer.overlapComm });

@@ -12,14 +12,14 @@ import type { Optimizer, ParamShard, ShardMemory } from '../optim/index.js';
 import type { HostAllocation, HostMemory } from '../tensor/host.js';
 import type { Allocation } from '../tensor/device.js';
 import { f32ToHalfArray, halfToF32Array } from '../tensor/dtype.js';
-import type { FlatBuffer } from './flat-buffer.js';
+import type { FlatStorage } from './host-flat.js';
 import { segment, segmentOffset, segmentSlices, segmentsNumel, type ZeroPlan } from './plan.js';
 
 export interface SegmentSource {
-  segmentGrad(b: number): { readonly buf: FlatBuffer; readonly offset: number };
+  segmentGrad(b: number): { readonly buf: FlatStorage; readonly offset: number };
 }
 export interface SegmentTarget {
-  segmentParam(b: number): { readonly buf: FlatBuffer; readonly offset: number };
+  segmentParam(b: number): { readonly buf: FlatStorage; readonly offset: number };
 }
 
 export interface OptimizerStateOptions {

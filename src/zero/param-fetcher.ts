@@ -8,6 +8,8 @@ import type { Work } from '../comm/types.js';
 import type { Module } from '../nn/module.js';
 import type { Parameter } from '../nn/parameter.js';
 import { FlatBuffer } from './flat-buffer.js';
+import { HostFlat, type FlatStorage } from './host-flat.js';
+import type { HostMemory } from '../tensor/host.js';
 import { Lifecycle } from './param-lifecycle.js';
 import { writeInitial } from './param-init.js';
 import { shardSlices } from './partition.js';
@@ -20,6 +22,8 @@ export interface FetcherOptions {
   maxLiveElements: number;
   maxReuseDistance: number;
   overlapComm: boolean;
+  /** offload_param "cpu": keep the shard in this host memory */
+  host?: HostMemory;
 }
 
 interface Group {
@@ -32,7 +36,7 @@ interface Group {
 
 export class ParamFetcher implements ParameterStore {
   readonly kind = 'gather-per-module' as const;
-  private readonly shard: FlatBuffer;
+  private readonly shard: FlatBuffer | HostFlat;
   private readonly groups: Group[];
   private readonly unhook: (() => void)[] = [];
   /** Group acquisitions of one whole step (forward then backward), recorded in the first step. */
@@ -47,7 +51,9 @@ export class ParamFetcher implements ParameterStore {
 
   constructor(private readonly plan: ZeroPlan, private readonly params: readonly Parameter[], modules: readonly { module: Module; groups: readonly number[] }[], private readonly o: FetcherOptions) {
     const { layout, group } = plan;
-    this.shard = FlatBuffer.zeros(plan.device, layout.shardNumel, plan.dtype, 'param', 'parameters (own shard)');
+    this.shard = o.host !== undefined
+      ? new HostFlat(o.host, layout.shardNumel, plan.dtype, 'param', 'parameters (own shard, offloaded)')
+      : FlatBuffer.zeros(plan.device, layout.shardNumel, plan.dtype, 'param', 'parameters (own shard)');
     // Each rank computes only its own slices of the initial values: the full model never exists on a rank.
     layout.buckets.forEach((bk) => {
       for (const s of shardSlices(bk.layout, group.rank)) {
@@ -89,7 +95,7 @@ export class ParamFetcher implements ParameterStore {
     }
   }
 
-  segmentParam(b: number): { buf: FlatBuffer; offset: number } {
+  segmentParam(b: number): { buf: FlatStorage; offset: number } {
     return { buf: this.shard, offset: this.plan.layout.buckets[b].shardOffset };
   }
 

@@ -3,11 +3,11 @@
 // single-process model gets, see src/nn/init.ts).
 import type { Parameter } from '../nn/parameter.js';
 import { f32ToHalfArray } from '../tensor/dtype.js';
-import type { FlatBuffer } from './flat-buffer.js';
+import type { FlatStorage } from './host-flat.js';
 import type { ZeroPlan } from './plan.js';
 
 /** Elements [start, start + length) of p's value -> buf at element `at`. */
-export function writeInitial(plan: ZeroPlan, p: Parameter, buf: FlatBuffer, at: number, start: number, length: number): void {
+export function writeInitial(plan: ZeroPlan, p: Parameter, buf: FlatStorage, at: number, start: number, length: number): void {
   if (length === 0) return;
   let values: Float32Array;
   if (p.data !== null) {

@@ -4,6 +4,7 @@
 import type { ParameterFetcherKind } from '../config/policy.js';
 import type { Parameter } from '../nn/parameter.js';
 import { FlatBuffer } from './flat-buffer.js';
+import type { FlatStorage } from './host-flat.js';
 import { writeInitial } from './param-init.js';
 import type { ZeroPlan } from './plan.js';
 import { segment } from './plan.js';
@@ -11,7 +12,7 @@ import { segment } from './plan.js';
 export interface ParameterStore {
   readonly kind: ParameterFetcherKind;
   /** The model-dtype storage of bucket b's optimizer segment, where updated parameters are written. */
-  segmentParam(b: number): { readonly buf: FlatBuffer; readonly offset: number };
+  segmentParam(b: number): { readonly buf: FlatStorage; readonly offset: number };
   /** After the optimizer has written every segment. */
   afterStep(): void;
   /** Start / end of a forward or backward pass (stage 3 releases what it fetched on demand). */

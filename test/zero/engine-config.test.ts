@@ -19,7 +19,7 @@ test('initialize refuses unsupported setups with the key to change', () => {
   const base = { train_batch_size: 2, optimizer: { type: 'AdamW', params: { lr: 1e-3 } } };
   const refuses = (config: object, path: string, fragment: string, group: ProcessGroup = noComm) =>
     assert.throws(() => initialize({ model, config, group, device }), (e: unknown) => e instanceof ConfigError && e.path === path && e.message.includes(fragment));
-  refuses({ ...base, zero_optimization: { stage: 3, offload_param: { device: 'cpu' } } }, 'zero_optimization.offload_param.device', 'not implemented');
+  refuses({ ...base, zero_optimization: { stage: 3, offload_param: { device: 'cpu' } } }, 'zero_optimization.offload_param.device', 'offload_optimizer');
   refuses({ ...base, zero_optimization: { stage: 2, offload_optimizer: { device: 'cpu' } } }, 'zero_optimization.offload_optimizer.device', 'HostMemory');
   refuses({ train_batch_size: 2 }, 'optimizer', 'add "optimizer"');
   refuses({ ...base, fp16: { enabled: true }, bf16: { enabled: true } }, 'bf16.enabled', 'at most one');

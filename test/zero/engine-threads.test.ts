@@ -9,9 +9,10 @@ import type { EngineResult } from './ranks/engine-ranks.js';
 
 const ranks = new URL('./ranks/engine-ranks.js', import.meta.url);
 
-test('threads transport, N = 3: stages 0-3 fp32 and stage 2 with offload_optimizer cpu equal the single process', async () => {
+test('threads transport, N = 3: stages 0-3 fp32 and stage 2 with offload_optimizer cpu, stage 3 with offload_param cpu equal the single process', async () => {
   const cases: LockstepCase[] = ([0, 1, 2, 3] as const).map((stage) => ({ stage, precision: 'fp32', worldSize: 3, gas: 1, steps: 3, clip: 0.5, kernels: 'wasm', strict3: stage === 3 }));
   cases.push({ stage: 2, precision: 'fp32', worldSize: 3, gas: 2, steps: 3, clip: 0.5, kernels: 'wasm', offload: true });
+  cases.push({ stage: 3, precision: 'fp32', worldSize: 3, gas: 1, steps: 3, clip: 0.5, kernels: 'wasm', offload: true, offloadParam: true, strict3: true });
   const res = await spawnWorld<EngineResult[]>({ worldSize: 3, module: ranks, fn: 'trainMany', args: cases, timeoutMs: 120_000 });
   cases.forEach((c, k) => {
     const tag = `stage ${c.stage}${c.offload ? ' offload' : ''}`;
@@ -23,6 +24,10 @@ test('threads transport, N = 3: stages 0-3 fp32 and stage 2 with offload_optimiz
     });
     for (const name of Object.keys(ref.params)) {
       ref.params[name].forEach((want, i) => assert.ok(Math.abs(r[0].params![name][i] - want) <= 1e-5 * Math.max(1, Math.abs(want)), `${tag} ${name}[${i}]`));
+    }
+    if (c.offloadParam) {
+      assert.equal(r[0].memory.afterStep.param, 0, 'offloaded parameters: nothing on the device between steps');
+      assert.ok(r[0].paramPeak > 0 && r[0].paramPeak <= 2 * r[0].layout.largestGroup * 4, 'only gathered groups on the device');
     }
     if (c.offload) {
       assert.equal(r[0].memory.afterStep.optimizer, 0, 'offloaded: no optimizer state on the device');

@@ -21,6 +21,8 @@ export interface LockstepCase {
   scalePower?: number;
   /** offload_optimizer to host memory */
   offload?: boolean;
+  /** offload_param to host memory too (stage 3) */
+  offloadParam?: boolean;
   /** stage 3 knobs (element counts) overriding strict3's */
   stage3?: { persistence?: number; reuse?: number; prefetch?: number; maxLive?: number };
 }
@@ -50,6 +52,7 @@ export function dsConfig(c: LockstepCase): Record<string, unknown> {
       stage: c.stage,
       reduce_bucket_size: c.bucket ?? 300,
       ...(c.offload ? { offload_optimizer: { device: 'cpu' } } : {}),
+      ...(c.offloadParam ? { offload_param: { device: 'cpu' } } : {}),
       ...(c.strict3 ? { stage3_param_persistence_threshold: 0, stage3_max_reuse_distance: 0, stage3_prefetch_bucket_size: 0 } : {}),
       ...(c.stage3 === undefined ? {} : {
         stage3_param_persistence_threshold: c.stage3.persistence ?? 0, stage3_max_reuse_distance: c.stage3.reuse ?? 0,

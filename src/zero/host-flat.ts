@@ -1,0 +1,43 @@
+// A flat buffer in host memory (offload_param "cpu": stage-3 parameter shards kept off the device). It offers the
+// typed-array side of FlatBuffer only: host views are never handed to collectives or device kernels; the fetcher
+// copies a shard's chunk into a device buffer before gathering it, and the (offloaded) optimizer writes it back.
+import { ShapeError, StateError } from '../errors.js';
+import type { CommBuffer } from '../comm/types.js';
+import type { HostAllocation, HostMemory } from '../tensor/host.js';
+import type { MemoryCategory } from '../tensor/device.js';
+import { ELEMENT_BYTES, type FlatDType } from './flat-buffer.js';
+
+/** What parameter stores and the optimizer state read and write: typed views by element range. */
+export interface FlatStorage {
+  readonly numel: number;
+  readonly dtype: FlatDType;
+  comm(offset?: number, length?: number): CommBuffer;
+  /** Byte address in device memory; host storage throws (it has none). */
+  at(offset: number): number;
+}
+
+export class HostFlat implements FlatStorage {
+  private alloc: HostAllocation | null;
+
+  constructor(private readonly host: HostMemory, readonly numel: number, readonly dtype: FlatDType, category: MemoryCategory, readonly label: string) {
+    this.alloc = host.alloc(Math.max(4, numel * ELEMENT_BYTES[dtype]), category, label);
+    host.u8(this.alloc).fill(0);
+  }
+
+  comm(offset = 0, length = this.numel - offset): CommBuffer {
+    if (this.alloc === null) throw new StateError(`host buffer ${this.label} was disposed`);
+    if (!(offset >= 0 && length >= 0 && offset + length <= this.numel)) throw new ShapeError(`host buffer ${this.label}: range [${offset}, ${offset + length}) outside [0, ${this.numel})`);
+    return this.dtype === 'f32'
+      ? this.host.f32(this.alloc, this.numel).subarray(offset, offset + length)
+      : this.host.u16(this.alloc, this.numel).subarray(offset, offset + length);
+  }
+
+  at(): number {
+    throw new StateError(`host buffer ${this.label} has no device address`);
+  }
+
+  dispose(): void {
+    if (this.alloc !== null) this.host.free(this.alloc);
+    this.alloc = null;
+  }
+}
