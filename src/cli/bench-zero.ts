@@ -1,0 +1,62 @@
+// `zerots bench zero [--world-size 2]`: one GPT and micro-batch, every ZeRO stage 0..3 on thread ranks: tokens/s
+// (and the ratio to stage 0, measured in the same run), where each step's time goes (forward, backward, step, and
+// the collectives inside them), peak device memory per rank by category, and communication bytes per step.
+// Last line: one JSON record (BenchZeroRecord). Goals on 2 thread ranks: stages 1 and 2 >= 0.95 x stage 0,
+// stage 3 >= 0.85 x stage 0.
+import { ConfigError } from '../errors.js';
+import type { StageRunSpec } from './ranks/stage-spec.js';
+import { runStages, type StageSummary } from './ranks/stage-world.js';
+import { BENCH_LEGEND, benchRecord, benchTable, type BenchZeroRecord } from './ranks/stage-table.js';
+
+export interface BenchZeroOptions {
+  worldSize?: number;
+  /** Overrides of the benchmark's run (tests use a tiny model); defaults in BENCH_SPEC. */
+  spec?: Partial<StageRunSpec>;
+  /** Printer for the table and the JSON record (default console.log). */
+  print?: (line: string) => void;
+}
+
+/**
+ * 4 layers, d 256, 4 heads, context 128 (3.3M parameters), 4 sequences per rank per step: big enough that the
+ * matrix products dominate a step (as they do at scale), small enough for every stage in about a minute on 2 cores.
+ * bf16 mixed precision, as ZeRO is meant to run; buckets of 1M elements (about a third of the model), so stages
+ * 0-2 reduce in a few buckets and stage 2 frees gradients it does not own during backward.
+ */
+export const BENCH_SPEC: StageRunSpec = {
+  model: { vocabSize: 256, blockSize: 128, nLayer: 4, nHead: 4, nEmbd: 256 },
+  seed: 1337,
+  microBatch: 4,
+  steps: 7,
+  untimedSteps: 2,
+  stages: [0, 1, 2, 3],
+  precision: 'bf16',
+  lr: 1e-3,
+  clip: 0,
+  bucketElements: 1 << 20,
+  stage3Prefetch: 4 * 256 * 256,
+  stage3Persistence: 2048,
+  evalBatches: 0,
+  kernels: 'wasm',
+  deviceBytes: 768 << 20,
+  progressEvery: 0,
+};
+
+export async function benchZero(opts: BenchZeroOptions = {}): Promise<BenchZeroRecord> {
+  const N = opts.worldSize ?? 2;
+  if (!Number.isInteger(N) || N < 1) throw new ConfigError(`bench zero: world size must be an integer >= 1, got ${N}`, 'worldSize');
+  const print = opts.print ?? ((l: string) => console.log(l));
+  const spec: StageRunSpec = { ...BENCH_SPEC, ...opts.spec, stages: [0, 1, 2, 3] };
+  const m = spec.model;
+  print(`bench zero: GPT ${m.nLayer} layers, d ${m.nEmbd}, ${m.nHead} heads, context ${m.blockSize}; micro-batch ${spec.microBatch} per rank; ` +
+    `${N} thread ranks; ${spec.precision}; ${spec.untimedSteps} warm-up + ${spec.steps - spec.untimedSteps} timed steps per stage`);
+  const summaries: StageSummary[] = await runStages(spec, N);
+  print(`${(summaries[0]!.params / 1e6).toFixed(2)}M parameters, ${summaries[0]!.perRank[0]!.tokensPerStep} tokens per step`);
+  print(benchTable(summaries));
+  print(BENCH_LEGEND);
+  const record = benchRecord(summaries);
+  const goals = [record.stage1_ratio >= 0.95, record.stage2_ratio >= 0.95, record.stage3_ratio >= 0.85];
+  print(`goals (stage 1, 2 >= 0.95; stage 3 >= 0.85 x stage 0): ${goals.every(Boolean) ? 'met' : 'missed'}` +
+    ` (stage 1 ${record.stage1_ratio}, stage 2 ${record.stage2_ratio}, stage 3 ${record.stage3_ratio})`);
+  print(JSON.stringify(record));
+  return record;
+}

@@ -1,0 +1,84 @@
+// `npm start` / `zerots demo`: ZeRO working, in one table. Two thread ranks train GPT on the shipped corpus; each
+// stage 0, 1, 2, 3 trains the same steps from the same seed on the same data, so the losses agree, while the memory
+// per rank falls stage by stage: stage 1 partitions the optimizer state, stage 2 also the gradients, stage 3 also
+// the parameters. Beside the measured model states stands the ZeRO paper's formula (src/estimate).
+import { ConfigError } from '../errors.js';
+import type { StageRunSpec } from './ranks/stage-spec.js';
+import { runStages, type StageSummary } from './ranks/stage-world.js';
+import { DEMO_LEGEND, demoTable, mib } from './ranks/stage-table.js';
+
+export interface DemoOptions {
+  /** Optimizer steps per stage (default DEMO_SPEC.steps). */
+  steps?: number;
+  /** Thread ranks (default 2). */
+  worldSize?: number;
+  /** Overrides of the run (tests use a tiny model). */
+  spec?: Partial<StageRunSpec>;
+  /** Printer for the report (default console.log); progress goes to stderr unless spec.progressEvery is 0. */
+  print?: (line: string) => void;
+}
+
+export interface DemoReport {
+  summaries: StageSummary[];
+  table: string;
+  /** Largest |loss - stage 0's loss| over all steps and stages (training losses, mean over ranks). */
+  maxLossDifference: number;
+}
+
+/**
+ * 4 layers, d 128, 4 heads, context 64 (0.83M parameters), 8 sequences per rank per step, bf16 mixed precision
+ * (the paper's 2 + 2 + 12 bytes per parameter), no gradient clipping (see [Note: clipping and bf16 drift] in
+ * ranks/stage-config.ts); under a minute for all four stages on 2 idle cores, about 2 on a loaded machine.
+ */
+export const DEMO_SPEC: StageRunSpec = {
+  model: { vocabSize: 256, blockSize: 64, nLayer: 4, nHead: 4, nEmbd: 128 },
+  seed: 1337,
+  microBatch: 8,
+  steps: 50,
+  untimedSteps: 2,
+  stages: [0, 1, 2, 3],
+  precision: 'bf16',
+  lr: 1.5e-3,
+  clip: 0,
+  // a quarter of the model per bucket: stage 2 frees the gradients it does not own bucket by bucket
+  bucketElements: 1 << 18,
+  stage3Prefetch: 4 * 128 * 128,
+  stage3Persistence: 1024,
+  evalBatches: 4,
+  kernels: 'wasm',
+  deviceBytes: 512 << 20,
+  progressEvery: 10,
+};
+
+export async function demo(opts: DemoOptions = {}): Promise<DemoReport> {
+  const print = opts.print ?? ((l: string) => console.log(l));
+  const N = opts.worldSize ?? 2;
+  if (!Number.isInteger(N) || N < 1) throw new ConfigError(`demo: world size must be an integer >= 1, got ${N}`, 'worldSize');
+  const spec: StageRunSpec = { ...DEMO_SPEC, ...opts.spec, ...(opts.steps === undefined ? {} : { steps: opts.steps }) };
+  if (!Number.isInteger(spec.steps) || spec.steps < 1) throw new ConfigError(`demo: steps must be an integer >= 1, got ${spec.steps}`, 'steps');
+  const m = spec.model;
+  print(`ZeRO demo: GPT (${m.nLayer} layers, d ${m.nEmbd}, ${m.nHead} heads, context ${m.blockSize}, byte vocabulary) on the shipped corpus, ` +
+    `${N} thread ranks x ${spec.microBatch} sequences per step, ${spec.precision}, ${spec.steps} AdamW steps per stage, seed ${spec.seed}.`);
+  print(`Every stage trains the same model on the same data; ZeRO changes only what each rank keeps in memory.`);
+  if (spec.progressEvery > 0) process.stderr.write(`training stages ${spec.stages.join(', ')} (interleaved step by step) ...\n`);
+  const summaries = await runStages(spec, N);
+  const ref = summaries.find((s) => s.stage === 0) ?? summaries[0]!;
+  const maxLossDifference = Math.max(0, ...summaries.flatMap((s) => s.losses.map((l, i) => Math.abs(l - ref.losses[i]!))));
+  const table = demoTable(summaries);
+  print(`${(ref.params / 1e6).toFixed(2)}M parameters (Psi); memory in MiB per rank; initial loss ${ref.losses[0]!.toFixed(4)} (ln 256 = ${Math.log(256).toFixed(4)}).`);
+  print('');
+  print(table);
+  print('');
+  print(DEMO_LEGEND);
+  print('');
+  const first = summaries[0]!;
+  const last = summaries[summaries.length - 1]!;
+  print(`Same training: the largest difference of any stage's loss from stage ${ref.stage}'s, over all ${spec.steps} steps, is ` +
+    `${maxLossDifference === 0 ? '0 (identical bits)' : maxLossDifference.toExponential(2)}.`);
+  print(`Less memory: model states per rank fall from ${mib(first.modelStates.total)} MiB (stage ${first.stage}) to ${mib(last.modelStates.total)} MiB ` +
+    `(stage ${last.stage}); the formula says ${mib(first.formula.total)} -> ${mib(last.formula.total)} MiB ` +
+    `(the measured figures include the padding of each bucket to a multiple of ${N}).`);
+  print(`Communication per step: ${mib(ref.commBytesPerStep, 3)} MiB per rank in stages 0-2 (2 Psi (N-1)/N), ` +
+    `${mib(summaries.find((s) => s.stage === 3)?.commBytesPerStep ?? NaN, 3)} MiB in stage 3 (about 3 Psi (N-1)/N: it gathers the parameters in forward and again in backward).`);
+  return { summaries, table, maxLossDifference };
+}
