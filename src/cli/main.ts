@@ -48,7 +48,13 @@ bench.command('gemm')
 bench.command('train')
   .description('GPT training tokens/s on one rank against PyTorch CPU')
   .option('--steps <n>', 'timed steps per side', int('--steps', 1, 1000))
-  .action(async (o) => (await load<{ benchTrain(o: unknown): Promise<void> }>('./bench-train.js')).benchTrain(o));
+  .option('--threads <list>', 'thread counts to try for each side (1, 2 or 1,2)', list)
+  .option('--no-torch', 'skip the PyTorch reference')
+  .option('--torch-blas-dir <dir>', 'a folder with an OpenBLAS libblas.so.3 for the PyTorch child')
+  .action(async (o: { steps?: number; threads?: number[]; torch: boolean; torchBlasDir?: string }) => {
+    const m = await load<{ benchTrain(o: unknown): Promise<unknown> }>('./bench-train.js');
+    await m.benchTrain({ steps: o.steps, threads: o.threads, noTorch: !o.torch, torchBlasDir: o.torchBlasDir });
+  });
 bench.command('comm')
   .description('collective bandwidth and latency against memcpy')
   .option('--transport <t>', 'threads | tcp', transport, 'threads')
