@@ -8,7 +8,7 @@ import type { FrameHeader } from './frame.js';
 import type { FramedConn, Logger } from './conn.js';
 import { DTYPE_CODE, Stream, chunks, elemBytes, receivePlan } from './plan.js';
 import type { Region } from './plan.js';
-import { foldRange } from './reduce.js';
+import { Folder } from './folder.js';
 
 /** A buffer as the helper thread sees it: a range of a SharedArrayBuffer. */
 export interface BufRef { sab: SharedArrayBuffer; byteOffset: number; length: number }
@@ -17,7 +17,6 @@ export interface WireError { name: string; message: string; lostRank?: number; o
 export interface OpResult { id: number; stats?: TransferStats; error?: WireError }
 
 const FOLD_MIN = 64 * 1024; // fold once this many elements are in from every peer (overlaps fold and receive)
-const FOLD_MAX = 1024 * 1024; // elements per fold call (bounds the fp32 workspace)
 const HEARTBEAT_MS = 1000;
 const HEARTBEAT_LOST_MS = 6000;
 
@@ -28,7 +27,7 @@ interface Running {
   hdrPending: Set<number>;
   regions: Region[];
   scratch: (Uint8Array | undefined)[];
-  parts: (Float32Array | Uint16Array)[];
+  own: Float32Array | Uint16Array | null; // the own contribution (reducing ops)
   out: Float32Array | Uint16Array | null; // the own chunk's output (reducing ops)
   outU8: Uint8Array | null;
   lenR: number;
@@ -51,9 +50,7 @@ export class Engine {
   private gone: (string | null)[];
   private broken: WireError | null = null;
   private closed = false;
-  private pool: Uint8Array[] = [];
-  private accF = new Float32Array(0);
-  private tmpF = new Float32Array(0);
+  private readonly folder = new Folder();
   private readonly beat: NodeJS.Timeout;
   private lastTick = Date.now();
 
@@ -221,7 +218,7 @@ export class Engine {
     const N = this.worldSize;
     const c = chunks(desc, N);
     const cur: Running = {
-      req, desc, eb, hdrPending: new Set(), regions: receivePlan(desc, this.rank, N), scratch: [], parts: [], out: null,
+      req, desc, eb, hdrPending: new Set(), regions: receivePlan(desc, this.rank, N), scratch: [], own: null, out: null,
       outU8: req.output ? new Uint8Array(req.output.sab, req.output.byteOffset, req.output.length * eb) : null,
       lenR: c.len[this.rank]!, startR: c.start[this.rank]!, folded: 0, writes: 0, stats: { bytesSent: 0, bytesReceived: 0 },
     };
@@ -238,18 +235,8 @@ export class Engine {
     const input = req.input;
     if (desc.op === 'reduce_scatter' || desc.op === 'all_reduce') {
       cur.out = view(req.output!, eb, desc.op === 'all_reduce' ? cur.startR : 0, cur.lenR);
-      for (let k = 0; k < N; k++) {
-        if (k !== this.rank) {
-          const have = this.pool[k];
-          const buf = have && have.length >= cur.lenR * eb ? have : (this.pool[k] = new Uint8Array(Math.max(cur.lenR * eb, 8)));
-          cur.scratch[k] = buf;
-          cur.parts[k] = eb === 4 ? new Float32Array(buf.buffer, 0, cur.lenR) : new Uint16Array(buf.buffer, 0, cur.lenR);
-        } else {
-          const own = view(input!, eb, cur.startR, cur.lenR);
-          // Folding writes the output as it goes; an own contribution aliasing it must be read before (reduce.ts).
-          cur.parts[k] = req.inPlace && eb === 4 && k >= 2 ? own.slice() : own;
-        }
-      }
+      cur.own = view(input!, eb, cur.startR, cur.lenR);
+      cur.scratch = this.folder.prepare(N, this.rank, cur.lenR * eb);
       const inU8 = new Uint8Array(input!.sab, input!.byteOffset, input!.length * eb);
       for (let s = 1; s < N; s++) {
         const p = (this.rank + s) % N; // ring-like schedule spreads the first bytes over the peers
@@ -301,11 +288,7 @@ export class Engine {
     for (const r of cur.regions) if (r.stream === Stream.Contrib) frontier = Math.min(frontier, Math.floor(r.got / cur.eb));
     if (frontier - cur.folded < FOLD_MIN && frontier < cur.lenR) return;
     const from = cur.folded;
-    if (this.accF.length < Math.min(FOLD_MAX, frontier - from)) {
-      this.accF = new Float32Array(FOLD_MAX);
-      this.tmpF = new Float32Array(FOLD_MAX);
-    }
-    for (let a = from; a < frontier; a += FOLD_MAX) foldRange(cur.parts, cur.out!, a, Math.min(frontier, a + FOLD_MAX), d.reduceOp, d.dtype, this.accF, this.tmpF);
+    this.folder.fold(cur.own!, cur.out!, from, frontier, this.rank, d.reduceOp, d.dtype);
     cur.folded = frontier;
     if (d.op === 'all_reduce') {
       for (let s = 1; s < this.worldSize; s++) {
