@@ -41,7 +41,12 @@ export const BENCH_SPEC: StageRunSpec = {
   progressEvery: 0,
 };
 
-export async function benchZero(opts: BenchZeroOptions = {}): Promise<BenchZeroRecord> {
+export interface BenchZeroReport {
+  record: BenchZeroRecord;
+  summaries: StageSummary[];
+}
+
+export async function benchZero(opts: BenchZeroOptions = {}): Promise<BenchZeroReport> {
   const N = opts.worldSize ?? 2;
   if (!Number.isInteger(N) || N < 1) throw new ConfigError(`bench zero: world size must be an integer >= 1, got ${N}`, 'worldSize');
   const print = opts.print ?? ((l: string) => console.log(l));
@@ -58,5 +63,5 @@ export async function benchZero(opts: BenchZeroOptions = {}): Promise<BenchZeroR
   print(`goals (stage 1, 2 >= 0.95; stage 3 >= 0.85 x stage 0): ${goals.every(Boolean) ? 'met' : 'missed'}` +
     ` (stage 1 ${record.stage1_ratio}, stage 2 ${record.stage2_ratio}, stage 3 ${record.stage3_ratio})`);
   print(JSON.stringify(record));
-  return record;
+  return { record, summaries };
 }
