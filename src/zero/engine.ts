@@ -101,7 +101,7 @@ export class ZeroEngine<M extends TrainableModule> {
     built.params.forEach((p, i) => { p.onGrad = (g) => this.reducer.addGrad(i, g); });
     this.readiness = new ReadinessTracker(model.modules(), built.params, (i) => this.reducer.paramReady(i));
     this.state = new OptimizerState(this.plan, optimizer, this.store, { placement: this.policy.optimizerState.placement, host: opts.host, noDecay: opts.noDecay });
-    this.scalar = FlatBuffer.zeros(device, 1, 'f32', 'comm', 'gradient norm');
+    this.scalar = FlatBuffer.zeros(device, 2, 'f32', 'comm', 'gradient norm and reduction order');
     this.scaler = this.policy.lossScaling === 'none' ? null : new DynamicLossScaler({
       lossScale: config.fp16.lossScale, initialScalePower: config.fp16.initialScalePower, lossScaleWindow: config.fp16.lossScaleWindow,
       hysteresis: config.fp16.hysteresis, consecutiveHysteresis: config.fp16.consecutiveHysteresis, minLossScale: config.fp16.minLossScale,
@@ -145,13 +145,25 @@ export class ZeroEngine<M extends TrainableModule> {
     if (!this.atBoundary) return null;
     this.microSteps = 0;
     this.reducer.reduce();
-    // One scalar all-reduce gives the global norm and, through Inf/NaN, the overflow every rank agrees on.
+    // One scalar all-reduce gives the global norm and, through Inf/NaN, the overflow every rank agrees on; it also
+    // carries the order of this step's bucket reductions, which must be the same on every rank.
     let sumSq = this.state.localSumSquares(this.reducer);
     if (this.plan.partitioned && this.group.worldSize > 1) {
       const s = this.scalar.comm() as Float32Array;
+      const sig = this.reducer.signature();
       s[0] = sumSq;
+      s[1] = sig;
       this.group.allReduce(s, 'sum', 'f32');
       sumSq = s[0];
+      if (s[1] !== sig * this.group.worldSize) {
+        this.reducer.zero();
+        this.store.afterStep();
+        throw new StateError(
+          `rank ${this.group.rank}: the ranks reduced their gradient buckets in different orders this step (signature ${sig}, ` +
+            `sum over ranks ${s[1]}): their backward passes ran different modules. Every rank must run the same modules ` +
+            'in forward and backward; parameters and optimizer state are unchanged.',
+        );
+      }
     }
     const lossScale = this.scaler?.scale ?? 1;
     const lr = this.scheduler.lr;

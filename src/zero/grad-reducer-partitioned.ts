@@ -24,6 +24,8 @@ export class PartitionedGradReducer implements GradientReducer {
   private readonly ready: Uint8Array;
   private readonly readyCount: Int32Array;
   private readonly pending: { b: number; work: Work | null }[] = [];
+  /** A hash of the order buckets were reduced in since the last zero() (see signature()). */
+  private order = 0;
 
   constructor(private readonly plan: ZeroPlan, private readonly overlapComm: boolean) {
     this.shard = FlatBuffer.zeros(plan.device, plan.layout.shardNumel, plan.dtype, 'grad', 'gradients (own partition)');
@@ -77,8 +79,18 @@ export class PartitionedGradReducer implements GradientReducer {
     return { buf: this.shard, offset: this.plan.layout.buckets[b].shardOffset };
   }
 
+  /**
+   * The order this rank reduced its buckets in since the last step, as an integer below 2^20 (exact in fp32 sums).
+   * Ranks whose backward passes ran different modules reduce in different orders; equal-size buckets would then be
+   * mixed up silently, so the engine compares signatures across ranks in its one scalar all-reduce.
+   */
+  signature(): number {
+    return this.order;
+  }
+
   zero(): void {
     this.shard.fill0();
+    this.order = 0;
   }
 
   dispose(): void {
@@ -94,6 +106,7 @@ export class PartitionedGradReducer implements GradientReducer {
     let st = this.staging[b];
     if (st === null) st = this.staging[b] = FlatBuffer.zeros(this.plan.device, L.padded, this.plan.dtype, 'grad', `gradient bucket ${b}`);
     this.done[b] = true;
+    this.order = (this.order * 31 + b + 1) % 1048573; // a prime below 2^20
     // Overlap keeps at most one reduction in flight behind the backward computation.
     this.drain();
     const out = st.comm(group.rank * L.chunk, L.chunk);

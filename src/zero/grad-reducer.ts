@@ -22,6 +22,8 @@ export interface GradientReducer {
   reduce(): void;
   /** The averaged gradient over bucket b's optimizer segment: a flat buffer (the plan's dtype) and an element offset. */
   segmentGrad(b: number): { readonly buf: FlatBuffer; readonly offset: number };
+  /** The order buckets were reduced in during backward (0 when the order is fixed); see grad-reducer-partitioned.ts. */
+  signature(): number;
   /** After the step (or a skipped step): gradients back to zero. */
   zero(): void;
   dispose(): void;
@@ -56,6 +58,10 @@ class FullGradReducer implements GradientReducer {
   }
 
   paramReady(): void {}
+
+  signature(): number {
+    return 0;
+  }
 
   afterBackward(): void {}
 

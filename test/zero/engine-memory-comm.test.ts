@@ -32,11 +32,11 @@ test('memory by category and comm bytes per step equal the formulas (N = 3, stag
         assert.equal(m.workspace, 0, `${tag} ${when} workspace freed`);
       }
       // communication: the paper's 2 Psi (N-1)/N (stages 0-2) or 3 Psi (N-1)/N (stage 3) over the padded buckets,
-      // in the gradients' element size, plus the norm's scalar all-reduce in partitioned stages; stage 3 gathers the
+      // in the gradients' element size, plus the norm's scalar all-reduce in partitioned stages (two fp32 scalars: the norm and the reduction-order check); stage 3 gathers the
       // tied wte twice per pass (embedding and LM head) under strict release.
       const b = c.precision === 'fp32' ? 4 : 2;
       let bytes = commBytesPerRankPadded(L, c.stage, b);
-      if (c.stage > 0) bytes += (2 * (N - 1) * 4) / N;
+      if (c.stage > 0) bytes += (2 * (N - 1) * 8) / N; // [norm, reduction-order signature] in one all-reduce
       if (c.stage === 3) bytes += (2 * r.layout.wtePadded * (N - 1) * b) / N;
       for (const got of r.commBytes) assert.ok(Math.abs(got - bytes) < 1e-6, `${tag} comm bytes per step ${got} vs ${bytes}`);
       if (c.stage >= 2) {

@@ -61,3 +61,12 @@ test('ranks whose forwards run different modules fail with an error naming the m
     return true;
   });
 });
+
+test('stage 2: ranks whose backward passes run different modules fail at the step, not silently', async () => {
+  const diverge = new URL('./ranks/diverge-ranks.js', import.meta.url);
+  await assert.rejects(fakeWorld({ worldSize: 2, module: diverge, fn: 'diverge', args: { stage: 2, mode: 'one' }, timeoutMs: 30_000 }),
+    /CollectiveMismatchError/);
+  // same sizes, different order: only the reduction-order signature in the norm's all-reduce can tell
+  await assert.rejects(fakeWorld({ worldSize: 2, module: diverge, fn: 'diverge', args: { stage: 2, mode: 'swap' }, timeoutMs: 30_000 }),
+    /reduced their gradient buckets in different orders/);
+});

@@ -10,26 +10,31 @@ import { GPT_TINY, dsConfig, microBatch } from '../lockstep-common.js';
 import type { FakeRankContext } from '../fake-world.js';
 
 class SkippingGPT extends GPT {
-  skip = false;
+  /** the block this rank leaves out (-1: none) */
+  skip = -1;
   override forward(tape: Tape, idx: TokenBatch, targets?: TokenBatch): { logits: Tensor; loss: Tensor | null } {
     const x = flattenBatch(idx, 'idx');
     const t = flattenBatch(targets!, 'targets');
     return this.region(tape, () => {
       const pos = Int32Array.from({ length: x.B * x.T }, (_, i) => i % x.T);
       let h = add(tape, this.wte.forward(tape, tape.input(x.data, [x.B, x.T], { dtype: 'i32' })), this.wpe.forward(tape, tape.input(pos, [x.B, x.T], { dtype: 'i32' })));
-      this.h.forEach((block, i) => { if (!(this.skip && i === 1)) h = block.forward(tape, h); });
+      this.h.forEach((block, i) => { if (i !== this.skip) h = block.forward(tape, h); });
       const logits = this.lm_head.forward(tape, this.ln_f.forward(tape, h));
       return { logits, loss: crossEntropy(tape, logits, tape.input(t.data, [t.B, t.T], { dtype: 'i32' })) };
     });
   }
 }
 
-export async function diverge(ctx: FakeRankContext): Promise<void> {
+/**
+ * mode 'one': rank 1 leaves out block 1. mode 'swap': rank 0 leaves out block 1, rank 1 block 0: the blocks have equal
+ * shapes, so with one bucket per parameter every collective has the same size on both ranks, only the order differs.
+ */
+export async function diverge(ctx: FakeRankContext, a: { stage: 0 | 1 | 2 | 3; mode: 'one' | 'swap' } = { stage: 3, mode: 'one' }): Promise<void> {
   const device = new Device({ capacityBytes: 16 << 20, kernels: 'js' });
   const group = await ctx.initProcessGroup(device.memory);
   const model = new SkippingGPT(device, GPT_TINY, { materialize: false });
-  model.skip = ctx.rank === 1;
-  const engine = initialize({ model, config: dsConfig({ stage: 3, precision: 'fp32', worldSize: ctx.worldSize, gas: 1, steps: 1, clip: 0, kernels: 'js', strict3: true }), group, device });
+  model.skip = a.mode === 'one' ? (ctx.rank === 1 ? 1 : -1) : ctx.rank === 0 ? 1 : 0;
+  const engine = initialize({ model, config: dsConfig({ stage: a.stage, bucket: a.mode === 'swap' ? 1 : undefined, precision: 'fp32', worldSize: ctx.worldSize, gas: 1, steps: 1, clip: 0, kernels: 'js', strict3: true }), group, device });
   const b = microBatch(0, 0, ctx.rank, ctx.worldSize);
   engine.trainBatch([[b.inputs, b.targets]]);
 }
