@@ -198,8 +198,8 @@ export class Group implements ProcessGroup {
       throw invalid;
     }
     const desc: CollectiveDesc = { seq, op: req.op, dtype: req.dtype, reduceOp: req.reduceOp, count: req.count, root: req.root };
-    const call = this.callOf(desc, req.input, req.output);
     const t0 = performance.now();
+    const call: CollectiveCall = { desc, input: req.input, output: req.output, deadline: t0 + this.timeoutMs, timeoutMs: this.timeoutMs };
     const finish = (s: TransferStats | null, e: unknown): void => {
       if (s) this.log.record(req.op, s.bytesSent, s.bytesReceived, req.payloadBytes, (performance.now() - t0) / 1000);
       if (e) this.noteError(e);

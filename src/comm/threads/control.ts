@@ -15,6 +15,8 @@ export const GEN = 0;
 export const ARRIVED = 1;
 /** rank + 1 of the first rank that failed (threw, exited, or gave up on a collective by timeout); 0 = none. */
 const ROOT = 2;
+/** How many ranks are (about to be) asleep in Atomics.wait on GEN: the last arriver notifies only then. */
+const SLEEPERS = 3;
 const STATUS_BASE = 4;
 /** int32 words of one descriptor slot: the desc, then input and output byte offsets. */
 export const SLOT_WORDS = DESC_WORDS + 4;
@@ -93,7 +95,8 @@ export class Barrier {
     if (Atomics.add(ctl, ARRIVED, 1) === this.worldSize - 1) {
       Atomics.store(ctl, ARRIVED, 0);
       Atomics.add(ctl, GEN, 1);
-      Atomics.notify(ctl, GEN);
+      // a sleeper registers before it re-checks GEN, so either it sees the new generation or we see it here
+      if (Atomics.load(ctl, SLEEPERS) > 0) Atomics.notify(ctl, GEN);
       return;
     }
     for (let k = this.spinIterations; k > 0; k--) if (Atomics.load(ctl, GEN) !== g) return;
@@ -105,7 +108,9 @@ export class Barrier {
         if (Atomics.load(ctl, GEN) !== g) return;
         throw new BarrierFailure('timeout', -1, 0);
       }
-      Atomics.wait(ctl, GEN, g, Math.min(left, this.sliceMs));
+      Atomics.add(ctl, SLEEPERS, 1);
+      if (Atomics.load(ctl, GEN) === g) Atomics.wait(ctl, GEN, g, Math.min(left, this.sliceMs));
+      Atomics.sub(ctl, SLEEPERS, 1);
     }
   }
 
