@@ -12,7 +12,7 @@ import { expv, exps, hmax, hsum } from './_math';
 function causalSoftmaxRow(row: usize, n: i32, T: i32): void {
   let vm = f32x4.splat(-Infinity);
   let i = 0;
-  for (; i + 4 <= n; i += 4) vm = f32x4.max(vm, v128.load(at(row, i)));
+  for (; i + 4 <= n; i += 4) vm = f32x4.pmax(vm, v128.load(at(row, i)));
   let m = hmax(vm);
   for (; i < n; i++) m = max(m, load<f32>(at(row, i)));
   const sm = f32x4.splat(m);

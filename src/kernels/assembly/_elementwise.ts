@@ -59,43 +59,44 @@ export function biasBackward(dbias: usize, dY: usize, rows: i32, cols: i32): voi
 const GELU_S: f32 = 0.7978845608028654; // sqrt(2/pi)
 const GELU_C: f32 = 0.044715;
 
+// @ts-ignore: decorator
+@inline function geluv(x: v128): v128 {
+  const u = f32x4.mul(f32x4.splat(GELU_S), fmadd(f32x4.mul(f32x4.splat(GELU_C), x), f32x4.mul(x, x), x));
+  return f32x4.mul(x, sigmoid2v(u));
+}
+
+// @ts-ignore: decorator
+@inline function geluGradv(x: v128, dy: v128): v128 {
+  // With q = 0.5 (1 + tanh u) = sigmoid(2u):  g = q + 0.5 x (1 - tanh^2 u) u' = q + 2 x q (1 - q) u'.
+  const one = f32x4.splat(1);
+  const x2 = f32x4.mul(x, x);
+  const u = f32x4.mul(f32x4.splat(GELU_S), fmadd(f32x4.mul(f32x4.splat(GELU_C), x), x2, x));
+  const q = sigmoid2v(u);
+  const du = f32x4.mul(f32x4.splat(GELU_S), fmadd(f32x4.splat(3 * GELU_C), x2, one));
+  const g = f32x4.add(q, f32x4.mul(f32x4.mul(f32x4.add(x, x), f32x4.mul(q, f32x4.sub(one, q))), du));
+  return f32x4.mul(g, dy);
+}
+
+// gelu(x) = 0.5 x (1 + tanh u) = x sigmoid(2u): no cancellation for negative x (tanh u near -1).
+// Scalar tails go through a zero-padded vector, so both paths round the same way.
 export function geluForward(Y: usize, X: usize, n: i32): void {
-  // gelu(x) = 0.5 x (1 + tanh u) = x sigmoid(2u): no cancellation for negative x (tanh u near -1).
-  const s = f32x4.splat(GELU_S), c = f32x4.splat(GELU_C);
   let i = 0;
-  for (; i < n; i += 4) {
-    // Scalar tails go through a zero-padded vector, so both paths round the same way.
-    const rem = n - i;
-    const x = rem >= 4 ? v128.load(at(X, i)) : loadPartial(at(X, i), rem);
-    const u = f32x4.mul(s, fmadd(f32x4.mul(c, x), f32x4.mul(x, x), x));
-    const y = f32x4.mul(x, sigmoid2v(u));
-    if (rem >= 4) v128.store(at(Y, i), y);
-    else storePartial(at(Y, i), y, rem);
-  }
+  for (; i + 4 <= n; i += 4) v128.store(at(Y, i), geluv(v128.load(at(X, i))));
+  if (i < n) storePartial(at(Y, i), geluv(loadPartial(at(X, i), n - i)), n - i);
 }
 
 export function geluBackward(dX: usize, X: usize, dY: usize, n: i32, accumulate: bool): void {
-  const s = f32x4.splat(GELU_S), c = f32x4.splat(GELU_C), c3 = f32x4.splat(3 * GELU_C);
-  const two = f32x4.splat(2), one = f32x4.splat(1);
   let i = 0;
-  for (; i < n; i += 4) {
+  for (; i + 4 <= n; i += 4) {
+    let d = geluGradv(v128.load(at(X, i)), v128.load(at(dY, i)));
+    if (accumulate) d = f32x4.add(d, v128.load(at(dX, i)));
+    v128.store(at(dX, i), d);
+  }
+  if (i < n) {
     const rem = n - i;
-    const x = rem >= 4 ? v128.load(at(X, i)) : loadPartial(at(X, i), rem);
-    const dy = rem >= 4 ? v128.load(at(dY, i)) : loadPartial(at(dY, i), rem);
-    const x2 = f32x4.mul(x, x);
-    const u = f32x4.mul(s, fmadd(f32x4.mul(c, x), x2, x));
-    // With q = 0.5 (1 + tanh u) = sigmoid(2u):  g = q + 0.5 x (1 - tanh^2 u) u' = q + 2 x q (1 - q) u'.
-    const q = sigmoid2v(u);
-    const du = f32x4.mul(s, fmadd(c3, x2, one));
-    const g = f32x4.add(q, f32x4.mul(f32x4.mul(f32x4.mul(two, x), f32x4.mul(q, f32x4.sub(one, q))), du));
-    let d = f32x4.mul(g, dy);
-    if (rem >= 4) {
-      if (accumulate) d = f32x4.add(d, v128.load(at(dX, i)));
-      v128.store(at(dX, i), d);
-    } else {
-      if (accumulate) d = f32x4.add(d, loadPartial(at(dX, i), rem));
-      storePartial(at(dX, i), d, rem);
-    }
+    let d = geluGradv(loadPartial(at(X, i), rem), loadPartial(at(dY, i), rem));
+    if (accumulate) d = f32x4.add(d, loadPartial(at(dX, i), rem));
+    storePartial(at(dX, i), d, rem);
   }
 }
 

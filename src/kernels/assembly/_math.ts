@@ -10,10 +10,17 @@
   return max(max(f32x4.extract_lane(v, 0), f32x4.extract_lane(v, 1)), max(f32x4.extract_lane(v, 2), f32x4.extract_lane(v, 3)));
 }
 
-/** exp(x) per lane. Inputs are clamped to [-87.3, 88.37] (so exp(-inf) gives ~1e-38, never a subnormal). */
-export function expv(x0: v128): v128 {
-  const x = f32x4.max(f32x4.min(x0, f32x4.splat(88.3762626647949)), f32x4.splat(-87.3365478515625));
-  const fx = f32x4.nearest(f32x4.mul(x, f32x4.splat(1.44269504088896341)));
+/** exp(x) per lane. Inputs are clamped to [-87.3, 88.37] (so exp(-inf) gives ~1e-38, never a subnormal); NaN stays
+ * NaN. Written with single-instruction ops only: pmin/pmax instead of min/max (whose NaN rules cost V8 a
+ * 7-instruction sequence), and the 1.5 * 2^23 trick for rounding and for the integer exponent (instead of
+ * nearest and trunc_sat), which made it about 2x faster. */
+// @ts-ignore: decorator
+@inline export function expv(x0: v128): v128 {
+  const x = f32x4.pmax(f32x4.pmin(x0, f32x4.splat(88.3762626647949)), f32x4.splat(-87.3365478515625));
+  // t = round(x log2 e) + 1.5 * 2^23: its low mantissa bits hold the rounded integer n.
+  const magic = f32x4.splat(12582912.0);
+  const t = f32x4.add(f32x4.mul(x, f32x4.splat(1.44269504088896341)), magic);
+  const fx = f32x4.sub(t, magic);
   let r = f32x4.sub(x, f32x4.mul(fx, f32x4.splat(0.693359375)));
   r = f32x4.sub(r, f32x4.mul(fx, f32x4.splat(-2.12194440e-4)));
   let y = f32x4.splat(1.9875691500e-4);
@@ -23,7 +30,7 @@ export function expv(x0: v128): v128 {
   y = f32x4.add(f32x4.mul(y, r), f32x4.splat(1.6666665459e-1));
   y = f32x4.add(f32x4.mul(y, r), f32x4.splat(5.0000001201e-1));
   y = f32x4.add(f32x4.add(f32x4.mul(f32x4.mul(y, r), r), r), f32x4.splat(1));
-  const n = i32x4.trunc_sat_f32x4_s(fx);
+  const n = i32x4.sub(t, magic); // bit patterns: t - magic as integers is n
   const pow2n = i32x4.shl(i32x4.add(n, i32x4.splat(127)), 23);
   return f32x4.mul(y, pow2n);
 }
