@@ -53,9 +53,10 @@ test('mismatched collectives fail on every rank with CollectiveMismatchError nam
   }
 });
 
-test('a late rank: CollectiveTimeoutError names op, rank and sequence number; the late rank then sees the peer lost', { timeout: 10_000 }, async () => {
+for (const progressThread of [false, true]) {
+test(`a late rank: CollectiveTimeoutError names op, rank and sequence number; the late rank then sees the peer lost${progressThread ? ' (async on progress threads)' : ''}`, { timeout: 10_000 }, async () => {
   const [r0, r1] = await spawnWorld<{ first: { name: string; op?: string; rank?: number; seq?: number; lostRank?: number; message: string } | null; next: { name: string } | null }>({
-    worldSize: 2, module: fixture, fn: 'lateRank',
+    worldSize: 2, module: fixture, fn: 'lateRank', args: { progressThread },
   });
   assert.equal(r0!.first?.name, 'CollectiveTimeoutError');
   assert.deepEqual([r0!.first!.op, r0!.first!.rank, r0!.first!.seq], ['all_reduce', 0, 1]);
@@ -66,6 +67,7 @@ test('a late rank: CollectiveTimeoutError names op, rank and sequence number; th
   assert.equal(r0!.next?.name, 'StateError');
   assert.equal(r1!.next?.name, 'StateError');
 });
+}
 
 async function lose(how: LostArgs['how'], worldSize: number, lost: number, kill = false, progressThread = false): Promise<{ err: unknown; rec: Int32Array }> {
   const record = new SharedArrayBuffer(8 * worldSize);
