@@ -25,3 +25,24 @@ test('initialize refuses unsupported setups with the key to change', () => {
   refuses({ ...base, fp16: { enabled: true }, bf16: { enabled: true } }, 'bf16.enabled', 'at most one');
   assert.equal(device.memoryStats().byCategory.param.inUse, 0, 'nothing allocated by refused setups');
 });
+
+test('a materialised model is taken over (its values copied, its tensors freed) and trains like an unmaterialised one', async () => {
+  const { localProcessGroup } = await import('../../src/comm/local.js');
+  const { microBatch, dsConfig } = await import('./lockstep-common.js');
+  for (const stage of [0, 3] as const) {
+    const runs = [true, false].map((materialize) => {
+      const device = new Device({ capacityBytes: 16 << 20, kernels: 'js' });
+      const model = new GPT(device, GPT_TINY, { materialize });
+      const engine = initialize({ model, config: dsConfig({ stage, precision: 'fp32', worldSize: 1, gas: 1, steps: 2, clip: 0, kernels: 'js' }), group: localProcessGroup(device.memory) });
+      const losses = [0, 1].map((s) => {
+        const b = microBatch(s, 0, 0, 1);
+        return engine.trainBatch([[b.inputs, b.targets]]).loss;
+      });
+      const params = engine.consolidate().params;
+      engine.dispose();
+      return { losses, params };
+    });
+    assert.deepEqual(runs[0].losses, runs[1].losses, `stage ${stage}`);
+    assert.deepEqual(runs[0].params, runs[1].params, `stage ${stage}`);
+  }
+});
