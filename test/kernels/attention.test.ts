@@ -6,6 +6,7 @@ import { assertClose, makeBench, randomArray } from './helpers.js';
 const CASES: [number, number, number, number][] = [
   // B, T, C, nh
   [1, 1, 4, 1], [2, 5, 12, 3], [1, 9, 8, 2], [2, 33, 24, 2], [1, 70, 128, 2],
+  [1, 130, 16, 2], // three causal row blocks of the wasm kernel
 ];
 
 test('attention forward/backward: wasm equals js (accumulate on and off)', () => {
