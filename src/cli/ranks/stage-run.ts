@@ -7,6 +7,7 @@
 // the other would charge each stage with whatever else ran meanwhile; instead every stage first runs its untimed
 // steps alone (the memory is measured there), then the timed steps run in rounds, one step of each stage per round,
 // so load changes hit every stage alike. A stage's time per step is the median of its timed steps.
+import { writeSync } from 'node:fs';
 import type { ProcessGroup, CollectiveOp } from '../../comm/types.js';
 import type { RankContext } from '../../launch/spawn.js';
 import { Device, MEMORY_CATEGORIES, type MemoryCategory } from '../../tensor/device.js';
@@ -148,7 +149,9 @@ function progress(run: RankRun, lives: readonly Live[], s: number): void {
   const { spec, ctx } = run;
   if (ctx.rank !== 0 || spec.progressEvery <= 0 || ((s + 1) % spec.progressEvery !== 0 && s + 1 !== spec.steps)) return;
   const losses = lives.map((l) => `stage ${l.stage} ${l.losses[s]!.toFixed(4)}`).join(', ');
-  process.stderr.write(`  step ${s + 1}/${spec.steps}: loss (rank 0) ${losses}\n`);
+  // A worker's process.stderr is flushed through its event loop, which the synchronous training loop never yields
+  // to; a direct write to the process's fd 2 shows up at once.
+  writeSync(2, `  step ${s + 1}/${spec.steps}: loss (rank 0) ${losses}\n`);
 }
 
 function finish(run: RankRun, live: Live, valLoss: number | null): StageResult {

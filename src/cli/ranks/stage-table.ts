@@ -35,10 +35,12 @@ export function demoTable(s: readonly StageSummary[]): string {
 }
 
 export const DEMO_LEGEND = [
-  'param..comm, peak: the steady-state peak device MiB per rank in each category, and of the total (largest rank;',
-  '  kernel workspace excluded; measured on the second step). states: parameters + gradients + optimizer state per rank right after initialize();',
-  '  formula: the ZeRO paper\'s model-state bytes per rank (src/estimate) for the same Psi and world size.',
-  'loss: the last step\'s training loss (mean over ranks); val loss: held-out text after training.',
+  'param, grad, optim, activ, comm, peak: steady-state peak device MiB per rank by category and in total (largest rank,',
+  '  measured on the second step; kernel workspace excluded; comm is ~0 because collectives work in place).',
+  'states: parameters + gradients + optimizer state per rank right after initialize(); formula: the ZeRO paper\'s',
+  '  model-state bytes per rank (src/estimate) for the same Psi and world size.',
+  'loss: the last step\'s training loss (mean over ranks); val loss: held-out text after training; tok/s: global tokens',
+  '  per step / median step time (stages run interleaved step by step).',
 ].join('\n');
 
 /** The benchmark's table: speed against stage 0, time per phase, memory, communication. */
