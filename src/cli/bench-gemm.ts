@@ -10,7 +10,7 @@ import { kernelScratchBytes, relaxedSimdEnabled } from '../kernels/index.js';
 import { CTRL_BYTES, ParallelGemm } from '../kernels/parallel-gemm.js';
 import { wasmApi } from '../kernels/wasm-api.js';
 
-const ROUNDS = 2;
+const ROUNDS = 3;
 const NUMPY = `
 import json, sys, time
 try:
