@@ -8,7 +8,7 @@ import type { ProcessGroup } from '../comm/types.js';
 import { spawnWorld, type RankContext } from '../launch/spawn.js';
 
 const MiB = 1 << 20;
-const SIZES = [1 * MiB, 16 * MiB, 128 * MiB];
+const DEFAULT_SIZES = [1 * MiB, 16 * MiB, 128 * MiB];
 /** Reserved wasm statics (64 KiB), then the threads transport's staging scratch, then the buffers. */
 const SCRATCH = { ptr: 65536, bytes: 256 * 1024 };
 const DATA = SCRATCH.ptr + SCRATCH.bytes;
@@ -18,6 +18,10 @@ export interface BenchCommOptions {
   worldSize?: number;
   /** Printer for the human-readable lines and the JSON record (default console.log). */
   print?: (line: string) => void;
+  /** Payload sizes in bytes (default 1, 16, 128 MiB); the JSON record reports the largest. */
+  sizes?: number[];
+  /** Timed tiny all-reduces (default 20000, after a tenth as many warm-up calls). */
+  tinyIterations?: number;
 }
 
 export interface BenchCommRecord {
@@ -59,9 +63,10 @@ function time(pg: ProcessGroup, reps: number, f: () => void): number {
 }
 
 /** The rank side (exported for spawnWorld). */
-export async function benchCommRank(ctx: RankContext): Promise<RankTimes> {
+export async function benchCommRank(ctx: RankContext, args: { sizes: number[]; tinyIterations: number }): Promise<RankTimes> {
   const N = ctx.worldSize;
-  const maxBytes = SIZES[SIZES.length - 1]!;
+  const SIZES = args.sizes;
+  const maxBytes = Math.max(...SIZES);
   const pages = Math.ceil((DATA + maxBytes + N * 64) / 65536);
   const WA = (globalThis as unknown as { WebAssembly: { Memory: new (d: object) => { buffer: SharedArrayBuffer } } }).WebAssembly;
   const memory = new WA.Memory({ initial: pages, maximum: pages, shared: true });
@@ -80,8 +85,8 @@ export async function benchCommRank(ctx: RankContext): Promise<RankTimes> {
     seconds.all_gather.push(time(pg, reps, () => pg.allGather(full, chunk)));
   }
   const tiny = new Float32Array(memory.buffer, DATA, 1);
-  const iters = 20000;
-  for (let i = 0; i < 2000; i++) pg.allReduce(tiny);
+  const iters = args.tinyIterations;
+  for (let i = 0; i < iters / 10; i++) pg.allReduce(tiny);
   pg.barrier();
   const t0 = performance.now();
   for (let i = 0; i < iters; i++) pg.allReduce(tiny);
@@ -108,8 +113,9 @@ export async function benchComm(opts: BenchCommOptions = {}): Promise<BenchCommR
   const transport = opts.transport ?? 'threads';
   const N = opts.worldSize ?? 2;
   const print = opts.print ?? ((l: string) => console.log(l));
+  const SIZES = [...(opts.sizes ?? DEFAULT_SIZES)].sort((a, b) => a - b);
   const before = memcpyGbps();
-  const results = await spawnWorld<RankTimes>({ worldSize: N, transport, module: new URL(import.meta.url), fn: 'benchCommRank' });
+  const results = await spawnWorld<RankTimes>({ worldSize: N, transport, module: new URL(import.meta.url), fn: 'benchCommRank', args: { sizes: SIZES, tinyIterations: opts.tinyIterations ?? 20000 } });
   // the ceiling: the better of a measurement before and one after the world ran (a shared machine is noisy)
   const memcpy = Math.max(before, memcpyGbps());
   // a collective ends on every rank at about the same time; take the slowest rank's median
@@ -121,7 +127,8 @@ export async function benchComm(opts: BenchCommOptions = {}): Promise<BenchCommR
     SIZES.forEach((bytes, i) => {
       const payload = Math.floor(bytes / 4 / N) * N * 4;
       const alg = payload / secs(op, i) / 1e9;
-      print(`${op.padEnd(15)} ${String(bytes / MiB).padStart(4)} MiB  ${(secs(op, i) * 1e3).toFixed(2).padStart(8)} ms  ` +
+      const size = bytes >= MiB ? `${bytes / MiB} MiB` : `${bytes / 1024} KiB`;
+      print(`${op.padEnd(15)} ${size.padStart(8)}  ${(secs(op, i) * 1e3).toFixed(2).padStart(8)} ms  ` +
         `algbw ${alg.toFixed(2)} GB/s  busbw ${(alg * factor[op]).toFixed(2)} GB/s`);
     });
   }
