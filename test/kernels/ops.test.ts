@@ -157,3 +157,21 @@ test('sumSquares and allFinite, fp32 and 16-bit', () => {
     }
   }
 });
+
+test('a NaN in a row makes softmax and cross-entropy of that row NaN (so allFinite catches it)', () => {
+  const b = makeBench(64);
+  for (const k of [b.wasm, b.js]) {
+    for (const cols of [3, 8, 13]) {
+      b.reset();
+      const x = randomArray(2 * cols, cols);
+      x[cols + (cols >> 1)] = NaN;
+      const X = b.put(x), Y = b.alloc(2 * cols), T = b.alloc(2), L = b.alloc(2);
+      b.i32.set([0, 1], T >>> 2);
+      k.softmax(Y, X, 2, cols);
+      assert.ok(b.get(Y, cols).every(Number.isFinite), `${k.backend} softmax clean row cols=${cols}`);
+      assert.ok(b.get(Y + cols * 4, cols).every(Number.isNaN), `${k.backend} softmax NaN row cols=${cols}`);
+      k.crossEntropyForward(L, X, T, 2, cols);
+      assert.ok(Number.isFinite(b.f32[L >>> 2]!) && Number.isNaN(b.f32[(L >>> 2) + 1]!), `${k.backend} cross-entropy cols=${cols}`);
+    }
+  }
+});
