@@ -226,9 +226,12 @@ export class Engine {
     const hdr = new Int32Array(DESC_WORDS);
     encodeDesc(desc, hdr);
     const dcode = DTYPE_CODE[desc.dtype];
+    for (let p = 0; p < N; p++) if (p !== this.rank && this.gone[p] !== null) return this.peerGoneNow(p);
+    // One writev per peer for the header and the first data frames (small collectives: one packet, not three).
+    const corked = this.links.filter((l): l is FramedConn => !!l && !l.isEnded);
+    for (const l of corked) l.socket.cork();
     for (let p = 0; p < N; p++) {
       if (p === this.rank) continue;
-      if (this.gone[p] !== null) return this.peerGoneNow(p);
       cur.hdrPending.add(p);
       this.links[p]!.sendHeader({ kind: FrameKind.OpHeader, op: 0, dtype: dcode, seq: desc.seq, length: DESC_WORDS * 4, offset: 0 }, Buffer.from(hdr.buffer));
     }
@@ -249,6 +252,7 @@ export class Engine {
     } else if (desc.op === 'broadcast' && desc.root === this.rank) {
       for (let s = 1; s < N; s++) this.sendData(cur, (this.rank + s) % N, Stream.Bcast, cur.outU8!, 0, cur.outU8!.length);
     }
+    for (const l of corked) l.socket.uncork();
     for (let p = 0; p < N; p++) {
       const held = this.ahead[p]!;
       if (held.length === 0) continue;
@@ -292,7 +296,11 @@ export class Engine {
     cur.folded = frontier;
     if (d.op === 'all_reduce') {
       for (let s = 1; s < this.worldSize; s++) {
-        this.sendGatherPiece(cur, (this.rank + s) % this.worldSize, from, frontier);
+        const p = (this.rank + s) % this.worldSize;
+        const sock = this.links[p]!.socket;
+        sock.cork();
+        this.sendGatherPiece(cur, p, from, frontier);
+        sock.uncork();
       }
     }
   }
