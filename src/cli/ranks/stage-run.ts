@@ -50,6 +50,7 @@ interface Live {
   phases: { forward: number; backward: number; step: number };
   commBytes: Record<CollectiveOp, number>;
   commSeconds: Record<CollectiveOp, number>;
+  commCalls: Record<CollectiveOp, number>;
   afterInit: Record<MemoryCategory, number>;
   peak: Record<MemoryCategory, number>;
   peakTotal: number;
@@ -98,7 +99,7 @@ function start(run: RankRun, stage: StageNumber, untimed: number): Live {
   const engine = initialize({ model, config: stageConfig(spec, stage), group, device, noDecay });
   const live: Live = {
     stage, model, engine, losses: [], stepSeconds: [], phases: { forward: 0, backward: 0, step: 0 },
-    commBytes: ops(() => 0), commSeconds: ops(() => 0),
+    commBytes: ops(() => 0), commSeconds: ops(() => 0), commCalls: ops(() => 0),
     afterInit: categories((c) => above(c, device.memoryStats().byCategory[c].inUse)),
     peak: categories(() => 0), peakTotal: 0, firstStepPeakTotal: 0,
   };
@@ -142,6 +143,7 @@ function timedStep(run: RankRun, live: Live, s: number): void {
   for (const op of OPS) {
     live.commBytes[op] += group.log.byOp[op].bytesSent;
     live.commSeconds[op] += group.log.byOp[op].seconds;
+    live.commCalls[op] += group.log.byOp[op].count;
   }
 }
 
@@ -169,6 +171,7 @@ function finish(run: RankRun, live: Live, valLoss: number | null): StageResult {
     secondsPerStep: median(live.stepSeconds), timedSteps: n, tokensPerStep: ctx.worldSize * spec.microBatch * spec.model.blockSize,
     phases, peak: live.peak, peakTotal: live.peakTotal, firstStepPeakTotal: live.firstStepPeakTotal, afterInit: live.afterInit,
     commBytesPerStep: OPS.reduce((sum, op) => sum + commBytesByOp[op], 0), commBytesByOp,
+    commCallsByOp: ops((op) => per(live.commCalls[op])),
     params: live.model.parameters().reduce((sum, p) => sum + p.numel, 0),
     layout: { padded: L.padded, shardNumel: L.shardNumel, worldSize: ctx.worldSize },
   };

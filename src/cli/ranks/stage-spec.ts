@@ -78,6 +78,8 @@ export interface StageResult {
   /** Bytes sent per timed step (comm log), by op and in total. */
   commBytesPerStep: number;
   commBytesByOp: Record<CollectiveOp, number>;
+  /** Collective calls per timed step, by op (each one a synchronisation point of the ranks). */
+  commCallsByOp: Record<CollectiveOp, number>;
   /** Parameters of the model (Psi) and the engine's padded layout, for the formulas. */
   params: number;
   layout: { padded: number; shardNumel: number; worldSize: number };

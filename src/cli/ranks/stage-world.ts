@@ -32,6 +32,8 @@ export interface StageSummary {
   /** Bytes sent per step (largest rank), total and by op. */
   commBytesPerStep: number;
   commBytesByOp: Record<CollectiveOp, number>;
+  /** Collective calls per step on rank 0 (all ranks make the same calls). */
+  commCallsPerStep: number;
   params: number;
   perRank: StageResult[];
 }
@@ -70,6 +72,7 @@ export function summarize(spec: StageRunSpec, rs: StageResult[], worldSize: numb
     formulaPadded: modelStatesBytesPadded(layout, stage, precision),
     commBytesPerStep: maxOver(rs, (r) => r.commBytesPerStep),
     commBytesByOp: rs.reduce((a, r) => (r.commBytesPerStep > a.commBytesPerStep ? r : a), r0).commBytesByOp,
+    commCallsPerStep: Object.values(r0.commCallsByOp).reduce((a, b) => a + b, 0),
     params: r0.params,
     perRank: rs,
   };
