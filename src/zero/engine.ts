@@ -98,7 +98,7 @@ export class ZeroEngine<M extends TrainableModule> {
       })
       : new ReplicatedParams(this.plan, built.params, f.kind);
     this.reducer = makeGradientReducer(this.policy.gradientReducer.kind, this.plan, { overlapComm: this.policy.gradientReducer.overlapComm });
-    built.params.forEach((p, i) => { p.onGrad = (g) => this.reducer.addGrad(i, g); });
+    this.reducer.bind(built.params);
     this.readiness = new ReadinessTracker(model.modules(), built.params, (i) => this.reducer.paramReady(i));
     this.state = new OptimizerState(this.plan, optimizer, this.store, { placement: this.policy.optimizerState.placement, host: opts.host, noDecay: opts.noDecay });
     this.scalar = FlatBuffer.zeros(device, 2, 'f32', 'comm', 'gradient norm and reduction order');
@@ -228,7 +228,6 @@ export class ZeroEngine<M extends TrainableModule> {
     this.reducer.dispose();
     this.state.dispose();
     this.scalar.dispose();
-    for (const p of this.model.parameters()) p.onGrad = null;
   }
 }
 

@@ -10,6 +10,7 @@
 // arrives for a bucket already reduced is an error, never a silently dropped gradient.
 import { StateError } from '../errors.js';
 import type { Tensor } from '../tensor/tensor.js';
+import type { Parameter } from '../nn/parameter.js';
 import type { Work } from '../comm/types.js';
 import { FlatBuffer } from './flat-buffer.js';
 import { addSame, addTensorInto } from './grad-math.js';
@@ -34,6 +35,13 @@ export class PartitionedGradReducer implements GradientReducer {
     this.done = new Array(nb).fill(false);
     this.ready = new Uint8Array(plan.names.length);
     this.readyCount = new Int32Array(nb);
+  }
+
+  private bound: readonly Parameter[] = [];
+
+  bind(params: readonly Parameter[]): void {
+    this.bound = params;
+    params.forEach((p, i) => { p.onGrad = (g) => this.addGrad(i, g); });
   }
 
   /** Bytes of staging buffers alive now (for tests of the freeing). */
@@ -94,6 +102,7 @@ export class PartitionedGradReducer implements GradientReducer {
   }
 
   dispose(): void {
+    for (const p of this.bound) p.onGrad = null;
     this.drain();
     for (const s of this.staging) s?.dispose();
     this.staging.fill(null);

@@ -5,6 +5,7 @@
 import { StateError } from '../errors.js';
 import type { GradientReducerKind } from '../config/policy.js';
 import type { Tensor } from '../tensor/tensor.js';
+import type { Parameter } from '../nn/parameter.js';
 import { FlatBuffer } from './flat-buffer.js';
 import { addTensorInto } from './grad-math.js';
 import { segment, type ZeroPlan } from './plan.js';
@@ -12,6 +13,8 @@ import { PartitionedGradReducer } from './grad-reducer-partitioned.js';
 
 export interface GradientReducer {
   readonly kind: GradientReducerKind;
+  /** Routes the parameters' gradients here (parameters in layout order); undone by dispose(). */
+  bind(params: readonly Parameter[]): void;
   /** One gradient contribution (fp32, the parameter's shape) of parameter i (layout index). */
   addGrad(i: number, g: Tensor): void;
   /** Parameter i's gradient of this backward is complete (reducers that reduce during backward may start). */
@@ -45,9 +48,27 @@ export function makeGradientReducer(kind: GradientReducerKind, plan: ZeroPlan, o
 class FullGradReducer implements GradientReducer {
   private readonly grads: FlatBuffer;
   private reduced = false;
+  private bound: readonly Parameter[] = [];
 
   constructor(private readonly plan: ZeroPlan, readonly kind: 'allreduce' | 'reduce-scatter-after-backward') {
     this.grads = FlatBuffer.zeros(plan.device, plan.layout.padded, plan.dtype, 'grad', 'gradients (full)');
+  }
+
+  /**
+   * fp32: each parameter's default gradient IS its view into the flat buffer, so ops accumulate into it directly,
+   * exactly as in a single process (same summation order, no extra copy). 16-bit: through onGrad (fp32 -> 16-bit).
+   */
+  bind(params: readonly Parameter[]): void {
+    this.bound = params;
+    params.forEach((p, i) => {
+      if (this.plan.dtype === 'f32') {
+        const [b, j] = this.plan.layout.locate[i];
+        p.freeGrad();
+        p.grad = this.grads.view(this.plan.layout.buckets[b].flatOffset + this.plan.layout.buckets[b].layout.entries[j].offset, p.shape);
+      } else {
+        p.onGrad = (g) => this.addGrad(i, g);
+      }
+    });
   }
 
   addGrad(i: number, g: Tensor): void {
@@ -87,6 +108,10 @@ class FullGradReducer implements GradientReducer {
   }
 
   dispose(): void {
+    for (const p of this.bound) {
+      p.onGrad = null;
+      if (this.plan.dtype === 'f32') p.grad = null;
+    }
     this.grads.dispose();
   }
 }
