@@ -198,6 +198,7 @@ export class Engine {
       return this.check(cur);
     }
     if (cur.hdrPending.has(p)) return this.fault(p, 'data before the op header');
+    if (h.dtype !== DTYPE_CODE[cur.desc.dtype]) return this.fault(p, `data of dtype code ${h.dtype} in a ${cur.desc.dtype} collective`);
     const reg = cur.regions.find((r) => r.peer === p && r.stream === h.op);
     if (!reg) return this.fault(p, `data on stream ${h.op}, which ${cur.desc.op} does not use from rank ${p}`);
     if (h.offset + at !== reg.got || h.offset + h.length > reg.size) return this.fault(p, `data at byte ${h.offset + at} (+${h.length}) where ${reg.got} of ${reg.size} was expected`);
