@@ -89,7 +89,12 @@ export async function buildMesh(o: MeshOptions): Promise<Mesh> {
   };
   try {
     client = await StoreClient.connect(o.masterAddr, o.masterPort, { token: o.token, rank: o.rank, worldSize: o.worldSize, group: o.group, timeoutMs: o.setupTimeoutMs });
-    const host = o.bindAddr ?? client.conn.socket.localAddress ?? '127.0.0.1';
+    // Listen where told (a wildcard listens everywhere), advertise an address peers can dial: the interface this
+    // rank reaches the store through.
+    const seen = client.conn.socket.localAddress ?? '127.0.0.1';
+    const wildcard = o.bindAddr === '0.0.0.0' || o.bindAddr === '::';
+    const host = o.bindAddr ?? seen;
+    const advertised = wildcard ? seen : host;
     const higher = o.worldSize - 1 - o.rank;
     let accepted = 0;
     let allAccepted: () => void = () => {};
@@ -123,7 +128,7 @@ export async function buildMesh(o: MeshOptions): Promise<Mesh> {
       });
       if (ok) localPath = path;
     }
-    await client.set(`peer/${o.rank}`, JSON.stringify({ host, port, machine, path: localPath }));
+    await client.set(`peer/${o.rank}`, JSON.stringify({ host: advertised, port, machine, path: localPath }));
     const lower = Array.from({ length: o.rank }, (_, j) => j);
     const addrs = await client.wait(lower.map((j) => `peer/${j}`), Math.max(1, deadline - Date.now()));
     await Promise.all(lower.map(async (j) => {
