@@ -99,7 +99,7 @@ export class ZeroEngine<M extends TrainableModule> {
       : new ReplicatedParams(this.plan, built.params, f.kind);
     this.reducer = makeGradientReducer(this.policy.gradientReducer.kind, this.plan, { overlapComm: this.policy.gradientReducer.overlapComm });
     this.reducer.bind(built.params);
-    this.readiness = new ReadinessTracker(model.modules(), built.params, (i) => this.reducer.paramReady(i));
+    this.readiness = new ReadinessTracker(model.modules(), built.params, (i) => this.reducer.paramReady(i), (i) => this.reducer.prepare(i));
     this.state = new OptimizerState(this.plan, optimizer, this.store, { placement: this.policy.optimizerState.placement, host: opts.host, noDecay: opts.noDecay });
     this.scalar = FlatBuffer.zeros(device, 2, 'f32', 'comm', 'gradient norm and reduction order');
     this.scaler = this.policy.lossScaling === 'none' ? null : new DynamicLossScaler({

@@ -39,9 +39,39 @@ export class PartitionedGradReducer implements GradientReducer {
 
   private bound: readonly Parameter[] = [];
 
+  /**
+   * Between backwards (and in 16-bit always) gradients arrive through onGrad and are added into the staging bucket.
+   * In fp32, once a module using the parameter starts its backward (prepare), the parameter's default gradient IS
+   * its view into the staging bucket, so ops accumulate directly, in a single process's order; after the bucket is
+   * reduced, a late gradient throws instead of landing in a freed buffer.
+   */
   bind(params: readonly Parameter[]): void {
     this.bound = params;
-    params.forEach((p, i) => { p.onGrad = (g) => this.addGrad(i, g); });
+    params.forEach((_, i) => this.unbind(i));
+  }
+
+  prepare(i: number): void {
+    if (this.plan.dtype !== 'f32') return;
+    const [b, j] = this.plan.layout.locate[i];
+    if (this.done[b]) return; // addGrad reports the late gradient
+    const p = this.bound[i];
+    if (p === undefined || p.grad !== null) return;
+    const st = this.stage(b);
+    p.onGrad = null;
+    p.grad = st.view(this.plan.layout.buckets[b].layout.entries[j].offset, p.shape);
+  }
+
+  private unbind(i: number): void {
+    const p = this.bound[i];
+    if (p === undefined) return;
+    p.grad = null;
+    p.onGrad = (g) => this.addGrad(i, g);
+  }
+
+  private stage(b: number): FlatBuffer {
+    let st = this.staging[b];
+    if (st === null) st = this.staging[b] = FlatBuffer.zeros(this.plan.device, this.plan.layout.buckets[b].layout.padded, this.plan.dtype, 'grad', `gradient bucket ${b}`);
+    return st;
   }
 
   /** Bytes of staging buffers alive now (for tests of the freeing). */
@@ -58,9 +88,7 @@ export class PartitionedGradReducer implements GradientReducer {
       );
     }
     const L = this.plan.layout.buckets[b].layout;
-    let st = this.staging[b];
-    if (st === null) st = this.staging[b] = FlatBuffer.zeros(this.plan.device, L.padded, this.plan.dtype, 'grad', `gradient bucket ${b}`);
-    addTensorInto(this.plan.device, st.at(L.entries[j].offset), this.plan.dtype, g);
+    addTensorInto(this.plan.device, this.stage(b).at(L.entries[j].offset), this.plan.dtype, g);
   }
 
   paramReady(i: number): void {
@@ -102,7 +130,10 @@ export class PartitionedGradReducer implements GradientReducer {
   }
 
   dispose(): void {
-    for (const p of this.bound) p.onGrad = null;
+    for (const p of this.bound) {
+      p.onGrad = null;
+      p.grad = null;
+    }
     this.drain();
     for (const s of this.staging) s?.dispose();
     this.staging.fill(null);
@@ -112,9 +143,10 @@ export class PartitionedGradReducer implements GradientReducer {
   private launch(b: number): void {
     const { group } = this.plan;
     const L = this.plan.layout.buckets[b].layout;
-    let st = this.staging[b];
-    if (st === null) st = this.staging[b] = FlatBuffer.zeros(this.plan.device, L.padded, this.plan.dtype, 'grad', `gradient bucket ${b}`);
+    const st = this.stage(b);
     this.done[b] = true;
+    // the bucket's gradients are final: direct accumulation ends here (a late one goes to addGrad, which throws)
+    for (const e of L.entries) this.unbind(e.index);
     this.order = (this.order * 31 + b + 1) % 1048573; // a prime below 2^20
     // Overlap keeps at most one reduction in flight behind the backward computation.
     this.drain();

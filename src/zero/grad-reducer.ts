@@ -17,6 +17,8 @@ export interface GradientReducer {
   bind(params: readonly Parameter[]): void;
   /** One gradient contribution (fp32, the parameter's shape) of parameter i (layout index). */
   addGrad(i: number, g: Tensor): void;
+  /** A module using parameter i starts its backward: its gradient is coming. */
+  prepare(i: number): void;
   /** Parameter i's gradient of this backward is complete (reducers that reduce during backward may start). */
   paramReady(i: number): void;
   /** After each backward (micro-step). */
@@ -79,6 +81,8 @@ class FullGradReducer implements GradientReducer {
   }
 
   paramReady(): void {}
+
+  prepare(): void {}
 
   signature(): number {
     return 0;

@@ -13,7 +13,11 @@ export class ReadinessTracker {
   private readonly users: Module[][];
   private readonly unhook: (() => void)[] = [];
 
-  constructor(modules: readonly Module[], params: readonly Parameter[], private readonly onReady: (i: number) => void) {
+  /**
+   * @param onReady parameter i's gradient of this backward is complete
+   * @param onStart a module using parameter i is about to run its backward (gradients for i are coming)
+   */
+  constructor(modules: readonly Module[], params: readonly Parameter[], private readonly onReady: (i: number) => void, onStart: (i: number) => void = () => {}) {
     const index = new Map(params.map((p, i) => [p, i]));
     this.users = params.map(() => []);
     for (const m of modules) {
@@ -22,6 +26,7 @@ export class ReadinessTracker {
       mine.forEach((i) => this.users[i].push(m));
       this.unhook.push(
         m.registerPreForward(() => this.open.set(m, (this.open.get(m) ?? 0) + 1)),
+        m.registerPreBackward(() => { for (const i of mine) onStart(i); }),
         m.registerPostBackward(() => {
           const n = (this.open.get(m) ?? 0) - 1;
           this.open.set(m, n);
