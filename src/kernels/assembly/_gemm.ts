@@ -135,7 +135,14 @@ function packB(pb: usize, B: usize, ldb: i32, transB: bool, k0: i32, kc: i32, j0
   v128.store(c, x1, 16);
 }
 
-/** The 6x8 micro-kernel: 12 accumulators, B rows loaded as 2 vectors, A values broadcast. */
+/**
+ * The 6x8 micro-kernel: 12 accumulators, B rows loaded as 2 vectors, A values broadcast.
+ * [Note: micro-kernel register pressure] 12 accumulators + 2 B vectors + 1 broadcast use 15 of the 16 xmm
+ * registers. V8's TurboFan (Node 20) keeps this exact loop in registers, but small edits (unrolling k by two,
+ * a different caller, broadcasting through shuffles) made its scheduler hoist all six broadcasts, spill four
+ * accumulators to the stack and run at half speed. After editing, check the loop with
+ * `node --print-wasm-code` (no stack traffic between the vfmadd231ps) and rerun `zerots bench gemm`.
+ */
 function micro(pa: usize, pb: usize, kc: i32, c: usize, ldc: i32, alpha: f32, beta: bool, mr: i32, nr: i32, tile: usize): void {
   let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
   let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
