@@ -7,6 +7,7 @@ const CASES: [number, number, number, number][] = [
   // B, T, C, nh
   [1, 1, 4, 1], [2, 5, 12, 3], [1, 9, 8, 2], [2, 33, 24, 2], [1, 70, 128, 2],
   [1, 130, 16, 2], // three causal row blocks of the wasm kernel
+  [2, 7, 10, 2], // head size 5: not a multiple of the vector width
 ];
 
 test('attention forward/backward: wasm equals js (accumulate on and off)', () => {
