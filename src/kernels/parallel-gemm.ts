@@ -52,8 +52,8 @@ export class ParallelGemm {
   matmul(C: Ptr, A: Ptr, B: Ptr, M: number, N: number, K: number, transA: boolean, transB: boolean, accumulate: boolean): void {
     const lda = transA ? M : K, ldb = transB ? K : N;
     const parts = this.threads;
-    // Row blocks in multiples of 4 (the register tile), the caller takes the first.
-    const per = Math.ceil(M / parts / 4) * 4;
+    // Row blocks in multiples of 6 (the register tile's rows), the caller takes the first.
+    const per = Math.ceil(M / parts / 6) * 6;
     const i32 = new Int32Array(this.memory.buffer);
     const flags = (transA ? 1 : 0) | (transB ? 2 : 0) | (accumulate ? 4 : 0);
     const seqs: number[] = [];
