@@ -26,7 +26,7 @@ export const BENCH_SPEC: StageRunSpec = {
   model: { vocabSize: 256, blockSize: 128, nLayer: 4, nHead: 4, nEmbd: 256 },
   seed: 1337,
   microBatch: 4,
-  steps: 7,
+  steps: 12,
   untimedSteps: 2,
   stages: [0, 1, 2, 3],
   precision: 'bf16',

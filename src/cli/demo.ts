@@ -78,7 +78,7 @@ export async function demo(opts: DemoOptions = {}): Promise<DemoReport> {
   print(`Less memory: model states per rank fall from ${mib(first.modelStates.total)} MiB (stage ${first.stage}) to ${mib(last.modelStates.total)} MiB ` +
     `(stage ${last.stage}); the formula says ${mib(first.formula.total)} -> ${mib(last.formula.total)} MiB ` +
     `(measured and formula differ only by the padding of each bucket to a multiple of ${N}).`);
-  print(`Communication per step: ${mib(ref.commBytesPerStep, 3)} MiB per rank in stages 0-2 (2 Psi (N-1)/N), ` +
+  if (Number.isFinite(ref.commBytesPerStep)) print(`Communication per step: ${mib(ref.commBytesPerStep, 3)} MiB per rank in stages 0-2 (2 Psi (N-1)/N), ` +
     `${mib(summaries.find((s) => s.stage === 3)?.commBytesPerStep ?? NaN, 3)} MiB in stage 3 (about 3 Psi (N-1)/N: it gathers the parameters in forward and again in backward).`);
   return { summaries, table, maxLossDifference };
 }

@@ -73,7 +73,8 @@ export async function runStagesRank(ctx: RankContext, spec: StageRunSpec): Promi
   const sampler = new DistributedSampler(train, { blockSize: T, microBatchSize: spec.microBatch, worldSize: ctx.worldSize, rank: ctx.rank });
   const run: RankRun = { device, group, ctx, spec, sampler };
   const idle = device.memoryStats().inUseBytes;
-  const untimed = Math.min(spec.untimedSteps, spec.steps);
+  // at least one untimed step (the memory is measured there) and, from 2 steps on, at least one timed step
+  const untimed = Math.min(Math.max(1, spec.untimedSteps), Math.max(1, spec.steps - 1));
   const lives = spec.stages.map((stage) => start(run, stage, untimed));
   for (let s = untimed; s < spec.steps; s++) {
     for (const live of lives) timedStep(run, live, s);
@@ -159,7 +160,7 @@ function progress(run: RankRun, lives: readonly Live[], s: number): void {
 function finish(run: RankRun, live: Live, valLoss: number | null): StageResult {
   const { spec, ctx } = run;
   const n = live.stepSeconds.length;
-  const per = (x: number) => (n > 0 ? x / n : 0);
+  const per = (x: number) => (n > 0 ? x / n : NaN); // no timed step (a 1-step run): nothing measured
   const phases: PhaseSeconds = {
     forward: per(live.phases.forward), backward: per(live.phases.backward), step: per(live.phases.step),
     comm: ops((op) => per(live.commSeconds[op])),
@@ -168,7 +169,7 @@ function finish(run: RankRun, live: Live, valLoss: number | null): StageResult {
   const L = live.engine.plan.layout;
   return {
     stage: live.stage, rank: ctx.rank, losses: live.losses, valLoss,
-    secondsPerStep: median(live.stepSeconds), timedSteps: n, tokensPerStep: ctx.worldSize * spec.microBatch * spec.model.blockSize,
+    secondsPerStep: median(live.stepSeconds), minSecondsPerStep: n > 0 ? Math.min(...live.stepSeconds) : NaN, timedSteps: n, tokensPerStep: ctx.worldSize * spec.microBatch * spec.model.blockSize,
     phases, peak: live.peak, peakTotal: live.peakTotal, firstStepPeakTotal: live.firstStepPeakTotal, afterInit: live.afterInit,
     commBytesPerStep: OPS.reduce((sum, op) => sum + commBytesByOp[op], 0), commBytesByOp,
     commCallsByOp: ops((op) => per(live.commCalls[op])),

@@ -60,6 +60,8 @@ export interface StageResult {
   valLoss: number | null;
   /** Median wall time of a timed step, from a barrier to the end of step() (rank 0's clock is the one reported). */
   secondsPerStep: number;
+  /** The fastest timed step: the least disturbed by other work on the machine. */
+  minSecondsPerStep: number;
   timedSteps: number;
   /** Tokens per step over all ranks. */
   tokensPerStep: number;

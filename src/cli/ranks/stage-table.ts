@@ -12,7 +12,7 @@ export function formatTable(header: readonly string[], rows: readonly (readonly 
 }
 
 export function mib(bytes: number, digits = 2): string {
-  return (bytes / MiB).toFixed(digits);
+  return Number.isFinite(bytes) ? (bytes / MiB).toFixed(digits) : '-';
 }
 
 function ms(seconds: number): string {
@@ -27,7 +27,8 @@ export function demoTable(s: readonly StageSummary[]): string {
     'states', 'formula', 'comm MiB/step',
   ];
   const rows = s.map((x) => [
-    String(x.stage), x.finalLoss.toFixed(4), x.valLoss === null ? '-' : x.valLoss.toFixed(4), x.tokensPerSecond.toFixed(0),
+    String(x.stage), x.finalLoss.toFixed(4), x.valLoss === null ? '-' : x.valLoss.toFixed(4),
+    Number.isFinite(x.tokensPerSecond) ? x.tokensPerSecond.toFixed(0) : '-',
     mib(x.peak.param), mib(x.peak.grad), mib(x.peak.optimizer), mib(x.peak.activation), mib(x.peak.comm), mib(x.peakTotal),
     mib(x.modelStates.total), mib(x.formula.total), mib(x.commBytesPerStep, 3),
   ]);
@@ -47,11 +48,12 @@ export const DEMO_LEGEND = [
 export function benchTable(s: readonly StageSummary[]): string {
   const s0 = s.find((x) => x.stage === 0);
   const header = [
-    'stage', 'tok/s', 'x stage 0', 'ms/step', 'fwd', 'bwd', 'step', 'allreduce', 'red-scat', 'allgather', 'calls',
+    'stage', 'tok/s', 'x stage 0', 'best x', 'ms/step', 'fwd', 'bwd', 'step', 'allreduce', 'red-scat', 'allgather', 'calls',
     'param', 'grad', 'optim', 'activ', 'comm', 'peak MiB', '1st step', 'comm MiB/step',
   ];
   const rows = s.map((x) => [
     String(x.stage), x.tokensPerSecond.toFixed(0), s0 ? (x.tokensPerSecond / s0.tokensPerSecond).toFixed(3) : '-',
+    s0 ? (x.bestTokensPerSecond / s0.bestTokensPerSecond).toFixed(3) : '-',
     ms(x.secondsPerStep), ms(x.phases.forward), ms(x.phases.backward), ms(x.phases.step),
     ms(x.phases.comm.all_reduce), ms(x.phases.comm.reduce_scatter), ms(x.phases.comm.all_gather), x.commCallsPerStep.toFixed(0),
     mib(x.peak.param), mib(x.peak.grad), mib(x.peak.optimizer), mib(x.peak.activation), mib(x.peak.comm), mib(x.peakTotal),
@@ -62,9 +64,11 @@ export function benchTable(s: readonly StageSummary[]): string {
 
 export const BENCH_LEGEND = [
   'tok/s: global tokens per step / rank 0\'s median timed step (stages interleaved step by step, so machine load hits',
-  '  all alike). fwd, bwd, step: mean ms per step on rank 0 in engine.forward / backward / step; allreduce, red-scat,',
-  '  allgather: ms per step inside those collectives, waiting for the other rank included (within bwd and step, and',
-  '  within fwd for stage 3); calls: collectives per step, each a point where the ranks wait for each other.',
+  '  all alike); x stage 0: its ratio to stage 0 (the JSON\'s); best x: the same ratio of the fastest steps, the least',
+  '  disturbed by other work on a shared machine.',
+  'fwd, bwd, step: mean ms per step on rank 0 in engine.forward / backward / step; allreduce, red-scat, allgather: ms',
+  '  per step inside those collectives, waiting for the other rank included (within bwd and step, and within fwd for',
+  '  stage 3); calls: collectives per step, each a point where the ranks wait for each other.',
   'param..peak MiB: steady-state peak device MiB per rank by category and in total (largest rank, kernel workspace',
   '  excluded); 1st step: the total peak of the first step (stage 2 learns gradient readiness holding every bucket).',
 ].join('\n');

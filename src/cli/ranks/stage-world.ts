@@ -17,6 +17,8 @@ export interface StageSummary {
   valLoss: number | null;
   /** Global tokens per second: tokens per step / rank 0's median timed step. */
   tokensPerSecond: number;
+  /** The same over rank 0's fastest timed step. */
+  bestTokensPerSecond: number;
   secondsPerStep: number;
   /** Rank 0's phases per timed step. */
   phases: PhaseSeconds;
@@ -62,6 +64,7 @@ export function summarize(spec: StageRunSpec, rs: StageResult[], worldSize: numb
     stage, precision: spec.precision, worldSize, losses,
     finalLoss: losses[losses.length - 1] ?? NaN, valLoss,
     tokensPerSecond: r0.tokensPerStep / r0.secondsPerStep,
+    bestTokensPerSecond: r0.tokensPerStep / r0.minSecondsPerStep,
     secondsPerStep: r0.secondsPerStep,
     phases: r0.phases,
     peak: Object.fromEntries(MEMORY_CATEGORIES.map((c) => [c, maxOver(rs, (r) => r.peak[c])])) as Record<MemoryCategory, number>,
