@@ -3,7 +3,8 @@
 // (a peer is at most one collective ahead: every collective needs a frame from every peer, see plan.ts).
 import { DESC_WORDS, assertSameCollective, decodeDesc, encodeDesc, peerLostError } from '../desc.js';
 import type { CollectiveDesc, TransferStats } from '../transport.js';
-import { FrameKind, MAX_DATA_PAYLOAD, ProtocolError, encodeHeader } from './frame.js';
+import { FrameKind, MAX_DATA_PAYLOAD, ProtocolError } from './frame.js';
+import { startHeartbeat } from './heartbeat.js';
 import type { FrameHeader } from './frame.js';
 import type { FramedConn, Logger } from './conn.js';
 import { DTYPE_CODE, Stream, chunks, elemBytes, receivePlan } from './plan.js';
@@ -17,8 +18,6 @@ export interface WireError { name: string; message: string; lostRank?: number; o
 export interface OpResult { id: number; stats?: TransferStats; error?: WireError }
 
 const FOLD_MIN = 64 * 1024; // fold once this many elements are in from every peer (overlaps fold and receive)
-const HEARTBEAT_MS = 1000;
-const HEARTBEAT_LOST_MS = 6000;
 
 interface Running {
   req: OpRequest;
@@ -51,8 +50,7 @@ export class Engine {
   private broken: WireError | null = null;
   private closed = false;
   private readonly folder = new Folder();
-  private readonly beat: NodeJS.Timeout;
-  private lastTick = Date.now();
+  private readonly stopBeat: () => void;
 
   constructor(private readonly rank: number, private readonly worldSize: number, private readonly links: (FramedConn | undefined)[],
     private readonly done: (r: OpResult) => void, private readonly pendingMask: (mask: number, seq: number) => void, private readonly log: Logger) {
@@ -62,7 +60,7 @@ export class Engine {
       onControl: (h, payload) => this.onFrame(p, h, payload, -1),
       onDataPiece: (h, piece, at) => this.onFrame(p, h, piece, at),
     }, (err) => this.peerGone(p, err ? `closed its connection (${err.message}): it exited, was killed or failed` : 'closed its connection: it exited, was killed or left the group')));
-    this.beat = setInterval(() => this.heartbeat(), HEARTBEAT_MS);
+    this.stopBeat = startHeartbeat(links);
   }
 
   post(req: OpRequest): void {
@@ -85,7 +83,7 @@ export class Engine {
   close(graceMs: number, closed: () => void): void {
     if (this.closed) return;
     this.closed = true;
-    clearInterval(this.beat);
+    this.stopBeat();
     const cause = this.broken?.lostRank ?? -1;
     this.breakWith({ name: 'StateError', message: `rank ${this.rank} closed its process group` });
     const open = this.links.filter((l): l is FramedConn => !!l && !l.isEnded);
@@ -100,18 +98,6 @@ export class Engine {
       l.sendJson(FrameKind.Bye, { lostRank: cause, why: cause >= 0 ? this.gone[cause] : '' });
       l.socket.end();
     }
-  }
-
-  private heartbeat(): void {
-    const now = Date.now();
-    const stalled = now - this.lastTick > 2 * HEARTBEAT_MS; // our own loop was late: do not blame the peers
-    this.lastTick = now;
-    this.links.forEach((l, p) => {
-      if (!l || l.isEnded) return;
-      if (stalled) l.lastHeard = now;
-      else if (now - l.lastHeard > HEARTBEAT_LOST_MS) return l.fail(new ProtocolError(`no heartbeat for ${HEARTBEAT_LOST_MS} ms from rank ${p}`));
-      l.send(Buffer.from(HEARTBEAT));
-    });
   }
 
   private breakWith(error: WireError): void {
@@ -271,12 +257,13 @@ export class Engine {
     this.breakWith({ name: e.name, message: e.message, lostRank: p });
   }
 
-  private sendData(cur: Running, p: number, stream: Stream, src: Uint8Array, from: number, bytes: number): void {
+  /** Sends src[from, from + bytes) to peer p as Data frames on `stream`, at stream offsets `at`, `at` + ... */
+  private sendData(cur: Running, p: number, stream: Stream, src: Uint8Array, from: number, bytes: number, at = 0): void {
     const link = this.links[p]!;
     for (let off = 0; off < bytes; off += MAX_DATA_PAYLOAD) {
       const n = Math.min(MAX_DATA_PAYLOAD, bytes - off);
       cur.writes++;
-      link.sendHeader({ kind: FrameKind.Data, op: stream, dtype: DTYPE_CODE[cur.desc.dtype], seq: cur.desc.seq, length: n, offset: off },
+      link.sendHeader({ kind: FrameKind.Data, op: stream, dtype: DTYPE_CODE[cur.desc.dtype], seq: cur.desc.seq, length: n, offset: at + off },
         Buffer.from(src.buffer, src.byteOffset + from + off, n), () => {
           cur.writes--;
           if (this.cur === cur) this.check(cur);
@@ -300,25 +287,10 @@ export class Engine {
         const p = (this.rank + s) % this.worldSize;
         const sock = this.links[p]!.socket;
         sock.cork();
-        this.sendGatherPiece(cur, p, from, frontier);
+        this.sendData(cur, p, Stream.Gather, cur.outU8!, (cur.startR + from) * cur.eb, (frontier - from) * cur.eb, from * cur.eb);
         sock.uncork();
       }
     }
-  }
-
-  private sendGatherPiece(cur: Running, p: number, from: number, to: number): void {
-    const eb = cur.eb;
-    const base = (cur.startR + from) * eb;
-    for (let off = 0; off < (to - from) * eb; off += MAX_DATA_PAYLOAD) {
-      const n = Math.min(MAX_DATA_PAYLOAD, (to - from) * eb - off);
-      cur.writes++;
-      this.links[p]!.sendHeader({ kind: FrameKind.Data, op: Stream.Gather, dtype: DTYPE_CODE[cur.desc.dtype], seq: cur.desc.seq, length: n, offset: from * eb + off },
-        Buffer.from(cur.outU8!.buffer, cur.outU8!.byteOffset + base + off, n), () => {
-          cur.writes--;
-          if (this.cur === cur) this.check(cur);
-        });
-    }
-    cur.stats.bytesSent += (to - from) * eb;
   }
 
   private check(cur: Running): void {
@@ -337,5 +309,3 @@ export class Engine {
     this.next();
   }
 }
-
-const HEARTBEAT = encodeHeader({ kind: FrameKind.Heartbeat, op: 0, dtype: 0, seq: 0, length: 0, offset: 0 });
