@@ -27,25 +27,26 @@ for (const wasm of [true, false]) {
   test(`tcp fold (${wasm ? 'wasm' : 'js fallback'}) equals the reference reducer bit for bit`, () => {
     const folder = new Folder(wasm);
     if (wasm) assert.ok(folder.usesWasm, 'dist/wasm/reduce.wasm not built');
-    const n = 300_001; // spans several fold segments, odd tail
+    const cases: [CommDType, ReduceOp, number, number][] = [];
     for (const dtype of ['f32', 'bf16', 'f16'] as CommDType[]) {
-      for (const op of ['sum', 'avg', 'max'] as ReduceOp[]) {
-        for (let N = 1; N <= 4; N++) {
-          const rank = N - 1;
-          const parts = Array.from({ length: N }, (_, k) => values(dtype, n, 1000 * N + 10 * k + dtype.length));
-          const want = dtype === 'f32' ? new Float32Array(n) : new Uint16Array(n);
-          reduceInto(want, parts, dtype, op);
-          const views = folder.prepare(N, rank, n * (dtype === 'f32' ? 4 : 2));
-          parts.forEach((p, k) => { if (k !== rank) views[k]!.set(new Uint8Array(p.buffer)); });
-          const own = parts[rank]!.slice();
-          folder.fold(own, own, 0, 1000, rank, op, dtype); // in place, in two calls
-          folder.fold(own, own, 1000, n, rank, op, dtype);
-          // NaN payloads may differ (wasm keeps them, JS canonicalises); any NaN matches any NaN
-          const eq = (x: number, y: number) => Object.is(x, y) || (isNaNBits(dtype, x) && isNaNBits(dtype, y));
-          const bad = own.findIndex((x, i) => !eq(x, want[i]!));
-          assert.equal(bad, -1, `${dtype} ${op} N=${N}: first difference at ${bad}: got ${own[bad]}, want ${want[bad]}`);
-        }
-      }
+      for (const op of ['sum', 'avg', 'max'] as ReduceOp[]) for (let N = 1; N <= 4; N++) cases.push([dtype, op, N, 5003]);
+    }
+    // longer than one fold segment (256 Ki elements), with an odd tail
+    cases.push(['f32', 'sum', 3, 263_001], ['bf16', 'avg', 4, 263_001]);
+    for (const [dtype, op, N, n] of cases) {
+      const rank = N - 1;
+      const parts = Array.from({ length: N }, (_, k) => values(dtype, n, 1000 * N + 10 * k + dtype.length));
+      const want = dtype === 'f32' ? new Float32Array(n) : new Uint16Array(n);
+      reduceInto(want, parts, dtype, op);
+      const views = folder.prepare(N, rank, n * (dtype === 'f32' ? 4 : 2));
+      parts.forEach((p, k) => { if (k !== rank) views[k]!.set(new Uint8Array(p.buffer)); });
+      const own = parts[rank]!.slice();
+      folder.fold(own, own, 0, 1000, rank, op, dtype); // in place, in two calls
+      folder.fold(own, own, 1000, n, rank, op, dtype);
+      // NaN payloads may differ (wasm keeps them, JS canonicalises); any NaN matches any NaN
+      const eq = (x: number, y: number) => Object.is(x, y) || (isNaNBits(dtype, x) && isNaNBits(dtype, y));
+      const bad = own.findIndex((x, i) => !eq(x, want[i]!));
+      assert.equal(bad, -1, `${dtype} ${op} N=${N}: first difference at ${bad}: got ${own[bad]}, want ${want[bad]}`);
     }
   });
 }
