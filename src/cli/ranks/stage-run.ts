@@ -18,6 +18,9 @@ import { DistributedSampler, loadCorpus, trainValSplit } from '../../data/index.
 import type { PhaseSeconds, StageNumber, StageResult, StageRunSpec } from './stage-spec.js';
 import { stageConfig } from './stage-config.js';
 
+/** Bytes of the threads transport's staging area per rank (256 KiB or more reaches full bandwidth). */
+export const COMM_STAGING_BYTES = 1 << 20;
+
 const OPS: readonly CollectiveOp[] = ['all_reduce', 'reduce_scatter', 'all_gather', 'broadcast', 'barrier'];
 
 function categories(f: (c: MemoryCategory) => number): Record<MemoryCategory, number> {
@@ -67,7 +70,10 @@ interface RankRun {
 
 export async function runStagesRank(ctx: RankContext, spec: StageRunSpec): Promise<StageResult[]> {
   const device = new Device({ capacityBytes: spec.deviceBytes, kernels: spec.kernels, name: `rank${ctx.rank}` });
-  const group = await ctx.initProcessGroup(device.memory, { timeoutMs: 300_000 });
+  // The threads transport stages reductions through this buffer; without one it uses an 8 KiB slot, and large
+  // reductions then move in small blocks (src/comm/threads/setup.ts). Allocated once, before any stage's baseline.
+  const staging = device.alloc(COMM_STAGING_BYTES, 'comm', 'collective staging');
+  const group = await ctx.initProcessGroup(device.memory, { timeoutMs: 300_000, scratch: { ptr: staging.ptr, bytes: staging.bytes } });
   const { train, val } = trainValSplit(spec.corpus ?? loadCorpus());
   const T = spec.model.blockSize;
   const sampler = new DistributedSampler(train, { blockSize: T, microBatchSize: spec.microBatch, worldSize: ctx.worldSize, rank: ctx.rank });
