@@ -14,6 +14,14 @@ function int(name: string, min: number, max: number) {
   };
 }
 
+function positive(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!(n > 0) || !Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a positive number, got '${value}'`);
+    return n;
+  };
+}
+
 function list(value: string): number[] {
   return value.split(',').map((s) => {
     const n = Number(s);
@@ -88,13 +96,16 @@ program.command('launch')
 
 program.command('estimate')
   .description('model-state memory per rank and communication per step for every ZeRO stage (closed form)')
-  .requiredOption('--params <n>', 'number of parameters (e.g. 7.5e9)', (v: string) => {
-    const n = Number(v);
-    if (!(n > 0) || !Number.isFinite(n)) throw new InvalidArgumentError(`--params must be a positive number, got '${v}'`);
-    return n;
-  })
+  .requiredOption('--params <n>', 'number of parameters (e.g. 7.5e9)', positive('--params'))
   .option('--world-size <n>', 'data-parallel ranks', int('--world-size', 1, 1 << 20), 1)
-  .action(async (o) => (await load<{ estimate(o: unknown): void }>('./estimate.js')).estimate(o));
+  .option('--largest-layer <n>', 'parameters of the largest layer (for DeepSpeed\'s stage-3 estimator)', positive('--largest-layer'))
+  .option('--nodes <n>', 'nodes the ranks are spread over', int('--nodes', 1, 1 << 20))
+  .option('--buffer-factor <x>', 'DeepSpeed\'s buffer factor (default 1.5)', positive('--buffer-factor'))
+  .option('--json', 'print the rows as JSON')
+  .action(async (o: { params: number; worldSize: number; largestLayer?: number; nodes?: number; bufferFactor?: number; json?: boolean }) => {
+    const m = await load<{ estimate(o: unknown): unknown }>('./estimate.js');
+    m.estimate({ params: o.params, worldSize: o.worldSize, largestLayerParams: o.largestLayer, nodes: o.nodes, bufferFactor: o.bufferFactor, json: o.json });
+  });
 
 program.command('demo', { isDefault: false })
   .description('a short demonstration: every ZeRO stage trains GPT on the shipped corpus with 2 thread ranks')
