@@ -103,6 +103,8 @@ async function launchThreads(o: LaunchOptions): Promise<number> {
   }
 }
 
+const REPORT_MS = 300;
+
 async function launchProcesses(o: LaunchOptions): Promise<number> {
   const log = o.log ?? ((l: string) => console.error(l));
   const nnodes = o.nnodes ?? 1;
@@ -116,7 +118,11 @@ async function launchProcesses(o: LaunchOptions): Promise<number> {
   }
   const children: ChildProcess[] = [];
   let live = N;
+  // Failures seen within REPORT_MS of the first are reported together: when a rank dies its peers fail too (with
+  // PeerLostError, exit code 1) within milliseconds, and the order of their exit events is not the order of death.
+  const failures: { rank: number; pid: number; code: number; how: string; signal: boolean }[] = [];
   let firstFailure: { code: number } | null = null;
+  let reportTimer: NodeJS.Timeout | undefined;
   let stopping: { code: number } | null = null;
   let graceTimer: NodeJS.Timeout | undefined;
   let killTimer: NodeJS.Timeout | undefined;
@@ -134,6 +140,23 @@ async function launchProcesses(o: LaunchOptions): Promise<number> {
     terminateAll();
   });
 
+  const report = (): void => {
+    if (firstFailure) return;
+    clearTimeout(reportTimer);
+    // the likely root cause first: a signal or a specific exit code rather than the generic 1 of an uncaught error
+    const rootFirst = [...failures].sort((a, b) => Number(b.signal || b.code !== 1) - Number(a.signal || a.code !== 1));
+    const root = rootFirst[0]!;
+    firstFailure = { code: root.code };
+    const others = rootFirst.slice(1).map((f) => `rank ${f.rank} ${f.how}`);
+    log(`zerots launch: rank ${root.rank} (pid ${root.pid}) ${root.how}${others.length ? ` (then ${others.join(', ')})` : ''}; ` +
+      `stopping the other ranks (they get ${Math.round((o.graceMs ?? 10_000) / 1000)} s to finish)`);
+    graceTimer = setTimeout(terminateAll, o.graceMs ?? 10_000);
+  };
+  const finish = (): void => {
+    if (failures.length && !firstFailure) report();
+    done(stopping ? stopping.code : firstFailure ? firstFailure.code : 0);
+  };
+
   for (let l = 0; l < N; l++) {
     const rank = (o.nodeRank ?? 0) * N + l;
     const env = {
@@ -146,14 +169,12 @@ async function launchProcesses(o: LaunchOptions): Promise<number> {
     c.on('exit', (code, signal) => {
       live--;
       const failed = signal !== null || code !== 0;
-      if (failed && !stopping && !firstFailure) {
+      if (failed && !stopping) {
         const sig = signal ? constants.signals[signal] ?? 15 : 0;
-        firstFailure = { code: signal ? 128 + sig : code ?? 1 };
-        log(`zerots launch: rank ${rank} (pid ${c.pid}) ${signal ? `was killed by ${signal}` : `exited with code ${code}`}; ` +
-          `stopping the other ranks (they get ${Math.round((o.graceMs ?? 10_000) / 1000)} s to finish)`);
-        graceTimer = setTimeout(terminateAll, o.graceMs ?? 10_000);
+        failures.push({ rank, pid: c.pid ?? -1, code: signal ? 128 + sig : code ?? 1, signal: signal !== null, how: signal ? `was killed by ${signal}` : `exited with code ${code}` });
+        reportTimer ??= setTimeout(report, REPORT_MS);
       }
-      if (live === 0) done(stopping ? stopping.code : firstFailure ? firstFailure.code : 0);
+      if (live === 0) finish();
     });
   }
   try {
@@ -161,6 +182,7 @@ async function launchProcesses(o: LaunchOptions): Promise<number> {
   } finally {
     clearTimeout(graceTimer);
     clearTimeout(killTimer);
+    clearTimeout(reportTimer);
     off();
   }
 }

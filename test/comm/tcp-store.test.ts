@@ -72,15 +72,18 @@ test('store: garbage, an oversized frame, a Data frame, and silence are dropped 
     await raw(s.port, Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
     await raw(s.port, encodeHeader({ kind: FrameKind.Hello, op: 0, dtype: 0, seq: 0, length: 1 << 30, offset: 0 }));
     await raw(s.port, encodeHeader({ kind: FrameKind.Data, op: 1, dtype: 1, seq: 0, length: 4, offset: 0 }));
+    // a request far below the store's 16 MiB limit, but too big for a stranger
+    await raw(s.port, encodeHeader({ kind: FrameKind.StoreRequest, op: 0, dtype: 0, seq: 0, length: 1 << 20, offset: 0 }));
     await raw(s.port, encodeJsonFrame(FrameKind.Hello, { role: 'store', group: 0, rank: 99, worldSize: 3, mac: '00' }));
     await raw(s.port, null); // says nothing: dropped after the handshake timeout (300 ms here)
-    await until(() => s.refused === 5);
+    await until(() => s.refused === 6);
     const text = log.join('\n');
     assert.match(text, /bad frame magic/);
-    assert.match(text, /exceeds the limit/);
+    assert.match(text, /exceeds the limit|before authentication/);
     assert.match(text, /Data frame/);
     assert.match(text, /rank 99 outside 0\.\.2/);
     assert.match(text, /no answer within 300 ms/);
+    assert.match(text, /StoreRequest frame of 1048576 bytes before authentication \(limit 4096\)/);
     const ok = await client(s);
     assert.equal(await ok.add('still', 1), 1);
     ok.close();

@@ -32,6 +32,8 @@ export class FramedConn {
       onControl: (h, p) => this.sink.onControl(h, p),
       onDataPiece: (h, p, at) => this.sink.onDataPiece(h, p, at),
     }, allowData);
+    // Until the peer has proven the token, it may only send small frames (a stranger cannot make us buffer MiBs).
+    this.parser.limit = 4096;
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => {
       if (this.ended) return;
@@ -48,6 +50,11 @@ export class FramedConn {
 
   private held: { h: FrameHeader; p: Buffer; at: number }[] | null = null;
   private endErr: Error | null | undefined = undefined;
+
+  /** The peer is authenticated: lift the pre-authentication frame size limit. */
+  trust(): void {
+    this.parser.limit = null;
+  }
 
   /** Queues every frame (and the end) until attach(): used between a handshake and the link's real owner. */
   hold(): void {
@@ -126,6 +133,8 @@ function expectOne(conn: FramedConn, kind: FrameKind, timeoutMs: number, what: s
       onControl: (h, p) => {
         clearTimeout(timer);
         if (h.kind !== kind) return conn.fail(new ProtocolError(`${what}: expected a ${FrameKind[kind]} frame, got ${FrameKind[h.kind]}`));
+        // Welcome ends the connecting side's handshake; frames right behind it in the same chunk are trusted.
+        if (kind === FrameKind.Welcome) conn.trust();
         conn.hold();
         resolve(p);
       },
@@ -151,6 +160,7 @@ export async function acceptHandshake(
   const theirs = typeof o.mac === 'string' ? Buffer.from(o.mac, 'hex') : Buffer.alloc(0);
   const ours = mac(token, nonce, expect.role, expect.group, rank);
   if (theirs.length !== ours.length || !timingSafeEqual(theirs, ours)) throw refuse(conn, 'wrong job token (authentication failed)');
+  conn.trust();
   conn.sendJson(FrameKind.Welcome, { rank: expect.selfRank });
   return { role: expect.role, group: expect.group, rank, worldSize: expect.worldSize };
 }

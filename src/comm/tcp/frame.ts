@@ -105,6 +105,8 @@ export class FrameParser {
   private cur: FrameHeader | null = null;
   private got = 0;
   private parts: Buffer[] = [];
+  /** Payload limit below the per-kind one, while the peer is not authenticated yet (null: none). */
+  limit: number | null = null;
 
   constructor(private readonly sink: FrameSink, private readonly allowData = true) {}
 
@@ -120,6 +122,7 @@ export class FrameParser {
         this.headFill = 0;
         const h = decodeHeader(this.head);
         if (h.kind === FrameKind.Data && !this.allowData) throw new ProtocolError('Data frame on a connection that carries no collectives');
+        if (this.limit !== null && h.length > this.limit) throw new ProtocolError(`${FrameKind[h.kind]} frame of ${h.length} bytes before authentication (limit ${this.limit})`);
         this.cur = h;
         this.got = 0;
         this.parts = [];
