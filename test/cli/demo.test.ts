@@ -15,6 +15,7 @@ import { Device } from '../../src/tensor/device.js';
 import { Tape } from '../../src/autograd/tape.js';
 import { GPT } from '../../src/nn/gpt.js';
 import { DistributedSampler, loadCorpus, trainValSplit } from '../../src/data/index.js';
+import { median, pairedRatio } from '../../src/cli/ranks/stats.js';
 
 const N = 2;
 /** Uneven enough that buckets are padded; ~11k parameters in 6 buckets. */
@@ -131,4 +132,13 @@ test('bench zero, bf16, 2 thread ranks: same losses in every stage; the last lin
   assert.deepEqual(last, JSON.parse(JSON.stringify(record)));
   // 16-bit states: 2 + 2 + 12 bytes per padded element in stage 0
   assert.equal(summaries[0]!.modelStates.total, 16 * summaries[0]!.perRank[0]!.layout.padded);
+});
+
+test('step-time statistics: median and the paired ratio of rounds', () => {
+  assert.equal(median([3, 1, 2]), 2);
+  assert.equal(median([4, 1, 3, 2]), 2.5);
+  assert.ok(Number.isNaN(median([])));
+  // round-by-round load changes cancel: the other stage is 2x slower in every round whatever the load
+  assert.equal(pairedRatio([1, 5, 2, 9], [2, 10, 4, 18]), 0.5);
+  assert.equal(pairedRatio([1, 1, 1], [1, 2, 4]), 0.5);
 });

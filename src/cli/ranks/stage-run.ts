@@ -6,7 +6,9 @@
 // [Note: interleaved timing] The machine is shared and its load changes by the second. Timing the stages one after
 // the other would charge each stage with whatever else ran meanwhile; instead every stage first runs its untimed
 // steps alone (the memory is measured there), then the timed steps run in rounds, one step of each stage per round,
-// so load changes hit every stage alike. A stage's time per step is the median of its timed steps.
+// so load changes hit every stage alike (the first stage of a round rotates). A stage's time per step is the median
+// of its timed steps; its speed against stage 0 is the median over rounds of the ratio of the two stages' steps in
+// the same round (a paired comparison: both ran under about the same load).
 import { writeSync } from 'node:fs';
 import type { ProcessGroup, CollectiveOp } from '../../comm/types.js';
 import type { RankContext } from '../../launch/spawn.js';
@@ -17,6 +19,7 @@ import { initialize, type ZeroEngine } from '../../zero/engine.js';
 import { DistributedSampler, loadCorpus, trainValSplit } from '../../data/index.js';
 import type { PhaseSeconds, StageNumber, StageResult, StageRunSpec } from './stage-spec.js';
 import { stageConfig } from './stage-config.js';
+import { median } from './stats.js';
 
 /** Bytes of the threads transport's staging area per rank (256 KiB or more reaches full bandwidth). */
 export const COMM_STAGING_BYTES = 1 << 20;
@@ -29,13 +32,6 @@ function categories(f: (c: MemoryCategory) => number): Record<MemoryCategory, nu
 
 function ops(f: (op: CollectiveOp) => number): Record<CollectiveOp, number> {
   return Object.fromEntries(OPS.map((op) => [op, f(op)])) as Record<CollectiveOp, number>;
-}
-
-function median(xs: readonly number[]): number {
-  if (xs.length === 0) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  const k = s.length >> 1;
-  return s.length % 2 === 1 ? s[k]! : (s[k - 1]! + s[k]!) / 2;
 }
 
 /** GPT-2 practice: no weight decay on biases and LayerNorm gains (1-D parameters). */
@@ -83,7 +79,8 @@ export async function runStagesRank(ctx: RankContext, spec: StageRunSpec): Promi
   const untimed = Math.min(Math.max(1, spec.untimedSteps), Math.max(1, spec.steps - 1));
   const lives = spec.stages.map((stage) => start(run, stage, untimed));
   for (let s = untimed; s < spec.steps; s++) {
-    for (const live of lives) timedStep(run, live, s);
+    // rotate which stage goes first, so that no stage always follows the same one
+    for (let k = 0; k < lives.length; k++) timedStep(run, lives[(k + s) % lives.length]!, s);
     progress(run, lives, s);
   }
   const out = lives.map((live) => {
@@ -175,7 +172,8 @@ function finish(run: RankRun, live: Live, valLoss: number | null): StageResult {
   const L = live.engine.plan.layout;
   return {
     stage: live.stage, rank: ctx.rank, losses: live.losses, valLoss,
-    secondsPerStep: median(live.stepSeconds), minSecondsPerStep: n > 0 ? Math.min(...live.stepSeconds) : NaN, timedSteps: n, tokensPerStep: ctx.worldSize * spec.microBatch * spec.model.blockSize,
+    secondsPerStep: median(live.stepSeconds), minSecondsPerStep: n > 0 ? Math.min(...live.stepSeconds) : NaN,
+    stepSeconds: live.stepSeconds, timedSteps: n, tokensPerStep: ctx.worldSize * spec.microBatch * spec.model.blockSize,
     phases, peak: live.peak, peakTotal: live.peakTotal, firstStepPeakTotal: live.firstStepPeakTotal, afterInit: live.afterInit,
     commBytesPerStep: OPS.reduce((sum, op) => sum + commBytesByOp[op], 0), commBytesByOp,
     commCallsByOp: ops((op) => per(live.commCalls[op])),

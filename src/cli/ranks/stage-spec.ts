@@ -62,6 +62,8 @@ export interface StageResult {
   secondsPerStep: number;
   /** The fastest timed step: the least disturbed by other work on the machine. */
   minSecondsPerStep: number;
+  /** Every timed step's seconds, in round order (round i of every stage ran at about the same time). */
+  stepSeconds: number[];
   timedSteps: number;
   /** Tokens per step over all ranks. */
   tokensPerStep: number;

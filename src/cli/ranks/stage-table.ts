@@ -52,7 +52,7 @@ export function benchTable(s: readonly StageSummary[]): string {
     'param', 'grad', 'optim', 'activ', 'comm', 'peak MiB', '1st step', 'comm MiB/step',
   ];
   const rows = s.map((x) => [
-    String(x.stage), x.tokensPerSecond.toFixed(0), s0 ? (x.tokensPerSecond / s0.tokensPerSecond).toFixed(3) : '-',
+    String(x.stage), x.tokensPerSecond.toFixed(0), x.ratioToStage0.toFixed(3),
     s0 ? (x.bestTokensPerSecond / s0.bestTokensPerSecond).toFixed(3) : '-',
     ms(x.secondsPerStep), ms(x.phases.forward), ms(x.phases.backward), ms(x.phases.step),
     ms(x.phases.comm.all_reduce), ms(x.phases.comm.reduce_scatter), ms(x.phases.comm.all_gather), x.commCallsPerStep.toFixed(0),
@@ -64,8 +64,8 @@ export function benchTable(s: readonly StageSummary[]): string {
 
 export const BENCH_LEGEND = [
   'tok/s: global tokens per step / rank 0\'s median timed step (stages interleaved step by step, so machine load hits',
-  '  all alike); x stage 0: its ratio to stage 0 (the JSON\'s); best x: the same ratio of the fastest steps, the least',
-  '  disturbed by other work on a shared machine.',
+  '  all alike); x stage 0 (the JSON\'s ratio): median over rounds of stage 0\'s step time / this stage\'s in the same',
+  '  round (a paired comparison under the same load); best x: the ratio of the two stages\' fastest steps.',
   'fwd, bwd, step: mean ms per step on rank 0 in engine.forward / backward / step; allreduce, red-scat, allgather: ms',
   '  per step inside those collectives, waiting for the other rank included (within bwd and step, and within fwd for',
   '  stage 3); calls: collectives per step, each a point where the ranks wait for each other.',
@@ -91,7 +91,7 @@ export function benchRecord(s: readonly StageSummary[]): BenchZeroRecord {
     return x;
   };
   const t0 = by(0).tokensPerSecond;
-  const ratio = (k: number) => Number((by(k).tokensPerSecond / t0).toFixed(4));
+  const ratio = (k: number) => Number(by(k).ratioToStage0.toFixed(4));
   return {
     bench: 'zero', world_size: by(0).worldSize,
     stage0_tokens_per_s: Math.round(t0),

@@ -6,6 +6,7 @@ import type { BucketedLayout } from '../../zero/partition.js';
 import { MEMORY_CATEGORIES, type MemoryCategory } from '../../tensor/device.js';
 import type { CollectiveOp } from '../../comm/types.js';
 import type { PhaseSeconds, StageNumber, StageResult, StageRunSpec } from './stage-spec.js';
+import { pairedRatio } from './stats.js';
 
 export interface StageSummary {
   stage: StageNumber;
@@ -19,6 +20,11 @@ export interface StageSummary {
   tokensPerSecond: number;
   /** The same over rank 0's fastest timed step. */
   bestTokensPerSecond: number;
+  /**
+   * Speed relative to stage 0: the median over rounds of stage 0's step time / this stage's in the same round
+   * ([Note: interleaved timing] in stage-run.ts); NaN without stage 0 or timed steps.
+   */
+  ratioToStage0: number;
   secondsPerStep: number;
   /** Rank 0's phases per timed step. */
   phases: PhaseSeconds;
@@ -45,7 +51,10 @@ export async function runStages(spec: StageRunSpec, worldSize: number, timeoutMs
   const perRank = await spawnWorld<StageResult[]>({
     worldSize, module: new URL('./stage-run.js', import.meta.url), fn: 'runStagesRank', args: spec, timeoutMs,
   });
-  return spec.stages.map((stage, k) => summarize(spec, perRank.map((r) => r[k]!), worldSize, stage));
+  const out = spec.stages.map((stage, k) => summarize(spec, perRank.map((r) => r[k]!), worldSize, stage));
+  const s0 = out.find((x) => x.stage === 0);
+  for (const x of out) x.ratioToStage0 = s0 === undefined ? NaN : pairedRatio(s0.perRank[0]!.stepSeconds, x.perRank[0]!.stepSeconds);
+  return out;
 }
 
 function maxOver(rs: StageResult[], f: (r: StageResult) => number): number {
@@ -65,6 +74,7 @@ export function summarize(spec: StageRunSpec, rs: StageResult[], worldSize: numb
     finalLoss: losses[losses.length - 1] ?? NaN, valLoss,
     tokensPerSecond: r0.tokensPerStep / r0.secondsPerStep,
     bestTokensPerSecond: r0.tokensPerStep / r0.minSecondsPerStep,
+    ratioToStage0: NaN,
     secondsPerStep: r0.secondsPerStep,
     phases: r0.phases,
     peak: Object.fromEntries(MEMORY_CATEGORIES.map((c) => [c, maxOver(rs, (r) => r.peak[c])])) as Record<MemoryCategory, number>,
