@@ -37,7 +37,8 @@ export function demoTable(s: readonly StageSummary[]): string {
 
 export const DEMO_LEGEND = [
   'param, grad, optim, activ, comm, peak: steady-state peak device MiB per rank by category and in total (largest rank,',
-  '  measured on the second step; kernel workspace excluded; comm is ~0 because collectives work in place).',
+  '  measured on the second step; kernel workspace and the transport\'s 1 MiB staging area excluded; comm is ~0:',
+  '  the collectives work in place on the parameter and gradient buffers).',
   'states: parameters + gradients + optimizer state per rank right after initialize(); formula: the ZeRO paper\'s',
   '  model-state bytes per rank (src/estimate) for the same Psi and world size.',
   'loss: the last step\'s training loss (mean over ranks); val loss: held-out text after training; tok/s: global tokens',
