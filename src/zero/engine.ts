@@ -15,7 +15,8 @@ import type { Tensor } from '../tensor/tensor.js';
 import { buildPlan } from './build-plan.js';
 import { FlatBuffer } from './flat-buffer.js';
 import { makeGradientReducer, type GradientReducer } from './grad-reducer.js';
-import { OptimizerState } from './optimizer-state.js';
+import { OptimizerState, type PreparedUpdate } from './optimizer-state.js';
+import { locateNonFinite, nonFiniteNormError } from './step-checks.js';
 import { ParamFetcher } from './param-fetcher.js';
 import type { ZeroPlan } from './plan.js';
 import { ReplicatedParams, type ParameterStore } from './replicated-params.js';
@@ -140,14 +141,57 @@ export class ZeroEngine<M extends TrainableModule> {
     return this.microSteps > 0 && this.microSteps % this.config.gradientAccumulationSteps === 0;
   }
 
-  /** Call after every backward(); updates at the accumulation boundary (returns null elsewhere), as DeepSpeed's step(). */
+  /**
+   * Call after every backward(); updates at the accumulation boundary (returns null elsewhere), as DeepSpeed's step().
+   * Two phases: everything that can fail for a reason other than a lost peer (the workspace, the agreed norm and its
+   * finiteness, the reduction-order check, the clipping coefficient, the loss scaler's decision) happens before
+   * anything the step updates is written, so a step that throws leaves parameters, master weights, optimizer state,
+   * counters, the scheduler and the loss scaler as they were; the gradients are zeroed and the engine stays usable.
+   */
   step(): StepInfo | null {
     if (!this.atBoundary) return null;
     this.microSteps = 0;
     this.reducer.reduce();
+    // A rank-local failure while preparing (device memory) still joins the norm's all-reduce, with a NaN that makes
+    // every other rank fail this step too, instead of leaving them waiting in a collective.
+    let update: PreparedUpdate | null = null;
+    let localError: unknown = null;
+    try {
+      update = this.state.prepare(this.reducer, this.store);
+    } catch (e) {
+      localError = e;
+    }
+    let info: StepInfo;
+    try {
+      const r = this.decide(localError);
+      if (r.skip) {
+        this.reducer.zero();
+        this.store.afterStep();
+        return r.info;
+      }
+      info = r.info;
+      // Phase 2: the update. Only a failing kernel could throw from here on.
+      this.optimizer.lr = info.lr;
+      update!.apply(r.gradScale);
+    } catch (e) {
+      this.abandonAfterError();
+      throw e;
+    } finally {
+      update?.release();
+    }
+    this.store.afterStep();
+    this.scheduler.step();
+    this.reducer.zero();
+    this.globalSteps++;
+    return info;
+  }
+
+  /** Phase 1's decision; writes nothing but the loss scaler, and that only as its last act (restored if it throws). */
+  private decide(localError: unknown): { skip: boolean; info: StepInfo; gradScale: number } {
     // One scalar all-reduce gives the global norm and, through Inf/NaN, the overflow every rank agrees on; it also
     // carries the order of this step's bucket reductions, which must be the same on every rank.
-    let sumSq = this.state.localSumSquares(this.reducer);
+    const sums = this.state.localSumSquaresByBucket(this.reducer);
+    let sumSq = localError === null ? sums.reduce((a, x) => a + x, 0) : NaN;
     if (this.plan.partitioned && this.group.worldSize > 1) {
       const s = this.scalar.comm() as Float32Array;
       const sig = this.reducer.signature();
@@ -156,8 +200,6 @@ export class ZeroEngine<M extends TrainableModule> {
       this.group.allReduce(s, 'sum', 'f32');
       sumSq = s[0];
       if (s[1] !== sig * this.group.worldSize) {
-        this.reducer.zero();
-        this.store.afterStep();
         throw new StateError(
           `rank ${this.group.rank}: the ranks reduced their gradient buckets in different orders this step (signature ${sig}, ` +
             `sum over ranks ${s[1]}): their backward passes ran different modules. Every rank must run the same modules ` +
@@ -165,27 +207,36 @@ export class ZeroEngine<M extends TrainableModule> {
         );
       }
     }
+    if (localError !== null) throw localError;
     const lossScale = this.scaler?.scale ?? 1;
     const lr = this.scheduler.lr;
     const overflow = !Number.isFinite(sumSq);
-    if (this.scaler !== null && this.scaler.update(overflow)) {
+    if (overflow && this.scaler === null) throw nonFiniteNormError(this.globalSteps, sumSq, locateNonFinite(this.plan, this.reducer, sums));
+    const { norm, gradScale } = overflow ? { norm: Infinity, gradScale: 0 } : unscaleAndClip(Math.sqrt(sumSq), lossScale, this.config.gradientClipping);
+    if (!overflow && !(Number.isFinite(gradScale) && Number.isFinite(lr))) {
+      throw new NumericsError(`step ${this.globalSteps}: the gradient scale ${gradScale} (norm ${norm}, loss scale ${lossScale}) or the learning rate ${lr} is not finite; parameters and optimizer state are unchanged`);
+    }
+    let skip = false;
+    if (this.scaler !== null) {
+      const before = this.scaler.stateDict();
+      try {
+        skip = this.scaler.update(overflow);
+      } catch (e) {
+        this.scaler.loadStateDict(before);
+        throw e;
+      }
+    }
+    return { skip, gradScale, info: { applied: !skip, gradNorm: skip ? Infinity : norm, lr, lossScale } };
+  }
+
+  /** A step that threw: gradients back to zero, parameters re-gathered as every rank does after a step. */
+  private abandonAfterError(): void {
+    try {
       this.reducer.zero();
       this.store.afterStep();
-      return { applied: false, gradNorm: Infinity, lr, lossScale };
+    } catch {
+      // a lost peer; the caller reports the error that ended the step
     }
-    if (overflow) {
-      this.reducer.zero();
-      this.store.afterStep();
-      throw new NumericsError(`step ${this.globalSteps}: the gradient norm is not finite (sum of squares ${sumSq}); parameters and optimizer state are unchanged`);
-    }
-    const { norm, gradScale } = unscaleAndClip(Math.sqrt(sumSq), lossScale, this.config.gradientClipping);
-    this.optimizer.lr = lr;
-    this.state.step(this.reducer, this.store, gradScale);
-    this.store.afterStep();
-    this.scheduler.step();
-    this.reducer.zero();
-    this.globalSteps++;
-    return { applied: true, gradNorm: norm, lr, lossScale };
   }
 
   /** gradient_accumulation_steps micro-batches: forward, backward each, then step. Returns the mean loss. */

@@ -22,6 +22,14 @@ export interface SegmentTarget {
   segmentParam(b: number): { readonly buf: FlatStorage; readonly offset: number };
 }
 
+/** A step laid out and checked, not yet applied (see OptimizerState.prepare). */
+export interface PreparedUpdate {
+  /** Phase 2: the optimizer update (the only write to parameters, master weights and state). */
+  apply(gradScale: number): void;
+  /** Frees the step's workspace (idempotent). */
+  release(): void;
+}
+
 export interface OptimizerStateOptions {
   placement: 'device' | 'host';
   host?: HostMemory;
@@ -76,18 +84,35 @@ export class OptimizerState {
 
   /** Sum of squares of this rank's segment gradients (as stored: loss-scaled in fp16), in f64. */
   localSumSquares(grads: SegmentSource): number {
+    return this.localSumSquaresByBucket(grads).reduce((a, x) => a + x, 0);
+  }
+
+  /** The same, per bucket (to say which bucket held a non-finite value). */
+  localSumSquaresByBucket(grads: SegmentSource): number[] {
     const k = this.plan.device.kernels;
-    let s = 0;
-    this.plan.layout.buckets.forEach((_, b) => {
+    return this.plan.layout.buckets.map((_, b) => {
       const { buf, offset } = grads.segmentGrad(b);
       const n = segment(this.plan, b).end - segment(this.plan, b).start;
-      s += this.plan.dtype === 'f32' ? k.sumSquares(buf.at(offset), n) : k.sumSquares16(buf.at(offset), n, this.plan.dtype);
+      return this.plan.dtype === 'f32' ? k.sumSquares(buf.at(offset), n) : k.sumSquares16(buf.at(offset), n, this.plan.dtype);
     });
-    return s;
   }
 
   /** One optimizer step over every segment; writes the updated parameters into `target`. */
   step(grads: SegmentSource, target: SegmentTarget, gradScale: number): void {
+    const u = this.prepare(grads, target);
+    try {
+      u.apply(gradScale);
+    } finally {
+      u.release();
+    }
+  }
+
+  /**
+   * Phase 1 of a step: allocates the fp32 gradient workspace (16-bit on the device), decodes or copies the gradients
+   * into it and lays out the shards. Writes no parameter, master weight or state buffer, so whatever throws here
+   * (an allocation) leaves the optimizer as it was. Call release() in all cases, apply() at most once.
+   */
+  prepare(grads: SegmentSource, target: SegmentTarget): PreparedUpdate {
     const { plan } = this;
     const dev = plan.device;
     const n = this.numel;
@@ -96,8 +121,12 @@ export class OptimizerState {
     const host = this.o.placement === 'host';
     const hostGradAt = this.base + ((this.separateMaster ? 1 : 0) + this.keys.length) * n * 4;
     // fp32 gradients for the step: the reducer's buffer itself (fp32 on device), a transient device workspace
-    // (16-bit on device) or the host copy.
-    const ws = !host && plan.dtype !== 'f32' ? dev.alloc(Math.max(4, 4 * n), 'workspace', 'fp32 gradients for the step') : null;
+    // (16-bit on device) or the host copy (a transient slot of the host allocation, not optimizer state).
+    let ws: Allocation | null = !host && plan.dtype !== 'f32' ? dev.alloc(Math.max(4, 4 * n), 'workspace', 'fp32 gradients for the step') : null;
+    const release = () => {
+      if (ws !== null) dev.free(ws);
+      ws = null;
+    };
     try {
       const shards: ParamShard[] = [];
       plan.layout.buckets.forEach((bk, b) => {
@@ -133,10 +162,19 @@ export class OptimizerState {
           });
         }
       });
-      this.optimizer.step(shards, { gradScale });
-      if (host) this.copyBack(target);
-    } finally {
-      if (ws !== null) dev.free(ws);
+      let applied = false;
+      return {
+        apply: (gradScale: number) => {
+          if (applied) throw new Error('PreparedUpdate.apply called twice');
+          applied = true;
+          this.optimizer.step(shards, { gradScale });
+          if (host) this.copyBack(target);
+        },
+        release,
+      };
+    } catch (e) {
+      release();
+      throw e;
     }
   }
 
