@@ -137,7 +137,8 @@ function trainStep(run: RankRun, live: Live, s: number): { forward: number; back
 function timedStep(run: RankRun, live: Live, s: number): void {
   const { group } = run;
   group.barrier(); // every rank starts the step together; the step ends in a collective on every stage
-  group.log.reset();
+  const log = live.engine.commStats(); // the group's log: this step's collectives only, after the reset
+  log.reset();
   const t0 = performance.now();
   const p = trainStep(run, live, s);
   live.stepSeconds.push((performance.now() - t0) / 1000);
@@ -145,9 +146,9 @@ function timedStep(run: RankRun, live: Live, s: number): void {
   live.phases.backward += p.backward;
   live.phases.step += p.step;
   for (const op of OPS) {
-    live.commBytes[op] += group.log.byOp[op].bytesSent;
-    live.commSeconds[op] += group.log.byOp[op].seconds;
-    live.commCalls[op] += group.log.byOp[op].count;
+    live.commBytes[op] += log.byOp[op].bytesSent;
+    live.commSeconds[op] += log.byOp[op].seconds;
+    live.commCalls[op] += log.byOp[op].count;
   }
 }
 
