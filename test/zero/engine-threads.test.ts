@@ -14,6 +14,18 @@ test('threads transport, N = 3: stages 0-3 fp32 and stage 2 with offload_optimiz
   cases.push({ stage: 2, precision: 'fp32', worldSize: 3, gas: 2, steps: 3, clip: 0.5, kernels: 'wasm', offload: true });
   cases.push({ stage: 3, precision: 'fp32', worldSize: 3, gas: 1, steps: 3, clip: 0.5, kernels: 'wasm', offload: true, offloadParam: true, strict3: true });
   const res = await spawnWorld<EngineResult[]>({ worldSize: 3, module: ranks, fn: 'trainMany', args: cases, timeoutMs: 120_000 });
+  compare(cases, res);
+});
+
+test('threads transport with a progress thread, N = 2: overlap_comm stages 2 and 3 equal the single process', async () => {
+  const cases: LockstepCase[] = [
+    { stage: 2, precision: 'fp32', worldSize: 2, gas: 2, steps: 3, clip: 0.5, kernels: 'wasm', overlap: true, bucket: 100 },
+    { stage: 3, precision: 'fp32', worldSize: 2, gas: 1, steps: 3, clip: 0.5, kernels: 'wasm', overlap: true, stage3: { prefetch: 400, persistence: 0, reuse: 0 } },
+  ];
+  compare(cases, await spawnWorld<EngineResult[]>({ worldSize: 2, module: ranks, fn: 'trainMany', args: cases, timeoutMs: 120_000 }));
+});
+
+function compare(cases: LockstepCase[], res: EngineResult[][]): void {
   cases.forEach((c, k) => {
     const tag = `stage ${c.stage}${c.offload ? ' offload' : ''}`;
     const ref = reference(c);
@@ -34,4 +46,4 @@ test('threads transport, N = 3: stages 0-3 fp32 and stage 2 with offload_optimiz
       assert.ok(r[0].hostInUse >= 8 * r[0].layout.shardNumel, 'offloaded: master + Adam state in host memory');
     }
   });
-});
+}

@@ -8,7 +8,8 @@ import { controlBytes } from './fake-group.js';
 export interface FakeRankContext {
   rank: number;
   worldSize: number;
-  initProcessGroup(memory: WasmMemory): Promise<ProcessGroup>;
+  /** opts: the threads transport's (scratch, progressThread); the fake group ignores them. */
+  initProcessGroup(memory: WasmMemory, opts?: object): Promise<ProcessGroup>;
 }
 
 export function fakeWorld<T>(opts: { worldSize: number; module: string | URL; fn: string; args?: unknown; timeoutMs?: number }): Promise<T[]> {

@@ -19,6 +19,8 @@ export interface LockstepCase {
   bucket?: number;
   /** fp16 initial_scale_power (default 8) */
   scalePower?: number;
+  /** zero_optimization.overlap_comm (default: the config's default); the ranks then also use a progress thread */
+  overlap?: boolean;
   /** offload_optimizer to host memory */
   offload?: boolean;
   /** offload_param to host memory too (stage 3) */
@@ -51,6 +53,7 @@ export function dsConfig(c: LockstepCase): Record<string, unknown> {
     zero_optimization: {
       stage: c.stage,
       reduce_bucket_size: c.bucket ?? 300,
+      ...(c.overlap === undefined ? {} : { overlap_comm: c.overlap }),
       ...(c.offload ? { offload_optimizer: { device: 'cpu' } } : {}),
       ...(c.offloadParam ? { offload_param: { device: 'cpu' } } : {}),
       ...(c.strict3 ? { stage3_param_persistence_threshold: 0, stage3_max_reuse_distance: 0, stage3_prefetch_bucket_size: 0 } : {}),

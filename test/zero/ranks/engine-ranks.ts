@@ -4,6 +4,7 @@ import { Device } from '../../../src/tensor/device.js';
 import { GPT } from '../../../src/nn/gpt.js';
 import { HostMemory } from '../../../src/tensor/host.js';
 import { initialize } from '../../../src/zero/engine.js';
+import { commOptionsFor } from '../../../src/zero/comm-options.js';
 import { GPT_TINY, dsConfig, microBatch, noDecay, type LockstepCase } from '../lockstep-common.js';
 import type { FakeRankContext } from '../fake-world.js';
 import type { ProcessGroup } from '../../../src/comm/types.js';
@@ -31,7 +32,9 @@ export interface EngineResult {
 /** Several cases on one device and group (worker start-up is the expensive part); each must free all it took. */
 export async function trainMany(ctx: FakeRankContext, cases: LockstepCase[]): Promise<EngineResult[]> {
   const device = new Device({ capacityBytes: 32 << 20, kernels: cases[0].kernels, name: `rank${ctx.rank}` });
-  const group = await ctx.initProcessGroup(device.memory);
+  // the threads transport's scratch and, when a case asks for overlap_comm, its progress thread (fake group: ignored)
+  const comm = commOptionsFor(device, dsConfig(cases[0]), { worldSize: ctx.worldSize, progressThread: cases.some((c) => c.overlap === true) });
+  const group = await ctx.initProcessGroup(device.memory, comm.options);
   const out: EngineResult[] = [];
   for (const c of cases) {
     const before = device.memoryStats().inUseBytes;

@@ -9,6 +9,7 @@ import { add, crossEntropy } from '../../../src/autograd/ops/index.js';
 import { initialize, type ZeroEngine } from '../../../src/zero/engine.js';
 import type { ProcessGroup } from '../../../src/comm/types.js';
 import { segment } from '../../../src/zero/plan.js';
+import { commOptionsFor } from '../../../src/zero/comm-options.js';
 import { GPT_TINY, dsConfig, microBatch, noDecay, type LockstepCase } from '../lockstep-common.js';
 import type { FakeRankContext } from '../fake-world.js';
 
@@ -115,7 +116,8 @@ function run(device: Device, group: ProcessGroup, ctx: FakeRankContext, c: NanCa
 /** Per case: a clean two-step run, then a run whose second step is poisoned (must throw, change nothing) and redone. */
 export async function nanStep(ctx: FakeRankContext, cases: NanCase[]): Promise<NanResult[]> {
   const device = new Device({ capacityBytes: 32 << 20, kernels: cases[0].kernels, name: `rank${ctx.rank}` });
-  const group = await ctx.initProcessGroup(device.memory);
+  const comm = commOptionsFor(device, dsConfig(cases[0]), { worldSize: ctx.worldSize, progressThread: false });
+  const group = await ctx.initProcessGroup(device.memory, comm.options);
   const out: NanResult[] = [];
   for (const c of cases) {
     const before = device.memoryStats().inUseBytes;
