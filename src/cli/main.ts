@@ -71,7 +71,18 @@ bench.command('comm')
 bench.command('zero')
   .description('every ZeRO stage on one model: tokens/s, peak memory per rank, comm bytes per step')
   .option('--world-size <n>', 'ranks', int('--world-size', 1, 16), 2)
-  .action(async (o) => (await load<{ benchZero(o: unknown): Promise<void> }>('./bench-zero.js')).benchZero(o));
+  .option('--precision <p>', 'fp32 | bf16 (default bf16)', (v: string) => {
+    if (v !== 'fp32' && v !== 'bf16') throw new InvalidArgumentError(`--precision must be fp32 or bf16, got '${v}'`);
+    return v;
+  })
+  .option('--steps <n>', 'steps per stage (2 of them untimed warm-up)', int('--steps', 3, 10_000))
+  .action(async (o: { worldSize: number; precision?: string; steps?: number }) => {
+    const m = await load<{ benchZero(o: unknown): Promise<unknown> }>('./bench-zero.js');
+    const spec: Record<string, unknown> = {};
+    if (o.precision !== undefined) spec.precision = o.precision;
+    if (o.steps !== undefined) spec.steps = o.steps;
+    await m.benchZero({ worldSize: o.worldSize, spec });
+  });
 
 program.command('train')
   .description('train GPT on the shipped corpus')

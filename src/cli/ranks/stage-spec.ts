@@ -18,7 +18,7 @@ export interface StageRunSpec {
   steps: number;
   /**
    * Leading steps each stage runs alone, untimed, where its memory is measured (stage 3 records its gather order in
-   * the first step, stage 2 its gradient readiness); the rest run interleaved across stages and are timed.
+   * the first step); the rest run interleaved across stages and are timed.
    */
   untimedSteps: number;
   stages: StageNumber[];

@@ -71,7 +71,7 @@ export const BENCH_LEGEND = [
   '  per step inside those collectives, waiting for the other rank included (within bwd and step, and within fwd for',
   '  stage 3); calls: collectives per step, each a point where the ranks wait for each other.',
   'param..peak MiB: steady-state peak device MiB per rank by category and in total (largest rank, kernel workspace',
-  '  excluded); 1st step: the total peak of the first step (stage 2 learns gradient readiness holding every bucket).',
+  '  excluded); 1st step: the total peak of the first step (stage 3 records its gather order there).',
 ].join('\n');
 
 export interface BenchZeroRecord {
