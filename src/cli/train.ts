@@ -1,11 +1,16 @@
-// `zerots train` on one rank: GPT on the shipped corpus with the single-rank trainer (src/train), reporting the
-// training loss and the held-out loss. A DeepSpeed-style config (--config) supplies the micro-batch size,
-// AdamW settings, warmup and gradient clipping; the model size comes from `model` options (defaults below).
+// `zerots train`: GPT on the shipped corpus, reporting the training loss and the held-out loss.
+// - `--world-size N` with N > 1, or N >= 1 with --config: the ZeRO engine on N thread ranks (src/train/zero-train.ts),
+//   the DeepSpeed config (--config; default stage 2, fp32, AdamW, WarmupCosineLR) deciding stage, precision,
+//   batch sizes, optimizer and schedule.
+// - otherwise the single-rank trainer (src/train/trainer.ts); a --config supplies the micro-batch size, AdamW
+//   settings, warmup and gradient clipping.
+// The model size comes from `model` options (defaults below).
 import { readFileSync } from 'node:fs';
 import { Trainer, type TrainerOptions } from '../train/trainer.js';
 import { resolveConfig } from '../config/resolve.js';
 import type { GPTConfig } from '../nn/gpt.js';
 import { ConfigError } from '../errors.js';
+import { defaultZeroConfig, trainZero, type ZeroTrainReport } from '../train/zero-train.js';
 
 export interface TrainCliOptions {
   config?: string;
@@ -35,13 +40,16 @@ export interface TrainReport {
 
 export const DEFAULT_MODEL: Omit<GPTConfig, 'seed'> = { vocabSize: 256, blockSize: 64, nLayer: 4, nHead: 4, nEmbd: 128 };
 
-function fromConfig(path: string): Partial<TrainerOptions> {
-  let json: unknown;
+function readJson(path: string): unknown {
   try {
-    json = JSON.parse(readFileSync(path, 'utf8'));
+    return JSON.parse(readFileSync(path, 'utf8'));
   } catch (e) {
     throw new ConfigError(`cannot read config ${path}: ${(e as Error).message}`, 'config');
   }
+}
+
+function fromConfig(path: string): Partial<TrainerOptions> {
+  const json = readJson(path);
   const c = resolveConfig(json, { worldSize: 1 });
   const out: Partial<TrainerOptions> = { batchSize: c.trainMicroBatchSizePerGpu, gradClip: c.gradientClipping };
   if (c.optimizer !== null) {
@@ -54,9 +62,22 @@ function fromConfig(path: string): Partial<TrainerOptions> {
   return out;
 }
 
-export async function train(opts: TrainCliOptions = {}): Promise<TrainReport> {
-  if ((opts.worldSize ?? 1) !== 1) {
-    throw new ConfigError(`world size ${opts.worldSize}: the single-rank trainer runs one rank; several ranks train through the ZeRO engine`, 'worldSize');
+/** Whether `train` runs through the ZeRO engine: --world-size N > 1, or --world-size given with --config. */
+export function usesZero(opts: Pick<TrainCliOptions, 'worldSize' | 'config'>): boolean {
+  return opts.worldSize !== undefined && (opts.worldSize > 1 || opts.config !== undefined);
+}
+
+export async function train(opts: TrainCliOptions = {}): Promise<TrainReport | ZeroTrainReport> {
+  if (opts.worldSize !== undefined && !(Number.isSafeInteger(opts.worldSize) && opts.worldSize >= 1)) {
+    throw new ConfigError(`world size ${opts.worldSize}: use a whole number >= 1`, 'worldSize');
+  }
+  if (usesZero(opts)) {
+    const steps = opts.steps ?? 300;
+    return trainZero({
+      worldSize: opts.worldSize!, steps, model: { ...DEFAULT_MODEL, ...opts.model, seed: opts.seed ?? 1337 },
+      config: opts.config === undefined ? defaultZeroConfig(steps, { microBatch: opts.batchSize, lr: opts.lr }) : readJson(opts.config),
+      kernels: opts.kernels, log: opts.log,
+    });
   }
   const log = opts.log ?? ((l: string) => console.log(l));
   const steps = opts.steps ?? 300;
