@@ -37,6 +37,7 @@ function compare(cases: LockstepCase[], res: EngineResult[][]): void {
     for (const name of Object.keys(ref.params)) {
       ref.params[name].forEach((want, i) => assert.ok(Math.abs(r[0].params![name][i] - want) <= 1e-5 * Math.max(1, Math.abs(want)), `${tag} ${name}[${i}]`));
     }
+    if (c.stage < 3 || c.strict3) checkPayload(c, r);
     if (c.offloadParam) {
       assert.equal(r[0].memory.afterStep.param, 0, 'offloaded parameters: nothing on the device between steps');
       assert.ok(r[0].paramPeak > 0 && r[0].paramPeak <= 2 * r[0].layout.largestGroup * 4, 'only gathered groups on the device');
@@ -46,4 +47,29 @@ function compare(cases: LockstepCase[], res: EngineResult[][]): void {
       assert.ok(r[0].hostInUse >= 8 * r[0].layout.shardNumel, 'offloaded: master + Adam state in host memory');
     }
   });
+}
+
+/**
+ * The collectives' payload bytes per step on the real transport (the buffers handed in, independent of the
+ * transport's algorithm; its bytesSent follows the shared-memory algorithm instead) equal the formula over the
+ * engine's padded layout: stage 0 all-reduces every bucket; stages 1-2 reduce-scatter and all-gather every bucket
+ * (stage 2 reduce-scatters at every micro-step) plus the [norm, order] scalar all-reduce; stage 3 reduce-scatters
+ * every group per micro-step and, under strict release, gathers every group in forward and in backward, the tied wte
+ * twice per pass (embedding and LM head).
+ */
+function checkPayload(c: LockstepCase, r: EngineResult[]): void {
+  const b = c.precision === 'fp32' ? 4 : 2;
+  for (const [rank, x] of r.entries()) {
+    const P = x.layout.padded * b;
+    const scalar = c.stage > 0 && c.worldSize > 1 ? 8 : 0;
+    const want = c.stage === 0 ? { all_reduce: P, reduce_scatter: 0, all_gather: 0 }
+      : c.stage === 1 ? { all_reduce: scalar, reduce_scatter: P, all_gather: P }
+      : c.stage === 2 ? { all_reduce: scalar, reduce_scatter: c.gas * P, all_gather: P }
+      : { all_reduce: scalar, reduce_scatter: c.gas * P, all_gather: c.gas * 2 * (P + x.layout.wtePadded * b) };
+    x.payload.forEach((got, s) => {
+      const tag = `stage ${c.stage}${c.offload ? ' offload' : ''} rank ${rank} step ${s}`;
+      assert.deepEqual({ all_reduce: got.all_reduce, reduce_scatter: got.reduce_scatter, all_gather: got.all_gather }, want, `${tag} payload bytes`);
+      assert.equal(got.broadcast, 0, `${tag} no broadcasts`);
+    });
+  }
 }

@@ -18,6 +18,8 @@ export interface EngineResult {
   v?: Record<string, number[]>;
   memory: { afterInit: Record<string, number>; afterStep: Record<string, number>; peak: number };
   commBytes: number[];
+  /** payload bytes (the buffers' logical size, algorithm-independent) per step, by collective */
+  payload: Record<'all_reduce' | 'reduce_scatter' | 'all_gather' | 'broadcast', number>[];
   layout: { padded: number; shardNumel: number; wtePadded: number; largestGroup: number; buckets: number };
   /** peak bytes of category 'param' during training, above the baseline */
   paramPeak: number;
@@ -57,6 +59,7 @@ function train(device: Device, group: ProcessGroup, ctx: FakeRankContext, c: Loc
   const norms: number[] = [];
   const applied: boolean[] = [];
   const commBytes: number[] = [];
+  const payload: EngineResult['payload'] = [];
   let afterStep = afterInit;
   for (let step = 0; step < c.steps; step++) {
     group.log.reset();
@@ -69,6 +72,8 @@ function train(device: Device, group: ProcessGroup, ctx: FakeRankContext, c: Loc
     norms.push(r.step.gradNorm);
     applied.push(r.step.applied);
     commBytes.push(group.log.totalBytesSent());
+    const by = group.log.byOp;
+    payload.push({ all_reduce: by.all_reduce.payloadBytes, reduce_scatter: by.reduce_scatter.payloadBytes, all_gather: by.all_gather.payloadBytes, broadcast: by.broadcast.payloadBytes });
     afterStep = cat();
   }
   const peak = device.memoryStats().peakBytes - baseline;
@@ -84,7 +89,7 @@ function train(device: Device, group: ProcessGroup, ctx: FakeRankContext, c: Loc
   const fetch = engine.fetchStats();
   engine.dispose();
   if ((host?.memoryStats().inUseBytes ?? 0) !== 0) throw new Error('host memory not freed by dispose()');
-  const res: EngineResult = { losses, norms, applied, memory: { afterInit, afterStep, peak }, commBytes, layout, paramPeak, skipped, hostInUse, fetch, gradPeak };
+  const res: EngineResult = { losses, norms, applied, memory: { afterInit, afterStep, peak }, commBytes, payload, layout, paramPeak, skipped, hostInUse, fetch, gradPeak };
   if (ctx.rank === 0) {
     res.params = toPlain(full.params);
     res.m = toPlain(full.state.m);
