@@ -14,7 +14,7 @@ function nonFinite(x: number, dtype: ZeroPlan['dtype']): boolean {
 /** Where this rank's first non-finite gradient is, as words for a message ('' when this rank's shard is finite). */
 export function locateNonFinite(plan: ZeroPlan, grads: SegmentSource, bucketSums: readonly number[]): string {
   const b = bucketSums.findIndex((s) => !Number.isFinite(s));
-  if (b < 0) return `rank ${plan.group.rank}'s own gradient shard is finite (another rank's is not)`;
+  if (b < 0) return `rank ${plan.group.rank}'s own gradient shard is finite (another rank's is not, or another rank failed to prepare this step)`;
   const seg = segment(plan, b);
   const { buf, offset } = grads.segmentGrad(b);
   const vals = buf.comm(offset, seg.end - seg.start);

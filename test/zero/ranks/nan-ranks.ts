@@ -2,6 +2,7 @@
 // an input tensor to the token embeddings (zeros, except one NaN on the poisoned rank when `poison` is set), so every
 // rank runs the same modules and a clean run is bit-identical to a plain GPT's up to x + 0.
 import { Device } from '../../../src/tensor/device.js';
+import { DeviceOutOfMemoryError } from '../../../src/errors.js';
 import { GPT, flattenBatch, type TokenBatch } from '../../../src/nn/gpt.js';
 import type { Tape } from '../../../src/autograd/tape.js';
 import type { Tensor } from '../../../src/tensor/tensor.js';
@@ -32,8 +33,10 @@ class PoisonGPT extends GPT {
 }
 
 export interface NanCase extends LockstepCase {
-  /** the rank whose input gets the NaN */
+  /** the rank whose input gets the NaN (or whose step workspace allocation fails) */
   poisonRank: number;
+  /** 'nan' (default): a NaN in the input; 'oom': the step's workspace allocation fails on poisonRank (16-bit only) */
+  failure?: 'nan' | 'oom';
 }
 
 export interface NanResult {
@@ -79,6 +82,15 @@ function differences(a: Map<string, Uint32Array | Uint16Array | string>, b: Map<
   return out;
 }
 
+/** Makes every 'workspace' allocation of this device throw, as a full device would (until the own property goes). */
+function failWorkspace(device: Device): void {
+  const alloc = device.alloc.bind(device);
+  device.alloc = (bytes, category, label) => {
+    if (category === 'workspace') throw new DeviceOutOfMemoryError(`injected: ${bytes} bytes of workspace (${label})`, bytes, device.capacityBytes, {});
+    return alloc(bytes, category, label);
+  };
+}
+
 function batch(step: number, rank: number, N: number): [number[][], number[][]] {
   const b = microBatch(step, 0, rank, N);
   return [b.inputs, b.targets];
@@ -92,13 +104,17 @@ function run(device: Device, group: ProcessGroup, ctx: FakeRankContext, c: NanCa
     res.losses.push(engine.trainBatch([batch(0, ctx.rank, ctx.worldSize)]).loss);
     if (fail) {
       const before = snapshot(engine);
-      model.poison = ctx.rank === c.poisonRank;
+      const mine = ctx.rank === c.poisonRank;
+      model.poison = mine && c.failure !== 'oom';
       engine.forward(...batch(1, ctx.rank, ctx.worldSize));
       engine.backward();
+      if (mine && c.failure === 'oom') failWorkspace(device);
       try {
         engine.step();
       } catch (e) {
         res.thrown = `${(e as Error).name}: ${(e as Error).message}`;
+      } finally {
+        Reflect.deleteProperty(device, 'alloc'); // back to the prototype's
       }
       model.poison = false;
       res.changed = differences(before, snapshot(engine));
