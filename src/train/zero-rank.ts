@@ -54,6 +54,8 @@ function noDecay(_name: string, shape: readonly number[]): boolean {
 export async function trainZeroRank(ctx: RankContext, spec: ZeroTrainSpec): Promise<ZeroTrainRankResult> {
   const config: ZeroConfig = resolveConfig(spec.config, { worldSize: ctx.worldSize });
   const device = new Device({ capacityBytes: spec.deviceBytes, kernels: spec.kernels, name: `rank${ctx.rank}` });
+  // The scratch speeds up large reductions; no progress thread: it costs a core per rank, and on a machine with no
+  // spare cores (CI has 2) overlap_comm's async collectives are better run at the call.
   const comm = commOptionsFor(device, config, { worldSize: ctx.worldSize, progressThread: false });
   const group = await ctx.initProcessGroup(device.memory, comm.options);
   const T = spec.model.blockSize;
