@@ -1,8 +1,10 @@
-// Stage 3: parameters live as shards; a module's parameter groups are gathered before its forward and backward and
-// released after (unless small: stage3_param_persistence_threshold, or reused soon: stage3_max_reuse_distance),
-// the next groups of the recorded order are prefetched (stage3_prefetch_bucket_size), and gathered elements are
-// capped (stage3_max_live_parameters) by dropping prefetched groups nobody uses yet. Each group moves through
-// Lifecycle's 'sharded' -> 'gathering' -> 'gathered' states.
+// Stage 3: parameters live as shards; a gather unit's parameter groups (one flat group per unit: a transformer block
+// or a single module, see [Note: coalesced gather units] in gather-units.ts) are gathered by one all-gather each
+// before the unit's root module runs its forward and backward, and released after (unless small:
+// stage3_param_persistence_threshold, or reused soon: stage3_max_reuse_distance), the next groups of the recorded
+// order are prefetched (stage3_prefetch_bucket_size), and gathered elements are capped (stage3_max_live_parameters)
+// by dropping prefetched groups nobody uses yet. Each group moves through Lifecycle's 'sharded' -> 'gathering' ->
+// 'gathered' states.
 import { StateError } from '../errors.js';
 import type { Work } from '../comm/types.js';
 import type { Module } from '../nn/module.js';
