@@ -85,10 +85,10 @@ bench.command('zero')
   });
 
 program.command('train')
-  .description('train GPT on the shipped corpus')
-  .option('--config <file>', 'DeepSpeed-style JSON config')
+  .description('train GPT on the shipped corpus: one rank, or with --world-size/--config N thread ranks through the ZeRO engine')
+  .option('--config <file>', 'DeepSpeed JSON config (default: stage 2, AdamW, WarmupCosineLR); implies the ZeRO engine')
   .option('--steps <n>', 'optimizer steps', int('--steps', 1, 1_000_000))
-  .option('--world-size <n>', 'ranks (worker threads)', int('--world-size', 1, 64))
+  .option('--world-size <n>', 'data-parallel ranks as worker threads, trained by the ZeRO engine', int('--world-size', 1, 64))
   .action(async (o) => (await load<{ train(o: unknown): Promise<void> }>('./train.js')).train(o));
 
 program.command('launch')
