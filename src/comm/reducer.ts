@@ -15,6 +15,7 @@ export const MAX_SOURCES = TABLE_BYTES / 4;
 interface ReduceExports {
   reduceF32(dst: number, table: number, nsrc: number, n: number, op: number, divisor: number): void;
   reduce16(dst: number, table: number, nsrc: number, n: number, op: number, divisor: number, kind: number): void;
+  move(dst: number, src: number, n: number): void;
 }
 
 const OP_CODE: Record<ReduceOp, number> = { sum: 0, avg: 1, max: 2 };
@@ -54,5 +55,13 @@ export class Reducer {
     for (let s = 0; s < srcs.length; s++) t[s] = srcs[s]!;
     if (dtype === 'f32') this.k.reduceF32(dst, COMM_SLOT_BASE, srcs.length, n, OP_CODE[op], divisor);
     else this.k.reduce16(dst, COMM_SLOT_BASE, srcs.length, n, OP_CODE[op], divisor, dtype === 'bf16' ? 0 : 1);
+  }
+
+  /**
+   * Copies `bytes` bytes inside the memory (overlap allowed, like memmove). `TypedArray#set` within one
+   * SharedArrayBuffer copies with relaxed atomics through a temporary and is several times slower.
+   */
+  move(dst: number, src: number, bytes: number): void {
+    if (bytes > 0 && dst !== src) this.k.move(dst, src, bytes);
   }
 }

@@ -22,6 +22,7 @@ import type { CollectiveCall, CollectiveDesc, TransferStats, Transport } from '.
 import type { CommBuffer, CommDType, ReduceOp } from '../types.js';
 import type { CommMemory } from '../wasm.js';
 import { Barrier, BarrierFailure, markRank, slotAt, SLOT_IN, SLOT_OUT, Status, statusWhy } from './control.js';
+import { copyAcross } from './copy.js';
 
 export interface ThreadsTransportOptions {
   rank: number;
@@ -186,14 +187,14 @@ export class ThreadsTransport implements Transport {
         table[p] = bases[p]!;
       } else {
         const stage = this.stageBase + slot++ * bytes;
-        this.u8[p]!.copy(own, stage, bases[p]!, bases[p]! + bytes);
+        copyAcross(this.u8[p]!, bases[p]!, own, stage, bytes);
         table[p] = stage;
       }
     }
     const result = this.stageBase + (N - 1) * bytes;
     this.reducer.reduce(d.dtype, d.reduceOp, result, table, d.count, N);
     this.barrier.arrive(deadline);
-    own.copy(own, bases[r]!, result, result + bytes);
+    this.reducer.move(bases[r]!, result, bytes);
     return { bytesSent: (N - 1) * bytes, bytesReceived: (N - 1) * bytes };
   }
 
@@ -214,9 +215,9 @@ export class ThreadsTransport implements Transport {
     for (let p = 0; p < N; p++) {
       const dst = outOffset + p * bytes;
       if (p === r) {
-        if (inOffset !== dst) own.copy(own, dst, inOffset, inOffset + bytes);
+        this.reducer.move(dst, inOffset, bytes);
       } else {
-        this.u8[p]!.copy(own, dst, bases[p]!, bases[p]! + bytes);
+        copyAcross(this.u8[p]!, bases[p]!, own, dst, bytes);
       }
     }
     this.barrier.arrive(deadline);
@@ -228,7 +229,7 @@ export class ThreadsTransport implements Transport {
     let stats = { bytesSent: (this.worldSize - 1) * bytes, bytesReceived: 0 };
     if (this.rank !== root) {
       const src = this.peerOffset(root, d.seq, SLOT_IN);
-      this.u8[root]!.copy(this.u8[this.rank]!, offset, src, src + bytes);
+      copyAcross(this.u8[root]!, src, this.u8[this.rank]!, offset, bytes);
       stats = { bytesSent: 0, bytesReceived: bytes };
     }
     this.barrier.arrive(deadline);
@@ -268,13 +269,13 @@ export class ThreadsTransport implements Transport {
           table[p] = src;
         } else {
           const stage = this.stageBase + slot++ * block * eb;
-          this.u8[p]!.copy(own, stage, src, src + len * eb);
+          copyAcross(this.u8[p]!, src, own, stage, len * eb);
           table[p] = stage;
         }
       }
       const out = dst + off * eb;
       this.reducer.reduce(dtype, op, out, table, len, N);
-      if (push) for (let p = 0; p < N; p++) if (p !== r) own.copy(this.u8[p]!, srcs[p]! + off * eb, out, out + len * eb);
+      if (push) for (let p = 0; p < N; p++) if (p !== r) copyAcross(own, out, this.u8[p]!, srcs[p]! + off * eb, len * eb);
     }
   }
 }
