@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, reduceInto } from '../../src/comm/reduce-js.js';
 import { Reducer } from '../../src/comm/reducer.js';
+import { copyAcross } from '../../src/comm/threads/copy.js';
 import type { CommDType, ReduceOp } from '../../src/comm/types.js';
 import { testDevice } from './fixtures/memory.js';
 
@@ -40,7 +41,7 @@ test('wasm reduce kernels equal the reference reducer (f32, bf16, f16 x sum, avg
   for (const dtype of ['f32', 'bf16', 'f16'] as CommDType[]) {
     for (const op of ['sum', 'avg', 'max'] as ReduceOp[]) {
       for (const nsrc of [1, 2, 3, 5]) {
-        for (const n of nsrc <= 2 ? [1, 7, 8, 9, 0x10000 + 3] : [9, 1003]) {
+        for (const n of nsrc <= 2 ? [1, 7, 8, 9, 29, 0x10000 + 3] : [9, 1003]) {
           dev.reset();
           const srcs = Array.from({ length: nsrc }, (_, s) => {
             if (dtype === 'f32') {
@@ -73,6 +74,37 @@ test('wasm reduce kernels equal the reference reducer (f32, bf16, f16 x sum, avg
   for (let i = 0; i < 100; i++) { a[i] = i; b[i] = 1e8; }
   red.reduce('f32', 'sum', b.byteOffset, [a.byteOffset, b.byteOffset], 100, 2);
   for (let i = 0; i < 100; i++) assert.equal(b[i], Math.fround(i + 1e8));
+});
+
+test('Reducer#move is memmove (overlap either way) and copyAcross copies exactly the range', () => {
+  const dev = testDevice(1 << 20);
+  const red = new Reducer(dev.memory);
+  const bytes = new Uint8Array(dev.memory.buffer);
+  const base = dev.u16(4096).byteOffset; // 8 KiB of room
+  const fillPattern = (): void => { for (let i = 0; i < 8192; i++) bytes[base + i] = (i * 7 + 3) & 0xff; };
+  for (const [dst, src, n] of [[0, 100, 5000], [100, 0, 5000], [3, 1, 1], [64, 64, 300], [10, 4000, 0], [1, 2, 8000]]) {
+    fillPattern();
+    const want = bytes.slice(base, base + 8192);
+    want.copyWithin(dst!, src!, src! + n!); // the reference: copyWithin has memmove semantics
+    red.move(base + dst!, base + src!, n!);
+    assert.deepEqual(bytes.subarray(base, base + 8192), want, `move(${dst}, ${src}, ${n})`);
+  }
+  const other = testDevice(1 << 20);
+  const a = Buffer.from(dev.memory.buffer), b = Buffer.from(other.memory.buffer);
+  for (const [so, doff, n] of [[base, 70000, 65536 + 5], [base + 1, 70003, 7], [base, 70000, 0]]) {
+    for (let i = 0; i < n! + 8; i++) a[so! + i] = (i * 13 + 1) & 0xff;
+    b.fill(0xee, 69000, 70000 + 70000);
+    copyAcross(a, so!, b, doff!, n!);
+    for (let i = 0; i < n!; i++) if (b[doff! + i] !== a[so! + i]) assert.fail(`copyAcross byte ${i} of ${n}`);
+    assert.equal(b[doff! - 1], 0xee, 'byte before the range untouched');
+    assert.equal(b[doff! + n!], 0xee, 'byte after the range untouched');
+  }
+  // same memory (not expected, but memmove semantics): an overlapping forward copy
+  fillPattern();
+  const want = bytes.slice(base, base + 8192);
+  want.copyWithin(10, 0, 4000);
+  copyAcross(a, base, a, base + 10, 4000);
+  assert.deepEqual(bytes.subarray(base, base + 8192), want);
 });
 
 test('localProcessGroup: a one-rank group in the calling thread', async () => {

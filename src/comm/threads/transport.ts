@@ -14,7 +14,7 @@
 // [Note: staging of peer data] A wasm instance sees one memory only (no multi-memory in Node 20), so the reduce
 // kernel cannot read a peer's memory. Peer data is copied block by block into a small staging area of the own
 // memory (the comm slot, or the larger scratch given at setup) and reduced from there while it is hot in L1/L2:
-// the bytes cross DRAM once, as with direct access.
+// the bytes cross DRAM once, as with direct access, but in a separate pass (the cost: README, "the ceiling").
 import { ShapeError, StateError } from '../../errors.js';
 import { assertSameCollective, decodeDesc, DESC_WORDS, encodeDesc, peerLostError, timeoutError } from '../desc.js';
 import { COMM_SLOT_BASE, COMM_SLOT_BYTES, MAX_SOURCES, Reducer, TABLE_BYTES } from '../reducer.js';
@@ -54,8 +54,7 @@ export class ThreadsTransport implements Transport {
   private readonly ctl: Int32Array;
   private readonly control: SharedArrayBuffer;
   private readonly sab: SharedArrayBuffer;
-  // Buffers over the memories: Buffer#copy is a plain memmove, where TypedArray#set between two
-  // SharedArrayBuffers copies with relaxed atomics at about 60% of the speed (measured, Node 20).
+  // Buffers over the memories, for copyAcross ([Note: cross-memory copies] in copy.ts).
   private readonly u8: Buffer[];
   private readonly barrier: Barrier;
   private readonly reducer: Reducer;
