@@ -33,7 +33,8 @@ export const BENCH_SPEC: StageRunSpec = {
   lr: 1e-3,
   clip: 0,
   bucketElements: 1 << 20,
-  stage3Prefetch: 4 * 256 * 256,
+  // one transformer block (12 d^2 + 13 d elements): stage 3 gathers a block with one all-gather
+  stage3Prefetch: 12 * 256 * 256 + 13 * 256,
   stage3Persistence: 2048,
   evalBatches: 0,
   kernels: 'wasm',

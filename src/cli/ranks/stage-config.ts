@@ -25,8 +25,9 @@ export function stageConfig(spec: StageRunSpec, stage: StageNumber): Record<stri
       reduce_bucket_size: spec.bucketElements,
       allgather_bucket_size: spec.bucketElements,
       // DeepSpeed's stage-3 defaults (persistence 1e5, prefetch 5e7, reuse distance 1e9 elements) are sized for
-      // models of billions: on a toy model they would keep every parameter gathered. Scaled down, stage 3 holds its
-      // shard plus what the current module and the prefetched next one need.
+      // models of billions: on a toy model they would keep every parameter gathered. Scaled down to one transformer
+      // block, stage 3 gathers a block per all-gather (src/zero/gather-units.ts) and holds its shard plus the current
+      // and the prefetched next block.
       stage3_param_persistence_threshold: spec.stage3Persistence,
       stage3_prefetch_bucket_size: spec.stage3Prefetch,
       stage3_max_reuse_distance: spec.stage3Prefetch,
