@@ -127,10 +127,32 @@ export function reduceF32(dst: usize, table: usize, nsrc: i32, n: i32, op: i32, 
 }
 
 export function reduce16(dst: usize, table: usize, nsrc: i32, n: i32, op: i32, divisor: f32, kind: i32): void {
+  // one inlined copy per format: `kind` becomes a constant and the other format's conversions fold away
+  if (kind == 0) reduce16Of(dst, table, nsrc, n, op, divisor, 0);
+  else reduce16Of(dst, table, nsrc, n, op, divisor, 1);
+}
+
+// @ts-ignore: decorator
+@inline function reduce16Of(dst: usize, table: usize, nsrc: i32, n: i32, op: i32, divisor: f32, kind: i32): void {
   const dv = f32x4.splat(divisor);
   const n8 = n & ~7;
   const p0 = <usize>load<u32>(table);
   let i = 0;
+  if (nsrc == 2) {
+    // two sources (two ranks): both pointers in registers, no table reloads
+    const p1 = <usize>load<u32>(table, 4);
+    for (; i < n8; i += 8) {
+      const off = <usize>i << 1;
+      const h0 = v128.load(p0 + off), h1 = v128.load(p1 + off);
+      let a = combine(widen(i32x4.extend_low_i16x8_u(h0), kind), widen(i32x4.extend_low_i16x8_u(h1), kind), op);
+      let b = combine(widen(i32x4.extend_high_i16x8_u(h0), kind), widen(i32x4.extend_high_i16x8_u(h1), kind), op);
+      if (op == 1) {
+        a = f32x4.div(a, dv);
+        b = f32x4.div(b, dv);
+      }
+      v128.store(dst + off, i16x8.narrow_i32x4_u(narrow(a, kind), narrow(b, kind)));
+    }
+  }
   for (; i < n8; i += 8) {
     const off = <usize>i << 1;
     let h = v128.load(p0 + off);
