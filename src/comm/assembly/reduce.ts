@@ -59,7 +59,8 @@ export function move(dst: usize, src: usize, n: usize): void {
 
 // Two sources (the common two-rank case): 16 floats a step with both pointers in registers; the generic loop
 // below reloads the table every step and is compute-bound on L2-resident blocks (about half the speed).
-function reduce2F32(dst: usize, p0: usize, p1: usize, n: i32, op: i32, divisor: f32): i32 {
+// @ts-ignore: decorator
+@inline function reduce2F32(dst: usize, p0: usize, p1: usize, n: i32, op: i32, divisor: f32): i32 {
   const dv = f32x4.splat(divisor);
   const n16 = n & ~15;
   let i = 0;
@@ -87,7 +88,13 @@ export function reduceF32(dst: usize, table: usize, nsrc: i32, n: i32, op: i32, 
   const dv = f32x4.splat(divisor);
   const n8 = n & ~7;
   const p0 = <usize>load<u32>(table);
-  let i = nsrc == 2 ? reduce2F32(dst, p0, <usize>load<u32>(table, 4), n, op, divisor) : 0;
+  let i = 0;
+  if (nsrc == 2) { // one inlined copy per op: the generic combine() computes max and add and selects
+    const p1 = <usize>load<u32>(table, 4);
+    if (op == 0) i = reduce2F32(dst, p0, p1, n, 0, divisor);
+    else if (op == 1) i = reduce2F32(dst, p0, p1, n, 1, divisor);
+    else i = reduce2F32(dst, p0, p1, n, 2, divisor);
+  }
   for (; i < n8; i += 8) {
     const off = <usize>i << 2;
     let a = v128.load(p0 + off);
@@ -126,6 +133,23 @@ export function reduceF32(dst: usize, table: usize, nsrc: i32, n: i32, op: i32, 
   return kind == 0 ? f32ToBf16x4(f) : f32ToF16x4(f);
 }
 
+// @ts-ignore: decorator
+@inline function reduce16Two(dst: usize, p0: usize, p1: usize, n8: i32, op: i32, dv: v128, kind: i32): i32 {
+  let i = 0;
+  for (; i < n8; i += 8) {
+    const off = <usize>i << 1;
+    const h0 = v128.load(p0 + off), h1 = v128.load(p1 + off);
+    let a = combine(widen(i32x4.extend_low_i16x8_u(h0), kind), widen(i32x4.extend_low_i16x8_u(h1), kind), op);
+    let b = combine(widen(i32x4.extend_high_i16x8_u(h0), kind), widen(i32x4.extend_high_i16x8_u(h1), kind), op);
+    if (op == 1) {
+      a = f32x4.div(a, dv);
+      b = f32x4.div(b, dv);
+    }
+    v128.store(dst + off, i16x8.narrow_i32x4_u(narrow(a, kind), narrow(b, kind)));
+  }
+  return i;
+}
+
 export function reduce16(dst: usize, table: usize, nsrc: i32, n: i32, op: i32, divisor: f32, kind: i32): void {
   // one inlined copy per format: `kind` becomes a constant and the other format's conversions fold away
   if (kind == 0) reduce16Of(dst, table, nsrc, n, op, divisor, 0);
@@ -139,19 +163,11 @@ export function reduce16(dst: usize, table: usize, nsrc: i32, n: i32, op: i32, d
   const p0 = <usize>load<u32>(table);
   let i = 0;
   if (nsrc == 2) {
-    // two sources (two ranks): both pointers in registers, no table reloads
+    // two sources (two ranks): both pointers in registers, no table reloads; one copy per op
     const p1 = <usize>load<u32>(table, 4);
-    for (; i < n8; i += 8) {
-      const off = <usize>i << 1;
-      const h0 = v128.load(p0 + off), h1 = v128.load(p1 + off);
-      let a = combine(widen(i32x4.extend_low_i16x8_u(h0), kind), widen(i32x4.extend_low_i16x8_u(h1), kind), op);
-      let b = combine(widen(i32x4.extend_high_i16x8_u(h0), kind), widen(i32x4.extend_high_i16x8_u(h1), kind), op);
-      if (op == 1) {
-        a = f32x4.div(a, dv);
-        b = f32x4.div(b, dv);
-      }
-      v128.store(dst + off, i16x8.narrow_i32x4_u(narrow(a, kind), narrow(b, kind)));
-    }
+    if (op == 0) i = reduce16Two(dst, p0, p1, n8, 0, dv, kind);
+    else if (op == 1) i = reduce16Two(dst, p0, p1, n8, 1, dv, kind);
+    else i = reduce16Two(dst, p0, p1, n8, 2, dv, kind);
   }
   for (; i < n8; i += 8) {
     const off = <usize>i << 1;
