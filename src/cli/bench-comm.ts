@@ -51,8 +51,8 @@ function medianOf(xs: number[]): number {
 
 /**
  * Calls before the timed ones. The first two or three all-reduces over a fresh 128 MiB buffer run 1.5-2.5x slower
- * than the rest on this VM, whatever ran before them (50 warm-up calls of 1 MiB do not remove it, so not only the JIT); a
- * training loop reuses its buffers, so the steady state is what we report (nccl-tests also warms up, 5 calls).
+ * than the rest on this VM, whatever ran before them (50 warm-up calls of 1 MiB do not remove it, so not only the
+ * JIT); a training loop reuses its buffers, so the steady state is what we report (nccl-tests also warms up).
  */
 const WARMUP_CALLS = 3;
 
