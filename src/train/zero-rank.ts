@@ -5,11 +5,11 @@
 import { writeSync } from 'node:fs';
 import type { RankContext } from '../launch/spawn.js';
 import { Device } from '../tensor/device.js';
-import { Tape } from '../autograd/tape.js';
 import { GPT, type GPTConfig } from '../nn/gpt.js';
 import { DistributedSampler, loadCorpus, trainValSplit } from '../data/index.js';
 import { initialize } from '../zero/engine.js';
 import { commOptionsFor } from '../zero/comm-options.js';
+import { heldOutLoss } from './held-out.js';
 import type { ZeroConfig } from '../config/types.js';
 import { resolveConfig } from '../config/resolve.js';
 
@@ -98,7 +98,7 @@ export async function trainZeroRank(ctx: RankContext, spec: ZeroTrainSpec): Prom
       }
     }
     res.seconds = (performance.now() - t0) / 1000;
-    res.valLoss = evaluate(device, model, val, ctx, T, mb, spec.evalBatches);
+    res.valLoss = heldOutLoss(device, model, val, { rank: ctx.rank, worldSize: ctx.worldSize, blockSize: T, microBatch: mb, batches: spec.evalBatches });
     res.peakBytes = device.memoryStats().peakBytes;
     res.skipped = engine.scaler?.skippedSteps ?? 0;
   } finally {
@@ -108,21 +108,3 @@ export async function trainZeroRank(ctx: RankContext, spec: ZeroTrainSpec): Prom
   return res;
 }
 
-/**
- * Held-out loss over this rank's share of the validation windows in stream order: the model's plain forward (no
- * gradients). Stage 3's module hooks still gather and release collectively, so every rank evaluates the same
- * number of batches (the sampler gives each rank an equal share).
- */
-function evaluate(device: Device, model: GPT, val: Uint8Array, ctx: RankContext, T: number, mb: number, batches: number): number {
-  const sampler = new DistributedSampler(val, { blockSize: T, microBatchSize: mb, worldSize: ctx.worldSize, rank: ctx.rank, shuffle: false });
-  const n = Math.max(1, Math.min(batches, sampler.stepsPerEpoch));
-  const tape = new Tape(device);
-  let sum = 0;
-  for (let i = 0; i < n; i++) {
-    const b = sampler.batch(0, 0, i);
-    const { loss } = model.forward(tape, { B: b.B, T, data: b.inputs }, { B: b.B, T, data: b.targets });
-    sum += loss!.f32()[0]!;
-    tape.clear();
-  }
-  return sum / n;
-}

@@ -13,13 +13,13 @@ import { writeSync } from 'node:fs';
 import type { ProcessGroup, CollectiveOp } from '../../comm/types.js';
 import type { RankContext } from '../../launch/spawn.js';
 import { Device, MEMORY_CATEGORIES, type MemoryCategory } from '../../tensor/device.js';
-import { Tape } from '../../autograd/tape.js';
 import { GPT } from '../../nn/gpt.js';
 import { initialize, type ZeroEngine } from '../../zero/engine.js';
 import { DistributedSampler, loadCorpus, trainValSplit } from '../../data/index.js';
 import type { PhaseSeconds, StageNumber, StageResult, StageRunSpec } from './stage-spec.js';
 import { stageConfig } from './stage-config.js';
 import { median } from './stats.js';
+import { heldOutLoss } from '../../train/held-out.js';
 
 /** Bytes of the threads transport's staging area per rank (256 KiB or more reaches full bandwidth). */
 export const COMM_STAGING_BYTES = 1 << 20;
@@ -84,7 +84,9 @@ export async function runStagesRank(ctx: RankContext, spec: StageRunSpec): Promi
     progress(run, lives, s);
   }
   const out = lives.map((live) => {
-    const valLoss = spec.evalBatches > 0 ? evaluate(run, live.model, val) : null;
+    const valLoss = spec.evalBatches > 0
+      ? heldOutLoss(run.device, live.model, val, { rank: run.ctx.rank, worldSize: run.ctx.worldSize, blockSize: spec.model.blockSize, microBatch: spec.microBatch, batches: spec.evalBatches })
+      : null;
     return finish(run, live, valLoss);
   });
   for (const live of lives) live.engine.dispose();
@@ -183,23 +185,3 @@ function finish(run: RankRun, live: Live, valLoss: number | null): StageResult {
   };
 }
 
-/**
- * Held-out loss: the model's plain forward (no engine pass, no gradients) over this rank's share of the validation
- * windows in stream order. Stage 3's module hooks still gather and release around each module, collectively, so
- * every rank must evaluate the same number of batches (they do: the sampler gives each rank an equal share).
- */
-function evaluate(run: RankRun, model: GPT, val: Uint8Array): number {
-  const { spec, ctx, device } = run;
-  const T = spec.model.blockSize;
-  const sampler = new DistributedSampler(val, { blockSize: T, microBatchSize: spec.microBatch, worldSize: ctx.worldSize, rank: ctx.rank, shuffle: false });
-  const n = Math.min(spec.evalBatches, sampler.stepsPerEpoch);
-  const tape = new Tape(device);
-  let sum = 0;
-  for (let i = 0; i < n; i++) {
-    const b = sampler.batch(0, 0, i);
-    const { loss } = model.forward(tape, { B: b.B, T, data: b.inputs }, { B: b.B, T, data: b.targets });
-    sum += loss!.f32()[0]!;
-    tape.clear();
-  }
-  return sum / n;
-}
