@@ -27,8 +27,8 @@ export interface DemoReport {
 
 /**
  * 4 layers, d 128, 4 heads, context 64 (0.83M parameters), 8 sequences per rank per step, bf16 mixed precision
- * (the paper's 2 + 2 + 12 bytes per parameter), no gradient clipping (see [Note: clipping and bf16 drift] in
- * ranks/stage-config.ts); under a minute for all four stages on 2 idle cores, about 2 on a loaded machine.
+ * (the paper's 2 + 2 + 12 bytes per parameter), gradient clipping at 1.0 (GPT-2 practice; the stages still agree
+ * bit for bit, see [Note: exact norm exchange] in src/zero/norm-exchange.ts); under a minute for all four stages on 2 idle cores, about 2 on a loaded machine.
  */
 export const DEMO_SPEC: StageRunSpec = {
   model: { vocabSize: 256, blockSize: 64, nLayer: 4, nHead: 4, nEmbd: 128 },
@@ -39,7 +39,7 @@ export const DEMO_SPEC: StageRunSpec = {
   stages: [0, 1, 2, 3],
   precision: 'bf16',
   lr: 1.5e-3,
-  clip: 0,
+  clip: 1.0,
   // a quarter of the model per bucket: stage 2 frees the gradients it does not own bucket by bucket
   bucketElements: 1 << 18,
   // one transformer block (12 d^2 + 13 d elements): stage 3 gathers a block with one all-gather

@@ -21,6 +21,7 @@ import { ParamFetcher } from './param-fetcher.js';
 import type { ZeroPlan } from './plan.js';
 import { ReplicatedParams, type ParameterStore } from './replicated-params.js';
 import { consolidate, type Consolidated } from './consolidate.js';
+import { normSlots, readNormSlots, writeNormSlots } from './norm-exchange.js';
 import { ReadinessTracker } from './readiness.js';
 
 /** A model the engine can drive: a Module whose forward(tape, ...inputs) returns at least the loss. */
@@ -102,7 +103,7 @@ export class ZeroEngine<M extends TrainableModule> {
     this.reducer.bind(built.params);
     this.readiness = new ReadinessTracker(model.modules(), built.params, (i) => this.reducer.paramReady(i), (i) => this.reducer.prepare(i));
     this.state = new OptimizerState(this.plan, optimizer, this.store, { placement: this.policy.optimizerState.placement, host: opts.host, noDecay: opts.noDecay });
-    this.scalar = FlatBuffer.zeros(device, 2, 'f32', 'comm', 'gradient norm and reduction order');
+    this.scalar = FlatBuffer.zeros(device, normSlots(group.worldSize), 'f32', 'comm', 'gradient norm partials and reduction order ([Note: exact norm exchange])');
     this.scaler = this.policy.lossScaling === 'none' ? null : new DynamicLossScaler({
       lossScale: config.fp16.lossScale, initialScalePower: config.fp16.initialScalePower, lossScaleWindow: config.fp16.lossScaleWindow,
       hysteresis: config.fp16.hysteresis, consecutiveHysteresis: config.fp16.consecutiveHysteresis, minLossScale: config.fp16.minLossScale,
@@ -194,16 +195,18 @@ export class ZeroEngine<M extends TrainableModule> {
     let sumSq = localError === null ? sums.reduce((a, x) => a + x, 0) : NaN;
     if (this.plan.partitioned && this.group.worldSize > 1) {
       const s = this.scalar.comm() as Float32Array;
+      const { rank, worldSize } = this.group;
       const sig = this.reducer.signature();
-      s[0] = sumSq;
-      s[1] = sig;
+      writeNormSlots(s, rank, worldSize, sumSq, sig);
       this.group.allReduce(s, 'sum', 'f32');
-      sumSq = s[0];
-      if (s[1] !== sig * this.group.worldSize) {
+      const exchanged = readNormSlots(s, worldSize);
+      sumSq = exchanged.sumSq;
+      const odd = exchanged.signatures.findIndex((x) => x !== exchanged.signatures[0]);
+      if (odd >= 0) {
         throw new StateError(
-          `rank ${this.group.rank}: the ranks reduced their gradient buckets in different orders this step (signature ${sig}, ` +
-            `sum over ranks ${s[1]}): their backward passes ran different modules. Every rank must run the same modules ` +
-            'in forward and backward; parameters and optimizer state are unchanged.',
+          `rank ${rank}: the ranks reduced their gradient buckets in different orders this step (rank 0 signature ` +
+            `${exchanged.signatures[0]}, rank ${odd} signature ${exchanged.signatures[odd]}): their backward passes ran different ` +
+            'modules. Every rank must run the same modules in forward and backward; parameters and optimizer state are unchanged.',
         );
       }
     }

@@ -7,6 +7,7 @@ import type { LockstepCase } from './lockstep-common.js';
 import type { EngineResult } from './ranks/engine-ranks.js';
 import { modelStatesBytesPadded, commBytesPerRankPadded } from '../../src/estimate/index.js';
 import type { BucketedLayout } from '../../src/zero/partition.js';
+import { normSlots } from '../../src/zero/norm-exchange.js';
 
 const ranks = new URL('./ranks/engine-ranks.js', import.meta.url);
 const N = 3;
@@ -32,11 +33,11 @@ test('memory by category and comm bytes per step equal the formulas (N = 3, stag
         assert.equal(m.workspace, 0, `${tag} ${when} workspace freed`);
       }
       // communication: the paper's 2 Psi (N-1)/N (stages 0-2) or 3 Psi (N-1)/N (stage 3) over the padded buckets,
-      // in the gradients' element size, plus the norm's scalar all-reduce in partitioned stages (two fp32 scalars: the norm and the reduction-order check); stage 3 gathers the
+      // in the gradients' element size, plus the norm's scalar all-reduce in partitioned stages (5N+1 fp32 scalars: each rank's f64 partial and order signature, [Note: exact norm exchange]); stage 3 gathers the
       // tied wte twice per pass (embedding and LM head) under strict release.
       const b = c.precision === 'fp32' ? 4 : 2;
       let bytes = commBytesPerRankPadded(L, c.stage, b);
-      if (c.stage > 0) bytes += (2 * (N - 1) * 8) / N; // [norm, reduction-order signature] in one all-reduce
+      if (c.stage > 0) bytes += (2 * (N - 1) * 4 * normSlots(N)) / N; // norm partials and order signatures in one all-reduce
       if (c.stage === 3) bytes += (2 * r.layout.wtePadded * (N - 1) * b) / N;
       for (const got of r.commBytes) assert.ok(Math.abs(got - bytes) < 1e-6, `${tag} comm bytes per step ${got} vs ${bytes}`);
       if (c.stage >= 2) {

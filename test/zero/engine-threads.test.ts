@@ -6,6 +6,7 @@ import { spawnWorld } from '../../src/launch/spawn.js';
 import { reference } from './reference.js';
 import type { LockstepCase } from './lockstep-common.js';
 import type { EngineResult } from './ranks/engine-ranks.js';
+import { normSlots } from '../../src/zero/norm-exchange.js';
 
 const ranks = new URL('./ranks/engine-ranks.js', import.meta.url);
 
@@ -53,7 +54,7 @@ function compare(cases: LockstepCase[], res: EngineResult[][]): void {
  * The collectives' payload bytes per step on the real transport (the buffers handed in, independent of the
  * transport's algorithm; its bytesSent follows the shared-memory algorithm instead) equal the formula over the
  * engine's padded layout: stage 0 all-reduces every bucket; stages 1-2 reduce-scatter and all-gather every bucket
- * (stage 2 reduce-scatters at every micro-step) plus the [norm, order] scalar all-reduce; stage 3 reduce-scatters
+ * (stage 2 reduce-scatters at every micro-step) plus the norm's scalar all-reduce ([Note: exact norm exchange]); stage 3 reduce-scatters
  * every group per micro-step and, under strict release, gathers every group in forward and in backward, the tied wte
  * twice per pass (embedding and LM head).
  */
@@ -61,7 +62,7 @@ function checkPayload(c: LockstepCase, r: EngineResult[]): void {
   const b = c.precision === 'fp32' ? 4 : 2;
   for (const [rank, x] of r.entries()) {
     const P = x.layout.padded * b;
-    const scalar = c.stage > 0 && c.worldSize > 1 ? 8 : 0;
+    const scalar = c.stage > 0 && c.worldSize > 1 ? 4 * normSlots(c.worldSize) : 0;
     const want = c.stage === 0 ? { all_reduce: P, reduce_scatter: 0, all_gather: 0 }
       : c.stage === 1 ? { all_reduce: scalar, reduce_scatter: P, all_gather: P }
       : c.stage === 2 ? { all_reduce: scalar, reduce_scatter: c.gas * P, all_gather: P }

@@ -13,6 +13,7 @@ import { fakeWorld } from './fake-world.js';
 import { reference } from './reference.js';
 import { GPT_TINY, type LockstepCase } from './lockstep-common.js';
 import type { EngineResult } from './ranks/engine-ranks.js';
+import { normSlots } from '../../src/zero/norm-exchange.js';
 
 function tinyGPT(): GPT {
   return new GPT(new Device({ capacityBytes: 4 << 20, kernels: 'js' }), GPT_TINY, { materialize: false });
@@ -96,10 +97,10 @@ test('stage 3 with one group per block (N = 2): same training, one gather per gr
   assert.equal(perModule.fetch!.gathers, 3 * 2 * (perModule.layout.buckets + 1));
   // the live cap: what is gathered at once stays within the cap plus the one group a module needs now
   assert.ok(capped.fetch!.peakLiveElements <= BLOCK + capped.layout.largestGroup, `live cap (${capped.fetch!.peakLiveElements})`);
-  // bytes per step: 3 Psi (N-1)/N over the padded groups, the norm's two scalars, the tied wte's second gather per pass
+  // bytes per step: 3 Psi (N-1)/N over the padded groups, the norm's scalars, the tied wte's second gather per pass
   for (const r of res.map((x) => x[1])) {
     const L = { padded: r.layout.padded, shardNumel: r.layout.shardNumel, worldSize: N } as BucketedLayout;
-    const bytes = commBytesPerRankPadded(L, 3, 4) + (2 * (N - 1) * 8) / N + (2 * r.layout.wtePadded * (N - 1) * 4) / N;
+    const bytes = commBytesPerRankPadded(L, 3, 4) + (2 * (N - 1) * 4 * normSlots(N)) / N + (2 * r.layout.wtePadded * (N - 1) * 4) / N;
     for (const got of r.commBytes) assert.ok(Math.abs(got - bytes) < 1e-6, `comm bytes per step ${got} vs ${bytes}`);
     assert.equal(r.fetch!.liveElements, 0);
   }

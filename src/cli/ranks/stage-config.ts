@@ -1,11 +1,7 @@
 // The DeepSpeed config of one stage of a demo or benchmark run: everything but the stage is equal across stages.
 //
-// [Note: clipping and bf16 drift] With gradient_clipping on, the clip coefficient comes from the global norm, which
-// stage 0 sums over its full gradients and stages 1-3 sum per shard and then all-reduce: the same value up to the
-// last bits of an fp32 sum. In fp32 the stages then agree to ~1e-5 over 50 steps; in bf16 a last-bit difference of a
-// master weight can flip the rounding of its bf16 copy, and the runs drift apart (~1e-2 in loss after 50 steps on
-// the demo model, measured). Without clipping (DeepSpeed's default) every stage computes the same bits, in bf16 too,
-// so the demo runs without it and shows losses equal to the last digit.
+// Gradient clipping does not make the stages differ: the global norm is exchanged exactly, whatever the partitioning
+// ([Note: exact norm exchange] in src/zero/norm-exchange.ts), so every stage computes the same bits, in bf16 too.
 import type { StageNumber, StageRunSpec } from './stage-spec.js';
 
 export function stageConfig(spec: StageRunSpec, stage: StageNumber): Record<string, unknown> {

@@ -25,7 +25,7 @@ export interface StageRunSpec {
   precision: RunPrecision;
   /** Peak learning rate (AdamW, linear warmup over steps / 10, then cosine to lr / 10). */
   lr: number;
-  /** gradient_clipping: the global-norm clip (0: off, DeepSpeed's default). See [Note: clipping and bf16 drift]. */
+  /** gradient_clipping: the global-norm clip (0: off, DeepSpeed's default). */
   clip: number;
   /** reduce_bucket_size in elements (stages 0-2 buckets). */
   bucketElements: number;
