@@ -47,6 +47,8 @@ export class Engine {
   private doneSeq = -1;
   private ahead: { h: FrameHeader; p: Buffer; at: number }[][];
   private gone: (string | null)[];
+  /** A peer that left after finding a collective mismatch: the collective (seq) and its message, to report as every rank must. */
+  private goneMismatch: ({ seq: number; message: string } | null)[];
   private broken: WireError | null = null;
   private closed = false;
   private readonly folder = new Folder();
@@ -56,6 +58,7 @@ export class Engine {
     private readonly done: (r: OpResult) => void, private readonly pendingMask: (mask: number, seq: number) => void, private readonly log: Logger) {
     this.ahead = links.map(() => []);
     this.gone = links.map(() => null);
+    this.goneMismatch = links.map(() => null);
     links.forEach((l, p) => l?.attach({
       onControl: (h, payload) => this.onFrame(p, h, payload, -1),
       onDataPiece: (h, piece, at) => this.onFrame(p, h, piece, at),
@@ -85,6 +88,9 @@ export class Engine {
     this.closed = true;
     this.stopBeat();
     const cause = this.broken?.lostRank ?? -1;
+    // A rank that leaves over a mismatch says so: a peer that sees it leave before the mismatching header arrives
+    // must still report the mismatch, not a lost peer.
+    const mismatch = this.broken?.name === 'CollectiveMismatchError' ? { mismatch: this.broken.message, seq: this.broken.seq ?? -1 } : {};
     this.breakWith({ name: 'StateError', message: `rank ${this.rank} closed its process group` });
     const open = this.links.filter((l): l is FramedConn => !!l && !l.isEnded);
     let left = open.length;
@@ -95,7 +101,7 @@ export class Engine {
     for (const l of open) {
       const prev = l.onEnd;
       l.onEnd = (err) => { prev(err); if (--left === 0) finish(); };
-      l.sendJson(FrameKind.Bye, { lostRank: cause, why: cause >= 0 ? this.gone[cause] : '' });
+      l.sendJson(FrameKind.Bye, { lostRank: cause, why: cause >= 0 ? this.gone[cause] : '', ...mismatch });
       l.socket.end();
     }
   }
@@ -135,9 +141,15 @@ export class Engine {
       let lost = -1;
       let why = '';
       try {
-        const b = JSON.parse(payload.toString('utf8')) as { lostRank?: number; why?: string };
+        const b = JSON.parse(payload.toString('utf8')) as { lostRank?: number; why?: string; mismatch?: string; seq?: number };
         lost = Number(b.lostRank ?? -1);
         why = String(b.why ?? '');
+        if (typeof b.mismatch === 'string' && Number.isInteger(b.seq)) {
+          const m = { seq: b.seq!, message: b.mismatch };
+          this.goneMismatch[p] = m;
+          const cur = this.cur;
+          if (cur && cur.desc.seq === m.seq && !this.broken) this.breakWith({ name: 'CollectiveMismatchError', message: m.message, seq: m.seq });
+        }
       } catch { /* no cause given */ }
         if (Number.isInteger(lost) && lost >= 0 && lost < this.worldSize && lost !== this.rank && lost !== p) {
         this.peerGone(lost, `was lost (rank ${p} saw it: ${why})`);
@@ -178,7 +190,7 @@ export class Engine {
       try {
         assertSameCollective(cur.desc, this.rank, decodeDesc(words), p);
       } catch (e) {
-        return this.breakWith({ name: (e as Error).name, message: (e as Error).message });
+        return this.breakWith({ name: (e as Error).name, message: (e as Error).message, seq: cur.desc.seq });
       }
       cur.hdrPending.delete(p);
       return this.check(cur);
@@ -213,7 +225,24 @@ export class Engine {
     const hdr = new Int32Array(DESC_WORDS);
     encodeDesc(desc, hdr);
     const dcode = DTYPE_CODE[desc.dtype];
-    for (let p = 0; p < N; p++) if (p !== this.rank && this.gone[p] !== null) return this.peerGoneNow(p);
+    for (let p = 0; p < N; p++) {
+      if (p === this.rank || this.gone[p] === null) continue;
+      // A peer that sent its header for this collective and then left (e.g. it found the mismatch first and threw):
+      // report the mismatch its header shows, as every rank must, rather than only its leaving.
+      const header = this.ahead[p]!.find((f) => f.h.seq === desc.seq && f.h.kind === FrameKind.OpHeader && f.p.length === DESC_WORDS * 4);
+      if (header !== undefined) {
+        const words = new Int32Array(DESC_WORDS);
+        new Uint8Array(words.buffer).set(header.p);
+        try {
+          assertSameCollective(desc, this.rank, decodeDesc(words), p);
+        } catch (e) {
+          return this.breakWith({ name: (e as Error).name, message: (e as Error).message, seq: desc.seq });
+        }
+      }
+      const m = this.goneMismatch[p];
+      if (m !== null && m.seq === desc.seq) return this.breakWith({ name: 'CollectiveMismatchError', message: m.message, seq: desc.seq });
+      return this.peerGoneNow(p);
+    }
     // One writev per peer for the header and the first data frames (small collectives: one packet, not three).
     const corked = this.links.filter((l): l is FramedConn => !!l && !l.isEnded);
     for (const l of corked) l.socket.cork();
