@@ -10,7 +10,8 @@ import { Trainer, type TrainerOptions } from '../train/trainer.js';
 import { resolveConfig } from '../config/resolve.js';
 import type { GPTConfig } from '../nn/gpt.js';
 import { ConfigError } from '../errors.js';
-import { defaultZeroConfig, trainZero, type ZeroTrainReport } from '../train/zero-train.js';
+import { defaultZeroConfig, trainZero, type TrainReport, type ZeroTrainReport } from '../train/zero-train.js';
+export type { TrainReport, ZeroTrainReport };
 
 export interface TrainCliOptions {
   config?: string;
@@ -28,15 +29,6 @@ export interface TrainCliOptions {
   log?: (line: string) => void;
 }
 
-export interface TrainReport {
-  steps: number;
-  tokensPerStep: number;
-  initialLoss: number;
-  finalTrainLoss: number;
-  valLoss: number;
-  seconds: number;
-  tokensPerSecond: number;
-}
 
 export const DEFAULT_MODEL: Omit<GPTConfig, 'seed'> = { vocabSize: 256, blockSize: 64, nLayer: 4, nHead: 4, nEmbd: 128 };
 

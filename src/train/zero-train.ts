@@ -40,19 +40,24 @@ export interface ZeroTrainOptions {
   timeoutMs?: number;
 }
 
-export interface ZeroTrainReport {
-  worldSize: number;
-  stage: number;
-  precision: 'fp32' | 'bf16' | 'fp16';
+/** What a training run reports (single rank or ZeRO). */
+export interface TrainReport {
   steps: number;
   /** tokens per optimizer step over all ranks */
   tokensPerStep: number;
   initialLoss: number;
   finalTrainLoss: number;
-  /** mean over ranks of each rank's held-out loss */
+  /** held-out loss (with several ranks: the mean over ranks of each rank's share) */
   valLoss: number;
   seconds: number;
   tokensPerSecond: number;
+}
+
+/** A ZeRO training run: the single-rank report plus what the engine measured. */
+export interface ZeroTrainReport extends TrainReport {
+  worldSize: number;
+  stage: number;
+  precision: 'fp32' | 'bf16' | 'fp16';
   /** peak device bytes per rank */
   peakBytes: number[];
   commBytesPerStep: number;

@@ -3,6 +3,7 @@ import { Tensor } from '../../src/tensor/tensor.js';
 import type { Device } from '../../src/tensor/device.js';
 import type { Tape } from '../../src/autograd/tape.js';
 import { Parameter } from '../../src/nn/parameter.js';
+import { xorshift32 } from '../helpers/xorshift.js';
 
 /** loss = sum_i x[i] * r[i]; d loss / dx = r. */
 export function weightedSum(tape: Tape, x: Tensor, r: Float32Array): Tensor {
@@ -22,14 +23,9 @@ export function weightedSum(tape: Tape, x: Tensor, r: Float32Array): Tensor {
 
 /** A deterministic pseudo-random array in [-scale, scale). */
 export function rand(n: number, seed: number, scale = 1): Float32Array {
-  let s = seed >>> 0 || 1;
+  const next = xorshift32(seed);
   const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13; s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5; s >>>= 0;
-    out[i] = ((s / 4294967296) * 2 - 1) * scale;
-  }
+  for (let i = 0; i < n; i++) out[i] = ((next() / 4294967296) * 2 - 1) * scale;
   return out;
 }
 

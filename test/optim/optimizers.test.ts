@@ -8,15 +8,11 @@ import { bf16ToF32 } from '../../src/tensor/dtype.js';
 import { Adam, AdamW, SGD, createOptimizer } from '../../src/optim/index.js';
 import type { Optimizer, ParamShard, ShardMemory, StateKey } from '../../src/optim/index.js';
 import { CheckpointError, ConfigError, StateError } from '../../src/errors.js';
+import { xorshift32 } from '../helpers/xorshift.js';
 
 function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13; s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5; s >>>= 0;
-    return s / 2 ** 32 - 0.5;
-  };
+  const next = xorshift32(seed);
+  return () => next() / 2 ** 32 - 0.5;
 }
 
 interface Setup { shard: ParamShard; p: Float32Array; g: Float32Array }

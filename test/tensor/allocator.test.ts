@@ -4,15 +4,11 @@ import assert from 'node:assert/strict';
 import { FreeListAllocator, MEMORY_CATEGORIES } from '../../src/tensor/allocator.js';
 import type { Allocation, MemoryCategory } from '../../src/tensor/allocator.js';
 import { DeviceOutOfMemoryError, StateError } from '../../src/errors.js';
+import { xorshift32 } from '../helpers/xorshift.js';
 
 function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13; s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5; s >>>= 0;
-    return s / 2 ** 32;
-  };
+  const next = xorshift32(seed);
+  return () => next() / 2 ** 32;
 }
 
 test('random alloc/free: aligned, in range, disjoint, accounted, peak is the running maximum', () => {

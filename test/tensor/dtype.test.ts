@@ -7,6 +7,7 @@ import {
   bf16ToF32, bf16ToF32Array, f16ToF32, f16ToF32Array, f32BitsToBf16, f32BitsToF16, f32ToBf16, f32ToBf16Array,
   f32ToF16, f32ToF16Array, bf16ToF32Bits, f16ToF32Bits,
 } from '../../src/tensor/dtype.js';
+import { xorshift32 } from '../helpers/xorshift.js';
 
 interface Format { name: string; expBits: number; mantBits: number }
 const BF16: Format = { name: 'bf16', expBits: 8, mantBits: 7 };
@@ -70,15 +71,7 @@ function valueOfBits(bits: number): number {
 }
 
 // Deterministic xorshift for random fp32 bit patterns.
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13; s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5; s >>>= 0;
-    return s;
-  };
-}
+const rng = xorshift32;
 
 for (const c of codecs) {
   const { f } = c;

@@ -1,29 +1,10 @@
 // Bad input: rank 1's forward skips the second transformer block. Under stage 3 the ranks then gather different
 // parameter groups; that must fail with an error naming the module and the ranks, not hang.
 import { Device } from '../../../src/tensor/device.js';
-import { GPT, flattenBatch, type TokenBatch } from '../../../src/nn/gpt.js';
-import type { Tape } from '../../../src/autograd/tape.js';
-import type { Tensor } from '../../../src/tensor/tensor.js';
-import { add, crossEntropy } from '../../../src/autograd/ops/index.js';
+import { SkippingGPT } from '../../helpers/skipping-gpt.js';
 import { initialize } from '../../../src/zero/engine.js';
 import { GPT_TINY, dsConfig, microBatch } from '../lockstep-common.js';
 import type { FakeRankContext } from '../fake-world.js';
-
-class SkippingGPT extends GPT {
-  /** the block this rank leaves out (-1: none) */
-  skip = -1;
-  override forward(tape: Tape, idx: TokenBatch, targets?: TokenBatch): { logits: Tensor; loss: Tensor | null } {
-    const x = flattenBatch(idx, 'idx');
-    const t = flattenBatch(targets!, 'targets');
-    return this.region(tape, () => {
-      const pos = Int32Array.from({ length: x.B * x.T }, (_, i) => i % x.T);
-      let h = add(tape, this.wte.forward(tape, tape.input(x.data, [x.B, x.T], { dtype: 'i32' })), this.wpe.forward(tape, tape.input(pos, [x.B, x.T], { dtype: 'i32' })));
-      this.h.forEach((block, i) => { if (i !== this.skip) h = block.forward(tape, h); });
-      const logits = this.lm_head.forward(tape, this.ln_f.forward(tape, h));
-      return { logits, loss: crossEntropy(tape, logits, tape.input(t.data, [t.B, t.T], { dtype: 'i32' })) };
-    });
-  }
-}
 
 /**
  * mode 'one': rank 1 leaves out block 1. mode 'swap': rank 0 leaves out block 1, rank 1 block 0: the blocks have equal
