@@ -26,9 +26,26 @@ for (const layer of layers.sort()) {
     if (base >= 65536) throw new Error(`too many wasm modules for the reserved 64 KiB (at ${name})`);
     for (const relaxed of [false, true]) {
       const target = join(out, relaxed ? `${name}.relaxed.wasm` : `${name}.wasm`);
-      const args = [asc, join(dir, file), '-o', target, '--runtime', 'stub', '-O3', '--noAssert',
-        '--importMemory', '--sharedMemory', '--initialMemory', '1', '--maximumMemory', '65536',
-        '--memoryBase', String(base), '--enable', relaxed ? 'simd,threads,relaxed-simd' : 'simd,threads'];
+      const args = [
+        asc,
+        join(dir, file),
+        '-o',
+        target,
+        '--runtime',
+        'stub',
+        '-O3',
+        '--noAssert',
+        '--importMemory',
+        '--sharedMemory',
+        '--initialMemory',
+        '1',
+        '--maximumMemory',
+        '65536',
+        '--memoryBase',
+        String(base),
+        '--enable',
+        relaxed ? 'simd,threads,relaxed-simd' : 'simd,threads',
+      ];
       execFileSync(process.execPath, args, { stdio: 'inherit', cwd: root });
     }
     console.log(`built ${name} (memoryBase ${base})`);

@@ -16,6 +16,9 @@ const files = [];
 })(testRoot);
 const filters = process.argv.slice(2);
 const chosen = files.filter((f) => filters.length === 0 || filters.some((s) => relative(root, f).includes(s))).sort();
-if (chosen.length === 0) { console.error('no test files matched'); process.exit(1); }
+if (chosen.length === 0) {
+  console.error('no test files matched');
+  process.exit(1);
+}
 const r = spawnSync(process.execPath, ['--test', '--test-concurrency=2', ...chosen], { stdio: 'inherit' });
 process.exit(r.status ?? 1);

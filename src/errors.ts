@@ -25,21 +25,32 @@ export class DeviceOutOfMemoryError extends ZeroTsError {
 
 /** A configuration key or value is invalid. `path` is the key path, e.g. `zero_optimization.stage`. */
 export class ConfigError extends ZeroTsError {
-  constructor(message: string, readonly path: string = '') {
+  constructor(
+    message: string,
+    readonly path: string = '',
+  ) {
     super(message);
   }
 }
 
 /** A collective did not complete in time. */
 export class CollectiveTimeoutError extends ZeroTsError {
-  constructor(message: string, readonly op: string, readonly rank: number, readonly seq: number) {
+  constructor(
+    message: string,
+    readonly op: string,
+    readonly rank: number,
+    readonly seq: number,
+  ) {
     super(message);
   }
 }
 
 /** A peer rank died, exited or threw while others were waiting on it. */
 export class PeerLostError extends ZeroTsError {
-  constructor(message: string, readonly lostRank: number) {
+  constructor(
+    message: string,
+    readonly lostRank: number,
+  ) {
     super(message);
   }
 }

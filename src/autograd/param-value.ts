@@ -16,11 +16,15 @@ const noop = (): void => {};
 export function paramF32(device: Device, p: ParamRef): ParamValue {
   const data = p.value();
   if (data.numel !== p.numel) {
-    throw new ShapeError(`parameter ${p.name}: data has ${data.numel} elements, expected ${p.numel} (shape [${p.shape.join(', ')}])`);
+    throw new ShapeError(
+      `parameter ${p.name}: data has ${data.numel} elements, expected ${p.numel} (shape [${p.shape.join(', ')}])`,
+    );
   }
   if (data.dtype === 'f32') return { t: data, release: noop };
   if (data.dtype !== 'bf16' && data.dtype !== 'f16') {
-    throw new ShapeError(`parameter ${p.name}: dtype ${data.dtype} is not a float storage type; allowed f32, bf16, f16`);
+    throw new ShapeError(
+      `parameter ${p.name}: dtype ${data.dtype} is not a float storage type; allowed f32, bf16, f16`,
+    );
   }
   const t = Tensor.empty(device, p.shape, { dtype: 'f32', category: 'workspace', label: `${p.name} (fp32 copy)` });
   device.kernels.castFromHalf(t.ptr, data.ptr, p.numel, data.dtype, false);
@@ -38,7 +42,11 @@ export function addParamGrad(device: Device, p: ParamRef, accumulate: (ptr: numb
     accumulate(target.ptr);
     return;
   }
-  const g = Tensor.empty(device, p.shape, { dtype: 'f32', category: 'workspace', label: `${p.name} (grad contribution)` });
+  const g = Tensor.empty(device, p.shape, {
+    dtype: 'f32',
+    category: 'workspace',
+    label: `${p.name} (grad contribution)`,
+  });
   try {
     device.kernels.fill(g.ptr, 0, p.numel);
     accumulate(g.ptr);

@@ -67,12 +67,21 @@ export class Tape {
   }
 
   /** An input copied to the device, owned by the tape. A requiresGrad input is a leaf: see grad(). */
-  input(data: ArrayLike<number>, shape: readonly number[], opts: { dtype?: DType; requiresGrad?: boolean; label?: string } = {}): Tensor {
+  input(
+    data: ArrayLike<number>,
+    shape: readonly number[],
+    opts: { dtype?: DType; requiresGrad?: boolean; label?: string } = {},
+  ): Tensor {
     this.checkRecording('input');
-    const t = Tensor.fromArray(this.device, data, shape, { dtype: opts.dtype ?? 'f32', category: 'activation', label: opts.label ?? 'input' });
+    const t = Tensor.fromArray(this.device, data, shape, {
+      dtype: opts.dtype ?? 'f32',
+      category: 'activation',
+      label: opts.label ?? 'input',
+    });
     this.inputs.push(t);
     if (opts.requiresGrad) {
-      if (t.dtype !== 'f32') throw new ShapeError(`tape input "${opts.label ?? 'input'}": only f32 inputs can require grad, got ${t.dtype}`);
+      if (t.dtype !== 'f32')
+        throw new ShapeError(`tape input "${opts.label ?? 'input'}": only f32 inputs can require grad, got ${t.dtype}`);
       this.requiresGrad.add(t);
       this.leaves.add(t);
     }
@@ -108,7 +117,8 @@ export class Tape {
 
   /** Keeps `t` (an op output) alive through backward, until clear(). */
   retain(t: Tensor): Tensor {
-    if (!this.requiresGrad.has(t) || this.leaves.has(t)) throw new StateError('tape.retain: only op outputs of this tape can be retained');
+    if (!this.requiresGrad.has(t) || this.leaves.has(t))
+      throw new StateError('tape.retain: only op outputs of this tape can be retained');
     this.retained.add(t);
     return t;
   }
@@ -128,7 +138,8 @@ export class Tape {
 
   /** The gradient of a leaf input (valid until clear()), or null when backward did not reach it. */
   grad(x: Tensor): Tensor | null {
-    if (!this.leaves.has(x)) throw new StateError('tape.grad: only inputs created with requiresGrad keep a gradient after backward');
+    if (!this.leaves.has(x))
+      throw new StateError('tape.grad: only inputs created with requiresGrad keep a gradient after backward');
     return this.grads.get(x) ?? null;
   }
 
@@ -140,10 +151,16 @@ export class Tape {
     this.checkRecording('backward');
     if (this.openRegions !== 0) throw new StateError(`tape.backward: ${this.openRegions} module region(s) still open`);
     if (loss.numel !== 1 || !this.requiresGrad.has(loss)) {
-      throw new ShapeError(`tape.backward: loss must be a 1-element op output of this tape, got shape [${loss.shape.join(', ')}]`);
+      throw new ShapeError(
+        `tape.backward: loss must be a 1-element op output of this tape, got shape [${loss.shape.join(', ')}]`,
+      );
     }
     const value = loss.f32()[0];
-    const seed = Tensor.fromArray(this.device, [scale], loss.shape, { dtype: 'f32', category: 'activation', label: 'grad' });
+    const seed = Tensor.fromArray(this.device, [scale], loss.shape, {
+      dtype: 'f32',
+      category: 'activation',
+      label: 'grad',
+    });
     this.grads.set(loss, seed);
     this._state = 'backward-done';
     // Pop as we go, so that clear() after a throwing hook or op frees exactly what is left.
@@ -191,6 +208,7 @@ export class Tape {
   }
 
   private checkRecording(what: string): void {
-    if (this._state !== 'recording') throw new StateError(`tape.${what}: backward already ran on this tape; call clear() before recording again`);
+    if (this._state !== 'recording')
+      throw new StateError(`tape.${what}: backward already ran on this tape; call clear() before recording again`);
   }
 }

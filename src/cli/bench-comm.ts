@@ -70,12 +70,16 @@ function time(pg: ProcessGroup, reps: number, f: () => void): number {
 }
 
 /** The rank side (exported for spawnWorld). */
-export async function benchCommRank(ctx: RankContext, args: { sizes: number[]; tinyIterations: number }): Promise<RankTimes> {
+export async function benchCommRank(
+  ctx: RankContext,
+  args: { sizes: number[]; tinyIterations: number },
+): Promise<RankTimes> {
   const N = ctx.worldSize;
   const SIZES = args.sizes;
   const maxBytes = Math.max(...SIZES);
   const pages = Math.ceil((DATA + maxBytes + N * 64) / 65536);
-  const WA = (globalThis as unknown as { WebAssembly: { Memory: new (d: object) => { buffer: SharedArrayBuffer } } }).WebAssembly;
+  const WA = (globalThis as unknown as { WebAssembly: { Memory: new (d: object) => { buffer: SharedArrayBuffer } } })
+    .WebAssembly;
   const memory = new WA.Memory({ initial: pages, maximum: pages, shared: true });
   const pg = await ctx.initProcessGroup(memory, { scratch: SCRATCH, timeoutMs: 600_000 });
   const seconds: RankTimes['seconds'] = { all_reduce: [], reduce_scatter: [], all_gather: [] };
@@ -105,7 +109,8 @@ export async function benchCommRank(ctx: RankContext, args: { sizes: number[]; t
 /** Single-thread memcpy bandwidth: Float32Array.set of 64 MiB (median of 7), GB/s. */
 export function memcpyGbps(): number {
   const n = (64 * MiB) / 4;
-  const a = new Float32Array(n).fill(1), b = new Float32Array(n);
+  const a = new Float32Array(n).fill(1),
+    b = new Float32Array(n);
   b.set(a);
   const t: number[] = [];
   for (let i = 0; i < 7; i++) {
@@ -122,21 +127,32 @@ export async function benchComm(opts: BenchCommOptions = {}): Promise<BenchCommR
   const print = opts.print ?? ((l: string) => console.log(l));
   const SIZES = [...(opts.sizes ?? DEFAULT_SIZES)].sort((a, b) => a - b);
   const before = memcpyGbps();
-  const results = await spawnWorld<RankTimes>({ worldSize: N, transport, module: new URL(import.meta.url), fn: 'benchCommRank', args: { sizes: SIZES, tinyIterations: opts.tinyIterations ?? 20000 } });
+  const results = await spawnWorld<RankTimes>({
+    worldSize: N,
+    transport,
+    module: new URL(import.meta.url),
+    fn: 'benchCommRank',
+    args: { sizes: SIZES, tinyIterations: opts.tinyIterations ?? 20000 },
+  });
   // the ceiling: the better of a measurement before and one after the world ran (a shared machine is noisy)
   const memcpy = Math.max(before, memcpyGbps());
   // a collective ends on every rank at about the same time; take the slowest rank's median
-  const secs = (op: keyof RankTimes['seconds'], i: number): number => Math.max(...results.map((r) => r.seconds[op][i]!));
-  print(`comm bench: transport ${transport}, world size ${N}, memcpy (Float32Array.set 64 MiB, 1 thread) ${memcpy.toFixed(2)} GB/s; ` +
-    `with all ${N} ranks copying at once ${medianOf(results.map((r) => r.concurrentMemcpyGbps)).toFixed(2)} GB/s per rank`);
+  const secs = (op: keyof RankTimes['seconds'], i: number): number =>
+    Math.max(...results.map((r) => r.seconds[op][i]!));
+  print(
+    `comm bench: transport ${transport}, world size ${N}, memcpy (Float32Array.set 64 MiB, 1 thread) ${memcpy.toFixed(2)} GB/s; ` +
+      `with all ${N} ranks copying at once ${medianOf(results.map((r) => r.concurrentMemcpyGbps)).toFixed(2)} GB/s per rank`,
+  );
   const factor = { all_reduce: (2 * (N - 1)) / N, reduce_scatter: (N - 1) / N, all_gather: (N - 1) / N };
   for (const op of ['all_reduce', 'reduce_scatter', 'all_gather'] as const) {
     SIZES.forEach((bytes, i) => {
       const payload = Math.floor(bytes / 4 / N) * N * 4;
       const alg = payload / secs(op, i) / 1e9;
       const size = bytes >= MiB ? `${bytes / MiB} MiB` : `${bytes / 1024} KiB`;
-      print(`${op.padEnd(15)} ${size.padStart(8)}  ${(secs(op, i) * 1e3).toFixed(2).padStart(8)} ms  ` +
-        `algbw ${alg.toFixed(2)} GB/s  busbw ${(alg * factor[op]).toFixed(2)} GB/s`);
+      print(
+        `${op.padEnd(15)} ${size.padStart(8)}  ${(secs(op, i) * 1e3).toFixed(2).padStart(8)} ms  ` +
+          `algbw ${alg.toFixed(2)} GB/s  busbw ${(alg * factor[op]).toFixed(2)} GB/s`,
+      );
     });
   }
   const tiny = Math.max(...results.map((r) => r.tinyUs));
@@ -144,8 +160,15 @@ export async function benchComm(opts: BenchCommOptions = {}): Promise<BenchCommR
   const big = SIZES.length - 1;
   const algbw = (Math.floor(SIZES[big]! / 4 / N) * N * 4) / secs('all_reduce', big) / 1e9;
   const rec: BenchCommRecord = {
-    bench: 'comm', transport, world_size: N, op: 'all_reduce', bytes: SIZES[big]!,
-    algbw_gbps: round(algbw), memcpy_gbps: round(memcpy), ratio: round(algbw / memcpy), tiny_latency_us: round(tiny),
+    bench: 'comm',
+    transport,
+    world_size: N,
+    op: 'all_reduce',
+    bytes: SIZES[big]!,
+    algbw_gbps: round(algbw),
+    memcpy_gbps: round(memcpy),
+    ratio: round(algbw / memcpy),
+    tiny_latency_us: round(tiny),
   };
   print(JSON.stringify(rec));
   return rec;

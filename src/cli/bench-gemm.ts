@@ -32,14 +32,25 @@ blas = next((l for l in libs if 'libopenblas' in l), libs[0] if libs else None)
 print(json.dumps({"blas": blas, "gflops": out}))
 `;
 
-interface Reference { blas: string | null; gflops: Record<string, number> }
+interface Reference {
+  blas: string | null;
+  gflops: Record<string, number>;
+}
 
 function measureNumpy(sizes: number[], threads: number): Reference | null {
-  const env: NodeJS.ProcessEnv = { ...process.env, OPENBLAS_NUM_THREADS: String(threads), OMP_NUM_THREADS: String(threads) };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    OPENBLAS_NUM_THREADS: String(threads),
+    OMP_NUM_THREADS: String(threads),
+  };
   // Tuning variables that this machine's environment may set and that slow OpenBLAS down: the child only.
   delete env.OPENBLAS_CORETYPE;
   delete env.OPENBLAS_L2_SIZE;
-  const r = spawnSync('/usr/bin/python3', ['-c', NUMPY, JSON.stringify(sizes), '0.4', threads === 1 ? 'cpu' : 'wall'], { env, encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync('/usr/bin/python3', ['-c', NUMPY, JSON.stringify(sizes), '0.4', threads === 1 ? 'cpu' : 'wall'], {
+    env,
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
   if (r.status !== 0 || !r.stdout) return null;
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as Reference;
 }
@@ -47,8 +58,11 @@ function measureNumpy(sizes: number[], threads: number): Reference | null {
 export async function benchGemm(opts: { sizes?: number[]; threads?: 1 | 2 } = {}): Promise<void> {
   const sizes = opts.sizes ?? [256, 512, 1024, 2048];
   const threads = opts.threads ?? 1;
-  if (threads !== 1 && threads !== 2) throw new ConfigError(`bench gemm: threads must be 1 or 2, got ${String(threads)}`, 'threads');
-  for (const n of sizes) if (!Number.isInteger(n) || n < 1 || n > 4096) throw new ConfigError(`bench gemm: size ${n} must be an integer in [1, 4096]`, 'sizes');
+  if (threads !== 1 && threads !== 2)
+    throw new ConfigError(`bench gemm: threads must be 1 or 2, got ${String(threads)}`, 'threads');
+  for (const n of sizes)
+    if (!Number.isInteger(n) || n < 1 || n > 4096)
+      throw new ConfigError(`bench gemm: size ${n} must be an integer in [1, 4096]`, 'sizes');
   const nmax = Math.max(...sizes);
   const scratchBytes = Math.ceil(kernelScratchBytes() / 64) * 64;
   const bytes = 65536 + threads * scratchBytes + CTRL_BYTES * threads + 3 * nmax * nmax * 4 + 3 * 64;
@@ -56,7 +70,9 @@ export async function benchGemm(opts: { sizes?: number[]; threads?: 1 | 2 } = {}
   const memory = new wasmApi.Memory({ initial: pages, maximum: pages, shared: true });
   const scratch = Array.from({ length: threads }, (_, t) => 65536 + t * scratchBytes);
   const ctrl = 65536 + threads * scratchBytes;
-  const A = Math.ceil((ctrl + CTRL_BYTES * threads) / 64) * 64, B = A + nmax * nmax * 4 + 64, C = B + nmax * nmax * 4 + 64;
+  const A = Math.ceil((ctrl + CTRL_BYTES * threads) / 64) * 64,
+    B = A + nmax * nmax * 4 + 64,
+    C = B + nmax * nmax * 4 + 64;
   const f32 = new Float32Array(memory.buffer);
   for (let i = 0; i < nmax * nmax; i++) {
     f32[(A >>> 2) + i] = Math.random() - 0.5;
@@ -64,13 +80,15 @@ export async function benchGemm(opts: { sizes?: number[]; threads?: 1 | 2 } = {}
   }
   const gemm = await ParallelGemm.start(memory, scratch, ctrl);
   const clock = threads === 1 ? cpuMs : (): number => performance.now();
-  const ours = new Map<number, number>(), ref = new Map<number, number>();
+  const ours = new Map<number, number>(),
+    ref = new Map<number, number>();
   let blas: string | null = null;
   try {
     for (let round = 0; round < ROUNDS; round++) {
       for (const n of sizes) {
         gemm.matmul(C, A, B, n, n, n, false, false, false); // warm-up (tier-up, caches)
-        let best = Infinity, reps = 0;
+        let best = Infinity,
+          reps = 0;
         const t0 = performance.now();
         while (reps < 2 || (performance.now() - t0 < 400 && reps < 50)) {
           const t = clock();
@@ -81,26 +99,40 @@ export async function benchGemm(opts: { sizes?: number[]; threads?: 1 | 2 } = {}
         ours.set(n, Math.max(ours.get(n) ?? 0, (2 * n ** 3) / best / 1e6));
       }
       const r = measureNumpy(sizes, threads);
-      if (r && r.blas && /openblas/i.test(r.blas)) {
+      if (r?.blas && /openblas/i.test(r.blas)) {
         blas = r.blas;
         for (const n of sizes) ref.set(n, Math.max(ref.get(n) ?? 0, r.gflops[String(n)] ?? 0));
       } else if (round === 0) {
-        console.log(r ? `numpy uses ${r.blas ?? 'an unknown BLAS'}, not OpenBLAS: no reference (apt-get install libopenblas0-pthread)` : 'numpy not available: no reference');
+        console.log(
+          r
+            ? `numpy uses ${r.blas ?? 'an unknown BLAS'}, not OpenBLAS: no reference (apt-get install libopenblas0-pthread)`
+            : 'numpy not available: no reference',
+        );
       }
     }
   } finally {
     await gemm.close();
   }
-  console.log(`wasm GEMM, ${threads} thread(s), relaxed-SIMD FMA ${relaxedSimdEnabled() ? 'on' : 'off'}, ` +
-    `${threads === 1 ? 'CPU' : 'wall'} time, best of ${ROUNDS} rounds; reference ${blas ?? 'none'}`);
+  console.log(
+    `wasm GEMM, ${threads} thread(s), relaxed-SIMD FMA ${relaxedSimdEnabled() ? 'on' : 'off'}, ` +
+      `${threads === 1 ? 'CPU' : 'wall'} time, best of ${ROUNDS} rounds; reference ${blas ?? 'none'}`,
+  );
   console.log('     n   wasm GFLOP/s   OpenBLAS GFLOP/s   ratio');
   const line = (n: number): { gflops: number; reference_gflops: number | null; ratio: number | null } => {
-    const g = ours.get(n)!, r = ref.get(n) ?? null;
-    return { gflops: round1(g), reference_gflops: r === null ? null : round1(r), ratio: r === null ? null : Math.round((g / r) * 1000) / 1000 };
+    const g = ours.get(n)!,
+      r = ref.get(n) ?? null;
+    return {
+      gflops: round1(g),
+      reference_gflops: r === null ? null : round1(r),
+      ratio: r === null ? null : Math.round((g / r) * 1000) / 1000,
+    };
   };
   for (const n of sizes) {
     const l = line(n);
-    console.log(`${String(n).padStart(6)} ${String(l.gflops).padStart(14)} ${String(l.reference_gflops ?? '-').padStart(18)} ${String(l.ratio ?? '-').padStart(7)}`);
+    console.log(
+      `${String(n).padStart(6)} ${String(l.gflops).padStart(14)} ${String(l.reference_gflops ?? '-').padStart(18)} ` +
+        `${String(l.ratio ?? '-').padStart(7)}`,
+    );
   }
   const last = sizes.includes(1024) ? 1024 : nmax;
   console.log(JSON.stringify({ bench: 'gemm', n: last, ...line(last) }));

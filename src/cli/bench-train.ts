@@ -43,20 +43,35 @@ export interface BenchTrainOptions {
 export const BENCH_MODEL: Omit<GPTConfig, 'seed'> = { vocabSize: 256, blockSize: 256, nLayer: 6, nHead: 6, nEmbd: 384 };
 export const BENCH_BATCH = 8;
 
-interface SideResult { threads: number; stepS: number; tokensPerS: number; blas?: string | null }
+interface SideResult {
+  threads: number;
+  stepS: number;
+  tokensPerS: number;
+  blas?: string | null;
+}
 
-const OPENBLAS_DIRS = ['/usr/lib/x86_64-linux-gnu/openblas-pthread', '/usr/lib/x86_64-linux-gnu/openblas-openmp', '/usr/lib/aarch64-linux-gnu/openblas-pthread'];
+const OPENBLAS_DIRS = [
+  '/usr/lib/x86_64-linux-gnu/openblas-pthread',
+  '/usr/lib/x86_64-linux-gnu/openblas-openmp',
+  '/usr/lib/aarch64-linux-gnu/openblas-pthread',
+];
 
 function findBlasDir(given: string | undefined): string | null {
   if (given !== undefined) {
-    if (!existsSync(join(given, 'libblas.so.3'))) throw new ConfigError(`bench train: ${given} has no libblas.so.3`, 'torchBlasDir');
+    if (!existsSync(join(given, 'libblas.so.3')))
+      throw new ConfigError(`bench train: ${given} has no libblas.so.3`, 'torchBlasDir');
     return given;
   }
   return OPENBLAS_DIRS.find((d) => existsSync(join(d, 'libblas.so.3'))) ?? null;
 }
 
-async function measureOurs(threads: 1 | 2, model: Omit<GPTConfig, 'seed'>, B: number, steps: number, profile: boolean):
-  Promise<SideResult & { profile: ReturnType<KernelProfile['report']> }> {
+async function measureOurs(
+  threads: 1 | 2,
+  model: Omit<GPTConfig, 'seed'>,
+  B: number,
+  steps: number,
+  profile: boolean,
+): Promise<SideResult & { profile: ReturnType<KernelProfile['report']> }> {
   const T = model.blockSize;
   const device = new Device({ capacityBytes: 2 ** 31, name: 'bench' });
   const gpt = new GPT(device, { ...model, seed: 1 });
@@ -74,9 +89,15 @@ async function measureOurs(threads: 1 | 2, model: Omit<GPTConfig, 'seed'>, B: nu
     pg = await ParallelGemm.start(device.memory, [device.kernelScratch.ptr, scratch.ptr], ctrl.ptr);
     const inner = device.kernels;
     const gemm = pg;
-    restore = overrideKernels(device, new Proxy(inner, {
-      get: (t, prop) => (prop === 'matmul' ? gemm.matmul.bind(gemm) : (v => typeof v === 'function' ? v.bind(t) : v)(Reflect.get(t, prop))),
-    }));
+    restore = overrideKernels(
+      device,
+      new Proxy(inner, {
+        get: (t, prop) =>
+          prop === 'matmul'
+            ? gemm.matmul.bind(gemm)
+            : ((v) => (typeof v === 'function' ? v.bind(t) : v))(Reflect.get(t, prop)),
+      }),
+    );
   }
   const step = (): void => {
     for (const p of gpt.parameters()) p.zeroGrad();
@@ -85,7 +106,13 @@ async function measureOurs(threads: 1 | 2, model: Omit<GPTConfig, 'seed'>, B: nu
     tape.clear();
     opt.step();
   };
-  const clock = threads === 1 ? () => { const u = process.cpuUsage(); return (u.user + u.system) / 1e6; } : () => performance.now() / 1000;
+  const clock =
+    threads === 1
+      ? () => {
+          const u = process.cpuUsage();
+          return (u.user + u.system) / 1e6;
+        }
+      : () => performance.now() / 1000;
   step();
   const prof = profile ? new KernelProfile(device, threads === 1 ? 'cpu' : 'wall') : null;
   let best = Infinity;
@@ -102,27 +129,59 @@ async function measureOurs(threads: 1 | 2, model: Omit<GPTConfig, 'seed'>, B: nu
   return { threads, stepS: best, tokensPerS: (B * T) / best, profile: report };
 }
 
-function measureTorch(threads: 1 | 2, model: Omit<GPTConfig, 'seed'>, B: number, steps: number, blasDir: string | null): SideResult | null {
-  const env: NodeJS.ProcessEnv = { ...process.env, OMP_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads), MKL_NUM_THREADS: String(threads) };
+function measureTorch(
+  threads: 1 | 2,
+  model: Omit<GPTConfig, 'seed'>,
+  B: number,
+  steps: number,
+  blasDir: string | null,
+): SideResult | null {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    OMP_NUM_THREADS: String(threads),
+    OPENBLAS_NUM_THREADS: String(threads),
+    MKL_NUM_THREADS: String(threads),
+  };
   delete env.OPENBLAS_CORETYPE;
   delete env.OPENBLAS_L2_SIZE;
   if (blasDir !== null) env.LD_LIBRARY_PATH = [blasDir, env.LD_LIBRARY_PATH].filter(Boolean).join(':');
-  const r = spawnSync('/usr/bin/python3', ['-c', TORCH_TRAIN_BENCH, JSON.stringify({ ...model, B }), String(steps), String(threads), threads === 1 ? 'cpu' : 'wall'],
-    { env, encoding: 'utf8', timeout: 600_000 });
+  const r = spawnSync(
+    '/usr/bin/python3',
+    [
+      '-c',
+      TORCH_TRAIN_BENCH,
+      JSON.stringify({ ...model, B }),
+      String(steps),
+      String(threads),
+      threads === 1 ? 'cpu' : 'wall',
+    ],
+    { env, encoding: 'utf8', timeout: 600_000 },
+  );
   if (r.status !== 0 || !r.stdout) return null;
-  const j = JSON.parse(r.stdout.trim().split('\n').pop()!) as { torch: string | null; step_s: number; tokens_per_s: number; blas: string | null };
+  const j = JSON.parse(r.stdout.trim().split('\n').pop()!) as {
+    torch: string | null;
+    step_s: number;
+    tokens_per_s: number;
+    blas: string | null;
+  };
   return j.torch === null ? null : { threads, stepS: j.step_s, tokensPerS: j.tokens_per_s, blas: j.blas };
 }
 
-export async function benchTrain(opts: BenchTrainOptions = {}): Promise<{ tokens_per_s: number; torch_tokens_per_s: number | null; ratio: number | null }> {
+export async function benchTrain(
+  opts: BenchTrainOptions = {},
+): Promise<{ tokens_per_s: number; torch_tokens_per_s: number | null; ratio: number | null }> {
   const log = opts.log ?? ((l: string) => console.log(l));
   const steps = opts.steps ?? 2;
-  if (!(Number.isSafeInteger(steps) && steps >= 1)) throw new ConfigError(`bench train: steps = ${steps} must be a positive integer`, 'steps');
+  if (!(Number.isSafeInteger(steps) && steps >= 1))
+    throw new ConfigError(`bench train: steps = ${steps} must be a positive integer`, 'steps');
   const threadList = opts.threads ?? [1, 2];
   const model = opts.model ?? BENCH_MODEL;
   const B = opts.batchSize ?? BENCH_BATCH;
-  log(`bench train: GPT ${model.nLayer} layers, d ${model.nEmbd}, ${model.nHead} heads, context ${model.blockSize}, batch ${B}, vocab ${model.vocabSize}; ` +
-    `forward + backward + AdamW; best of ${steps} timed steps; 1 thread in CPU time, 2 threads in wall time`);
+  log(
+    `bench train: GPT ${model.nLayer} layers, d ${model.nEmbd}, ${model.nHead} heads, context ${model.blockSize}, ` +
+      `batch ${B}, vocab ${model.vocabSize}; ` +
+      `forward + backward + AdamW; best of ${steps} timed steps; 1 thread in CPU time, 2 threads in wall time`,
+  );
   const blasDir = opts.noTorch ? null : findBlasDir(opts.torchBlasDir);
   const ours: (SideResult & { profile: ReturnType<KernelProfile['report']> })[] = [];
   const torch: SideResult[] = [];
@@ -133,21 +192,39 @@ export async function benchTrain(opts: BenchTrainOptions = {}): Promise<{ tokens
     if (!opts.noTorch) {
       const t = measureTorch(th, model, B, steps, blasDir);
       if (t !== null) torch.push(t);
-      log(t === null ? 'pytorch: not available (/usr/bin/python3 -c "import torch" failed)' : `pytorch ${th} thread(s): ${t.stepS.toFixed(2)} s/step, ${Math.round(t.tokensPerS)} tokens/s (BLAS ${t.blas ?? 'unknown'})`);
-      if (t !== null && !/openblas|mkl/i.test(t.blas ?? '')) log('  warning: PyTorch runs on a slow reference BLAS here (install libopenblas0-pthread or pass torchBlasDir); its figure understates PyTorch');
+      log(
+        t === null
+          ? 'pytorch: not available (/usr/bin/python3 -c "import torch" failed)'
+          : `pytorch ${th} thread(s): ${t.stepS.toFixed(2)} s/step, ${Math.round(t.tokensPerS)} tokens/s (BLAS ${t.blas ?? 'unknown'})`,
+      );
+      if (t !== null && !/openblas|mkl/i.test(t.blas ?? ''))
+        log(
+          '  warning: PyTorch runs on a slow reference BLAS here (install libopenblas0-pthread or pass ' +
+            'torchBlasDir); its figure understates PyTorch',
+        );
     }
   }
   const bestOurs = ours.reduce((a, b) => (b.tokensPerS > a.tokensPerS ? b : a));
   const bestTorch = torch.length === 0 ? null : torch.reduce((a, b) => (b.tokensPerS > a.tokensPerS ? b : a));
   const total = bestOurs.profile.reduce((s, e) => s + e.ms, 0);
-  log(`where our time goes (${bestOurs.threads} thread(s), last timed step, kernels ${total.toFixed(0)} ms ${bestOurs.threads === 1 ? 'CPU' : 'wall'}):`);
+  log(
+    `where our time goes (${bestOurs.threads} thread(s), last timed step, kernels ${total.toFixed(0)} ms ` +
+      `${bestOurs.threads === 1 ? 'CPU' : 'wall'}):`,
+  );
   for (const e of bestOurs.profile.slice(0, 16)) {
-    log(`  ${e.key.padEnd(30)} ${String(e.calls).padStart(4)} calls ${e.ms.toFixed(0).padStart(7)} ms ${((100 * e.ms) / total).toFixed(1).padStart(5)}%${e.gflops ? `  ${e.gflops.toFixed(1)} GFLOP/s` : ''}`);
+    log(
+      `  ${e.key.padEnd(30)} ${String(e.calls).padStart(4)} calls ${e.ms.toFixed(0).padStart(7)} ms ` +
+        `${((100 * e.ms) / total).toFixed(1).padStart(5)}%${e.gflops ? `  ${e.gflops.toFixed(1)} GFLOP/s` : ''}`,
+    );
   }
   const result = {
-    bench: 'train', tokens_per_s: Math.round(bestOurs.tokensPerS), torch_tokens_per_s: bestTorch === null ? null : Math.round(bestTorch.tokensPerS),
+    bench: 'train',
+    tokens_per_s: Math.round(bestOurs.tokensPerS),
+    torch_tokens_per_s: bestTorch === null ? null : Math.round(bestTorch.tokensPerS),
     ratio: bestTorch === null ? null : Number((bestOurs.tokensPerS / bestTorch.tokensPerS).toFixed(3)),
-    threads: bestOurs.threads, torch_threads: bestTorch?.threads ?? null, torch_blas: bestTorch?.blas ?? null,
+    threads: bestOurs.threads,
+    torch_threads: bestTorch?.threads ?? null,
+    torch_blas: bestTorch?.blas ?? null,
   };
   log(JSON.stringify(result));
   return result;

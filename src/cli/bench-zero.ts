@@ -49,20 +49,28 @@ export interface BenchZeroReport {
 
 export async function benchZero(opts: BenchZeroOptions = {}): Promise<BenchZeroReport> {
   const N = opts.worldSize ?? 2;
-  if (!Number.isInteger(N) || N < 1) throw new ConfigError(`bench zero: world size must be an integer >= 1, got ${N}`, 'worldSize');
+  if (!Number.isInteger(N) || N < 1)
+    throw new ConfigError(`bench zero: world size must be an integer >= 1, got ${N}`, 'worldSize');
   const print = opts.print ?? ((l: string) => console.log(l));
   const spec: StageRunSpec = { ...BENCH_SPEC, ...opts.spec, stages: [0, 1, 2, 3] };
   const m = spec.model;
-  print(`bench zero: GPT ${m.nLayer} layers, d ${m.nEmbd}, ${m.nHead} heads, context ${m.blockSize}; micro-batch ${spec.microBatch} per rank; ` +
-    `${N} thread ranks; ${spec.precision}; ${spec.untimedSteps} warm-up + ${spec.steps - spec.untimedSteps} timed steps per stage`);
+  print(
+    `bench zero: GPT ${m.nLayer} layers, d ${m.nEmbd}, ${m.nHead} heads, context ${m.blockSize}; micro-batch ` +
+      `${spec.microBatch} per rank; ` +
+      `${N} thread ranks; ${spec.precision}; ${spec.untimedSteps} warm-up + ${spec.steps - spec.untimedSteps} timed steps per stage`,
+  );
   const summaries: StageSummary[] = await runStages(spec, N);
-  print(`${(summaries[0]!.params / 1e6).toFixed(2)}M parameters, ${summaries[0]!.perRank[0]!.tokensPerStep} tokens per step`);
+  print(
+    `${(summaries[0]!.params / 1e6).toFixed(2)}M parameters, ${summaries[0]!.perRank[0]!.tokensPerStep} tokens per step`,
+  );
   print(benchTable(summaries));
   print(BENCH_LEGEND);
   const record = benchRecord(summaries);
   const goals = [record.stage1_ratio >= 0.95, record.stage2_ratio >= 0.95, record.stage3_ratio >= 0.85];
-  print(`goals (stage 1, 2 >= 0.95; stage 3 >= 0.85 x stage 0): ${goals.every(Boolean) ? 'met' : 'missed'}` +
-    ` (stage 1 ${record.stage1_ratio}, stage 2 ${record.stage2_ratio}, stage 3 ${record.stage3_ratio})`);
+  print(
+    `goals (stage 1, 2 >= 0.95; stage 3 >= 0.85 x stage 0): ${goals.every(Boolean) ? 'met' : 'missed'}` +
+      ` (stage 1 ${record.stage1_ratio}, stage 2 ${record.stage2_ratio}, stage 3 ${record.stage3_ratio})`,
+  );
   print(JSON.stringify(record));
   return { record, summaries };
 }

@@ -34,11 +34,16 @@ const PARTITIONS = ['nothing (data parallel)', 'optimizer states', '+ gradients'
 export function estimate(opts: EstimateOptions): EstimateRow[] {
   const print = opts.print ?? ((l: string) => console.log(l));
   const { params, worldSize } = opts;
-  if (!(params > 0) || !Number.isFinite(params)) throw new ConfigError(`estimate: --params must be a positive number, got ${params}`, 'params');
-  if (!Number.isInteger(worldSize) || worldSize < 1) throw new ConfigError(`estimate: --world-size must be a whole number >= 1, got ${worldSize}`, 'worldSize');
+  if (!(params > 0) || !Number.isFinite(params))
+    throw new ConfigError(`estimate: --params must be a positive number, got ${params}`, 'params');
+  if (!Number.isInteger(worldSize) || worldSize < 1)
+    throw new ConfigError(`estimate: --world-size must be a whole number >= 1, got ${worldSize}`, 'worldSize');
   const nodes = opts.nodes ?? 1;
   if (!Number.isInteger(nodes) || nodes < 1 || worldSize % nodes !== 0) {
-    throw new ConfigError(`estimate: --nodes must be a whole number >= 1 that divides the world size ${worldSize}, got ${nodes}`, 'nodes');
+    throw new ConfigError(
+      `estimate: --nodes must be a whole number >= 1 that divides the world size ${worldSize}, got ${nodes}`,
+      'nodes',
+    );
   }
   const rows: EstimateRow[] = ([0, 1, 2, 3] as const).map((stage) => ({
     stage,
@@ -52,26 +57,65 @@ export function estimate(opts: EstimateOptions): EstimateRow[] {
     const [a, g, k] = p === 'mixed' ? [2, 2, 12] : [4, 4, 8];
     return [`(${a}+${g}+${k}) Psi`, `${a + g} Psi + ${k} Psi/N`, `${a} Psi + ${g + k} Psi/N`, `${a + g + k} Psi/N`][s];
   };
-  print(`ZeRO model states per rank: Psi = ${params.toExponential(2)} parameters, N = ${worldSize} ranks (GB = 1e9 bytes)`);
+  print(
+    `ZeRO model states per rank: Psi = ${params.toExponential(2)} parameters, N = ${worldSize} ranks (GB = 1e9 bytes)`,
+  );
   const header = ['stage', 'partitioned', 'mixed precision', 'formula', 'fp32', 'comm/rank/step 16-bit', 'fp32 comm'];
   const body = rows.map((r) => [
-    String(r.stage), PARTITIONS[r.stage], gb(r.mixedBytes), formula('mixed', r.stage), gb(r.fp32Bytes), gb(r.comm16Bytes), gb(r.comm32Bytes),
+    String(r.stage),
+    PARTITIONS[r.stage],
+    gb(r.mixedBytes),
+    formula('mixed', r.stage),
+    gb(r.fp32Bytes),
+    gb(r.comm16Bytes),
+    gb(r.comm32Bytes),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join(' | ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]))
+      .join(' | ')
+      .trimEnd();
   print(line(header));
   print(widths.map((w) => '-'.repeat(w)).join('-|-'));
   for (const b of body) print(line(b));
   print('comm: 2 Psi (N-1)/N elements per rank for stages 0-2, 3 Psi (N-1)/N for stage 3 (plus a few scalars).');
   const hw: DsHardware = { nodes, gpusPerNode: worldSize / nodes, bufferFactor: opts.bufferFactor };
   print('');
-  print(formatDsTable("DeepSpeed's estimate_zero2_model_states_mem_needs (buffers and offload included):", params, hw, zero2Rows(params, hw)));
+  print(
+    formatDsTable(
+      "DeepSpeed's estimate_zero2_model_states_mem_needs (buffers and offload included):",
+      params,
+      hw,
+      zero2Rows(params, hw),
+    ),
+  );
   if (opts.largestLayerParams !== undefined) {
     print('');
-    print(formatDsTable("DeepSpeed's estimate_zero3_model_states_mem_needs:", params, hw, zero3Rows(params, opts.largestLayerParams, hw), opts.largestLayerParams));
+    print(
+      formatDsTable(
+        "DeepSpeed's estimate_zero3_model_states_mem_needs:",
+        params,
+        hw,
+        zero3Rows(params, opts.largestLayerParams, hw),
+        opts.largestLayerParams,
+      ),
+    );
   }
   if (opts.json) {
-    print(JSON.stringify({ estimate: 'zero', params, world_size: worldSize, rows: rows.map((r) => ({ stage: r.stage, mixed_bytes: r.mixedBytes, fp32_bytes: r.fp32Bytes, comm16_bytes: r.comm16Bytes })) }));
+    print(
+      JSON.stringify({
+        estimate: 'zero',
+        params,
+        world_size: worldSize,
+        rows: rows.map((r) => ({
+          stage: r.stage,
+          mixed_bytes: r.mixedBytes,
+          fp32_bytes: r.fp32Bytes,
+          comm16_bytes: r.comm16Bytes,
+        })),
+      }),
+    );
   }
   return rows;
 }

@@ -40,17 +40,27 @@ export interface LaunchOptions {
 
 function check(o: LaunchOptions): void {
   const int = (v: unknown, min: number, key: string) => {
-    if (!Number.isInteger(v) || (v as number) < min) throw new ConfigError(`launch: ${key} must be an integer >= ${min}, got ${String(v)}`, key);
+    if (!Number.isInteger(v) || (v as number) < min)
+      throw new ConfigError(`launch: ${key} must be an integer >= ${min}, got ${String(v)}`, key);
   };
   int(o.nprocPerNode, 1, 'nprocPerNode');
   int(o.nnodes ?? 1, 1, 'nnodes');
   int(o.nodeRank ?? 0, 0, 'nodeRank');
-  if ((o.nodeRank ?? 0) >= (o.nnodes ?? 1)) throw new ConfigError(`launch: nodeRank ${o.nodeRank} must be below nnodes ${o.nnodes ?? 1}`, 'nodeRank');
+  if ((o.nodeRank ?? 0) >= (o.nnodes ?? 1))
+    throw new ConfigError(`launch: nodeRank ${o.nodeRank} must be below nnodes ${o.nnodes ?? 1}`, 'nodeRank');
   if (o.masterPort !== undefined && (!Number.isInteger(o.masterPort) || o.masterPort < 1 || o.masterPort > 65535)) {
     throw new ConfigError(`launch: masterPort must be a TCP port 1..65535, got ${o.masterPort}`, 'masterPort');
   }
-  if (o.transport !== 'tcp' && o.transport !== 'threads') throw new ConfigError(`launch: transport must be 'threads' or 'tcp', got ${JSON.stringify(o.transport)}`, 'transport');
-  if (o.transport === 'threads' && (o.nnodes ?? 1) > 1) throw new ConfigError('launch: transport threads runs on one node; use --transport tcp with --nnodes > 1', 'transport');
+  if (o.transport !== 'tcp' && o.transport !== 'threads')
+    throw new ConfigError(
+      `launch: transport must be 'threads' or 'tcp', got ${JSON.stringify(o.transport)}`,
+      'transport',
+    );
+  if (o.transport === 'threads' && (o.nnodes ?? 1) > 1)
+    throw new ConfigError(
+      'launch: transport threads runs on one node; use --transport tcp with --nnodes > 1',
+      'transport',
+    );
   if (!existsSync(o.script)) throw new ConfigError(`launch: script ${o.script} does not exist`, 'script');
 }
 
@@ -81,7 +91,10 @@ function onStop(o: LaunchOptions, stop: (why: string, code: number) => void): ()
 async function launchThreads(o: LaunchOptions): Promise<number> {
   const log = o.log ?? ((l: string) => console.error(l));
   const world = startThreads<null>({
-    worldSize: o.nprocPerNode, transport: 'threads', module: new URL('../launch/script-thread.js', import.meta.url).href, fn: 'runScript',
+    worldSize: o.nprocPerNode,
+    transport: 'threads',
+    module: new URL('../launch/script-thread.js', import.meta.url).href,
+    fn: 'runScript',
     args: { script: pathToFileURL(resolve(o.script)).href, argv: o.args },
   });
   let stopped = 0;
@@ -113,7 +126,12 @@ async function launchProcesses(o: LaunchOptions): Promise<number> {
   const base = inheritedEnv();
   let token = base.ZEROTS_JOB_TOKEN;
   if (!token) {
-    if (nnodes > 1) throw new ConfigError('launch: a multi-node job needs the same secret on every node: export ZEROTS_JOB_TOKEN (e.g. $(openssl rand -hex 32)) before `zerots launch` on each node', 'ZEROTS_JOB_TOKEN');
+    if (nnodes > 1)
+      throw new ConfigError(
+        'launch: a multi-node job needs the same secret on every node: export ZEROTS_JOB_TOKEN (e.g. $(openssl ' +
+          'rand -hex 32)) before `zerots launch` on each node',
+        'ZEROTS_JOB_TOKEN',
+      );
     token = randomBytes(32).toString('hex');
   }
   const children: ChildProcess[] = [];
@@ -127,11 +145,15 @@ async function launchProcesses(o: LaunchOptions): Promise<number> {
   let graceTimer: NodeJS.Timeout | undefined;
   let killTimer: NodeJS.Timeout | undefined;
   let done!: (code: number) => void;
-  const finished = new Promise<number>((r) => { done = r; });
+  const finished = new Promise<number>((r) => {
+    done = r;
+  });
 
   const terminateAll = () => {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
-    killTimer ??= setTimeout(() => { for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL'); }, 5000);
+    killTimer ??= setTimeout(() => {
+      for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    }, 5000);
   };
   const off = onStop(o, (why, code) => {
     if (stopping) return;
@@ -148,8 +170,10 @@ async function launchProcesses(o: LaunchOptions): Promise<number> {
     const root = rootFirst[0]!;
     firstFailure = { code: root.code };
     const others = rootFirst.slice(1).map((f) => `rank ${f.rank} ${f.how}`);
-    log(`zerots launch: rank ${root.rank} (pid ${root.pid}) ${root.how}${others.length ? ` (then ${others.join(', ')})` : ''}; ` +
-      `stopping the other ranks (they get ${Math.round((o.graceMs ?? 10_000) / 1000)} s to finish)`);
+    log(
+      `zerots launch: rank ${root.rank} (pid ${root.pid}) ${root.how}${others.length ? ` (then ${others.join(', ')})` : ''}; ` +
+        `stopping the other ranks (they get ${Math.round((o.graceMs ?? 10_000) / 1000)} s to finish)`,
+    );
     graceTimer = setTimeout(terminateAll, o.graceMs ?? 10_000);
   };
   const finish = (): void => {
@@ -160,8 +184,16 @@ async function launchProcesses(o: LaunchOptions): Promise<number> {
   for (let l = 0; l < N; l++) {
     const rank = (o.nodeRank ?? 0) * N + l;
     const env = {
-      ...base, ...o.env, RANK: String(rank), WORLD_SIZE: String(worldSize), LOCAL_RANK: String(l), LOCAL_WORLD_SIZE: String(N),
-      MASTER_ADDR: o.masterAddr ?? '127.0.0.1', MASTER_PORT: String(o.masterPort ?? 29500), ZEROTS_JOB_TOKEN: token, ZEROTS_TRANSPORT: 'tcp',
+      ...base,
+      ...o.env,
+      RANK: String(rank),
+      WORLD_SIZE: String(worldSize),
+      LOCAL_RANK: String(l),
+      LOCAL_WORLD_SIZE: String(N),
+      MASTER_ADDR: o.masterAddr ?? '127.0.0.1',
+      MASTER_PORT: String(o.masterPort ?? 29500),
+      ZEROTS_JOB_TOKEN: token,
+      ZEROTS_TRANSPORT: 'tcp',
     };
     const c = spawn(process.execPath, [...process.execArgv, o.script, ...o.args], { env, stdio: 'inherit' });
     children.push(c);
@@ -170,8 +202,14 @@ async function launchProcesses(o: LaunchOptions): Promise<number> {
       live--;
       const failed = signal !== null || code !== 0;
       if (failed && !stopping) {
-        const sig = signal ? constants.signals[signal] ?? 15 : 0;
-        failures.push({ rank, pid: c.pid ?? -1, code: signal ? 128 + sig : code ?? 1, signal: signal !== null, how: signal ? `was killed by ${signal}` : `exited with code ${code}` });
+        const sig = signal ? (constants.signals[signal] ?? 15) : 0;
+        failures.push({
+          rank,
+          pid: c.pid ?? -1,
+          code: signal ? 128 + sig : (code ?? 1),
+          signal: signal !== null,
+          how: signal ? `was killed by ${signal}` : `exited with code ${code}`,
+        });
         reportTimer ??= setTimeout(report, REPORT_MS);
       }
       if (live === 0) finish();

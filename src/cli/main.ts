@@ -17,7 +17,8 @@ function int(name: string, min: number, max: number) {
 function positive(name: string) {
   return (value: string): number => {
     const n = Number(value);
-    if (!(n > 0) || !Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a positive number, got '${value}'`);
+    if (!(n > 0) || !Number.isFinite(n))
+      throw new InvalidArgumentError(`${name} must be a positive number, got '${value}'`);
     return n;
   };
 }
@@ -47,13 +48,17 @@ const program = new Command('zerots')
   .showHelpAfterError()
   .enablePositionalOptions();
 
-const bench = program.command('bench').description('benchmarks: each prints a ratio against a reference measured in the same run');
-bench.command('gemm')
+const bench = program
+  .command('bench')
+  .description('benchmarks: each prints a ratio against a reference measured in the same run');
+bench
+  .command('gemm')
   .description('GEMM GFLOP/s at n = 256..2048 against OpenBLAS through numpy')
   .option('--sizes <list>', 'comma-separated n values', list)
   .option('--threads <n>', '1 or 2', int('--threads', 1, 2))
   .action(async (o) => (await load<{ benchGemm(o: unknown): Promise<void> }>('./bench-gemm.js')).benchGemm(o));
-bench.command('train')
+bench
+  .command('train')
   .description('GPT training tokens/s on one rank against PyTorch CPU')
   .option('--steps <n>', 'timed steps per side', int('--steps', 1, 1000))
   .option('--threads <list>', 'thread counts to try for each side (1, 2 or 1,2)', list)
@@ -63,12 +68,14 @@ bench.command('train')
     const m = await load<{ benchTrain(o: unknown): Promise<unknown> }>('./bench-train.js');
     await m.benchTrain({ steps: o.steps, threads: o.threads, noTorch: !o.torch, torchBlasDir: o.torchBlasDir });
   });
-bench.command('comm')
+bench
+  .command('comm')
   .description('collective bandwidth and latency against memcpy')
   .option('--transport <t>', 'threads | tcp', transport, 'threads')
   .option('--world-size <n>', 'ranks', int('--world-size', 1, 64), 2)
   .action(async (o) => (await load<{ benchComm(o: unknown): Promise<void> }>('./bench-comm.js')).benchComm(o));
-bench.command('zero')
+bench
+  .command('zero')
   .description('every ZeRO stage on one model: tokens/s, peak memory per rank, comm bytes per step')
   .option('--world-size <n>', 'ranks', int('--world-size', 1, 16), 2)
   .option('--precision <p>', 'fp32 | bf16 (default bf16)', (v: string) => {
@@ -84,41 +91,72 @@ bench.command('zero')
     await m.benchZero({ worldSize: o.worldSize, spec });
   });
 
-program.command('train')
-  .description('train GPT on the shipped corpus: one rank, or with --world-size/--config N thread ranks through the ZeRO engine')
+program
+  .command('train')
+  .description(
+    'train GPT on the shipped corpus: one rank, or with --world-size/--config N thread ranks through the ZeRO engine',
+  )
   .option('--config <file>', 'DeepSpeed JSON config (default: stage 2, AdamW, WarmupCosineLR); implies the ZeRO engine')
   .option('--steps <n>', 'optimizer steps', int('--steps', 1, 1_000_000))
-  .option('--world-size <n>', 'data-parallel ranks as worker threads, trained by the ZeRO engine', int('--world-size', 1, 64))
+  .option(
+    '--world-size <n>',
+    'data-parallel ranks as worker threads, trained by the ZeRO engine',
+    int('--world-size', 1, 64),
+  )
   .action(async (o) => (await load<{ train(o: unknown): Promise<void> }>('./train.js')).train(o));
 
-program.command('launch')
+program
+  .command('launch')
   .description('start N ranks of a script (threads or processes), with rank discovery from the environment')
   .requiredOption('--nproc-per-node <n>', 'ranks on this node', int('--nproc-per-node', 1, 256))
   .option('--transport <t>', 'threads | tcp', transport, 'tcp')
   .option('--nnodes <n>', 'number of nodes', int('--nnodes', 1, 4096), 1)
-  .option('--node-rank <k>', 'this node\'s index', int('--node-rank', 0, 4095), 0)
+  .option('--node-rank <k>', "this node's index", int('--node-rank', 0, 4095), 0)
   .option('--master-addr <addr>', 'rendezvous host', '127.0.0.1')
   .option('--master-port <port>', 'rendezvous port', int('--master-port', 1, 65535), 29500)
   .argument('<script>', 'the script every rank runs')
   .argument('[args...]', 'arguments for the script')
   .passThroughOptions()
   .action(async (script: string, args: string[], o) =>
-    (await load<{ launch(o: unknown): Promise<void> }>('./launch.js')).launch({ ...o, script, args }));
+    (await load<{ launch(o: unknown): Promise<void> }>('./launch.js')).launch({ ...o, script, args }),
+  );
 
-program.command('estimate')
+program
+  .command('estimate')
   .description('model-state memory per rank and communication per step for every ZeRO stage (closed form)')
   .requiredOption('--params <n>', 'number of parameters (e.g. 7.5e9)', positive('--params'))
   .option('--world-size <n>', 'data-parallel ranks', int('--world-size', 1, 1 << 20), 1)
-  .option('--largest-layer <n>', 'parameters of the largest layer (for DeepSpeed\'s stage-3 estimator)', positive('--largest-layer'))
+  .option(
+    '--largest-layer <n>',
+    "parameters of the largest layer (for DeepSpeed's stage-3 estimator)",
+    positive('--largest-layer'),
+  )
   .option('--nodes <n>', 'nodes the ranks are spread over', int('--nodes', 1, 1 << 20))
-  .option('--buffer-factor <x>', 'DeepSpeed\'s buffer factor (default 1.5)', positive('--buffer-factor'))
+  .option('--buffer-factor <x>', "DeepSpeed's buffer factor (default 1.5)", positive('--buffer-factor'))
   .option('--json', 'print the rows as JSON')
-  .action(async (o: { params: number; worldSize: number; largestLayer?: number; nodes?: number; bufferFactor?: number; json?: boolean }) => {
-    const m = await load<{ estimate(o: unknown): unknown }>('./estimate.js');
-    m.estimate({ params: o.params, worldSize: o.worldSize, largestLayerParams: o.largestLayer, nodes: o.nodes, bufferFactor: o.bufferFactor, json: o.json });
-  });
+  .action(
+    async (o: {
+      params: number;
+      worldSize: number;
+      largestLayer?: number;
+      nodes?: number;
+      bufferFactor?: number;
+      json?: boolean;
+    }) => {
+      const m = await load<{ estimate(o: unknown): unknown }>('./estimate.js');
+      m.estimate({
+        params: o.params,
+        worldSize: o.worldSize,
+        largestLayerParams: o.largestLayer,
+        nodes: o.nodes,
+        bufferFactor: o.bufferFactor,
+        json: o.json,
+      });
+    },
+  );
 
-program.command('demo', { isDefault: false })
+program
+  .command('demo', { isDefault: false })
   .description('a short demonstration: every ZeRO stage trains GPT on the shipped corpus with 2 thread ranks')
   .option('--steps <n>', 'steps per stage', int('--steps', 1, 10_000))
   .action(async (o) => (await load<{ demo(o: unknown): Promise<void> }>('./demo.js')).demo(o));

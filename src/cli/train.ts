@@ -29,8 +29,13 @@ export interface TrainCliOptions {
   log?: (line: string) => void;
 }
 
-
-export const DEFAULT_MODEL: Omit<GPTConfig, 'seed'> = { vocabSize: 256, blockSize: 64, nLayer: 4, nHead: 4, nEmbd: 128 };
+export const DEFAULT_MODEL: Omit<GPTConfig, 'seed'> = {
+  vocabSize: 256,
+  blockSize: 64,
+  nLayer: 4,
+  nHead: 4,
+  nEmbd: 128,
+};
 
 function readJson(path: string): unknown {
   try {
@@ -45,11 +50,16 @@ function fromConfig(path: string): Partial<TrainerOptions> {
   const c = resolveConfig(json, { worldSize: 1 });
   const out: Partial<TrainerOptions> = { batchSize: c.trainMicroBatchSizePerGpu, gradClip: c.gradientClipping };
   if (c.optimizer !== null) {
-    if (c.optimizer.type === 'SGD') throw new ConfigError('the single-rank trainer runs AdamW; optimizer.type "SGD" is not supported here', 'optimizer.type');
+    if (c.optimizer.type === 'SGD')
+      throw new ConfigError(
+        'the single-rank trainer runs AdamW; optimizer.type "SGD" is not supported here',
+        'optimizer.type',
+      );
     const p = c.optimizer.params;
     Object.assign(out, { lr: p.lr, betas: [p.betas[0], p.betas[1]], weightDecay: p.adamWMode ? p.weightDecay : 0 });
   }
-  if (c.scheduler !== null && 'warmupNumSteps' in c.scheduler.params) out.warmupSteps = c.scheduler.params.warmupNumSteps;
+  if (c.scheduler !== null && 'warmupNumSteps' in c.scheduler.params)
+    out.warmupSteps = c.scheduler.params.warmupNumSteps;
   if (c.bf16.enabled) out.dtype = 'bf16';
   return out;
 }
@@ -66,9 +76,15 @@ export async function train(opts: TrainCliOptions = {}): Promise<TrainReport | Z
   if (usesZero(opts)) {
     const steps = opts.steps ?? 300;
     return trainZero({
-      worldSize: opts.worldSize!, steps, model: { ...DEFAULT_MODEL, ...opts.model, seed: opts.seed ?? 1337 },
-      config: opts.config === undefined ? defaultZeroConfig(steps, { microBatch: opts.batchSize, lr: opts.lr }) : readJson(opts.config),
-      kernels: opts.kernels, log: opts.log,
+      worldSize: opts.worldSize!,
+      steps,
+      model: { ...DEFAULT_MODEL, ...opts.model, seed: opts.seed ?? 1337 },
+      config:
+        opts.config === undefined
+          ? defaultZeroConfig(steps, { microBatch: opts.batchSize, lr: opts.lr })
+          : readJson(opts.config),
+      kernels: opts.kernels,
+      log: opts.log,
     });
   }
   const log = opts.log ?? ((l: string) => console.log(l));
@@ -76,17 +92,27 @@ export async function train(opts: TrainCliOptions = {}): Promise<TrainReport | Z
   const model = { ...DEFAULT_MODEL, ...opts.model };
   const fromFile = opts.config === undefined ? {} : fromConfig(opts.config);
   const trainer = new Trainer({
-    model, steps, seed: opts.seed, kernels: opts.kernels,
+    model,
+    steps,
+    seed: opts.seed,
+    kernels: opts.kernels,
     batchSize: opts.batchSize ?? fromFile.batchSize ?? 16,
     lr: opts.lr ?? fromFile.lr ?? 3e-3,
     warmupSteps: fromFile.warmupSteps ?? Math.max(1, Math.round(steps / 10)),
-    weightDecay: fromFile.weightDecay, betas: fromFile.betas, gradClip: fromFile.gradClip, dtype: fromFile.dtype,
+    weightDecay: fromFile.weightDecay,
+    betas: fromFile.betas,
+    gradClip: fromFile.gradClip,
+    dtype: fromFile.dtype,
   });
   const tokensPerStep = (opts.batchSize ?? fromFile.batchSize ?? 16) * model.blockSize;
   const evalEvery = opts.evalEvery ?? Math.max(1, Math.round(steps / 5));
   const nParams = trainer.model.parameters().reduce((s, p) => s + p.numel, 0);
-  log(`training GPT (${model.nLayer} layers, d ${model.nEmbd}, ${model.nHead} heads, context ${model.blockSize}, ${(nParams / 1e6).toFixed(2)}M parameters) ` +
-    `on the shipped corpus, ${tokensPerStep} tokens/step, ${steps} steps, ${trainer.device.kernels.backend} kernels; ln(256) = ${Math.log(256).toFixed(3)}`);
+  log(
+    `training GPT (${model.nLayer} layers, d ${model.nEmbd}, ${model.nHead} heads, context ${model.blockSize}, ` +
+      `${(nParams / 1e6).toFixed(2)}M parameters) ` +
+      `on the shipped corpus, ${tokensPerStep} tokens/step, ${steps} steps, ${trainer.device.kernels.backend} ` +
+      `kernels; ln(256) = ${Math.log(256).toFixed(3)}`,
+  );
   const t0 = performance.now();
   let initialLoss = NaN;
   let last = NaN;
@@ -101,12 +127,23 @@ export async function train(opts: TrainCliOptions = {}): Promise<TrainReport | Z
       valLoss = trainer.evaluate();
       evalMs += performance.now() - e0;
       const sec = (performance.now() - t0 - evalMs) / 1000;
-      log(`step ${s + 1}/${steps} | train loss ${r.loss.toFixed(4)} | val loss ${valLoss.toFixed(4)} | lr ${r.lr.toExponential(2)} | ${Math.round(((s + 1) * tokensPerStep) / sec)} tok/s`);
+      log(
+        `step ${s + 1}/${steps} | train loss ${r.loss.toFixed(4)} | val loss ${valLoss.toFixed(4)} | lr ` +
+          `${r.lr.toExponential(2)} | ${Math.round(((s + 1) * tokensPerStep) / sec)} tok/s`,
+      );
     }
   }
   const seconds = (performance.now() - t0 - evalMs) / 1000;
   trainer.dispose();
-  const report: TrainReport = { steps, tokensPerStep, initialLoss, finalTrainLoss: last, valLoss, seconds, tokensPerSecond: (steps * tokensPerStep) / seconds };
+  const report: TrainReport = {
+    steps,
+    tokensPerStep,
+    initialLoss,
+    finalTrainLoss: last,
+    valLoss,
+    seconds,
+    tokensPerSecond: (steps * tokensPerStep) / seconds,
+  };
   log(JSON.stringify({ train: report }));
   return report;
 }

@@ -7,7 +7,14 @@ import type { CollectiveOp, CommDType, ReduceOp } from './types.js';
 /** int32 words one encoded CollectiveDesc takes. */
 export const DESC_WORDS = 8;
 
-const OPS: readonly (CollectiveOp | 'invalid')[] = ['all_reduce', 'reduce_scatter', 'all_gather', 'broadcast', 'barrier', 'invalid'];
+const OPS: readonly (CollectiveOp | 'invalid')[] = [
+  'all_reduce',
+  'reduce_scatter',
+  'all_gather',
+  'broadcast',
+  'barrier',
+  'invalid',
+];
 const DTYPES: readonly CommDType[] = ['f32', 'bf16', 'f16'];
 const REDUCE_OPS: readonly ReduceOp[] = ['sum', 'avg', 'max'];
 
@@ -45,23 +52,45 @@ export function describe(d: CollectiveDesc): string {
 }
 
 function same(a: CollectiveDesc, b: CollectiveDesc): boolean {
-  return a.op !== 'invalid' && a.seq === b.seq && a.op === b.op && a.dtype === b.dtype && a.reduceOp === b.reduceOp &&
-    a.count === b.count && a.root === b.root;
+  return (
+    a.op !== 'invalid' &&
+    a.seq === b.seq &&
+    a.op === b.op &&
+    a.dtype === b.dtype &&
+    a.reduceOp === b.reduceOp &&
+    a.count === b.count &&
+    a.root === b.root
+  );
 }
 
 /** Throws CollectiveMismatchError naming both ranks and calls unless `peer` is the same collective as `own`. */
-export function assertSameCollective(own: CollectiveDesc, ownRank: number, peer: CollectiveDesc, peerRank: number): void {
+export function assertSameCollective(
+  own: CollectiveDesc,
+  ownRank: number,
+  peer: CollectiveDesc,
+  peerRank: number,
+): void {
   if (same(own, peer) || (own.op === 'invalid' && peer.op === 'invalid' && own.seq === peer.seq)) return;
   throw new CollectiveMismatchError(
     `collective mismatch at sequence number ${own.seq}: rank ${ownRank} called ${describe(own)} but rank ${peerRank} ` +
-    `called ${describe(peer)}${peer.seq !== own.seq ? ` (at its sequence number ${peer.seq})` : ''}; every rank ` +
-    'must call the same collectives in the same order with the same sizes, dtypes, reduce ops and roots');
+      `called ${describe(peer)}${peer.seq !== own.seq ? ` (at its sequence number ${peer.seq})` : ''}; every rank ` +
+      'must call the same collectives in the same order with the same sizes, dtypes, reduce ops and roots',
+  );
 }
 
-export function timeoutError(d: CollectiveDesc, rank: number, timeoutMs: number, waitingFor: string): CollectiveTimeoutError {
+export function timeoutError(
+  d: CollectiveDesc,
+  rank: number,
+  timeoutMs: number,
+  waitingFor: string,
+): CollectiveTimeoutError {
   return new CollectiveTimeoutError(
     `collective timeout: rank ${rank} waited more than ${timeoutMs} ms in ${describe(d)} (sequence number ${d.seq}) ` +
-    `for ${waitingFor}; raise the process group's timeoutMs if the peers are just slow`, d.op, rank, d.seq);
+      `for ${waitingFor}; raise the process group's timeoutMs if the peers are just slow`,
+    d.op,
+    rank,
+    d.seq,
+  );
 }
 
 export function peerLostError(d: CollectiveDesc | null, rank: number, lostRank: number, why: string): PeerLostError {

@@ -31,7 +31,11 @@ class WorkImpl implements Work {
   private error: unknown = null;
   private settled = false;
 
-  constructor(private readonly pending: PendingTransfer | null, private readonly finish: (s: TransferStats | null, e: unknown) => void, error: unknown = null) {
+  constructor(
+    private readonly pending: PendingTransfer | null,
+    private readonly finish: (s: TransferStats | null, e: unknown) => void,
+    error: unknown = null,
+  ) {
     if (!pending) {
       this.settled = true;
       this.error = error;
@@ -75,7 +79,10 @@ export class Group implements ProcessGroup {
   private brokenBy: unknown = null;
   private pending: WorkImpl[] = [];
 
-  constructor(private readonly t: Transport, opts: ProcessGroupOptions = {}) {
+  constructor(
+    private readonly t: Transport,
+    opts: ProcessGroupOptions = {},
+  ) {
     this.rank = t.rank;
     this.worldSize = t.worldSize;
     this.transport = t.kind;
@@ -108,7 +115,19 @@ export class Group implements ProcessGroup {
     return this.call(this.broadcastReq(buf, root, dtype, 'broadcastAsync'), true)!;
   }
   barrier(): void {
-    this.call(() => ({ op: 'barrier', input: null, output: null, reduceOp: 'sum', dtype: 'f32', count: 0, root: -1, payloadBytes: 0 }), false);
+    this.call(
+      () => ({
+        op: 'barrier',
+        input: null,
+        output: null,
+        reduceOp: 'sum',
+        dtype: 'f32',
+        count: 0,
+        root: -1,
+        payloadBytes: 0,
+      }),
+      false,
+    );
   }
 
   destroy(): void {
@@ -135,11 +154,26 @@ export class Group implements ProcessGroup {
       const dt = resolveDtype(buf, dtype, w);
       checkReduceOp(op, w);
       this.checkBuf(buf, `${w}: buf`);
-      return { op: 'all_reduce', input: buf, output: buf, reduceOp: op, dtype: dt, count: buf.length, root: -1, payloadBytes: buf.byteLength };
+      return {
+        op: 'all_reduce',
+        input: buf,
+        output: buf,
+        reduceOp: op,
+        dtype: dt,
+        count: buf.length,
+        root: -1,
+        payloadBytes: buf.byteLength,
+      };
     };
   }
 
-  private reduceScatterReq(output: CommBuffer, input: CommBuffer, op: ReduceOp, dtype: CommDType | undefined, name: string): () => Request {
+  private reduceScatterReq(
+    output: CommBuffer,
+    input: CommBuffer,
+    op: ReduceOp,
+    dtype: CommDType | undefined,
+    name: string,
+  ): () => Request {
     return () => {
       const w = this.where(name);
       checkSameKind(input, output, w);
@@ -148,11 +182,25 @@ export class Group implements ProcessGroup {
       checkChunked(input, output, this.worldSize, this.rank, w, 'input', 'output');
       this.checkBuf(input, `${w}: input`);
       this.checkBuf(output, `${w}: output`);
-      return { op: 'reduce_scatter', input, output, reduceOp: op, dtype: dt, count: output.length, root: -1, payloadBytes: input.byteLength };
+      return {
+        op: 'reduce_scatter',
+        input,
+        output,
+        reduceOp: op,
+        dtype: dt,
+        count: output.length,
+        root: -1,
+        payloadBytes: input.byteLength,
+      };
     };
   }
 
-  private allGatherReq(output: CommBuffer, input: CommBuffer, dtype: CommDType | undefined, name: string): () => Request {
+  private allGatherReq(
+    output: CommBuffer,
+    input: CommBuffer,
+    dtype: CommDType | undefined,
+    name: string,
+  ): () => Request {
     return () => {
       const w = this.where(name);
       checkSameKind(input, output, w);
@@ -160,7 +208,16 @@ export class Group implements ProcessGroup {
       checkChunked(output, input, this.worldSize, this.rank, w, 'output', 'input');
       this.checkBuf(input, `${w}: input`);
       this.checkBuf(output, `${w}: output`);
-      return { op: 'all_gather', input, output, reduceOp: 'sum', dtype: dt, count: input.length, root: -1, payloadBytes: output.byteLength };
+      return {
+        op: 'all_gather',
+        input,
+        output,
+        reduceOp: 'sum',
+        dtype: dt,
+        count: input.length,
+        root: -1,
+        payloadBytes: output.byteLength,
+      };
     };
   }
 
@@ -170,16 +227,29 @@ export class Group implements ProcessGroup {
       const dt = resolveDtype(buf, dtype, w);
       checkRoot(root, this.worldSize, w);
       this.checkBuf(buf, `${w}: buf`);
-      return { op: 'broadcast', input: buf, output: buf, reduceOp: 'sum', dtype: dt, count: buf.length, root, payloadBytes: buf.byteLength };
+      return {
+        op: 'broadcast',
+        input: buf,
+        output: buf,
+        reduceOp: 'sum',
+        dtype: dt,
+        count: buf.length,
+        root,
+        payloadBytes: buf.byteLength,
+      };
     };
   }
 
   // ---- the common path
 
   private call(build: () => Request, async: boolean): Work | undefined {
-    if (this.state === 'destroyed') throw new StateError(`rank ${this.rank}: the process group was destroyed; create a new one`);
+    if (this.state === 'destroyed')
+      throw new StateError(`rank ${this.rank}: the process group was destroyed; create a new one`);
     if (this.state === 'broken') {
-      throw new StateError(`rank ${this.rank}: the process group is broken by an earlier error (${String(this.brokenBy)}); no further collectives are possible`);
+      throw new StateError(
+        `rank ${this.rank}: the process group is broken by an earlier error (${String(this.brokenBy)}); no further ` +
+          `collectives are possible`,
+      );
     }
     if (!this.t.queuesInOrder) this.flush();
     else this.pending = this.pending.filter((w) => !w.settledAlready);
@@ -197,9 +267,22 @@ export class Group implements ProcessGroup {
       }
       throw invalid;
     }
-    const desc: CollectiveDesc = { seq, op: req.op, dtype: req.dtype, reduceOp: req.reduceOp, count: req.count, root: req.root };
+    const desc: CollectiveDesc = {
+      seq,
+      op: req.op,
+      dtype: req.dtype,
+      reduceOp: req.reduceOp,
+      count: req.count,
+      root: req.root,
+    };
     const t0 = performance.now();
-    const call: CollectiveCall = { desc, input: req.input, output: req.output, deadline: t0 + this.timeoutMs, timeoutMs: this.timeoutMs };
+    const call: CollectiveCall = {
+      desc,
+      input: req.input,
+      output: req.output,
+      deadline: t0 + this.timeoutMs,
+      timeoutMs: this.timeoutMs,
+    };
     const finish = (s: TransferStats | null, e: unknown): void => {
       if (s) this.log.record(req.op, s.bytesSent, s.bytesReceived, req.payloadBytes, (performance.now() - t0) / 1000);
       if (e) this.noteError(e);

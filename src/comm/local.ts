@@ -10,7 +10,12 @@ import type { CommMemory } from './wasm.js';
 export function localProcessGroup(memory: CommMemory, opts: ThreadsGroupOptions = {}): ProcessGroup {
   checkJoin(0, memory, opts);
   const transport = new ThreadsTransport({
-    rank: 0, worldSize: 1, control: createControlBlock(1), memories: [memory], spinIterations: 0, scratch: opts.scratch,
+    rank: 0,
+    worldSize: 1,
+    control: createControlBlock(1),
+    memories: [memory],
+    spinIterations: 0,
+    scratch: opts.scratch,
   });
   return new Group(transport, opts);
 }

@@ -39,7 +39,8 @@ export function f32ToF16(x: number): number {
   // quantum of the target binade (subnormals share 2^-24)
   const e = a < 2 ** -14 ? -14 : Math.floor(Math.log2(a));
   let ee = e;
-  if (2 ** ee > a) ee--; // guard against log2 rounding
+  if (2 ** ee > a)
+    ee--; // guard against log2 rounding
   else if (2 ** (ee + 1) <= a) ee++;
   const q = 2 ** (Math.max(ee, -14) - 10);
   const n = a / q; // exact: a is an fp32 value, q a power of two
@@ -52,7 +53,7 @@ export function f32ToF16(x: number): number {
   let be = Math.floor(Math.log2(v));
   if (2 ** be > v) be--;
   else if (2 ** (be + 1) <= v) be++;
-  return sign | ((be + 15) << 10) | (v / 2 ** be * 1024 - 1024);
+  return sign | ((be + 15) << 10) | ((v / 2 ** be) * 1024 - 1024);
 }
 
 export function toF32(dtype: CommDType, bits: number): number {
@@ -67,7 +68,13 @@ export function fromF32(dtype: CommDType, x: number): number {
  * dst[i] = reduce over srcs[0][i], srcs[1][i], ... in that order (fp32 accumulation, one rounding for 16-bit).
  * dst may be one of srcs. `divisor` is what 'avg' divides by (default srcs.length, the world size).
  */
-export function reduceInto(dst: CommBuffer, srcs: readonly CommBuffer[], dtype: CommDType, op: ReduceOp, divisor = srcs.length): void {
+export function reduceInto(
+  dst: CommBuffer,
+  srcs: readonly CommBuffer[],
+  dtype: CommDType,
+  op: ReduceOp,
+  divisor = srcs.length,
+): void {
   const n = dst.length;
   for (let i = 0; i < n; i++) {
     let acc = 0;

@@ -29,7 +29,9 @@ function wasmModule(): CommWasmModule {
   try {
     bytes = readFileSync(url);
   } catch (e) {
-    throw new StateError(`comm reduce kernels not found at ${url.pathname}: run \`npm run build:kernels\` (${String(e)})`);
+    throw new StateError(
+      `comm reduce kernels not found at ${url.pathname}: run \`npm run build:kernels\` (${String(e)})`,
+    );
   }
   compiled = new commWasm.Module(bytes);
   return compiled;

@@ -7,11 +7,16 @@ export interface CommMemory {
   readonly buffer: ArrayBuffer | SharedArrayBuffer;
 }
 
-export interface CommWasmModule { readonly __commWasmModule?: never }
+export interface CommWasmModule {
+  readonly __commWasmModule?: never;
+}
 
 interface CommWasmApi {
   Module: new (bytes: Uint8Array) => CommWasmModule;
-  Instance: new (module: CommWasmModule, imports: Record<string, Record<string, unknown>>) => { readonly exports: Record<string, unknown> };
+  Instance: new (
+    module: CommWasmModule,
+    imports: Record<string, Record<string, unknown>>,
+  ) => { readonly exports: Record<string, unknown> };
 }
 
 /** The runtime's WebAssembly object, typed by the shapes above. */

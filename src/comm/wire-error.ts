@@ -35,15 +35,33 @@ export function fromWire(w: WireError, messagePrefix = ''): Error {
   const f = w.fields;
   let e: Error;
   switch (w.name) {
-    case 'PeerLostError': e = new errors.PeerLostError(msg, Number(f.lostRank ?? -1)); break;
-    case 'CollectiveTimeoutError': e = new errors.CollectiveTimeoutError(msg, String(f.op ?? ''), Number(f.rank ?? -1), Number(f.seq ?? -1)); break;
-    case 'ConfigError': e = new errors.ConfigError(msg, String(f.path ?? '')); break;
-    case 'CollectiveMismatchError': e = new errors.CollectiveMismatchError(msg); break;
-    case 'ShapeError': e = new errors.ShapeError(msg); break;
-    case 'StateError': e = new errors.StateError(msg); break;
-    case 'CheckpointError': e = new errors.CheckpointError(msg); break;
-    case 'NumericsError': e = new errors.NumericsError(msg); break;
-    default: e = new Error(msg); e.name = w.name;
+    case 'PeerLostError':
+      e = new errors.PeerLostError(msg, Number(f.lostRank ?? -1));
+      break;
+    case 'CollectiveTimeoutError':
+      e = new errors.CollectiveTimeoutError(msg, String(f.op ?? ''), Number(f.rank ?? -1), Number(f.seq ?? -1));
+      break;
+    case 'ConfigError':
+      e = new errors.ConfigError(msg, String(f.path ?? ''));
+      break;
+    case 'CollectiveMismatchError':
+      e = new errors.CollectiveMismatchError(msg);
+      break;
+    case 'ShapeError':
+      e = new errors.ShapeError(msg);
+      break;
+    case 'StateError':
+      e = new errors.StateError(msg);
+      break;
+    case 'CheckpointError':
+      e = new errors.CheckpointError(msg);
+      break;
+    case 'NumericsError':
+      e = new errors.NumericsError(msg);
+      break;
+    default:
+      e = new Error(msg);
+      e.name = w.name;
   }
   if (w.stack) e.stack = `${e.name}: ${msg}\n    (in the rank's thread) ${w.stack.split('\n').slice(1).join('\n')}`;
   return e;

@@ -3,10 +3,17 @@
 // floored batch silently trains a different batch than the one written down.
 import { ConfigError } from '../errors.js';
 
-export interface BatchTriple { trainBatchSize: number; micro: number; accumulation: number }
+export interface BatchTriple {
+  trainBatchSize: number;
+  micro: number;
+  accumulation: number;
+}
 
 export function resolveBatch(
-  train: number | undefined, micro: number | undefined, accumulation: number | undefined, worldSize: number,
+  train: number | undefined,
+  micro: number | undefined,
+  accumulation: number | undefined,
+  worldSize: number,
 ): BatchTriple {
   const show = () =>
     `train_batch_size=${train ?? '(unset)'}, train_micro_batch_size_per_gpu=${micro ?? '(unset)'}, ` +

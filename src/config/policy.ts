@@ -33,21 +33,21 @@ export interface ZeroPolicy {
   readonly lossScaling: 'none' | 'static' | 'dynamic';
   readonly gradientReducer: {
     readonly kind: GradientReducerKind;
-    readonly bucketElements: number;      // reduce_bucket_size
-    readonly overlapComm: boolean;        // overlap_comm: use the async collectives
+    readonly bucketElements: number; // reduce_bucket_size
+    readonly overlapComm: boolean; // overlap_comm: use the async collectives
   };
   readonly parameterFetcher: {
     readonly kind: ParameterFetcherKind;
-    readonly allgatherBucketElements: number;   // allgather_bucket_size (stages 1, 2)
-    readonly prefetchElements: number;          // stage3_prefetch_bucket_size
-    readonly persistenceThreshold: number;      // stage3_param_persistence_threshold: params this small stay gathered
-    readonly maxLiveElements: number;           // stage3_max_live_parameters
-    readonly maxReuseDistance: number;          // stage3_max_reuse_distance
+    readonly allgatherBucketElements: number; // allgather_bucket_size (stages 1, 2)
+    readonly prefetchElements: number; // stage3_prefetch_bucket_size
+    readonly persistenceThreshold: number; // stage3_param_persistence_threshold: params this small stay gathered
+    readonly maxLiveElements: number; // stage3_max_live_parameters
+    readonly maxReuseDistance: number; // stage3_max_reuse_distance
   };
   readonly optimizerState: {
     /** false: every rank keeps the full optimizer state (stage 0). */
     readonly partitioned: boolean;
-    readonly placement: Placement;        // offload_optimizer.device cpu -> 'host'
+    readonly placement: Placement; // offload_optimizer.device cpu -> 'host'
   };
   /** Where a stage-3 rank keeps its parameter shard between uses; 'device' for stages 0-2. */
   readonly paramShardPlacement: Placement;
@@ -56,7 +56,10 @@ export interface ZeroPolicy {
 export function policyFromConfig(config: ZeroConfig): ZeroPolicy {
   const z = config.zero;
   if (config.fp16.enabled && config.bf16.enabled) {
-    throw new ConfigError('config enables both "fp16.enabled" and "bf16.enabled"; enable at most one of them (bf16 needs no loss scaling).', 'bf16.enabled');
+    throw new ConfigError(
+      'config enables both "fp16.enabled" and "bf16.enabled"; enable at most one of them (bf16 needs no loss scaling).',
+      'bf16.enabled',
+    );
   }
   if (z.offloadParam.device !== 'none' && z.stage !== 3) {
     throw new ConfigError(
@@ -67,28 +70,46 @@ export function policyFromConfig(config: ZeroConfig): ZeroPolicy {
   }
   if (z.offloadOptimizer.device !== 'none' && z.stage === 0) {
     throw new ConfigError(
-      `config "zero_optimization.offload_optimizer.device" = "${z.offloadOptimizer.device}" needs zero_optimization.stage 1, 2 or 3 (got 0); ` +
+      `config "zero_optimization.offload_optimizer.device" = "${z.offloadOptimizer.device}" needs ` +
+        `zero_optimization.stage 1, 2 or 3 (got 0); ` +
         `set a stage, or remove offload_optimizer.`,
       'zero_optimization.offload_optimizer.device',
     );
   }
-  for (const [key, dev] of [['offload_optimizer', z.offloadOptimizer.device], ['offload_param', z.offloadParam.device]] as const) {
+  for (const [key, dev] of [
+    ['offload_optimizer', z.offloadOptimizer.device],
+    ['offload_param', z.offloadParam.device],
+  ] as const) {
     if (dev === 'nvme') {
-      throw new ConfigError(`config "zero_optimization.${key}.device" = "nvme" is not implemented by zerots yet; use "cpu" (host memory) or "none".`, `zero_optimization.${key}.device`);
+      throw new ConfigError(
+        `config "zero_optimization.${key}.device" = "nvme" is not implemented by zerots yet; use "cpu" (host memory) or "none".`,
+        `zero_optimization.${key}.device`,
+      );
     }
   }
   if (z.offloadOptimizer.device !== 'none' && z.offloadOptimizer.ratio !== 1) {
-    throw new ConfigError(`config "zero_optimization.offload_optimizer.ratio" = ${z.offloadOptimizer.ratio}: partial offload is not implemented; remove the key (ratio 1).`, 'zero_optimization.offload_optimizer.ratio');
+    throw new ConfigError(
+      `config "zero_optimization.offload_optimizer.ratio" = ${z.offloadOptimizer.ratio}: partial offload is not ` +
+        `implemented; remove the key (ratio 1).`,
+      'zero_optimization.offload_optimizer.ratio',
+    );
   }
   if (z.stage === 2 && !z.reduceScatter) {
-    throw new ConfigError('config "zero_optimization.reduce_scatter" = false with stage 2 is not supported: stage 2 partitions gradients by reduce-scatter. Remove the key (default true), or use stage 1.', 'zero_optimization.reduce_scatter');
+    throw new ConfigError(
+      'config "zero_optimization.reduce_scatter" = false with stage 2 is not supported: stage 2 partitions ' +
+        'gradients by reduce-scatter. Remove the key (default true), or use stage 1.',
+      'zero_optimization.reduce_scatter',
+    );
   }
   const precision = config.fp16.enabled ? 'fp16' : config.bf16.enabled ? 'bf16' : 'fp32';
   const reducer: GradientReducerKind =
-    z.stage === 0 || (z.stage === 1 && !z.reduceScatter) ? 'allreduce'
-      : z.stage === 1 ? 'reduce-scatter-after-backward'
+    z.stage === 0 || (z.stage === 1 && !z.reduceScatter)
+      ? 'allreduce'
+      : z.stage === 1
+        ? 'reduce-scatter-after-backward'
         : 'reduce-scatter-during-backward';
-  const fetcher: ParameterFetcherKind = z.stage === 0 ? 'replicated' : z.stage === 3 ? 'gather-per-module' : 'allgather-after-step';
+  const fetcher: ParameterFetcherKind =
+    z.stage === 0 ? 'replicated' : z.stage === 3 ? 'gather-per-module' : 'allgather-after-step';
   return Object.freeze({
     stage: z.stage,
     precision,
@@ -102,7 +123,10 @@ export function policyFromConfig(config: ZeroConfig): ZeroPolicy {
       maxLiveElements: z.stage3MaxLiveParameters,
       maxReuseDistance: z.stage3MaxReuseDistance,
     }),
-    optimizerState: Object.freeze({ partitioned: z.stage > 0, placement: z.offloadOptimizer.device === 'cpu' ? 'host' : 'device' }),
+    optimizerState: Object.freeze({
+      partitioned: z.stage > 0,
+      placement: z.offloadOptimizer.device === 'cpu' ? 'host' : 'device',
+    }),
     paramShardPlacement: z.offloadParam.device === 'cpu' ? 'host' : 'device',
   } as const);
 }

@@ -6,11 +6,17 @@ import { resolveBatch } from './batch.js';
 import { normalize } from './normalize.js';
 import { optimizerParamsSchemas, schedulerParamsSchemas, topLevelSchema } from './schema.js';
 import type {
-  OffloadOptimizerConfig, OffloadParamConfig, OptimizerConfig, SchedulerConfig, ZeroConfig, ZeroOptimizationConfig,
+  OffloadOptimizerConfig,
+  OffloadParamConfig,
+  OptimizerConfig,
+  SchedulerConfig,
+  ZeroConfig,
+  ZeroOptimizationConfig,
 } from './types.js';
 import { validateAgainst } from './validate.js';
 
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- schema-checked above
+// biome-ignore lint/suspicious/noExplicitAny: the object was checked against the schema above
+type Json = Record<string, any>;
 
 export interface ResolveOptions {
   /** Data-parallel world size (from the launcher or process group). */
@@ -28,10 +34,18 @@ export function resolveConfig(input: unknown, opts: ResolveOptions): ZeroConfig 
   const optimizer = json.optimizer === undefined ? null : resolveOptimizer(json.optimizer);
   const scheduler = json.scheduler === undefined ? null : resolveScheduler(json.scheduler);
   const zero = resolveZero(json.zero_optimization ?? {});
-  const batch = resolveBatch(json.train_batch_size, json.train_micro_batch_size_per_gpu, json.gradient_accumulation_steps, opts.worldSize);
+  const batch = resolveBatch(
+    json.train_batch_size,
+    json.train_micro_batch_size_per_gpu,
+    json.gradient_accumulation_steps,
+    opts.worldSize,
+  );
   const fp16: Json = json.fp16 ?? {};
   if (fp16.fp16_master_weights_and_grads === true) {
-    throw new ConfigError('config "fp16.fp16_master_weights_and_grads" = true is not supported by zerots: master weights are always fp32. Remove the key.', 'fp16.fp16_master_weights_and_grads');
+    throw new ConfigError(
+      'config "fp16.fp16_master_weights_and_grads" = true is not supported by zerots: master weights are always fp32. Remove the key.',
+      'fp16.fp16_master_weights_and_grads',
+    );
   }
   const config: ZeroConfig = {
     worldSize: opts.worldSize,
@@ -68,7 +82,13 @@ function resolveOptimizer(o: Json): OptimizerConfig {
   if (type === 'SGD') {
     return {
       type,
-      params: { lr: p.lr ?? 1e-3, momentum: p.momentum ?? 0, dampening: p.dampening ?? 0, weightDecay: p.weight_decay ?? 0, nesterov: p.nesterov ?? false },
+      params: {
+        lr: p.lr ?? 1e-3,
+        momentum: p.momentum ?? 0,
+        dampening: p.dampening ?? 0,
+        weightDecay: p.weight_decay ?? 0,
+        nesterov: p.nesterov ?? false,
+      },
     };
   }
   return {
@@ -93,13 +113,18 @@ function resolveScheduler(s: Json): SchedulerConfig {
     return {
       type,
       params: {
-        totalNumSteps: p.total_num_steps, warmupMinRatio: p.warmup_min_ratio ?? 0, warmupNumSteps: p.warmup_num_steps ?? 1000,
-        cosMinRatio: p.cos_min_ratio ?? 1e-4, warmupType: p.warmup_type ?? 'log',
+        totalNumSteps: p.total_num_steps,
+        warmupMinRatio: p.warmup_min_ratio ?? 0,
+        warmupNumSteps: p.warmup_num_steps ?? 1000,
+        cosMinRatio: p.cos_min_ratio ?? 1e-4,
+        warmupType: p.warmup_type ?? 'log',
       },
     };
   }
   const warm = {
-    warmupMinLr: p.warmup_min_lr ?? 0, warmupMaxLr: p.warmup_max_lr ?? 1e-3, warmupNumSteps: p.warmup_num_steps ?? 1000,
+    warmupMinLr: p.warmup_min_lr ?? 0,
+    warmupMaxLr: p.warmup_max_lr ?? 1e-3,
+    warmupNumSteps: p.warmup_num_steps ?? 1000,
     warmupType: p.warmup_type ?? 'log',
   };
   if (type === 'WarmupDecayLR') {
@@ -116,15 +141,21 @@ function resolveScheduler(s: Json): SchedulerConfig {
 
 /** DeepSpeed keys accepted only at their defaults: other values select features zerots does not implement. */
 const ONLY_DEFAULT: Record<string, unknown> = {
-  legacy_stage1: false, zero_hpz_partition_size: 1, zero_quantized_weights: false, zero_quantized_gradients: false,
-  mics_shard_size: -1, use_multi_rank_bucket_allreduce: true, memory_efficient_linear: true,
+  legacy_stage1: false,
+  zero_hpz_partition_size: 1,
+  zero_quantized_weights: false,
+  zero_quantized_gradients: false,
+  mics_shard_size: -1,
+  use_multi_rank_bucket_allreduce: true,
+  memory_efficient_linear: true,
 };
 
 function resolveZero(z: Json): ZeroOptimizationConfig {
   for (const [k, def] of Object.entries(ONLY_DEFAULT)) {
     if (k in z && z[k] !== def) {
       throw new ConfigError(
-        `config "zero_optimization.${k}" = ${JSON.stringify(z[k])} selects a DeepSpeed feature zerots does not implement; remove the key or set it to ${JSON.stringify(def)}.`,
+        `config "zero_optimization.${k}" = ${JSON.stringify(z[k])} selects a DeepSpeed feature zerots does not ` +
+          `implement; remove the key or set it to ${JSON.stringify(def)}.`,
         `zero_optimization.${k}`,
       );
     }
@@ -133,16 +164,29 @@ function resolveZero(z: Json): ZeroOptimizationConfig {
   const oo: Json = z.offload_optimizer ?? {};
   const op: Json = z.offload_param ?? {};
   const offloadOptimizer: OffloadOptimizerConfig = {
-    device: oo.device ?? 'none', nvmePath: oo.nvme_path ?? null, pinMemory: oo.pin_memory ?? false,
-    bufferCount: oo.buffer_count ?? 4, ratio: oo.ratio ?? 1,
+    device: oo.device ?? 'none',
+    nvmePath: oo.nvme_path ?? null,
+    pinMemory: oo.pin_memory ?? false,
+    bufferCount: oo.buffer_count ?? 4,
+    ratio: oo.ratio ?? 1,
   };
   const offloadParam: OffloadParamConfig = {
-    device: op.device ?? 'none', nvmePath: op.nvme_path ?? null, pinMemory: op.pin_memory ?? false,
-    bufferCount: op.buffer_count ?? 5, bufferSize: op.buffer_size ?? 1e8, maxInCpu: op.max_in_cpu ?? 1e9,
+    device: op.device ?? 'none',
+    nvmePath: op.nvme_path ?? null,
+    pinMemory: op.pin_memory ?? false,
+    bufferCount: op.buffer_count ?? 5,
+    bufferSize: op.buffer_size ?? 1e8,
+    maxInCpu: op.max_in_cpu ?? 1e9,
   };
-  for (const [key, o] of [['offload_optimizer', offloadOptimizer], ['offload_param', offloadParam]] as const) {
+  for (const [key, o] of [
+    ['offload_optimizer', offloadOptimizer],
+    ['offload_param', offloadParam],
+  ] as const) {
     if (o.device === 'nvme' && (o.nvmePath === null || o.nvmePath === '')) {
-      throw new ConfigError(`config "zero_optimization.${key}.device" = "nvme" needs "zero_optimization.${key}.nvme_path" (a directory for the swap files).`, `zero_optimization.${key}.nvme_path`);
+      throw new ConfigError(
+        `config "zero_optimization.${key}.device" = "nvme" needs "zero_optimization.${key}.nvme_path" (a directory for the swap files).`,
+        `zero_optimization.${key}.nvme_path`,
+      );
     }
   }
   return {

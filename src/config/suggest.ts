@@ -7,7 +7,10 @@ export function suggest(word: string, candidates: readonly string[]): string | u
   const lower = word.toLowerCase();
   const exactCase = candidates.find((c) => c.toLowerCase() === lower);
   if (exactCase !== undefined) return exactCase;
-  const best = closest(lower, candidates.map((c) => c.toLowerCase()));
+  const best = closest(
+    lower,
+    candidates.map((c) => c.toLowerCase()),
+  );
   const i = candidates.findIndex((c) => c.toLowerCase() === best);
   // A third of the word's length (at least 2) separates typos from different words in practice.
   const limit = Math.max(2, Math.floor(word.length / 3));

@@ -9,22 +9,22 @@ export type WarmupType = 'log' | 'linear';
 
 /** optimizer.params for Adam / AdamW. */
 export interface AdamParams {
-  readonly lr: number;                          // lr, default 1e-3
-  readonly betas: readonly [number, number];    // betas, default [0.9, 0.999]
-  readonly eps: number;                         // eps, default 1e-8
-  readonly weightDecay: number;                 // weight_decay, default 0
+  readonly lr: number; // lr, default 1e-3
+  readonly betas: readonly [number, number]; // betas, default [0.9, 0.999]
+  readonly eps: number; // eps, default 1e-8
+  readonly weightDecay: number; // weight_decay, default 0
   /** Decoupled weight decay (AdamW). DeepSpeed's "Adam" defaults adam_w_mode to true; "AdamW" is always true. */
-  readonly adamWMode: boolean;                  // adam_w_mode
-  readonly biasCorrection: boolean;             // bias_correction, default true
+  readonly adamWMode: boolean; // adam_w_mode
+  readonly biasCorrection: boolean; // bias_correction, default true
 }
 
 /** optimizer.params for SGD (PyTorch semantics). */
 export interface SgdParams {
-  readonly lr: number;                          // lr (required by PyTorch; we default 1e-3 like Adam)
-  readonly momentum: number;                    // momentum, default 0
-  readonly dampening: number;                   // dampening, default 0
-  readonly weightDecay: number;                 // weight_decay, default 0
-  readonly nesterov: boolean;                   // nesterov, default false
+  readonly lr: number; // lr (required by PyTorch; we default 1e-3 like Adam)
+  readonly momentum: number; // momentum, default 0
+  readonly dampening: number; // dampening, default 0
+  readonly weightDecay: number; // weight_decay, default 0
+  readonly nesterov: boolean; // nesterov, default false
 }
 
 export type OptimizerConfig =
@@ -32,20 +32,20 @@ export type OptimizerConfig =
   | { readonly type: 'SGD'; readonly params: SgdParams };
 
 export interface WarmupLRParams {
-  readonly warmupMinLr: number;                 // warmup_min_lr, default 0
-  readonly warmupMaxLr: number;                 // warmup_max_lr, default 1e-3
-  readonly warmupNumSteps: number;              // warmup_num_steps, default 1000
-  readonly warmupType: WarmupType;              // warmup_type, default 'log'
+  readonly warmupMinLr: number; // warmup_min_lr, default 0
+  readonly warmupMaxLr: number; // warmup_max_lr, default 1e-3
+  readonly warmupNumSteps: number; // warmup_num_steps, default 1000
+  readonly warmupType: WarmupType; // warmup_type, default 'log'
 }
 export interface WarmupDecayLRParams extends WarmupLRParams {
-  readonly totalNumSteps: number;               // total_num_steps (required)
+  readonly totalNumSteps: number; // total_num_steps (required)
 }
 export interface WarmupCosineLRParams {
-  readonly totalNumSteps: number;               // total_num_steps (required)
-  readonly warmupMinRatio: number;              // warmup_min_ratio, default 0
-  readonly warmupNumSteps: number;              // warmup_num_steps, default 1000
-  readonly cosMinRatio: number;                 // cos_min_ratio, default 1e-4
-  readonly warmupType: WarmupType;              // warmup_type, default 'log'
+  readonly totalNumSteps: number; // total_num_steps (required)
+  readonly warmupMinRatio: number; // warmup_min_ratio, default 0
+  readonly warmupNumSteps: number; // warmup_num_steps, default 1000
+  readonly cosMinRatio: number; // cos_min_ratio, default 1e-4
+  readonly warmupType: WarmupType; // warmup_type, default 'log'
 }
 
 export type SchedulerConfig =
@@ -55,75 +55,75 @@ export type SchedulerConfig =
 
 /** fp16 {...}: dynamic loss scaling in DeepSpeed's semantics when lossScale is 0. */
 export interface Fp16Config {
-  readonly enabled: boolean;                    // enabled, default false
-  readonly lossScale: number;                   // loss_scale, default 0 (= dynamic)
-  readonly initialScalePower: number;           // initial_scale_power, default 16 (scale 2^16)
-  readonly lossScaleWindow: number;             // loss_scale_window, default 1000 (steps without overflow to double)
-  readonly hysteresis: number;                  // hysteresis, default 2 (overflows tolerated before halving)
-  readonly consecutiveHysteresis: boolean;      // consecutive_hysteresis, default false
-  readonly minLossScale: number;                // min_loss_scale, default 1
+  readonly enabled: boolean; // enabled, default false
+  readonly lossScale: number; // loss_scale, default 0 (= dynamic)
+  readonly initialScalePower: number; // initial_scale_power, default 16 (scale 2^16)
+  readonly lossScaleWindow: number; // loss_scale_window, default 1000 (steps without overflow to double)
+  readonly hysteresis: number; // hysteresis, default 2 (overflows tolerated before halving)
+  readonly consecutiveHysteresis: boolean; // consecutive_hysteresis, default false
+  readonly minLossScale: number; // min_loss_scale, default 1
 }
 
 export interface Bf16Config {
-  readonly enabled: boolean;                    // bf16.enabled (or the older key bfloat16.enabled), default false
+  readonly enabled: boolean; // bf16.enabled (or the older key bfloat16.enabled), default false
 }
 
 export interface OffloadOptimizerConfig {
-  readonly device: OffloadDevice;               // device, default 'none'
-  readonly nvmePath: string | null;             // nvme_path
-  readonly pinMemory: boolean;                  // pin_memory, default false
-  readonly bufferCount: number;                 // buffer_count, default 4
-  readonly ratio: number;                       // ratio, default 1 (fraction of the optimizer step offloaded)
+  readonly device: OffloadDevice; // device, default 'none'
+  readonly nvmePath: string | null; // nvme_path
+  readonly pinMemory: boolean; // pin_memory, default false
+  readonly bufferCount: number; // buffer_count, default 4
+  readonly ratio: number; // ratio, default 1 (fraction of the optimizer step offloaded)
 }
 
 export interface OffloadParamConfig {
-  readonly device: OffloadDevice;               // device, default 'none'
-  readonly nvmePath: string | null;             // nvme_path
-  readonly pinMemory: boolean;                  // pin_memory, default false
-  readonly bufferCount: number;                 // buffer_count, default 5
-  readonly bufferSize: number;                  // buffer_size, elements, default 1e8
-  readonly maxInCpu: number;                    // max_in_cpu, elements, default 1e9
+  readonly device: OffloadDevice; // device, default 'none'
+  readonly nvmePath: string | null; // nvme_path
+  readonly pinMemory: boolean; // pin_memory, default false
+  readonly bufferCount: number; // buffer_count, default 5
+  readonly bufferSize: number; // buffer_size, elements, default 1e8
+  readonly maxInCpu: number; // max_in_cpu, elements, default 1e9
 }
 
 /** zero_optimization {...}. Sizes are element counts, as in DeepSpeed. */
 export interface ZeroOptimizationConfig {
-  readonly stage: 0 | 1 | 2 | 3;                        // stage, default 0
-  readonly contiguousGradients: boolean;                // contiguous_gradients, default true
-  readonly reduceScatter: boolean;                      // reduce_scatter, default true
-  readonly reduceBucketSize: number;                    // reduce_bucket_size, default 5e8
-  readonly allgatherPartitions: boolean;                // allgather_partitions, default true
-  readonly allgatherBucketSize: number;                 // allgather_bucket_size, default 5e8
-  readonly overlapComm: boolean;                        // overlap_comm, default false (true for stage 3)
-  readonly loadFromFp32Weights: boolean;                // load_from_fp32_weights, default true
-  readonly elasticCheckpoint: boolean;                  // elastic_checkpoint, default false
-  readonly offloadOptimizer: OffloadOptimizerConfig;    // offload_optimizer (or the older cpu_offload: true)
-  readonly offloadParam: OffloadParamConfig;            // offload_param (or the older cpu_offload_params: true)
-  readonly subGroupSize: number;                        // sub_group_size, default 1e9
-  readonly stage3PrefetchBucketSize: number;            // stage3_prefetch_bucket_size, default 5e7
-  readonly stage3ParamPersistenceThreshold: number;     // stage3_param_persistence_threshold, default 1e5
-  readonly stage3MaxLiveParameters: number;             // stage3_max_live_parameters, default 1e9
-  readonly stage3MaxReuseDistance: number;              // stage3_max_reuse_distance, default 1e9
+  readonly stage: 0 | 1 | 2 | 3; // stage, default 0
+  readonly contiguousGradients: boolean; // contiguous_gradients, default true
+  readonly reduceScatter: boolean; // reduce_scatter, default true
+  readonly reduceBucketSize: number; // reduce_bucket_size, default 5e8
+  readonly allgatherPartitions: boolean; // allgather_partitions, default true
+  readonly allgatherBucketSize: number; // allgather_bucket_size, default 5e8
+  readonly overlapComm: boolean; // overlap_comm, default false (true for stage 3)
+  readonly loadFromFp32Weights: boolean; // load_from_fp32_weights, default true
+  readonly elasticCheckpoint: boolean; // elastic_checkpoint, default false
+  readonly offloadOptimizer: OffloadOptimizerConfig; // offload_optimizer (or the older cpu_offload: true)
+  readonly offloadParam: OffloadParamConfig; // offload_param (or the older cpu_offload_params: true)
+  readonly subGroupSize: number; // sub_group_size, default 1e9
+  readonly stage3PrefetchBucketSize: number; // stage3_prefetch_bucket_size, default 5e7
+  readonly stage3ParamPersistenceThreshold: number; // stage3_param_persistence_threshold, default 1e5
+  readonly stage3MaxLiveParameters: number; // stage3_max_live_parameters, default 1e9
+  readonly stage3MaxReuseDistance: number; // stage3_max_reuse_distance, default 1e9
   readonly stage3Gather16bitWeightsOnModelSave: boolean; // stage3_gather_16bit_weights_on_model_save (alias ..._fp16_...)
-  readonly roundRobinGradients: boolean;                // round_robin_gradients, default false
-  readonly ignoreUnusedParameters: boolean;             // ignore_unused_parameters, default true
+  readonly roundRobinGradients: boolean; // round_robin_gradients, default false
+  readonly ignoreUnusedParameters: boolean; // ignore_unused_parameters, default true
 }
 
 export interface ZeroConfig {
   /** Data-parallel world size the batch triple was resolved for (not a DeepSpeed key: it comes from the launcher). */
   readonly worldSize: number;
-  readonly trainBatchSize: number;              // train_batch_size
-  readonly trainMicroBatchSizePerGpu: number;   // train_micro_batch_size_per_gpu
-  readonly gradientAccumulationSteps: number;   // gradient_accumulation_steps
-  readonly gradientClipping: number;            // gradient_clipping, default 0 (= off); max global L2 norm
-  readonly optimizer: OptimizerConfig | null;   // optimizer; null when absent (the caller must then supply one)
-  readonly scheduler: SchedulerConfig | null;   // scheduler; null = constant lr
+  readonly trainBatchSize: number; // train_batch_size
+  readonly trainMicroBatchSizePerGpu: number; // train_micro_batch_size_per_gpu
+  readonly gradientAccumulationSteps: number; // gradient_accumulation_steps
+  readonly gradientClipping: number; // gradient_clipping, default 0 (= off); max global L2 norm
+  readonly optimizer: OptimizerConfig | null; // optimizer; null when absent (the caller must then supply one)
+  readonly scheduler: SchedulerConfig | null; // scheduler; null = constant lr
   readonly fp16: Fp16Config;
   readonly bf16: Bf16Config;
-  readonly zero: ZeroOptimizationConfig;        // zero_optimization
-  readonly stepsPerPrint: number;               // steps_per_print, default 10
-  readonly wallClockBreakdown: boolean;         // wall_clock_breakdown, default false
-  readonly prescaleGradients: boolean;          // prescale_gradients, default false
-  readonly gradientPredivideFactor: number;     // gradient_predivide_factor, default 1
+  readonly zero: ZeroOptimizationConfig; // zero_optimization
+  readonly stepsPerPrint: number; // steps_per_print, default 10
+  readonly wallClockBreakdown: boolean; // wall_clock_breakdown, default false
+  readonly prescaleGradients: boolean; // prescale_gradients, default false
+  readonly gradientPredivideFactor: number; // gradient_predivide_factor, default 1
   /** DeepSpeed keys accepted but not acted on (monitoring, profilers, ...), as key paths. */
   readonly ignoredKeys: readonly string[];
 }

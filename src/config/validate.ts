@@ -20,7 +20,8 @@ export function validateAgainst(schema: Record<string, unknown>, value: unknown,
   const sorted = [...errors].sort((a, b) => rank(a) - rank(b));
   const first = sorted[0];
   const { path, message } = describe(first, base);
-  const more = sorted.length > 1 ? ` (${sorted.length - 1} more problem${sorted.length > 2 ? 's' : ''} in the config)` : '';
+  const more =
+    sorted.length > 1 ? ` (${sorted.length - 1} more problem${sorted.length > 2 ? 's' : ''} in the config)` : '';
   throw new ConfigError(message + more, path);
 }
 
@@ -53,7 +54,9 @@ function describe(e: ErrorObject, base: string): { path: string; message: string
       const allowed = Object.keys(props);
       return {
         path,
-        message: `unknown config key "${path}".${didYouMean(key, allowed)} Allowed keys${at === '' ? '' : ` in "${at}"`}: ${allowed.join(', ')}.`,
+        message:
+          `unknown config key "${path}".${didYouMean(key, allowed)} Allowed ` +
+          `keys${at === '' ? '' : ` in "${at}"`}: ${allowed.join(', ')}.`,
       };
     }
     case 'required': {
@@ -63,18 +66,36 @@ function describe(e: ErrorObject, base: string): { path: string; message: string
     case 'enum': {
       const allowed = (p.allowedValues as unknown[]).map(show);
       const hint = typeof e.data === 'string' ? didYouMean(e.data, (p.allowedValues as unknown[]).map(String)) : '';
-      return { path: at, message: `config "${at}" = ${show(e.data)} is not allowed; allowed: ${allowed.join(', ')}.${hint}` };
+      return {
+        path: at,
+        message: `config "${at}" = ${show(e.data)} is not allowed; allowed: ${allowed.join(', ')}.${hint}`,
+      };
     }
     case 'const':
-      return { path: at, message: `config "${at}" = ${show(e.data)} is not supported by zerots; only ${show(p.allowedValue)} is.` };
+      return {
+        path: at,
+        message: `config "${at}" = ${show(e.data)} is not supported by zerots; only ${show(p.allowedValue)} is.`,
+      };
     case 'type': {
       const want = String(p.type) === 'integer' ? 'a whole number (e.g. 8 or 5e8)' : `of type ${String(p.type)}`;
       return { path: at, message: `config "${at}" = ${show(e.data)} must be ${want}.` };
     }
-    case 'minimum': case 'maximum': case 'exclusiveMinimum': case 'exclusiveMaximum':
-      return { path: at, message: `config "${at}" = ${show(e.data)} must be ${String(p.comparison)} ${String(p.limit)}.` };
-    case 'minItems': case 'maxItems':
-      return { path: at, message: `config "${at}" = ${show(e.data)} must have ${e.keyword === 'minItems' ? 'at least' : 'at most'} ${String(p.limit)} items.` };
+    case 'minimum':
+    case 'maximum':
+    case 'exclusiveMinimum':
+    case 'exclusiveMaximum':
+      return {
+        path: at,
+        message: `config "${at}" = ${show(e.data)} must be ${String(p.comparison)} ${String(p.limit)}.`,
+      };
+    case 'minItems':
+    case 'maxItems':
+      return {
+        path: at,
+        message:
+          `config "${at}" = ${show(e.data)} must have ${e.keyword === 'minItems' ? 'at least' : 'at most'} ` +
+          `${String(p.limit)} items.`,
+      };
     default:
       return { path: at, message: `config "${at}" = ${show(e.data)} ${e.message ?? 'is invalid'}.` };
   }

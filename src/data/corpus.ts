@@ -17,7 +17,11 @@ export function defaultCorpusPath(): string {
     if (existsSync(p)) return p;
     dir = dirname(dir);
   }
-  throw new ConfigError(`the shipped corpus data/${DEFAULT_CORPUS_FILE} was not found above ${fileURLToPath(import.meta.url)}; reinstall zerots or pass a corpus path`, 'data.path');
+  throw new ConfigError(
+    `the shipped corpus data/${DEFAULT_CORPUS_FILE} was not found above ${fileURLToPath(import.meta.url)}; ` +
+      `reinstall zerots or pass a corpus path`,
+    'data.path',
+  );
 }
 
 /** The bytes of a text file (gunzipped when the name ends in .gz); the shipped corpus when no path is given. */

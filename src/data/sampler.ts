@@ -42,7 +42,8 @@ export interface Batch {
 }
 
 function positiveInt(v: number, key: string): number {
-  if (!Number.isSafeInteger(v) || v < 1) throw new ConfigError(`${key} = ${v} is not allowed; use a positive integer`, key);
+  if (!Number.isSafeInteger(v) || v < 1)
+    throw new ConfigError(`${key} = ${v} is not allowed; use a positive integer`, key);
   return v;
 }
 
@@ -97,13 +98,19 @@ export class DistributedSampler {
   readonly stepsPerEpoch: number;
   private cached: { seed: number; epoch: number; order: Int32Array } | null = null;
 
-  constructor(readonly tokens: Uint8Array | Int32Array, opts: SamplerOptions) {
+  constructor(
+    readonly tokens: Uint8Array | Int32Array,
+    opts: SamplerOptions,
+  ) {
     this.T = positiveInt(opts.blockSize, 'blockSize');
     this.microBatchSize = positiveInt(opts.microBatchSize, 'microBatchSize');
     this.worldSize = positiveInt(opts.worldSize ?? 1, 'worldSize');
     this.rank = opts.rank ?? 0;
     if (!Number.isSafeInteger(this.rank) || this.rank < 0 || this.rank >= this.worldSize) {
-      throw new ConfigError(`rank = ${this.rank} is not allowed; use 0..${this.worldSize - 1} for world size ${this.worldSize}`, 'rank');
+      throw new ConfigError(
+        `rank = ${this.rank} is not allowed; use 0..${this.worldSize - 1} for world size ${this.worldSize}`,
+        'rank',
+      );
     }
     this.shuffle = opts.shuffle ?? true;
     this.stride = positiveInt(opts.stride ?? this.T, 'stride');

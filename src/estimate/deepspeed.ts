@@ -5,12 +5,16 @@
 // Results are bytes, truncated to whole bytes as DeepSpeed's int() does.
 
 export interface DsEstimate {
-  readonly cpuBytes: number;   // per node ("per CPU" in DeepSpeed's table)
-  readonly gpuBytes: number;   // per rank ("per GPU")
-  readonly options: string;    // DeepSpeed's option string for the row
+  readonly cpuBytes: number; // per node ("per CPU" in DeepSpeed's table)
+  readonly gpuBytes: number; // per rank ("per GPU")
+  readonly options: string; // DeepSpeed's option string for the row
 }
 
-export interface DsHardware { readonly gpusPerNode: number; readonly nodes: number; readonly bufferFactor?: number }
+export interface DsHardware {
+  readonly gpusPerNode: number;
+  readonly nodes: number;
+  readonly bufferFactor?: number;
+}
 
 export function estimateZero2(totalParams: number, hw: DsHardware, cpuOffload: boolean): DsEstimate {
   const totalGpus = hw.nodes * hw.gpusPerNode;
@@ -21,7 +25,9 @@ export function estimateZero2(totalParams: number, hw: DsHardware, cpuOffload: b
 }
 
 export function estimateZero3(
-  totalParams: number, largestLayerParams: number, hw: DsHardware,
+  totalParams: number,
+  largestLayerParams: number,
+  hw: DsHardware,
   opts: { offloadOptimizer: boolean; offloadParam: boolean; zeroInit: boolean },
 ): DsEstimate {
   const totalGpus = hw.nodes * hw.gpusPerNode;
@@ -33,14 +39,17 @@ export function estimateZero3(
   if (opts.offloadOptimizer) {
     const k = opts.offloadParam ? 18 : 16;
     gpu = opts.offloadParam ? largest : largest + Math.trunc((2 * totalParams) / totalGpus);
-    cpu = opts.zeroInit ? totalParams * k * gpusFactor * f : totalParams * Math.max(4 * hw.gpusPerNode, k * gpusFactor) * f;
+    cpu = opts.zeroInit
+      ? totalParams * k * gpusFactor * f
+      : totalParams * Math.max(4 * hw.gpusPerNode, k * gpusFactor) * f;
   } else {
     gpu = largest + Math.trunc((18 * totalParams) / totalGpus);
     cpu = opts.zeroInit ? largestLayerParams * 4 * hw.gpusPerNode * f : totalParams * 4 * hw.gpusPerNode * f;
   }
   const dev = (on: boolean) => (on ? 'cpu ' : 'none');
   return {
-    cpuBytes: Math.trunc(cpu), gpuBytes: Math.trunc(gpu),
+    cpuBytes: Math.trunc(cpu),
+    gpuBytes: Math.trunc(gpu),
     options: `offload_param=${dev(opts.offloadParam)}, offload_optimizer=${dev(opts.offloadOptimizer)}, zero_init=${opts.zeroInit ? 1 : 0}`,
   };
 }
@@ -56,7 +65,8 @@ export function zero3Rows(totalParams: number, largestLayerParams: number, hw: D
   for (const offloadOptimizer of [true, false]) {
     for (const offloadParam of [true, false]) {
       if (!offloadOptimizer && offloadParam) continue;
-      for (const zeroInit of [true, false]) rows.push(estimateZero3(totalParams, largestLayerParams, hw, { offloadOptimizer, offloadParam, zeroInit }));
+      for (const zeroInit of [true, false])
+        rows.push(estimateZero3(totalParams, largestLayerParams, hw, { offloadOptimizer, offloadParam, zeroInit }));
     }
   }
   return rows;
@@ -66,7 +76,9 @@ export function zero3Rows(totalParams: number, largestLayerParams: number, hw: D
  * "all_live": the counts from a model. Shared (tied) parameters count once in the total; the largest layer is the
  * module whose own (non-recursive) parameters are the most elements.
  */
-export function allLiveCounts(modules: readonly { readonly params: readonly { readonly id: unknown; readonly numel: number }[] }[]): { totalParams: number; largestLayerParams: number } {
+export function allLiveCounts(
+  modules: readonly { readonly params: readonly { readonly id: unknown; readonly numel: number }[] }[],
+): { totalParams: number; largestLayerParams: number } {
   const seen = new Map<unknown, number>();
   let largest = 0;
   for (const m of modules) {
@@ -83,7 +95,13 @@ export function allLiveCounts(modules: readonly { readonly params: readonly { re
 }
 
 /** DeepSpeed's printed table: header lines and one row per option set. */
-export function formatDsTable(title: string, totalParams: number, hw: DsHardware, rows: readonly DsEstimate[], largestLayerParams?: number): string {
+export function formatDsTable(
+  title: string,
+  totalParams: number,
+  hw: DsHardware,
+  rows: readonly DsEstimate[],
+  largestLayerParams?: number,
+): string {
   const gib = (b: number, w: number) => (b / 2 ** 30).toFixed(2).padStart(w);
   const lines = [
     `${title}`,

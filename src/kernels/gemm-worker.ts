@@ -17,8 +17,21 @@ for (;;) {
   if (Atomics.load(i32, c + Ctrl.Stop) !== 0) break;
   const f = i32[c + Ctrl.Flags]!;
   // pointers may exceed 2^31 in a 4 GiB memory: read them unsigned
-  k.gemmStrided(i32[c + Ctrl.C]! >>> 0, i32[c + Ctrl.Ldc]!, i32[c + Ctrl.A]! >>> 0, i32[c + Ctrl.Lda]!, i32[c + Ctrl.B]! >>> 0,
-    i32[c + Ctrl.Ldb]!, i32[c + Ctrl.M]!, i32[c + Ctrl.N]!, i32[c + Ctrl.K]!, (f & 1) !== 0, (f & 2) !== 0, (f & 4) !== 0, 1);
+  k.gemmStrided(
+    i32[c + Ctrl.C]! >>> 0,
+    i32[c + Ctrl.Ldc]!,
+    i32[c + Ctrl.A]! >>> 0,
+    i32[c + Ctrl.Lda]!,
+    i32[c + Ctrl.B]! >>> 0,
+    i32[c + Ctrl.Ldb]!,
+    i32[c + Ctrl.M]!,
+    i32[c + Ctrl.N]!,
+    i32[c + Ctrl.K]!,
+    (f & 1) !== 0,
+    (f & 2) !== 0,
+    (f & 4) !== 0,
+    1,
+  );
   Atomics.store(i32, c + Ctrl.Done, seen);
   Atomics.notify(i32, c + Ctrl.Done);
 }

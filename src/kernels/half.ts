@@ -63,7 +63,7 @@ export function f16BitsToF32(h: number): number {
   const exp = (h >>> 10) & 0x1f;
   const m = h & 0x3ff;
   if (exp === 0) {
-    const v = m * 5.960464477539063e-8; // 2^-24, exact
+    const v = m * 2 ** -24;
     return sign !== 0 ? -v : v;
   }
   if (exp === 0x1f) u32[0] = (sign | 0x7f800000 | (m << 13)) >>> 0;

@@ -26,9 +26,16 @@ export interface CreateKernelsOptions {
 export function createKernels(opts: CreateKernelsOptions): Kernels {
   const backend = opts.backend ?? 'wasm';
   if (backend === 'js') return createReferenceKernels(opts.memory);
-  if (backend !== 'wasm') throw new ConfigError(`kernels.backend: '${String(backend)}' is not a backend; allowed are 'wasm' and 'js'`, 'kernels.backend');
+  if (backend !== 'wasm')
+    throw new ConfigError(
+      `kernels.backend: '${String(backend)}' is not a backend; allowed are 'wasm' and 'js'`,
+      'kernels.backend',
+    );
   if (!Number.isInteger(opts.scratch) || opts.scratch < 0 || opts.scratch % 16 !== 0) {
-    throw new ConfigError(`kernels.scratch: ${opts.scratch} must be a non-negative, 16-byte aligned byte offset`, 'kernels.scratch');
+    throw new ConfigError(
+      `kernels.scratch: ${opts.scratch} must be a non-negative, 16-byte aligned byte offset`,
+      'kernels.scratch',
+    );
   }
   return createWasmKernels(opts.memory, opts.scratch);
 }

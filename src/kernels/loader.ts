@@ -13,7 +13,10 @@ setFlagsFromString('--experimental-wasm-relaxed-simd');
 /** dist/wasm, seen from dist/src/kernels/loader.js. */
 const WASM_DIR = new URL('../../wasm/', import.meta.url);
 
-interface Loaded { module: WasmModule; relaxed: boolean }
+interface Loaded {
+  module: WasmModule;
+  relaxed: boolean;
+}
 const cache = new Map<string, Loaded>();
 
 /** Compiles dist/wasm/<name>.relaxed.wasm when V8 validates it, else <name>.wasm; cached per process. */
@@ -24,8 +27,10 @@ export function loadWasmModule(name: string): Loaded {
     try {
       return readFileSync(new URL(file, WASM_DIR));
     } catch (e) {
-      throw new StateError(`kernels: cannot read ${new URL(file, WASM_DIR).pathname} (${(e as Error).message}); ` +
-        'run `npm run build:kernels` first');
+      throw new StateError(
+        `kernels: cannot read ${new URL(file, WASM_DIR).pathname} (${(e as Error).message}); ` +
+          'run `npm run build:kernels` first',
+      );
     }
   };
   const relaxedBytes = read(`${name}.relaxed.wasm`);

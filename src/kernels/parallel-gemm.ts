@@ -11,7 +11,21 @@ import type { WasmMemory } from './wasm-api.js';
 /** Control block layout (i32 words) per worker; CTRL_BYTES per worker, 64-byte aligned. */
 export const CTRL_WORDS = 16;
 export const CTRL_BYTES = CTRL_WORDS * 4;
-export const enum Ctrl { Seq = 0, Done = 1, Stop = 2, C = 3, Ldc = 4, A = 5, Lda = 6, B = 7, Ldb = 8, M = 9, N = 10, K = 11, Flags = 12 }
+export enum Ctrl {
+  Seq = 0,
+  Done = 1,
+  Stop = 2,
+  C = 3,
+  Ldc = 4,
+  A = 5,
+  Lda = 6,
+  B = 7,
+  Ldb = 8,
+  M = 9,
+  N = 10,
+  K = 11,
+  Flags = 12,
+}
 
 export class ParallelGemm {
   private constructor(
@@ -26,13 +40,16 @@ export class ParallelGemm {
    * caller) and `ctrl` is (threads - 1) * CTRL_BYTES bytes for the control blocks.
    */
   static async start(memory: WasmMemory, scratch: Ptr[], ctrl: Ptr): Promise<ParallelGemm> {
-    if (scratch.length < 1) throw new ConfigError(`parallel gemm: needs one scratch pointer per thread, got ${scratch.length}`, 'scratch');
+    if (scratch.length < 1)
+      throw new ConfigError(`parallel gemm: needs one scratch pointer per thread, got ${scratch.length}`, 'scratch');
     const workers: Worker[] = [];
     const ctrls: Ptr[] = [];
     for (let t = 1; t < scratch.length; t++) {
       const c = ctrl + (t - 1) * CTRL_BYTES;
       new Int32Array(memory.buffer, c, CTRL_WORDS).fill(0);
-      const w = new Worker(new URL('./gemm-worker.js', import.meta.url), { workerData: { memory, scratch: scratch[t], ctrl: c } });
+      const w = new Worker(new URL('./gemm-worker.js', import.meta.url), {
+        workerData: { memory, scratch: scratch[t], ctrl: c },
+      });
       await new Promise<void>((resolve, reject) => {
         w.once('message', () => resolve());
         w.once('error', reject);
@@ -49,8 +66,19 @@ export class ParallelGemm {
   }
 
   /** Same contract as Kernels.matmul. */
-  matmul(C: Ptr, A: Ptr, B: Ptr, M: number, N: number, K: number, transA: boolean, transB: boolean, accumulate: boolean): void {
-    const lda = transA ? M : K, ldb = transB ? K : N;
+  matmul(
+    C: Ptr,
+    A: Ptr,
+    B: Ptr,
+    M: number,
+    N: number,
+    K: number,
+    transA: boolean,
+    transB: boolean,
+    accumulate: boolean,
+  ): void {
+    const lda = transA ? M : K,
+      ldb = transB ? K : N;
     const parts = this.threads;
     // Row blocks in multiples of 6 (the register tile's rows), the caller takes the first.
     const per = Math.ceil(M / parts / 6) * 6;
@@ -58,7 +86,8 @@ export class ParallelGemm {
     const flags = (transA ? 1 : 0) | (transB ? 2 : 0) | (accumulate ? 4 : 0);
     const seqs: number[] = [];
     for (let w = 0; w < this.workers.length; w++) {
-      const r0 = Math.min(M, per * (w + 1)), r1 = Math.min(M, per * (w + 2));
+      const r0 = Math.min(M, per * (w + 1)),
+        r1 = Math.min(M, per * (w + 2));
       const c = this.ctrl[w]! >>> 2;
       const aOff = transA ? A + r0 * 4 : A + r0 * lda * 4;
       i32.set([C + r0 * N * 4, N, aOff, lda, B, ldb, r1 - r0, N, K, flags], c + Ctrl.C);

@@ -4,15 +4,23 @@
 /**
  * out [B,T,C], att [B,nh,T,T], qkv [B,T,3C]; all arrays are views of the whole memory (f32), offsets in elements.
  */
-export function attentionForwardRef(m: Float32Array, out: number, att: number, qkv: number,
-  B: number, T: number, C: number, nh: number): void {
+export function attentionForwardRef(
+  m: Float32Array,
+  out: number,
+  att: number,
+  qkv: number,
+  B: number,
+  T: number,
+  C: number,
+  nh: number,
+): void {
   const hs = C / nh;
   const scale = 1 / Math.sqrt(hs);
   const C3 = 3 * C;
   const row = new Float64Array(T);
   for (let b = 0; b < B; b++) {
     for (let h = 0; h < nh; h++) {
-      const attBH = att + ((b * nh + h) * T) * T;
+      const attBH = att + (b * nh + h) * T * T;
       for (let t = 0; t < T; t++) {
         const q = qkv + (b * T + t) * C3 + h * hs;
         let max = -Infinity;
@@ -43,8 +51,18 @@ export function attentionForwardRef(m: Float32Array, out: number, att: number, q
   }
 }
 
-export function attentionBackwardRef(m: Float32Array, dqkv: number, dout: number, qkv: number, att: number,
-  B: number, T: number, C: number, nh: number, accumulate: boolean): void {
+export function attentionBackwardRef(
+  m: Float32Array,
+  dqkv: number,
+  dout: number,
+  qkv: number,
+  att: number,
+  B: number,
+  T: number,
+  C: number,
+  nh: number,
+  accumulate: boolean,
+): void {
   const hs = C / nh;
   const scale = 1 / Math.sqrt(hs);
   const C3 = 3 * C;
@@ -53,7 +71,7 @@ export function attentionBackwardRef(m: Float32Array, dqkv: number, dout: number
   const datt = new Float64Array(T);
   for (let b = 0; b < B; b++) {
     for (let h = 0; h < nh; h++) {
-      const attBH = att + ((b * nh + h) * T) * T;
+      const attBH = att + (b * nh + h) * T * T;
       for (let t = 0; t < T; t++) {
         const a = attBH + t * T;
         const dO = dout + (b * T + t) * C + h * hs;

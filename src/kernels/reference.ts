@@ -23,7 +23,9 @@ export function createReferenceKernels(memory: WasmMemory): Kernels {
 
     matmul(C, A, B, M, N, K, transA, transB, accumulate) {
       const m = F();
-      const c = f(C), a = f(A), b = f(B);
+      const c = f(C),
+        a = f(A),
+        b = f(B);
       for (let i = 0; i < M; i++) {
         for (let j = 0; j < N; j++) {
           let s = 0;
@@ -89,9 +91,13 @@ export function createReferenceKernels(memory: WasmMemory): Kernels {
     layerNormBackward(dX, dGamma, dBeta, dY, X, mean, rstd, gamma, rows, cols, accumulate) {
       const m = F();
       for (let r = 0; r < rows; r++) {
-        const x = f(X) + r * cols, dy = f(dY) + r * cols, dx = f(dX) + r * cols;
-        const mu = m[f(mean) + r]!, rs = m[f(rstd) + r]!;
-        let dnormMean = 0, dnormNormMean = 0;
+        const x = f(X) + r * cols,
+          dy = f(dY) + r * cols,
+          dx = f(dX) + r * cols;
+        const mu = m[f(mean) + r]!,
+          rs = m[f(rstd) + r]!;
+        let dnormMean = 0,
+          dnormNormMean = 0;
         for (let c = 0; c < cols; c++) {
           const xhat = (m[x + c]! - mu) * rs;
           const dnorm = m[f(gamma) + c]! * m[dy + c]!;
@@ -114,7 +120,8 @@ export function createReferenceKernels(memory: WasmMemory): Kernels {
     softmax(Y, X, rows, cols) {
       const m = F();
       for (let r = 0; r < rows; r++) {
-        const x = f(X) + r * cols, y = f(Y) + r * cols;
+        const x = f(X) + r * cols,
+          y = f(Y) + r * cols;
         let max = -Infinity;
         for (let c = 0; c < cols; c++) max = Math.max(max, m[x + c]!);
         const e = new Float64Array(cols);
@@ -133,14 +140,16 @@ export function createReferenceKernels(memory: WasmMemory): Kernels {
     attentionScratchBytes,
 
     embeddingForward(out, idx, table, n, C) {
-      const m = F(), ix = I();
+      const m = F(),
+        ix = I();
       for (let i = 0; i < n; i++) {
         const row = ix[f(idx) + i]!;
         for (let c = 0; c < C; c++) m[f(out) + i * C + c] = m[f(table) + row * C + c]!;
       }
     },
     embeddingBackward(dtable, idx, dout, n, C) {
-      const m = F(), ix = I();
+      const m = F(),
+        ix = I();
       for (let i = 0; i < n; i++) {
         const row = ix[f(idx) + i]!;
         for (let c = 0; c < C; c++) m[f(dtable) + row * C + c] += m[f(dout) + i * C + c]!;
@@ -148,11 +157,16 @@ export function createReferenceKernels(memory: WasmMemory): Kernels {
     },
 
     crossEntropyForward(losses, logits, targets, N, V) {
-      const m = F(), ix = I();
+      const m = F(),
+        ix = I();
       checkTargets(ix, f(targets), N, V, 'crossEntropyForward');
       for (let i = 0; i < N; i++) {
-        const t = ix[f(targets) + i]!, l = f(logits) + i * V;
-        if (t < 0) { m[f(losses) + i] = 0; continue; }
+        const t = ix[f(targets) + i]!,
+          l = f(logits) + i * V;
+        if (t < 0) {
+          m[f(losses) + i] = 0;
+          continue;
+        }
         let max = -Infinity;
         for (let c = 0; c < V; c++) max = Math.max(max, m[l + c]!);
         let s = 0;
@@ -161,11 +175,17 @@ export function createReferenceKernels(memory: WasmMemory): Kernels {
       }
     },
     crossEntropyBackward(dlogits, logits, targets, N, V, dscale) {
-      const m = F(), ix = I();
+      const m = F(),
+        ix = I();
       checkTargets(ix, f(targets), N, V, 'crossEntropyBackward');
       for (let i = 0; i < N; i++) {
-        const t = ix[f(targets) + i]!, l = f(logits) + i * V, d = f(dlogits) + i * V;
-        if (t < 0) { for (let c = 0; c < V; c++) m[d + c] = 0; continue; }
+        const t = ix[f(targets) + i]!,
+          l = f(logits) + i * V,
+          d = f(dlogits) + i * V;
+        if (t < 0) {
+          for (let c = 0; c < V; c++) m[d + c] = 0;
+          continue;
+        }
         let max = -Infinity;
         for (let c = 0; c < V; c++) max = Math.max(max, m[l + c]!);
         let s = 0;
@@ -175,7 +195,9 @@ export function createReferenceKernels(memory: WasmMemory): Kernels {
     },
 
     adamw(p, grad, mm, vv, n, lr, b1, b2, eps, weightDecay, decoupled, bc1, bc2, gradScale, out16, out16Type) {
-      const m = F(), u = U16(), bits = U32();
+      const m = F(),
+        u = U16(),
+        bits = U32();
       for (let i = 0; i < n; i++) {
         let pi = m[f(p) + i]!;
         let g = m[f(grad) + i]! * gradScale;
@@ -215,11 +237,13 @@ export function createReferenceKernels(memory: WasmMemory): Kernels {
     },
 
     castToHalf(dst, src, n, type) {
-      const m = U32(), u = U16();
+      const m = U32(),
+        u = U16();
       for (let i = 0; i < n; i++) u[(dst >>> 1) + i] = bitsToHalf(m[f(src) + i]!, type);
     },
     castFromHalf(dst, src, n, type, accumulate) {
-      const m = F(), u = U16();
+      const m = F(),
+        u = U16();
       for (let i = 0; i < n; i++) {
         const v = halfBitsToF32(u[(src >>> 1) + i]!, type);
         m[f(dst) + i] = accumulate ? m[f(dst) + i]! + v : v;

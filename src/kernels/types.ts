@@ -16,7 +16,17 @@ export interface Kernels {
 
   // ---- GEMM: C[M,N] = (accumulate ? C : 0) + op(A)[M,K] @ op(B)[K,N]
   // A is stored [M,K] (transA false) or [K,M] (transA true); B is stored [K,N] or [N,K] (transB true).
-  matmul(C: Ptr, A: Ptr, B: Ptr, M: number, N: number, K: number, transA: boolean, transB: boolean, accumulate: boolean): void;
+  matmul(
+    C: Ptr,
+    A: Ptr,
+    B: Ptr,
+    M: number,
+    N: number,
+    K: number,
+    transA: boolean,
+    transB: boolean,
+    accumulate: boolean,
+  ): void;
 
   // ---- elementwise and small ops
   /** Y[r,c] += bias[c] for rows x cols (in place). */
@@ -28,9 +38,31 @@ export interface Kernels {
   /** dX (+)= dY * gelu_tanh'(X); accumulate chooses += or =. */
   geluBackward(dX: Ptr, X: Ptr, dY: Ptr, n: number, accumulate: boolean): void;
   /** Row-wise LayerNorm: Y = (X - mean) * rstd * gamma + beta; writes mean[rows], rstd[rows]. */
-  layerNormForward(Y: Ptr, mean: Ptr, rstd: Ptr, X: Ptr, gamma: Ptr, beta: Ptr, rows: number, cols: number, eps: number): void;
+  layerNormForward(
+    Y: Ptr,
+    mean: Ptr,
+    rstd: Ptr,
+    X: Ptr,
+    gamma: Ptr,
+    beta: Ptr,
+    rows: number,
+    cols: number,
+    eps: number,
+  ): void;
   /** dX (+)= ..., dGamma += ..., dBeta += ... (dGamma/dBeta always accumulate; dX per `accumulate`). */
-  layerNormBackward(dX: Ptr, dGamma: Ptr, dBeta: Ptr, dY: Ptr, X: Ptr, mean: Ptr, rstd: Ptr, gamma: Ptr, rows: number, cols: number, accumulate: boolean): void;
+  layerNormBackward(
+    dX: Ptr,
+    dGamma: Ptr,
+    dBeta: Ptr,
+    dY: Ptr,
+    X: Ptr,
+    mean: Ptr,
+    rstd: Ptr,
+    gamma: Ptr,
+    rows: number,
+    cols: number,
+    accumulate: boolean,
+  ): void;
   /** Row-wise softmax, numerically stable. Y may equal X. */
   softmax(Y: Ptr, X: Ptr, rows: number, cols: number): void;
 
@@ -41,7 +73,18 @@ export interface Kernels {
    */
   attentionForward(out: Ptr, att: Ptr, qkv: Ptr, scratch: Ptr, B: number, T: number, C: number, nh: number): void;
   /** dqkv (+)= gradient of attentionForward w.r.t. qkv, given dout, qkv and the saved att. */
-  attentionBackward(dqkv: Ptr, dout: Ptr, qkv: Ptr, att: Ptr, scratch: Ptr, B: number, T: number, C: number, nh: number, accumulate: boolean): void;
+  attentionBackward(
+    dqkv: Ptr,
+    dout: Ptr,
+    qkv: Ptr,
+    att: Ptr,
+    scratch: Ptr,
+    B: number,
+    T: number,
+    C: number,
+    nh: number,
+    accumulate: boolean,
+  ): void;
   /** Workspace bytes attentionForward/attentionBackward need (the larger of the two). */
   attentionScratchBytes(B: number, T: number, C: number, nh: number): number;
 
@@ -67,8 +110,24 @@ export interface Kernels {
    *   p -= lr * (m / bc1) / (sqrt(v / bc2) + eps)      with bc1 = 1 - b1^t, bc2 = 1 - b2^t
    * When out16 is not 0, also writes the updated p rounded to `out16Type` at out16.
    */
-  adamw(p: Ptr, grad: Ptr, m: Ptr, v: Ptr, n: number, lr: number, b1: number, b2: number, eps: number,
-    weightDecay: number, decoupled: boolean, bc1: number, bc2: number, gradScale: number, out16: Ptr, out16Type: Half): void;
+  adamw(
+    p: Ptr,
+    grad: Ptr,
+    m: Ptr,
+    v: Ptr,
+    n: number,
+    lr: number,
+    b1: number,
+    b2: number,
+    eps: number,
+    weightDecay: number,
+    decoupled: boolean,
+    bc1: number,
+    bc2: number,
+    gradScale: number,
+    out16: Ptr,
+    out16Type: Half,
+  ): void;
 
   /** sum of x[i]^2 accumulated in f64. */
   sumSquares(x: Ptr, n: number): number;

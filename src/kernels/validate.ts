@@ -5,7 +5,8 @@ import { ShapeError } from '../errors.js';
 export function checkTargets(ix: Int32Array, t0: number, N: number, V: number, where: string): void {
   for (let i = 0; i < N; i++) {
     const t = ix[t0 + i]!;
-    if (t >= V) throw new ShapeError(`${where}: targets[${i}] = ${t} is out of range; allowed are -1 (ignore) and 0..${V - 1}`);
+    if (t >= V)
+      throw new ShapeError(`${where}: targets[${i}] = ${t} is out of range; allowed are -1 (ignore) and 0..${V - 1}`);
   }
 }
 

@@ -7,8 +7,12 @@ export interface WasmMemory {
   grow(deltaPages: number): number;
 }
 
-export interface WasmModule { readonly __wasmModule?: never }
-export interface WasmInstance { readonly exports: Record<string, unknown> }
+export interface WasmModule {
+  readonly __wasmModule?: never;
+}
+export interface WasmInstance {
+  readonly exports: Record<string, unknown>;
+}
 
 export interface WasmApi {
   Module: new (bytes: Uint8Array) => WasmModule;

@@ -8,16 +8,54 @@ import { wasmApi, type WasmMemory } from './wasm-api.js';
 
 type Fn = (...args: number[]) => number;
 type Exports = Record<
-  'matmul' | 'gemm' | 'attentionForward' | 'attentionBackward' | 'axpy' | 'add' | 'scale' | 'fill' | 'copy' |
-  'biasAdd' | 'biasBackward' | 'geluForward' | 'geluBackward' | 'embeddingForward' | 'embeddingBackward' |
-  'sumSquares' | 'allFinite' | 'layerNormForward' | 'layerNormBackward' | 'softmax' | 'crossEntropyForward' |
-  'crossEntropyBackward' | 'castToHalf' | 'castFromHalf' | 'allFinite16' | 'sumSquares16' | 'adamw', Fn>;
+  | 'matmul'
+  | 'gemm'
+  | 'attentionForward'
+  | 'attentionBackward'
+  | 'axpy'
+  | 'add'
+  | 'scale'
+  | 'fill'
+  | 'copy'
+  | 'biasAdd'
+  | 'biasBackward'
+  | 'geluForward'
+  | 'geluBackward'
+  | 'embeddingForward'
+  | 'embeddingBackward'
+  | 'sumSquares'
+  | 'allFinite'
+  | 'layerNormForward'
+  | 'layerNormBackward'
+  | 'softmax'
+  | 'crossEntropyForward'
+  | 'crossEntropyBackward'
+  | 'castToHalf'
+  | 'castFromHalf'
+  | 'allFinite16'
+  | 'sumSquares16'
+  | 'adamw',
+  Fn
+>;
 
 /** The raw exports plus the flags, for callers that need the strided GEMM (e.g. the threaded benchmark). */
 export interface WasmKernels extends Kernels {
   /** C[i*ldc+j] = (accumulate ? C : 0) + alpha * op(A) op(B) with element strides lda/ldb/ldc. */
-  gemmStrided(C: Ptr, ldc: number, A: Ptr, lda: number, B: Ptr, ldb: number, M: number, N: number, K: number,
-    transA: boolean, transB: boolean, accumulate: boolean, alpha: number): void;
+  gemmStrided(
+    C: Ptr,
+    ldc: number,
+    A: Ptr,
+    lda: number,
+    B: Ptr,
+    ldb: number,
+    M: number,
+    N: number,
+    K: number,
+    transA: boolean,
+    transB: boolean,
+    accumulate: boolean,
+    alpha: number,
+  ): void;
 }
 
 export function createWasmKernels(memory: WasmMemory, scratch: Ptr): WasmKernels {

@@ -38,9 +38,14 @@ export const DEFAULT_MASTER_PORT = 29500;
 
 function int(env: EnvLike, key: string, min: number): number {
   const raw = env[key];
-  if (raw === undefined || raw.trim() === '') throw new ConfigError(`environment variable ${key} is not set; it is required with the other variables of its launcher`, key);
+  if (raw === undefined || raw.trim() === '')
+    throw new ConfigError(
+      `environment variable ${key} is not set; it is required with the other variables of its launcher`,
+      key,
+    );
   const v = Number(raw.trim());
-  if (!Number.isInteger(v) || v < min) throw new ConfigError(`environment variable ${key}=${JSON.stringify(raw)} is not an integer >= ${min}`, key);
+  if (!Number.isInteger(v) || v < min)
+    throw new ConfigError(`environment variable ${key}=${JSON.stringify(raw)} is not an integer >= ${min}`, key);
   return v;
 }
 
@@ -53,7 +58,11 @@ export function parseSlurmTasksPerNode(s: string): number[] {
   const out: number[] = [];
   for (const part of s.split(',')) {
     const m = /^\s*(\d+)(?:\(x(\d+)\))?\s*$/.exec(part);
-    if (!m) throw new ConfigError(`SLURM_TASKS_PER_NODE=${JSON.stringify(s)}: cannot read part ${JSON.stringify(part)}; expected forms like "2(x3),1"`, 'SLURM_TASKS_PER_NODE');
+    if (!m)
+      throw new ConfigError(
+        `SLURM_TASKS_PER_NODE=${JSON.stringify(s)}: cannot read part ${JSON.stringify(part)}; expected forms like "2(x3),1"`,
+        'SLURM_TASKS_PER_NODE',
+      );
     for (let i = 0; i < Number(m[2] ?? 1); i++) out.push(Number(m[1]));
   }
   return out;
@@ -62,12 +71,18 @@ export function parseSlurmTasksPerNode(s: string): number[] {
 /** First host of a Slurm hostlist: "node[07-09,12],gpu1" -> "node07". */
 export function firstSlurmHost(list: string): string {
   const m = /^([^,[]+)(?:\[([^\]]+)\])?/.exec(list.trim());
-  if (!m) throw new ConfigError(`SLURM_JOB_NODELIST=${JSON.stringify(list)}: cannot read the first host`, 'SLURM_JOB_NODELIST');
+  if (!m)
+    throw new ConfigError(
+      `SLURM_JOB_NODELIST=${JSON.stringify(list)}: cannot read the first host`,
+      'SLURM_JOB_NODELIST',
+    );
   if (m[2] === undefined) return m[1]!;
   return m[1]! + m[2].split(',')[0]!.split('-')[0]!;
 }
 
-function ranks(env: EnvLike): Pick<RankEnv, 'rank' | 'worldSize' | 'localRank' | 'localWorldSize' | 'source'> & { master?: string } {
+function ranks(
+  env: EnvLike,
+): Pick<RankEnv, 'rank' | 'worldSize' | 'localRank' | 'localWorldSize' | 'source'> & { master?: string } {
   if (env.RANK !== undefined || env.WORLD_SIZE !== undefined) {
     const worldSize = int(env, 'WORLD_SIZE', 1);
     const rank = int(env, 'RANK', 0);
@@ -79,16 +94,20 @@ function ranks(env: EnvLike): Pick<RankEnv, 'rank' | 'worldSize' | 'localRank' |
   if (env.OMPI_COMM_WORLD_RANK !== undefined) {
     const worldSize = int(env, 'OMPI_COMM_WORLD_SIZE', 1);
     return {
-      rank: int(env, 'OMPI_COMM_WORLD_RANK', 0), worldSize,
+      rank: int(env, 'OMPI_COMM_WORLD_RANK', 0),
+      worldSize,
       localRank: optInt(env, 'OMPI_COMM_WORLD_LOCAL_RANK', 0) ?? 0,
-      localWorldSize: optInt(env, 'OMPI_COMM_WORLD_LOCAL_SIZE', 1) ?? 1, source: 'ompi',
+      localWorldSize: optInt(env, 'OMPI_COMM_WORLD_LOCAL_SIZE', 1) ?? 1,
+      source: 'ompi',
     };
   }
   if (env.PMI_RANK !== undefined) {
     return {
-      rank: int(env, 'PMI_RANK', 0), worldSize: int(env, 'PMI_SIZE', 1),
+      rank: int(env, 'PMI_RANK', 0),
+      worldSize: int(env, 'PMI_SIZE', 1),
       localRank: optInt(env, 'MPI_LOCALRANKID', 0) ?? optInt(env, 'PMI_LOCAL_RANK', 0) ?? 0,
-      localWorldSize: optInt(env, 'MPI_LOCALNRANKS', 1) ?? optInt(env, 'PMI_LOCAL_SIZE', 1) ?? 1, source: 'pmi',
+      localWorldSize: optInt(env, 'MPI_LOCALNRANKS', 1) ?? optInt(env, 'PMI_LOCAL_SIZE', 1) ?? 1,
+      source: 'pmi',
     };
   }
   if (env.SLURM_PROCID !== undefined) {
@@ -103,7 +122,14 @@ function ranks(env: EnvLike): Pick<RankEnv, 'rank' | 'worldSize' | 'localRank' |
       localWorldSize = int(env, 'SLURM_NTASKS_PER_NODE', 1);
     }
     const list = env.SLURM_JOB_NODELIST ?? env.SLURM_NODELIST;
-    return { rank, worldSize, localRank, localWorldSize, source: 'slurm', master: list ? firstSlurmHost(list) : undefined };
+    return {
+      rank,
+      worldSize,
+      localRank,
+      localWorldSize,
+      source: 'slurm',
+      master: list ? firstSlurmHost(list) : undefined,
+    };
   }
   return { rank: 0, worldSize: 1, localRank: 0, localWorldSize: 1, source: 'single' };
 }
@@ -111,13 +137,30 @@ function ranks(env: EnvLike): Pick<RankEnv, 'rank' | 'worldSize' | 'localRank' |
 /** Pure: the rank layout and rendezvous settings described by `env`. Throws ConfigError naming the variable. */
 export function discoverRank(env: EnvLike): RankEnv {
   const { master, ...r } = ranks(env);
-  if (r.rank >= r.worldSize) throw new ConfigError(`rank ${r.rank} is not below the world size ${r.worldSize} (from ${r.source} variables)`, r.source === 'zerots' ? 'RANK' : r.source);
-  if (r.localRank >= r.localWorldSize) throw new ConfigError(`local rank ${r.localRank} is not below the local world size ${r.localWorldSize} (from ${r.source} variables)`, r.source === 'zerots' ? 'LOCAL_RANK' : r.source);
-  if (r.localWorldSize > r.worldSize) throw new ConfigError(`local world size ${r.localWorldSize} exceeds the world size ${r.worldSize}`, 'LOCAL_WORLD_SIZE');
+  if (r.rank >= r.worldSize)
+    throw new ConfigError(
+      `rank ${r.rank} is not below the world size ${r.worldSize} (from ${r.source} variables)`,
+      r.source === 'zerots' ? 'RANK' : r.source,
+    );
+  if (r.localRank >= r.localWorldSize)
+    throw new ConfigError(
+      `local rank ${r.localRank} is not below the local world size ${r.localWorldSize} (from ${r.source} variables)`,
+      r.source === 'zerots' ? 'LOCAL_RANK' : r.source,
+    );
+  if (r.localWorldSize > r.worldSize)
+    throw new ConfigError(
+      `local world size ${r.localWorldSize} exceeds the world size ${r.worldSize}`,
+      'LOCAL_WORLD_SIZE',
+    );
   const masterPort = optInt(env, 'MASTER_PORT', 1) ?? DEFAULT_MASTER_PORT;
-  if (masterPort > 65535) throw new ConfigError(`MASTER_PORT=${masterPort} is not a TCP port (1..65535)`, 'MASTER_PORT');
+  if (masterPort > 65535)
+    throw new ConfigError(`MASTER_PORT=${masterPort} is not a TCP port (1..65535)`, 'MASTER_PORT');
   const transport = env.ZEROTS_TRANSPORT ?? 'tcp';
-  if (transport !== 'tcp' && transport !== 'threads') throw new ConfigError(`ZEROTS_TRANSPORT=${JSON.stringify(transport)}; allowed: "tcp", "threads"`, 'ZEROTS_TRANSPORT');
+  if (transport !== 'tcp' && transport !== 'threads')
+    throw new ConfigError(
+      `ZEROTS_TRANSPORT=${JSON.stringify(transport)}; allowed: "tcp", "threads"`,
+      'ZEROTS_TRANSPORT',
+    );
   const token = env.ZEROTS_JOB_TOKEN?.trim() || undefined;
   return {
     ...r,

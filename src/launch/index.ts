@@ -35,8 +35,15 @@ export function initFromEnv(): LaunchedRank {
   const ctx = tcpRankContext(readProcessEnv());
   // A script that simply ends still hangs up cleanly, so no peer loses bytes still in flight (TcpTransport.close).
   // A failing one leaves at once: its peers then see the hang-up immediately, and a launcher sees it die first.
-  process.once('exit', (code) => { if (code === 0) ctx.close(); });
-  current = { ...ctx, initProcessGroup: ctx.initProcessGroup.bind(ctx), close: ctx.close.bind(ctx), argv: process.argv.slice(2) };
+  process.once('exit', (code) => {
+    if (code === 0) ctx.close();
+  });
+  current = {
+    ...ctx,
+    initProcessGroup: ctx.initProcessGroup.bind(ctx),
+    close: ctx.close.bind(ctx),
+    argv: process.argv.slice(2),
+  };
   return current;
 }
 

@@ -6,7 +6,12 @@ import { tcpRankContext } from './tcp-context.js';
 import type { ProcessRankContext } from './tcp-context.js';
 import { toWire } from './wire-error.js';
 
-export interface ProcessTask { kind: 'task'; module: string; fn: string; args: unknown }
+export interface ProcessTask {
+  kind: 'task';
+  module: string;
+  fn: string;
+  args: unknown;
+}
 export type ProcessReport = { kind: 'result'; value: unknown } | { kind: 'error'; error: ReturnType<typeof toWire> };
 
 function send(m: ProcessReport): Promise<void> {
@@ -21,7 +26,10 @@ async function run(task: ProcessTask): Promise<void> {
     const mod = (await import(task.module)) as Record<string, unknown>;
     const f = mod[task.fn];
     if (typeof f !== 'function') {
-      throw new ConfigError(`spawnWorld: module ${task.module} has no exported function '${task.fn}' (exports: ${Object.keys(mod).join(', ') || 'none'})`, 'fn');
+      throw new ConfigError(
+        `spawnWorld: module ${task.module} has no exported function '${task.fn}' (exports: ${Object.keys(mod).join(', ') || 'none'})`,
+        'fn',
+      );
     }
     report = { kind: 'result', value: await (f as (c: unknown, a: unknown) => unknown)(ctx, task.args) };
   } catch (e) {
@@ -34,7 +42,9 @@ async function run(task: ProcessTask): Promise<void> {
 }
 
 if (!process.send) {
-  console.error('zerots: process-rank.js is started by spawnWorld (transport tcp) with an IPC channel; it is not a CLI');
+  console.error(
+    'zerots: process-rank.js is started by spawnWorld (transport tcp) with an IPC channel; it is not a CLI',
+  );
   process.exit(2);
 }
 process.once('message', (m: ProcessTask) => void run(m));

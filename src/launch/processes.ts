@@ -64,13 +64,19 @@ export function startProcessWorld<T>(o: ProcessWorldOptions): ProcessWorld<T> {
   let worldTimer: NodeJS.Timeout | undefined;
   let settled = false;
   let resolveO!: (v: RankOutcome<T>[]) => void;
-  const outcomes$ = new Promise<RankOutcome<T>[]>((r) => { resolveO = r; });
+  const outcomes$ = new Promise<RankOutcome<T>[]>((r) => {
+    resolveO = r;
+  });
 
   const rootCause = (): Error => {
     const f = failures.find((x) => x.error.name !== 'PeerLostError') ?? failures[0]!;
     if (f.error.name === 'PeerLostError') return fromWire(f.error);
-    if (isNamed(f.error)) return fromWire(f.error, f.error.message.startsWith(`rank ${f.rank}`) ? '' : `rank ${f.rank}: `);
-    return new PeerLostError(`peer lost: rank ${f.rank} failed: ${f.error.name}: ${f.error.message}; every other rank was stopped`, f.rank);
+    if (isNamed(f.error))
+      return fromWire(f.error, f.error.message.startsWith(`rank ${f.rank}`) ? '' : `rank ${f.rank}: `);
+    return new PeerLostError(
+      `peer lost: rank ${f.rank} failed: ${f.error.name}: ${f.error.message}; every other rank was stopped`,
+      f.rank,
+    );
   };
 
   const finish = (): void => {
@@ -80,7 +86,12 @@ export function startProcessWorld<T>(o: ProcessWorldOptions): ProcessWorld<T> {
     clearTimeout(worldTimer);
     for (let r = 0; r < N; r++) {
       const c = children[r];
-      if (!outcomes[r]) outcomes[r] = { rank: r, ok: false, error: new PeerLostError(`rank ${r} was stopped after another rank failed`, r) };
+      if (!outcomes[r])
+        outcomes[r] = {
+          rank: r,
+          ok: false,
+          error: new PeerLostError(`rank ${r} was stopped after another rank failed`, r),
+        };
       if (c && c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
     }
     resolveO(outcomes as RankOutcome<T>[]);
@@ -104,8 +115,16 @@ export function startProcessWorld<T>(o: ProcessWorldOptions): ProcessWorld<T> {
     const entry = fileURLToPath(new URL('./process-rank.js', import.meta.url));
     for (let rank = 0; rank < N; rank++) {
       const env = {
-        ...base, ...o.env, RANK: String(rank), WORLD_SIZE: String(N), LOCAL_RANK: String(rank), LOCAL_WORLD_SIZE: String(N),
-        MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port), ZEROTS_JOB_TOKEN: token, ZEROTS_TRANSPORT: 'tcp',
+        ...base,
+        ...o.env,
+        RANK: String(rank),
+        WORLD_SIZE: String(N),
+        LOCAL_RANK: String(rank),
+        LOCAL_WORLD_SIZE: String(N),
+        MASTER_ADDR: '127.0.0.1',
+        MASTER_PORT: String(port),
+        ZEROTS_JOB_TOKEN: token,
+        ZEROTS_TRANSPORT: 'tcp',
       };
       const stdio = o.stdio ?? 'inherit';
       const c = fork(entry, [], { env, serialization: 'advanced', stdio: [stdio, stdio, stdio, 'ipc'] });
@@ -118,7 +137,15 @@ export function startProcessWorld<T>(o: ProcessWorldOptions): ProcessWorld<T> {
       c.on('exit', (code, signal) => {
         const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
         // 'exit' can overtake the last IPC message; give the report a moment to arrive first.
-        setTimeout(() => settle(rank, { rank, ok: false, error: new PeerLostError(`peer lost: rank ${rank} ${how} before reporting a result`, rank) }), 200);
+        setTimeout(
+          () =>
+            settle(rank, {
+              rank,
+              ok: false,
+              error: new PeerLostError(`peer lost: rank ${rank} ${how} before reporting a result`, rank),
+            }),
+          200,
+        );
       });
       c.send(task);
     }
@@ -127,13 +154,21 @@ export function startProcessWorld<T>(o: ProcessWorldOptions): ProcessWorld<T> {
   if (o.timeoutMs !== undefined) {
     worldTimer = setTimeout(() => {
       const running = outcomes.map((x, i) => (x ? -1 : i)).filter((i) => i >= 0);
-      const e = new CollectiveTimeoutError(`spawnWorld: the world did not finish within ${o.timeoutMs} ms; ranks still running: ` +
-        `${running.join(', ')}; all were stopped`, 'spawnWorld', running[0] ?? -1, -1);
+      const e = new CollectiveTimeoutError(
+        `spawnWorld: the world did not finish within ${o.timeoutMs} ms; ranks still running: ` +
+          `${running.join(', ')}; all were stopped`,
+        'spawnWorld',
+        running[0] ?? -1,
+        -1,
+      );
       for (const r of running) settle(r, { rank: r, ok: false, error: e });
       finish();
     }, o.timeoutMs);
   }
-  start().catch((e: Error) => { for (let r = 0; r < N; r++) settle(r, { rank: r, ok: false, error: e }); finish(); });
+  start().catch((e: Error) => {
+    for (let r = 0; r < N; r++) settle(r, { rank: r, ok: false, error: e });
+    finish();
+  });
 
   const results = outcomes$.then((outs) => {
     if (outs.every((x) => x.ok)) return outs.map((x) => (x as { value: T }).value);
@@ -143,6 +178,8 @@ export function startProcessWorld<T>(o: ProcessWorldOptions): ProcessWorld<T> {
   return {
     results,
     outcomes: outcomes$,
-    kill(rank, signal = 'SIGKILL') { children[rank]?.kill(signal); },
+    kill(rank, signal = 'SIGKILL') {
+      children[rank]?.kill(signal);
+    },
   };
 }

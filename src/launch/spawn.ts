@@ -42,8 +42,10 @@ export function checkSpawnOptions(o: SpawnWorldOptions): void {
     throw new ConfigError(`spawnWorld: worldSize must be an integer >= 1, got ${o.worldSize}`, 'worldSize');
   }
   const t = o.transport ?? 'threads';
-  if (t !== 'threads' && t !== 'tcp') throw new ConfigError(`spawnWorld: transport must be 'threads' or 'tcp', got ${JSON.stringify(t)}`, 'transport');
-  if (typeof o.fn !== 'string' || o.fn === '') throw new ConfigError('spawnWorld: fn must name an exported function', 'fn');
+  if (t !== 'threads' && t !== 'tcp')
+    throw new ConfigError(`spawnWorld: transport must be 'threads' or 'tcp', got ${JSON.stringify(t)}`, 'transport');
+  if (typeof o.fn !== 'string' || o.fn === '')
+    throw new ConfigError('spawnWorld: fn must name an exported function', 'fn');
   if (o.timeoutMs !== undefined && !(o.timeoutMs > 0)) {
     throw new ConfigError(`spawnWorld: timeoutMs must be a positive number of ms, got ${o.timeoutMs}`, 'timeoutMs');
   }
@@ -69,11 +71,17 @@ async function spawnTcp<T>(opts: SpawnWorldOptions): Promise<T[]> {
   try {
     mod = (await import(spec)) as Record<string, unknown>;
   } catch (e) {
-    throw new ConfigError(`spawnWorld: transport 'tcp' is not available in this build (src/launch/processes.ts: ${String(e)}); use transport 'threads'`, 'transport');
+    throw new ConfigError(
+      `spawnWorld: transport 'tcp' is not available in this build (src/launch/processes.ts: ${String(e)}); use transport 'threads'`,
+      'transport',
+    );
   }
   const f = (mod.spawnProcesses ?? mod.spawnWorldProcesses) as ProcessSpawner | undefined;
   if (typeof f !== 'function') {
-    throw new ConfigError('spawnWorld: src/launch/processes.ts exports no spawnProcesses(opts); transport \'tcp\' is unavailable', 'transport');
+    throw new ConfigError(
+      "spawnWorld: src/launch/processes.ts exports no spawnProcesses(opts); transport 'tcp' is unavailable",
+      'transport',
+    );
   }
   return (await f({ ...opts, module: moduleHref(opts.module) })) as T[];
 }

@@ -24,25 +24,41 @@ export interface TcpContextOptions {
 
 export function tcpRankContext(env: RankEnv, o: TcpContextOptions = {}): ProcessRankContext {
   if (env.worldSize > 1 && !env.token) {
-    throw new ConfigError('ZEROTS_JOB_TOKEN is not set: every rank of a multi-process job must present the job\'s secret ' +
-      'token to join; start the job with `zerots launch` (it makes one), or export the same secret on every rank, e.g. ' +
-      'ZEROTS_JOB_TOKEN=$(openssl rand -hex 32)', 'ZEROTS_JOB_TOKEN');
+    throw new ConfigError(
+      "ZEROTS_JOB_TOKEN is not set: every rank of a multi-process job must present the job's secret " +
+        'token to join; start the job with `zerots launch` (it makes one), or export the same secret on every rank, e.g. ' +
+        'ZEROTS_JOB_TOKEN=$(openssl rand -hex 32)',
+      'ZEROTS_JOB_TOKEN',
+    );
   }
   const transports: TcpTransport[] = [];
   let generation = 0;
   return {
-    rank: env.rank, worldSize: env.worldSize, localRank: env.localRank, localWorldSize: env.localWorldSize,
-    transport: 'tcp', masterAddr: env.masterAddr, masterPort: env.masterPort,
+    rank: env.rank,
+    worldSize: env.worldSize,
+    localRank: env.localRank,
+    localWorldSize: env.localWorldSize,
+    transport: 'tcp',
+    masterAddr: env.masterAddr,
+    masterPort: env.masterPort,
     async initProcessGroup(memory: CommMemory, opts: ThreadsGroupOptions = {}): Promise<ProcessGroup> {
       if (!(memory.buffer instanceof SharedArrayBuffer)) {
-        throw new ShapeError(`rank ${env.rank}: initProcessGroup needs a shared WebAssembly.Memory (created with shared: true), ` +
-          'whose buffers the TCP helper thread reads and writes in place; got an unshared memory');
+        throw new ShapeError(
+          `rank ${env.rank}: initProcessGroup needs a shared WebAssembly.Memory (created with shared: true), ` +
+            'whose buffers the TCP helper thread reads and writes in place; got an unshared memory',
+        );
       }
       // Successive groups of one job get successive generations on every rank (conn.ts keeps them apart).
       const t = await TcpTransport.create({
-        rank: env.rank, worldSize: env.worldSize, masterAddr: env.masterAddr, masterPort: env.masterPort,
-        token: env.token ?? 'single-rank', bindAddr: env.bindAddr, group: generation++,
-        setupTimeoutMs: o.setupTimeoutMs, quiet: o.quiet,
+        rank: env.rank,
+        worldSize: env.worldSize,
+        masterAddr: env.masterAddr,
+        masterPort: env.masterPort,
+        token: env.token ?? 'single-rank',
+        bindAddr: env.bindAddr,
+        group: generation++,
+        setupTimeoutMs: o.setupTimeoutMs,
+        quiet: o.quiet,
       });
       transports.push(t);
       return new Group(t, { timeoutMs: opts.timeoutMs ?? env.timeoutMs });

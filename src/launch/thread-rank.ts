@@ -19,9 +19,16 @@ async function main(): Promise<void> {
   const d = workerData as ThreadRankData;
   let joined = false;
   const ctx: RankContext = {
-    rank: d.rank, worldSize: d.worldSize, localRank: d.rank, localWorldSize: d.worldSize, transport: 'threads',
+    rank: d.rank,
+    worldSize: d.worldSize,
+    localRank: d.rank,
+    localWorldSize: d.worldSize,
+    transport: 'threads',
     initProcessGroup(memory, opts) {
-      if (joined) return Promise.reject(new StateError(`rank ${d.rank}: initProcessGroup was already called; one process group per rank`));
+      if (joined)
+        return Promise.reject(
+          new StateError(`rank ${d.rank}: initProcessGroup was already called; one process group per rank`),
+        );
       try {
         checkJoin(d.rank, memory, opts);
       } catch (e) {
@@ -35,7 +42,10 @@ async function main(): Promise<void> {
     const mod = (await import(d.module)) as Record<string, unknown>;
     const f = mod[d.fn];
     if (typeof f !== 'function') {
-      throw new ConfigError(`spawnWorld: module ${d.module} has no exported function '${d.fn}' (exports: ${Object.keys(mod).join(', ') || 'none'})`, 'fn');
+      throw new ConfigError(
+        `spawnWorld: module ${d.module} has no exported function '${d.fn}' (exports: ${Object.keys(mod).join(', ') || 'none'})`,
+        'fn',
+      );
     }
     const value: unknown = await (f as (c: RankContext, a: unknown) => unknown)(ctx, d.args);
     parentPort!.postMessage({ kind: 'result', value } satisfies RankReport);

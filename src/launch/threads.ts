@@ -50,7 +50,10 @@ export function startThreads<T>(o: ThreadWorldOptions): ThreadWorld<T> {
   let graceTimer: NodeJS.Timeout | undefined;
   let worldTimer: NodeJS.Timeout | undefined;
   let resolveP!: (v: T[]) => void, rejectP!: (e: unknown) => void;
-  const results$ = new Promise<T[]>((res, rej) => { resolveP = res; rejectP = rej; });
+  const results$ = new Promise<T[]>((res, rej) => {
+    resolveP = res;
+    rejectP = rej;
+  });
 
   const finish = (err: Error | null): void => {
     if (settled) return;
@@ -64,10 +67,14 @@ export function startThreads<T>(o: ThreadWorldOptions): ThreadWorld<T> {
   const rootCause = (): Error => {
     // the first failure that is not a consequence of another (a PeerLostError); else the first one
     const f = failures.find((x) => x.error.name !== 'PeerLostError') ?? failures[0]!;
-    if (isNamed(f.error) && f.error.name !== 'PeerLostError') return fromWire(f.error, f.error.message.startsWith(`rank ${f.rank}`) ? '' : `rank ${f.rank}: `);
+    if (isNamed(f.error) && f.error.name !== 'PeerLostError')
+      return fromWire(f.error, f.error.message.startsWith(`rank ${f.rank}`) ? '' : `rank ${f.rank}: `);
     if (f.error.name === 'PeerLostError') return fromWire(f.error);
-    return new PeerLostError(`peer lost: rank ${f.rank} ${statusWhy(f.status)}: ${f.error.name}: ${f.error.message}; ` +
-      'every other rank was stopped', f.rank);
+    return new PeerLostError(
+      `peer lost: rank ${f.rank} ${statusWhy(f.status)}: ${f.error.name}: ${f.error.message}; ` +
+        'every other rank was stopped',
+      f.rank,
+    );
   };
 
   const allReported = (): boolean => reported.every(Boolean);
@@ -79,7 +86,9 @@ export function startThreads<T>(o: ThreadWorldOptions): ThreadWorld<T> {
     failures.push({ rank, error, status });
     if (!lost) {
       lost = { rank, status };
-      for (let r = 0; r < N; r++) if (memories[r] && joined < N) ports[r]!.postMessage({ kind: 'lost', lostRank: rank, status } satisfies JoinReply);
+      for (let r = 0; r < N; r++)
+        if (memories[r] && joined < N)
+          ports[r]!.postMessage({ kind: 'lost', lostRank: rank, status } satisfies JoinReply);
     }
     if (allReported()) finish(rootCause());
     else if (!graceTimer) graceTimer = setTimeout(() => finish(rootCause()), GRACE_MS);
@@ -88,13 +97,25 @@ export function startThreads<T>(o: ThreadWorldOptions): ThreadWorld<T> {
   for (let rank = 0; rank < N; rank++) {
     const { port1, port2 } = new MessageChannel();
     ports.push(port1);
-    const data: ThreadRankData = { rank, worldSize: N, control, port: port2, spinIterations: spin, module: o.module, fn: o.fn, args: o.args };
+    const data: ThreadRankData = {
+      rank,
+      worldSize: N,
+      control,
+      port: port2,
+      spinIterations: spin,
+      module: o.module,
+      fn: o.fn,
+      args: o.args,
+    };
     let w: Worker;
     try {
       w = new Worker(new URL('./thread-rank.js', import.meta.url), { workerData: data, transferList: [port2] });
     } catch (e) {
       for (const started of workers) void started.terminate();
-      throw new ConfigError(`spawnWorld: could not start rank ${rank}'s thread (are args structured-cloneable?): ${String(e)}`, 'args');
+      throw new ConfigError(
+        `spawnWorld: could not start rank ${rank}'s thread (are args structured-cloneable?): ${String(e)}`,
+        'args',
+      );
     }
     workers.push(w);
     port1.on('message', (m: JoinMessage) => {
@@ -103,7 +124,9 @@ export function startThreads<T>(o: ThreadWorldOptions): ThreadWorld<T> {
         port1.postMessage({ kind: 'lost', lostRank: lost.rank, status: lost.status } satisfies JoinReply);
         return;
       }
-      if (++joined === N) for (const p of ports) p.postMessage({ kind: 'memories', memories: memories as CommMemory[] } satisfies JoinReply);
+      if (++joined === N)
+        for (const p of ports)
+          p.postMessage({ kind: 'memories', memories: memories as CommMemory[] } satisfies JoinReply);
     });
     w.on('message', (m: RankReport) => {
       if (m.kind === 'result') {
@@ -114,7 +137,9 @@ export function startThreads<T>(o: ThreadWorldOptions): ThreadWorld<T> {
         // ranks waiting to join a group this rank will never join must not wait for it
         if (!memories[rank] && joined > 0 && joined < N && !lost) {
           lost = { rank, status: Status.finished };
-          for (let q = 0; q < N; q++) if (memories[q]) ports[q]!.postMessage({ kind: 'lost', lostRank: rank, status: Status.finished } satisfies JoinReply);
+          for (let q = 0; q < N; q++)
+            if (memories[q])
+              ports[q]!.postMessage({ kind: 'lost', lostRank: rank, status: Status.finished } satisfies JoinReply);
         }
         if (allReported()) finish(failures.length ? rootCause() : null);
       } else {
@@ -122,15 +147,24 @@ export function startThreads<T>(o: ThreadWorldOptions): ThreadWorld<T> {
       }
     });
     w.on('error', (e) => fail(rank, Status.threw, toWire(e)));
-    w.on('exit', (code) => fail(rank, Status.exited, { name: 'Error', message: `thread exited with code ${code}`, fields: {} }));
+    w.on('exit', (code) =>
+      fail(rank, Status.exited, { name: 'Error', message: `thread exited with code ${code}`, fields: {} }),
+    );
   }
 
   if (o.timeoutMs !== undefined) {
     worldTimer = setTimeout(() => {
       const running = reported.map((r, i) => (r ? -1 : i)).filter((i) => i >= 0);
       for (const r of running) markRank(control, r, Status.abandoned);
-      finish(new CollectiveTimeoutError(`spawnWorld: the world did not finish within ${o.timeoutMs} ms; ranks still ` +
-        `running: ${running.join(', ')}; all were stopped`, 'spawnWorld', running[0] ?? -1, -1));
+      finish(
+        new CollectiveTimeoutError(
+          `spawnWorld: the world did not finish within ${o.timeoutMs} ms; ranks still ` +
+            `running: ${running.join(', ')}; all were stopped`,
+          'spawnWorld',
+          running[0] ?? -1,
+          -1,
+        ),
+      );
     }, o.timeoutMs);
   }
 

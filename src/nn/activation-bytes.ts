@@ -21,12 +21,18 @@ export interface ActivationBytes {
   peak: number;
 }
 
-export function gptActivationBytes(cfg: Pick<GPTConfig, 'vocabSize' | 'nLayer' | 'nHead' | 'nEmbd'>, B: number, T: number, withLoss = true): ActivationBytes {
+export function gptActivationBytes(
+  cfg: Pick<GPTConfig, 'vocabSize' | 'nLayer' | 'nHead' | 'nEmbd'>,
+  B: number,
+  T: number,
+  withLoss = true,
+): ActivationBytes {
   const f = 4;
   const N = B * T;
   const C = cfg.nEmbd;
   const ops: Op[] = [];
-  const op = (out: number, inputs: number[], saved = 0): number => ops.push({ out: out * f, saved: saved * f, inputs }) - 1;
+  const op = (out: number, inputs: number[], saved = 0): number =>
+    ops.push({ out: out * f, saved: saved * f, inputs }) - 1;
   const inputs = (withLoss ? 3 : 2) * N * 4; // tokens, positions (, targets): i32, no gradient
   const tok = op(N * C, []);
   const pos = op(N * C, []);

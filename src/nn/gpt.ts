@@ -23,11 +23,14 @@ export interface GPTConfig {
 }
 
 /** Tokens [B, T]: nested rows, or flat row-major data with its B and T. */
-export type TokenBatch = readonly (readonly number[])[] | { readonly B: number; readonly T: number; readonly data: ArrayLike<number> };
+export type TokenBatch =
+  | readonly (readonly number[])[]
+  | { readonly B: number; readonly T: number; readonly data: ArrayLike<number> };
 
 export function flattenBatch(b: TokenBatch, what: string): { B: number; T: number; data: Int32Array } {
   if ('data' in b) {
-    if (b.data.length !== b.B * b.T) throw new ShapeError(`${what}: ${b.data.length} tokens do not make a [${b.B}, ${b.T}] batch`);
+    if (b.data.length !== b.B * b.T)
+      throw new ShapeError(`${what}: ${b.data.length} tokens do not make a [${b.B}, ${b.T}] batch`);
     return { B: b.B, T: b.T, data: Int32Array.from(b.data) };
   }
   const B = b.length;
@@ -42,7 +45,10 @@ export function flattenBatch(b: TokenBatch, what: string): { B: number; T: numbe
 
 /** The LM head: logits = x wte^T. Owns no parameter; uses wte (tied), listed in directParameters. */
 export class TiedLMHead extends Module {
-  constructor(prefix: string, readonly wte: Parameter) {
+  constructor(
+    prefix: string,
+    readonly wte: Parameter,
+  ) {
     super(prefix);
   }
 
@@ -62,9 +68,14 @@ export class GPT extends Module {
   readonly ln_f: LayerNorm;
   readonly lm_head: TiedLMHead;
 
-  constructor(readonly device: Device, readonly config: GPTConfig, opts: ModelOptions = {}) {
+  constructor(
+    readonly device: Device,
+    readonly config: GPTConfig,
+    opts: ModelOptions = {},
+  ) {
     super('');
-    for (const k of ['vocabSize', 'blockSize', 'nLayer', 'nHead', 'nEmbd'] as const) checkPositiveInt('GPT config', k, config[k]);
+    for (const k of ['vocabSize', 'blockSize', 'nLayer', 'nHead', 'nEmbd'] as const)
+      checkPositiveInt('GPT config', k, config[k]);
     const ctx: LayerContext = { device, seed: config.seed };
     const { vocabSize: V, blockSize, nLayer, nHead, nEmbd: C } = config;
     this.wte = this.addChild('wte', new Embedding(ctx, 'wte', V, C));
@@ -84,9 +95,11 @@ export class GPT extends Module {
   forward(tape: Tape, idx: TokenBatch, targets?: TokenBatch): { logits: Tensor; loss: Tensor | null } {
     const x = flattenBatch(idx, 'GPT.forward idx');
     const { B, T } = x;
-    if (T > this.config.blockSize) throw new ShapeError(`GPT.forward: sequence length ${T} exceeds blockSize ${this.config.blockSize}`);
+    if (T > this.config.blockSize)
+      throw new ShapeError(`GPT.forward: sequence length ${T} exceeds blockSize ${this.config.blockSize}`);
     const tgt = targets === undefined ? null : flattenBatch(targets, 'GPT.forward targets');
-    if (tgt !== null && (tgt.B !== B || tgt.T !== T)) throw new ShapeError(`GPT.forward: targets [${tgt.B}, ${tgt.T}] do not match idx [${B}, ${T}]`);
+    if (tgt !== null && (tgt.B !== B || tgt.T !== T))
+      throw new ShapeError(`GPT.forward: targets [${tgt.B}, ${tgt.T}] do not match idx [${B}, ${T}]`);
     return this.region(tape, () => {
       const pos = new Int32Array(B * T);
       for (let i = 0; i < pos.length; i++) pos[i] = i % T;
@@ -95,7 +108,10 @@ export class GPT extends Module {
       let h = add(tape, tok, pe);
       for (const block of this.h) h = block.forward(tape, h);
       const logits = this.lm_head.forward(tape, this.ln_f.forward(tape, h));
-      const loss = tgt === null ? null : crossEntropy(tape, logits, tape.input(tgt.data, [B, T], { dtype: 'i32', label: 'targets' }));
+      const loss =
+        tgt === null
+          ? null
+          : crossEntropy(tape, logits, tape.input(tgt.data, [B, T], { dtype: 'i32', label: 'targets' }));
       return { logits, loss };
     });
   }

@@ -5,7 +5,11 @@
 // the elements before `start` (what a sequential RNG would force).
 
 /** How a parameter starts: GPT-2 uses normal(0, std) for weights, zeros for biases, ones for LN gains. */
-export type InitSpec = { kind: 'normal'; std: number } | { kind: 'zeros' } | { kind: 'ones' } | { kind: 'uniform'; bound: number };
+export type InitSpec =
+  | { kind: 'normal'; std: number }
+  | { kind: 'zeros' }
+  | { kind: 'ones' }
+  | { kind: 'uniform'; bound: number };
 
 // lowbias32 (Chris Wellons' hash prospector): a bijective 32-bit mixer with low bias.
 function mix32(x: number): number {
@@ -38,8 +42,12 @@ function uniform(key: number, i: number, lane: number): number {
 /** Fills out[j] with element (start + j) of the initial value of the parameter named `name`. */
 export function initInto(spec: InitSpec, seed: number, name: string, out: Float32Array, start: number): void {
   switch (spec.kind) {
-    case 'zeros': out.fill(0); return;
-    case 'ones': out.fill(1); return;
+    case 'zeros':
+      out.fill(0);
+      return;
+    case 'ones':
+      out.fill(1);
+      return;
     case 'uniform': {
       const key = mix32((seed >>> 0) ^ hashName(name));
       for (let j = 0; j < out.length; j++) out[j] = (2 * uniform(key, start + j, 0) - 1) * spec.bound;

@@ -18,11 +18,27 @@ export class Linear extends Module {
   readonly weight: Parameter;
   readonly bias: Parameter | null;
 
-  constructor(ctx: LayerContext, prefix: string, readonly inFeatures: number, readonly outFeatures: number,
-    opts: { bias?: boolean; weightInit?: InitSpec } = {}) {
+  constructor(
+    ctx: LayerContext,
+    prefix: string,
+    readonly inFeatures: number,
+    readonly outFeatures: number,
+    opts: { bias?: boolean; weightInit?: InitSpec } = {},
+  ) {
     super(prefix);
-    this.weight = this.addParameter(new Parameter(this.sub('weight'), [inFeatures, outFeatures], opts.weightInit ?? { kind: 'normal', std: 0.02 }, ctx.seed, ctx.device));
-    this.bias = opts.bias === false ? null : this.addParameter(new Parameter(this.sub('bias'), [outFeatures], { kind: 'zeros' }, ctx.seed, ctx.device));
+    this.weight = this.addParameter(
+      new Parameter(
+        this.sub('weight'),
+        [inFeatures, outFeatures],
+        opts.weightInit ?? { kind: 'normal', std: 0.02 },
+        ctx.seed,
+        ctx.device,
+      ),
+    );
+    this.bias =
+      opts.bias === false
+        ? null
+        : this.addParameter(new Parameter(this.sub('bias'), [outFeatures], { kind: 'zeros' }, ctx.seed, ctx.device));
   }
 
   forward(tape: Tape, x: Tensor): Tensor {
@@ -34,7 +50,13 @@ export class Linear extends Module {
 export class Embedding extends Module {
   readonly weight: Parameter;
 
-  constructor(ctx: LayerContext, prefix: string, readonly num: number, readonly dim: number, init: InitSpec = { kind: 'normal', std: 0.02 }) {
+  constructor(
+    ctx: LayerContext,
+    prefix: string,
+    readonly num: number,
+    readonly dim: number,
+    init: InitSpec = { kind: 'normal', std: 0.02 },
+  ) {
     super(prefix);
     this.weight = this.addParameter(new Parameter(this.sub('weight'), [num, dim], init, ctx.seed, ctx.device));
   }
@@ -49,7 +71,12 @@ export class LayerNorm extends Module {
   readonly weight: Parameter;
   readonly bias: Parameter;
 
-  constructor(ctx: LayerContext, prefix: string, readonly dim: number, readonly eps = 1e-5) {
+  constructor(
+    ctx: LayerContext,
+    prefix: string,
+    readonly dim: number,
+    readonly eps = 1e-5,
+  ) {
     super(prefix);
     this.weight = this.addParameter(new Parameter(this.sub('weight'), [dim], { kind: 'ones' }, ctx.seed, ctx.device));
     this.bias = this.addParameter(new Parameter(this.sub('bias'), [dim], { kind: 'zeros' }, ctx.seed, ctx.device));

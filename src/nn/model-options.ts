@@ -12,12 +12,14 @@ export interface ModelOptions {
 
 export function materializeAll(m: Module, opts: ModelOptions): void {
   const dtype = opts.dtype ?? 'f32';
-  if (dtype !== 'f32' && dtype !== 'bf16' && dtype !== 'f16') throw new ConfigError(`dtype = ${JSON.stringify(dtype)} is not allowed; use 'f32', 'bf16' or 'f16'`, 'dtype');
+  if (dtype !== 'f32' && dtype !== 'bf16' && dtype !== 'f16')
+    throw new ConfigError(`dtype = ${JSON.stringify(dtype)} is not allowed; use 'f32', 'bf16' or 'f16'`, 'dtype');
   if (opts.materialize === false) return;
   for (const p of m.parameters()) p.materialize(dtype);
 }
 
 /** Positive integer check with a message naming the key. */
 export function checkPositiveInt(where: string, key: string, v: number): void {
-  if (!(Number.isSafeInteger(v) && v > 0)) throw new ConfigError(`${where}: ${key} = ${String(v)} must be a positive integer`, key);
+  if (!(Number.isSafeInteger(v) && v > 0))
+    throw new ConfigError(`${where}: ${key} = ${String(v)} must be a positive integer`, key);
 }

@@ -13,7 +13,12 @@ type HookKind = 'preForward' | 'postForward' | 'preBackward' | 'postBackward';
 export abstract class Module {
   private readonly ownParams: Parameter[] = [];
   private readonly childList: [string, Module][] = [];
-  private readonly hooks: Record<HookKind, ModuleHook[]> = { preForward: [], postForward: [], preBackward: [], postBackward: [] };
+  private readonly hooks: Record<HookKind, ModuleHook[]> = {
+    preForward: [],
+    postForward: [],
+    preBackward: [],
+    postBackward: [],
+  };
   private readonly regionHooks: RegionHooks = {
     preBackward: () => this.fire('preBackward'),
     postBackward: () => this.fire('postBackward'),
@@ -64,10 +69,18 @@ export abstract class Module {
     return [this, ...this.childList.flatMap(([, c]) => c.modules())];
   }
 
-  registerPreForward(fn: ModuleHook): () => void { return this.addHook('preForward', fn); }
-  registerPostForward(fn: ModuleHook): () => void { return this.addHook('postForward', fn); }
-  registerPreBackward(fn: ModuleHook): () => void { return this.addHook('preBackward', fn); }
-  registerPostBackward(fn: ModuleHook): () => void { return this.addHook('postBackward', fn); }
+  registerPreForward(fn: ModuleHook): () => void {
+    return this.addHook('preForward', fn);
+  }
+  registerPostForward(fn: ModuleHook): () => void {
+    return this.addHook('postForward', fn);
+  }
+  registerPreBackward(fn: ModuleHook): () => void {
+    return this.addHook('preBackward', fn);
+  }
+  registerPostBackward(fn: ModuleHook): () => void {
+    return this.addHook('postBackward', fn);
+  }
 
   protected addParameter<P extends Parameter>(p: P): P {
     this.ownParams.push(p);

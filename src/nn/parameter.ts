@@ -42,16 +42,20 @@ export class Parameter implements ParamRef {
   /** The data, fetching it through onFetch when released. */
   value(): Tensor {
     if (this.data === null) {
-      if (this.onFetch === null) throw new StateError(`parameter ${this.name}: data is released and no fetch hook (onFetch) is set`);
+      if (this.onFetch === null)
+        throw new StateError(`parameter ${this.name}: data is released and no fetch hook (onFetch) is set`);
       this.onFetch();
-      if (this.data === null) throw new StateError(`parameter ${this.name}: the fetch hook returned without setting data`);
+      if (this.data === null)
+        throw new StateError(`parameter ${this.name}: the fetch hook returned without setting data`);
     }
     return this.data;
   }
 
   accumulateGrad(g: Tensor): void {
     if (g.numel !== this.numel || g.dtype !== 'f32') {
-      throw new ShapeError(`parameter ${this.name}: gradient must be f32 with ${this.numel} elements, got ${g.dtype} [${g.shape.join(', ')}]`);
+      throw new ShapeError(
+        `parameter ${this.name}: gradient must be f32 with ${this.numel} elements, got ${g.dtype} [${g.shape.join(', ')}]`,
+      );
     }
     if (this.onGrad !== null) {
       this.onGrad(g);
@@ -69,7 +73,9 @@ export class Parameter implements ParamRef {
   /** Elements [start, start + out.length) of the initial value (pure in seed, name, index). */
   initInto(out: Float32Array, start: number): void {
     if (!(Number.isInteger(start) && start >= 0 && start + out.length <= this.numel)) {
-      throw new ShapeError(`parameter ${this.name}: initInto range [${start}, ${start + out.length}) is outside [0, ${this.numel})`);
+      throw new ShapeError(
+        `parameter ${this.name}: initInto range [${start}, ${start + out.length}) is outside [0, ${this.numel})`,
+      );
     }
     initInto(this.init, this.seed, this.name, out, start);
   }
@@ -85,8 +91,13 @@ export class Parameter implements ParamRef {
   /** Overwrites the data with `values` (fp32, rounded when the storage is 16-bit). */
   load(values: ArrayLike<number>): void {
     const d = this.value();
-    if (values.length !== this.numel) throw new ShapeError(`parameter ${this.name}: load got ${values.length} values, expected ${this.numel}`);
-    const tmp = Tensor.fromArray(this.device, values, this.shape, { dtype: d.dtype, category: 'workspace', label: `${this.name} load` });
+    if (values.length !== this.numel)
+      throw new ShapeError(`parameter ${this.name}: load got ${values.length} values, expected ${this.numel}`);
+    const tmp = Tensor.fromArray(this.device, values, this.shape, {
+      dtype: d.dtype,
+      category: 'workspace',
+      label: `${this.name} load`,
+    });
     this.device.kernels.copy(d.ptr, tmp.ptr, d.bytes);
     tmp.dispose();
   }

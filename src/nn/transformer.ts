@@ -16,15 +16,26 @@ export class CausalSelfAttention extends Module {
   readonly c_attn: Linear;
   readonly c_proj: Linear;
 
-  constructor(ctx: LayerContext, prefix: string, readonly nEmbd: number, readonly nHead: number, nLayer: number) {
+  constructor(
+    ctx: LayerContext,
+    prefix: string,
+    readonly nEmbd: number,
+    readonly nHead: number,
+    nLayer: number,
+  ) {
     super(prefix);
     if (nEmbd % nHead !== 0) throw new ConfigError(`${prefix}: nHead = ${nHead} must divide nEmbd = ${nEmbd}`, 'nHead');
     this.c_attn = this.addChild('c_attn', new Linear(ctx, this.sub('c_attn'), nEmbd, 3 * nEmbd));
-    this.c_proj = this.addChild('c_proj', new Linear(ctx, this.sub('c_proj'), nEmbd, nEmbd, { weightInit: residualInit(nLayer) }));
+    this.c_proj = this.addChild(
+      'c_proj',
+      new Linear(ctx, this.sub('c_proj'), nEmbd, nEmbd, { weightInit: residualInit(nLayer) }),
+    );
   }
 
   forward(tape: Tape, x: Tensor): Tensor {
-    return this.region(tape, () => this.c_proj.forward(tape, causalAttention(tape, this.c_attn.forward(tape, x), this.nHead)));
+    return this.region(tape, () =>
+      this.c_proj.forward(tape, causalAttention(tape, this.c_attn.forward(tape, x), this.nHead)),
+    );
   }
 }
 
@@ -36,7 +47,10 @@ export class MLP extends Module {
   constructor(ctx: LayerContext, prefix: string, nEmbd: number, nLayer: number) {
     super(prefix);
     this.c_fc = this.addChild('c_fc', new Linear(ctx, this.sub('c_fc'), nEmbd, 4 * nEmbd));
-    this.c_proj = this.addChild('c_proj', new Linear(ctx, this.sub('c_proj'), 4 * nEmbd, nEmbd, { weightInit: residualInit(nLayer) }));
+    this.c_proj = this.addChild(
+      'c_proj',
+      new Linear(ctx, this.sub('c_proj'), 4 * nEmbd, nEmbd, { weightInit: residualInit(nLayer) }),
+    );
   }
 
   forward(tape: Tape, x: Tensor): Tensor {

@@ -10,10 +10,10 @@ import { OptimizerBase, checkHyper } from './optimizer.js';
 import type { OptimizerType } from './optimizer.js';
 
 export interface AdamOptions {
-  lr?: number;            // default 1e-3
+  lr?: number; // default 1e-3
   betas?: readonly [number, number]; // default [0.9, 0.999]
-  eps?: number;           // default 1e-8
-  weightDecay?: number;   // default 0 (Adam) / 0.01 (AdamW, PyTorch's default)
+  eps?: number; // default 1e-8
+  weightDecay?: number; // default 0 (Adam) / 0.01 (AdamW, PyTorch's default)
   biasCorrection?: boolean; // default true
 }
 
@@ -45,13 +45,34 @@ abstract class AdamBase extends OptimizerBase {
     this.checkShard(s);
     const bc1 = this.biasCorrection ? 1 - this.beta1 ** t : 1;
     const bc2 = this.biasCorrection ? 1 - this.beta2 ** t : 1;
-    s.memory.kernels.adamw(s.param, s.grad, s.state.m!, s.state.v!, s.n, this.lr, this.beta1, this.beta2, this.eps,
-      s.weightDecay ?? this.weightDecay, this.decoupled, bc1, bc2, opts.gradScale ?? 1,
-      s.out16?.ptr ?? 0, s.out16?.type ?? 'bf16');
+    s.memory.kernels.adamw(
+      s.param,
+      s.grad,
+      s.state.m!,
+      s.state.v!,
+      s.n,
+      this.lr,
+      this.beta1,
+      this.beta2,
+      this.eps,
+      s.weightDecay ?? this.weightDecay,
+      this.decoupled,
+      bc1,
+      bc2,
+      opts.gradScale ?? 1,
+      s.out16?.ptr ?? 0,
+      s.out16?.type ?? 'bf16',
+    );
   }
 
   protected hyper(): Record<string, number | boolean> {
-    return { beta1: this.beta1, beta2: this.beta2, eps: this.eps, weightDecay: this.weightDecay, biasCorrection: this.biasCorrection };
+    return {
+      beta1: this.beta1,
+      beta2: this.beta2,
+      eps: this.eps,
+      weightDecay: this.weightDecay,
+      biasCorrection: this.biasCorrection,
+    };
   }
 }
 

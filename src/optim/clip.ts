@@ -22,14 +22,18 @@ export function globalNorm(sumsOfSquares: readonly number[] | number): number {
 export function clipCoefficient(norm: number, maxNorm: number): number {
   if (!(maxNorm > 0) || !Number.isFinite(norm)) return 1;
   const coef = maxNorm / (norm + CLIP_EPS);
-  return coef < 1 ? coef : 1;
+  return Math.min(coef, 1);
 }
 
 /**
  * The gradScale for an optimizer step when gradients are loss-scaled: the norm is measured on the scaled
  * gradients, so the unscaled norm is scaledNorm / lossScale; the step multiplies by clip(unscaled) / lossScale.
  */
-export function unscaleAndClip(scaledNorm: number, lossScale: number, maxNorm: number): { norm: number; gradScale: number } {
+export function unscaleAndClip(
+  scaledNorm: number,
+  lossScale: number,
+  maxNorm: number,
+): { norm: number; gradScale: number } {
   const norm = scaledNorm / lossScale;
   return { norm, gradScale: clipCoefficient(norm, maxNorm) / lossScale };
 }

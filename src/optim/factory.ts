@@ -27,14 +27,23 @@ export function createOptimizer(cfg: OptimizerConfigLike): Optimizer {
     case 'AdamW':
     case 'Adam': {
       const p = cfg.params;
-      const opts = { lr: p.lr, betas: p.betas, eps: p.eps, weightDecay: p.weightDecay, biasCorrection: p.biasCorrection ?? true };
+      const opts = {
+        lr: p.lr,
+        betas: p.betas,
+        eps: p.eps,
+        weightDecay: p.weightDecay,
+        biasCorrection: p.biasCorrection ?? true,
+      };
       const decoupled = cfg.type === 'AdamW' || (p.adamWMode ?? true);
       return decoupled ? new AdamW(opts) : new Adam(opts);
     }
     case 'SGD':
       return new SGD(cfg.params);
     default:
-      throw new ConfigError(`optimizer.type = ${JSON.stringify((cfg as { type: unknown }).type)} is not supported; use Adam, AdamW or SGD`, 'optimizer.type');
+      throw new ConfigError(
+        `optimizer.type = ${JSON.stringify((cfg as { type: unknown }).type)} is not supported; use Adam, AdamW or SGD`,
+        'optimizer.type',
+      );
   }
 }
 
@@ -47,10 +56,17 @@ export type SchedulerConfigLike =
 export function createScheduler(cfg: SchedulerConfigLike | null, baseLr: number): LRScheduler {
   if (cfg === null) return new LRScheduler(new ConstantLR(baseLr));
   switch (cfg.type) {
-    case 'WarmupLR': return new LRScheduler(new WarmupLR(cfg.params));
-    case 'WarmupDecayLR': return new LRScheduler(new WarmupDecayLR(cfg.params));
-    case 'WarmupCosineLR': return new LRScheduler(new WarmupCosineLR(cfg.params, baseLr));
+    case 'WarmupLR':
+      return new LRScheduler(new WarmupLR(cfg.params));
+    case 'WarmupDecayLR':
+      return new LRScheduler(new WarmupDecayLR(cfg.params));
+    case 'WarmupCosineLR':
+      return new LRScheduler(new WarmupCosineLR(cfg.params, baseLr));
     default:
-      throw new ConfigError(`scheduler.type = ${JSON.stringify((cfg as { type: unknown }).type)} is not supported; use WarmupLR, WarmupDecayLR or WarmupCosineLR`, 'scheduler.type');
+      throw new ConfigError(
+        `scheduler.type = ${JSON.stringify((cfg as { type: unknown }).type)} is not supported; use WarmupLR, ` +
+          `WarmupDecayLR or WarmupCosineLR`,
+        'scheduler.type',
+      );
   }
 }

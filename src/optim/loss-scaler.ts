@@ -16,11 +16,11 @@ import { ConfigError, NumericsError } from '../errors.js';
 export interface LossScalerOptions {
   /** loss_scale: > 0 is a static scale; 0 (default) means dynamic. */
   lossScale?: number;
-  initialScalePower?: number;     // initial_scale_power, default 16
-  lossScaleWindow?: number;       // loss_scale_window, default 1000
-  hysteresis?: number;            // hysteresis, default 2
+  initialScalePower?: number; // initial_scale_power, default 16
+  lossScaleWindow?: number; // loss_scale_window, default 1000
+  hysteresis?: number; // hysteresis, default 2
   consecutiveHysteresis?: boolean; // consecutive_hysteresis, default false
-  minLossScale?: number;          // min_loss_scale, default 1
+  minLossScale?: number; // min_loss_scale, default 1
   /** Factor of each change (DeepSpeed: 2). */
   scaleFactor?: number;
   /** Throw NumericsError instead of warning when an overflow hits the minimum scale (default false). */
@@ -65,11 +65,36 @@ export class DynamicLossScaler {
     this.minScale = opts.minLossScale ?? 1;
     this.consecutiveHysteresis = opts.consecutiveHysteresis ?? false;
     this.scaleFactor = opts.scaleFactor ?? 2;
-    check(Number.isFinite(lossScale) && lossScale >= 0, 'loss_scale', lossScale, 'use 0 (dynamic) or a positive static scale');
-    check(Number.isInteger(power) && power >= 0 && power <= 64, 'initial_scale_power', power, 'use an integer in 0..64 (initial scale 2^power)');
-    check(Number.isSafeInteger(this.scaleWindow) && this.scaleWindow >= 1, 'loss_scale_window', this.scaleWindow, 'use a positive integer');
-    check(Number.isSafeInteger(this.delayedShift) && this.delayedShift >= 1, 'hysteresis', this.delayedShift, 'use a positive integer');
-    check(this.minScale > 0 && Number.isFinite(this.minScale), 'min_loss_scale', this.minScale, 'use a positive number');
+    check(
+      Number.isFinite(lossScale) && lossScale >= 0,
+      'loss_scale',
+      lossScale,
+      'use 0 (dynamic) or a positive static scale',
+    );
+    check(
+      Number.isInteger(power) && power >= 0 && power <= 64,
+      'initial_scale_power',
+      power,
+      'use an integer in 0..64 (initial scale 2^power)',
+    );
+    check(
+      Number.isSafeInteger(this.scaleWindow) && this.scaleWindow >= 1,
+      'loss_scale_window',
+      this.scaleWindow,
+      'use a positive integer',
+    );
+    check(
+      Number.isSafeInteger(this.delayedShift) && this.delayedShift >= 1,
+      'hysteresis',
+      this.delayedShift,
+      'use a positive integer',
+    );
+    check(
+      this.minScale > 0 && Number.isFinite(this.minScale),
+      'min_loss_scale',
+      this.minScale,
+      'use a positive number',
+    );
     check(this.scaleFactor > 1, 'scale_factor', this.scaleFactor, 'use a number > 1');
     this.dynamic = lossScale === 0;
     this.curScale = this.dynamic ? 2 ** power : lossScale;
@@ -118,7 +143,8 @@ export class DynamicLossScaler {
   }
 
   private atMinimum(): void {
-    const msg = `fp16 loss scale is at its minimum (min_loss_scale = ${this.minScale}) and the gradients still overflow ` +
+    const msg =
+      `fp16 loss scale is at its minimum (min_loss_scale = ${this.minScale}) and the gradients still overflow ` +
       `(iteration ${this.curIter}, ${this.skipped} steps skipped so far): every such step is skipped. The model has ` +
       `probably diverged: lower the learning rate, enable gradient_clipping, use bf16, or lower min_loss_scale.`;
     if (this.raiseAtMinScale) throw new NumericsError(msg);
@@ -129,7 +155,13 @@ export class DynamicLossScaler {
   }
 
   stateDict(): LossScalerState {
-    return { curScale: this.curScale, curIter: this.curIter, lastOverflowIter: this.lastOverflowIter, curHysteresis: this.curHysteresis, skippedSteps: this.skipped };
+    return {
+      curScale: this.curScale,
+      curIter: this.curIter,
+      lastOverflowIter: this.lastOverflowIter,
+      curHysteresis: this.curHysteresis,
+      skippedSteps: this.skipped,
+    };
   }
 
   loadStateDict(s: LossScalerState): void {

@@ -69,9 +69,12 @@ export abstract class OptimizerBase implements Optimizer {
 
   loadStateDict(s: OptimizerStateDict): void {
     if (s.type !== this.type) {
-      throw new CheckpointError(`optimizer state is for ${s.type}, this optimizer is ${this.type}; load it into a ${s.type} optimizer or start the optimizer fresh`);
+      throw new CheckpointError(
+        `optimizer state is for ${s.type}, this optimizer is ${this.type}; load it into a ${s.type} optimizer or start the optimizer fresh`,
+      );
     }
-    if (!Number.isSafeInteger(s.step) || s.step < 0) throw new CheckpointError(`optimizer state step = ${s.step}; it must be a non-negative integer`);
+    if (!Number.isSafeInteger(s.step) || s.step < 0)
+      throw new CheckpointError(`optimizer state step = ${s.step}; it must be a non-negative integer`);
     this.steps = s.step;
     this.lr = s.lr;
   }
@@ -88,7 +91,10 @@ export abstract class OptimizerBase implements Optimizer {
     for (const k of this.stateKeys) {
       const src = state[k];
       if (src === undefined || src.length !== shard.n) {
-        throw new CheckpointError(`${this.type} state "${k}" for ${shard.name ?? 'shard'}: got ${src === undefined ? 'nothing' : `${src.length} values`}, need ${shard.n}`);
+        throw new CheckpointError(
+          `${this.type} state "${k}" for ${shard.name ?? 'shard'}: got ` +
+            `${src === undefined ? 'nothing' : `${src.length} values`}, need ${shard.n}`,
+        );
       }
       shard.memory.f32(shard.state[k]!, shard.n).set(src);
     }
@@ -97,12 +103,19 @@ export abstract class OptimizerBase implements Optimizer {
   protected checkShard(s: ParamShard): void {
     for (const k of this.stateKeys) {
       if (s.state[k] === undefined) {
-        throw new StateError(`${this.type}: ${s.name ?? 'shard'} has no "${k}" state buffer; ${this.type} needs ${this.stateKeys.join(', ')} (fp32, ${s.n} elements, zeroed)`);
+        throw new StateError(
+          `${this.type}: ${s.name ?? 'shard'} has no "${k}" state buffer; ${this.type} needs ` +
+            `${this.stateKeys.join(', ')} (fp32, ${s.n} elements, zeroed)`,
+        );
       }
     }
   }
 }
 
 export function checkHyper(ok: boolean, key: string, value: unknown, allowed: string): void {
-  if (!ok) throw new ConfigError(`optimizer.params.${key} = ${JSON.stringify(value)} is not allowed; ${allowed}`, `optimizer.params.${key}`);
+  if (!ok)
+    throw new ConfigError(
+      `optimizer.params.${key} = ${JSON.stringify(value)} is not allowed; ${allowed}`,
+      `optimizer.params.${key}`,
+    );
 }

@@ -19,19 +19,19 @@ import { ConfigError } from '../errors.js';
 export type WarmupType = 'log' | 'linear';
 
 export interface WarmupLRParams {
-  warmupMinLr?: number;    // warmup_min_lr, default 0
-  warmupMaxLr?: number;    // warmup_max_lr, default 1e-3
+  warmupMinLr?: number; // warmup_min_lr, default 0
+  warmupMaxLr?: number; // warmup_max_lr, default 1e-3
   warmupNumSteps?: number; // warmup_num_steps, default 1000
   warmupType?: WarmupType; // warmup_type, default 'log'
 }
 export interface WarmupDecayLRParams extends WarmupLRParams {
-  totalNumSteps: number;   // total_num_steps (required)
+  totalNumSteps: number; // total_num_steps (required)
 }
 export interface WarmupCosineLRParams {
-  totalNumSteps: number;   // total_num_steps (required)
+  totalNumSteps: number; // total_num_steps (required)
   warmupMinRatio?: number; // warmup_min_ratio, default 0
   warmupNumSteps?: number; // warmup_num_steps, default 1000
-  cosMinRatio?: number;    // cos_min_ratio, default 1e-4
+  cosMinRatio?: number; // cos_min_ratio, default 1e-4
   warmupType?: WarmupType; // warmup_type, default 'log'
 }
 
@@ -42,14 +42,21 @@ export interface LRSchedule {
 }
 
 function check(ok: boolean, type: string, key: string, value: unknown, allowed: string): void {
-  if (!ok) throw new ConfigError(`scheduler ${type}: params.${key} = ${JSON.stringify(value)} is not allowed; ${allowed}`, `scheduler.params.${key}`);
+  if (!ok)
+    throw new ConfigError(
+      `scheduler ${type}: params.${key} = ${JSON.stringify(value)} is not allowed; ${allowed}`,
+      `scheduler.params.${key}`,
+    );
 }
 
 function warmupGamma(it: number, W: number, type: WarmupType): number {
   return type === 'log' ? Math.log(it + 1) / Math.log(W) : it / W;
 }
 
-function warmupCommon(type: string, p: { warmupNumSteps?: number; warmupType?: WarmupType }): { W: number; wtype: WarmupType } {
+function warmupCommon(
+  type: string,
+  p: { warmupNumSteps?: number; warmupType?: WarmupType },
+): { W: number; wtype: WarmupType } {
   const n = p.warmupNumSteps ?? 1000;
   check(Number.isSafeInteger(n) && n >= 0, type, 'warmup_num_steps', n, 'use an integer >= 0');
   const wtype = p.warmupType ?? 'log';
@@ -67,8 +74,20 @@ export class WarmupLR implements LRSchedule {
   constructor(p: WarmupLRParams = {}) {
     this.minLr = p.warmupMinLr ?? 0;
     this.maxLr = p.warmupMaxLr ?? 1e-3;
-    check(Number.isFinite(this.minLr) && this.minLr >= 0, this.type, 'warmup_min_lr', this.minLr, 'use a finite number >= 0');
-    check(Number.isFinite(this.maxLr) && this.maxLr >= 0, this.type, 'warmup_max_lr', this.maxLr, 'use a finite number >= 0');
+    check(
+      Number.isFinite(this.minLr) && this.minLr >= 0,
+      this.type,
+      'warmup_min_lr',
+      this.minLr,
+      'use a finite number >= 0',
+    );
+    check(
+      Number.isFinite(this.maxLr) && this.maxLr >= 0,
+      this.type,
+      'warmup_max_lr',
+      this.maxLr,
+      'use a finite number >= 0',
+    );
     const { W, wtype } = warmupCommon(this.type, p);
     this.warmupNumSteps = W;
     this.warmupType = wtype;
@@ -91,7 +110,13 @@ export class WarmupDecayLR extends WarmupLR {
   constructor(p: WarmupDecayLRParams) {
     super(p);
     this.totalNumSteps = p.totalNumSteps;
-    check(Number.isSafeInteger(p.totalNumSteps) && p.totalNumSteps > 0, this.type, 'total_num_steps', p.totalNumSteps, 'use a positive integer (the number of optimizer steps of the run)');
+    check(
+      Number.isSafeInteger(p.totalNumSteps) && p.totalNumSteps > 0,
+      this.type,
+      'total_num_steps',
+      p.totalNumSteps,
+      'use a positive integer (the number of optimizer steps of the run)',
+    );
   }
 
   protected override gamma(it: number): number {
@@ -109,14 +134,41 @@ export class WarmupCosineLR implements LRSchedule {
   readonly warmupType: WarmupType;
 
   /** @param baseLr the optimizer's configured lr (DeepSpeed's org_lrs) */
-  constructor(p: WarmupCosineLRParams, readonly baseLr: number) {
+  constructor(
+    p: WarmupCosineLRParams,
+    readonly baseLr: number,
+  ) {
     this.totalNumSteps = p.totalNumSteps;
     this.warmupMinRatio = p.warmupMinRatio ?? 0;
     this.cosMinRatio = p.cosMinRatio ?? 1e-4;
-    check(Number.isSafeInteger(p.totalNumSteps) && p.totalNumSteps > 0, this.type, 'total_num_steps', p.totalNumSteps, 'use a positive integer (the number of optimizer steps of the run)');
-    check(this.warmupMinRatio >= 0 && this.warmupMinRatio <= 1, this.type, 'warmup_min_ratio', this.warmupMinRatio, 'use a number in [0, 1]');
-    check(this.cosMinRatio >= 0 && this.cosMinRatio <= 1, this.type, 'cos_min_ratio', this.cosMinRatio, 'use a number in [0, 1]');
-    check(Number.isFinite(baseLr) && baseLr >= 0, this.type, 'lr', baseLr, "use the optimizer's lr, a finite number >= 0");
+    check(
+      Number.isSafeInteger(p.totalNumSteps) && p.totalNumSteps > 0,
+      this.type,
+      'total_num_steps',
+      p.totalNumSteps,
+      'use a positive integer (the number of optimizer steps of the run)',
+    );
+    check(
+      this.warmupMinRatio >= 0 && this.warmupMinRatio <= 1,
+      this.type,
+      'warmup_min_ratio',
+      this.warmupMinRatio,
+      'use a number in [0, 1]',
+    );
+    check(
+      this.cosMinRatio >= 0 && this.cosMinRatio <= 1,
+      this.type,
+      'cos_min_ratio',
+      this.cosMinRatio,
+      'use a number in [0, 1]',
+    );
+    check(
+      Number.isFinite(baseLr) && baseLr >= 0,
+      this.type,
+      'lr',
+      baseLr,
+      "use the optimizer's lr, a finite number >= 0",
+    );
     const { W, wtype } = warmupCommon(this.type, p);
     this.warmupNumSteps = W;
     this.warmupType = wtype;
@@ -128,7 +180,7 @@ export class WarmupCosineLR implements LRSchedule {
     if (it < W) return this.warmupMinRatio + (1 - this.warmupMinRatio) * warmupGamma(it, W, this.warmupType);
     const s = it - W + 1;
     const total = Math.max(1, this.totalNumSteps - W);
-    return Math.max(0, this.cosMinRatio + (1 - this.cosMinRatio) * (1 + Math.cos((Math.PI * s) / total)) / 2);
+    return Math.max(0, this.cosMinRatio + ((1 - this.cosMinRatio) * (1 + Math.cos((Math.PI * s) / total))) / 2);
   }
 
   lrAt(it: number): number {
@@ -152,7 +204,10 @@ export class ConstantLR implements LRSchedule {
 export class LRScheduler {
   lastBatchIteration: number;
 
-  constructor(readonly schedule: LRSchedule, lastBatchIteration: number = -1) {
+  constructor(
+    readonly schedule: LRSchedule,
+    lastBatchIteration: number = -1,
+  ) {
     this.lastBatchIteration = lastBatchIteration;
   }
 

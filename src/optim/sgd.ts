@@ -10,11 +10,11 @@ import { OptimizerBase, checkHyper } from './optimizer.js';
 import type { OptimizerType } from './optimizer.js';
 
 export interface SgdOptions {
-  lr?: number;          // default 1e-3
-  momentum?: number;    // default 0
-  dampening?: number;   // default 0
+  lr?: number; // default 1e-3
+  momentum?: number; // default 0
+  dampening?: number; // default 0
   weightDecay?: number; // default 0
-  nesterov?: boolean;   // default false
+  nesterov?: boolean; // default false
 }
 
 export class SGD extends OptimizerBase {
@@ -34,7 +34,12 @@ export class SGD extends OptimizerBase {
     checkHyper(this.lr >= 0 && Number.isFinite(this.lr), 'lr', this.lr, 'use a finite number >= 0');
     checkHyper(this.momentum >= 0, 'momentum', this.momentum, 'use a number >= 0');
     checkHyper(this.weightDecay >= 0, 'weight_decay', this.weightDecay, 'use a number >= 0');
-    checkHyper(!this.nesterov || (this.momentum > 0 && this.dampening === 0), 'nesterov', this.nesterov, 'Nesterov momentum needs momentum > 0 and dampening 0');
+    checkHyper(
+      !this.nesterov || (this.momentum > 0 && this.dampening === 0),
+      'nesterov',
+      this.nesterov,
+      'Nesterov momentum needs momentum > 0 and dampening 0',
+    );
     this.stateKeys = this.momentum !== 0 ? ['momentum'] : [];
   }
 
@@ -62,6 +67,11 @@ export class SGD extends OptimizerBase {
   }
 
   protected hyper(): Record<string, number | boolean> {
-    return { momentum: this.momentum, dampening: this.dampening, weightDecay: this.weightDecay, nesterov: this.nesterov };
+    return {
+      momentum: this.momentum,
+      dampening: this.dampening,
+      weightDecay: this.weightDecay,
+      nesterov: this.nesterov,
+    };
   }
 }

@@ -11,7 +11,15 @@
 import { DeviceOutOfMemoryError, StateError } from '../errors.js';
 
 export type MemoryCategory = 'param' | 'grad' | 'optimizer' | 'activation' | 'comm' | 'workspace' | 'other';
-export const MEMORY_CATEGORIES: readonly MemoryCategory[] = ['param', 'grad', 'optimizer', 'activation', 'comm', 'workspace', 'other'];
+export const MEMORY_CATEGORIES: readonly MemoryCategory[] = [
+  'param',
+  'grad',
+  'optimizer',
+  'activation',
+  'comm',
+  'workspace',
+  'other',
+];
 
 export interface Allocation {
   readonly ptr: number;
@@ -19,7 +27,10 @@ export interface Allocation {
   readonly category: MemoryCategory;
   readonly label?: string;
 }
-export interface CategoryStats { inUse: number; peak: number }
+export interface CategoryStats {
+  inUse: number;
+  peak: number;
+}
 export interface MemoryStats {
   capacityBytes: number;
   inUseBytes: number;
@@ -33,7 +44,10 @@ export function alignUp(n: number, a: number = ALIGNMENT): number {
   return Math.ceil(n / a) * a;
 }
 
-interface FreeBlock { start: number; size: number }
+interface FreeBlock {
+  start: number;
+  size: number;
+}
 
 export function formatBytes(n: number): string {
   if (n >= 2 ** 30) return `${(n / 2 ** 30).toFixed(2)} GiB`;
@@ -57,16 +71,25 @@ export class FreeListAllocator {
    * @param end one past the last usable byte
    * @param name what this range is, for messages (e.g. `device "rank0"`)
    */
-  constructor(readonly base: number, readonly end: number, readonly name: string = 'allocator') {
+  constructor(
+    readonly base: number,
+    readonly end: number,
+    readonly name: string = 'allocator',
+  ) {
     const start = alignUp(base);
     if (!(Number.isSafeInteger(base) && Number.isSafeInteger(end)) || end < start) {
-      throw new RangeError(`${name}: invalid range [${base}, ${end}); need integers with end >= base rounded up to ${ALIGNMENT}`);
+      throw new RangeError(
+        `${name}: invalid range [${base}, ${end}); need integers with end >= base rounded up to ${ALIGNMENT}`,
+      );
     }
     this.base = start;
     const size = Math.floor((end - start) / ALIGNMENT) * ALIGNMENT;
     this.end = start + size;
     this.freeBlocks = size > 0 ? [{ start, size }] : [];
-    this.byCategory = Object.fromEntries(MEMORY_CATEGORIES.map((c) => [c, { inUse: 0, peak: 0 }])) as Record<MemoryCategory, CategoryStats>;
+    this.byCategory = Object.fromEntries(MEMORY_CATEGORIES.map((c) => [c, { inUse: 0, peak: 0 }])) as Record<
+      MemoryCategory,
+      CategoryStats
+    >;
   }
 
   /** Bytes this allocator can hand out in total. */
@@ -76,10 +99,14 @@ export class FreeListAllocator {
 
   alloc(bytes: number, category: MemoryCategory, label?: string): Allocation {
     if (!Number.isSafeInteger(bytes) || bytes < 0) {
-      throw new RangeError(`${this.name}: cannot allocate ${bytes} bytes${label ? ` for "${label}"` : ''}; bytes must be a non-negative integer`);
+      throw new RangeError(
+        `${this.name}: cannot allocate ${bytes} bytes${label ? ` for "${label}"` : ''}; bytes must be a non-negative integer`,
+      );
     }
     if (!(category in this.byCategory)) {
-      throw new RangeError(`${this.name}: unknown memory category "${category}"; allowed: ${MEMORY_CATEGORIES.join(', ')}`);
+      throw new RangeError(
+        `${this.name}: unknown memory category "${category}"; allowed: ${MEMORY_CATEGORIES.join(', ')}`,
+      );
     }
     // A zero-byte request still gets a distinct 64-byte block: every live allocation has a unique pointer.
     const reserved = Math.max(ALIGNMENT, alignUp(bytes));
@@ -110,8 +137,13 @@ export class FreeListAllocator {
   free(a: Allocation): void {
     const entry = this.live.get(a.ptr);
     if (entry === undefined || entry.alloc !== a) {
-      const why = entry === undefined ? 'it is not live (double free, or it was never allocated here)' : 'a different allocation lives at that address (it belongs to another allocator, or was already freed and the address reused)';
-      throw new StateError(`${this.name}: cannot free ${a.bytes} bytes at ${a.ptr}${a.label ? ` ("${a.label}")` : ''}: ${why}`);
+      const why =
+        entry === undefined
+          ? 'it is not live (double free, or it was never allocated here)'
+          : 'a different allocation lives at that address (it belongs to another allocator, or was already freed and the address reused)';
+      throw new StateError(
+        `${this.name}: cannot free ${a.bytes} bytes at ${a.ptr}${a.label ? ` ("${a.label}")` : ''}: ${why}`,
+      );
     }
     this.live.delete(a.ptr);
     const c = this.byCategory[a.category];
@@ -151,7 +183,10 @@ export class FreeListAllocator {
   }
 
   stats(): MemoryStats {
-    const byCategory = Object.fromEntries(MEMORY_CATEGORIES.map((c) => [c, { ...this.byCategory[c] }])) as Record<MemoryCategory, CategoryStats>;
+    const byCategory = Object.fromEntries(MEMORY_CATEGORIES.map((c) => [c, { ...this.byCategory[c] }])) as Record<
+      MemoryCategory,
+      CategoryStats
+    >;
     return { capacityBytes: this.capacityBytes, inUseBytes: this.inUse, peakBytes: this.peak, byCategory };
   }
 
@@ -191,12 +226,16 @@ export class FreeListAllocator {
     const parts: string[] = [];
     for (const c of MEMORY_CATEGORIES) {
       inUseByCategory[c] = this.byCategory[c].inUse;
-      if (this.byCategory[c].inUse > 0) parts.push(`${c} ${formatBytes(this.byCategory[c].inUse)} (${this.byCategory[c].inUse} B)`);
+      if (this.byCategory[c].inUse > 0)
+        parts.push(`${c} ${formatBytes(this.byCategory[c].inUse)} (${this.byCategory[c].inUse} B)`);
     }
     const free = this.capacityBytes - this.reservedInUse;
     const largest = this.largestFreeBlock;
-    const top = this.liveAllocations().slice(0, 3).map((a) => `${a.label ?? a.category} ${formatBytes(a.bytes)}`);
-    const msg = `${this.name}: out of memory allocating ${formatBytes(bytes)} (${bytes} B) for ${category}${label ? ` "${label}"` : ''}; ` +
+    const top = this.liveAllocations()
+      .slice(0, 3)
+      .map((a) => `${a.label ?? a.category} ${formatBytes(a.bytes)}`);
+    const msg =
+      `${this.name}: out of memory allocating ${formatBytes(bytes)} (${bytes} B) for ${category}${label ? ` "${label}"` : ''}; ` +
       `capacity ${formatBytes(this.capacityBytes)} (${this.capacityBytes} B), in use ${formatBytes(this.inUse)} (${this.inUse} B): ` +
       `${parts.length > 0 ? parts.join(', ') : 'nothing'}; free ${formatBytes(free)}, largest free block ${formatBytes(largest)}` +
       `${largest < free && alignUp(bytes) <= free ? ' (fragmented)' : ''}` +

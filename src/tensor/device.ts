@@ -53,7 +53,10 @@ export class Device {
     }
     const backend = opts.kernels ?? 'wasm';
     if (backend !== 'wasm' && backend !== 'js') {
-      throw new ConfigError(`${this.name}: kernels = ${JSON.stringify(backend)} is not allowed; use 'wasm' or 'js'`, 'kernels');
+      throw new ConfigError(
+        `${this.name}: kernels = ${JSON.stringify(backend)} is not allowed; use 'wasm' or 'js'`,
+        'kernels',
+      );
     }
     const pages = Math.ceil(requested / WASM_PAGE_BYTES);
     this.capacityBytes = pages * WASM_PAGE_BYTES;
@@ -123,7 +126,14 @@ export class Device {
   }
 
   private checkView(ptr: number, length: number, size: number, kind: string): void {
-    if (!Number.isInteger(ptr) || !Number.isInteger(length) || ptr < 0 || length < 0 || ptr % size !== 0 || ptr + length * size > this.capacityBytes) {
+    if (
+      !Number.isInteger(ptr) ||
+      !Number.isInteger(length) ||
+      ptr < 0 ||
+      length < 0 ||
+      ptr % size !== 0 ||
+      ptr + length * size > this.capacityBytes
+    ) {
       throw new RangeError(
         `${this.name}: ${kind} view at ${ptr} of ${length} elements is outside the memory or misaligned; ` +
           `need ptr % ${size} == 0 and ptr + ${size} * length <= ${this.capacityBytes}`,

@@ -124,7 +124,9 @@ export function f16ToF32(h: number): number {
 
 function checkLength(src: { length: number }, dst: { length: number }, what: string): void {
   if (dst.length < src.length) {
-    throw new RangeError(`${what}: destination holds ${dst.length} elements, source has ${src.length}; dst.length must be >= src.length`);
+    throw new RangeError(
+      `${what}: destination holds ${dst.length} elements, source has ${src.length}; dst.length must be >= src.length`,
+    );
   }
 }
 

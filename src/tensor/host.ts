@@ -63,12 +63,21 @@ export class HostMemory {
     this.backend = opts.kernels ?? 'wasm';
     const min = RESERVED_BYTES + kernelScratchBytes() + WASM_PAGE_BYTES;
     if (!Number.isSafeInteger(this.arenaBytes) || this.arenaBytes < min || this.arenaBytes > MAX_DEVICE_BYTES) {
-      throw new ConfigError(`${this.name}: arenaBytes = ${String(opts.arenaBytes)} is not allowed; use ${min} to ${MAX_DEVICE_BYTES} bytes`, 'arenaBytes');
+      throw new ConfigError(
+        `${this.name}: arenaBytes = ${String(opts.arenaBytes)} is not allowed; use ${min} to ${MAX_DEVICE_BYTES} bytes`,
+        'arenaBytes',
+      );
     }
     if (!(this.capacityBytes > 0)) {
-      throw new ConfigError(`${this.name}: capacityBytes = ${String(opts.capacityBytes)} is not allowed; use a positive number of bytes`, 'capacityBytes');
+      throw new ConfigError(
+        `${this.name}: capacityBytes = ${String(opts.capacityBytes)} is not allowed; use a positive number of bytes`,
+        'capacityBytes',
+      );
     }
-    this.byCategory = Object.fromEntries(MEMORY_CATEGORIES.map((c) => [c, { inUse: 0, peak: 0 }])) as Record<MemoryCategory, { inUse: number; peak: number }>;
+    this.byCategory = Object.fromEntries(MEMORY_CATEGORIES.map((c) => [c, { inUse: 0, peak: 0 }])) as Record<
+      MemoryCategory,
+      { inUse: number; peak: number }
+    >;
   }
 
   /** Bytes held by all arenas (what the process really reserved). */
@@ -85,20 +94,33 @@ export class HostMemory {
   alloc(bytes: number, category: MemoryCategory, label?: string): HostAllocation {
     for (let i = 0; i < this.arenas.length; i++) {
       const ar = this.arenas[i]!;
-      if (ar.allocator.largestFreeBlock >= Math.max(64, alignUp(bytes))) return this.record(i, ar.allocator.alloc(bytes, category, label));
+      if (ar.allocator.largestFreeBlock >= Math.max(64, alignUp(bytes)))
+        return this.record(i, ar.allocator.alloc(bytes, category, label));
     }
     const need = RESERVED_BYTES + alignUp(kernelScratchBytes()) + alignUp(Math.max(bytes, 64));
     const size = Math.max(this.arenaBytes, alignUp(need, WASM_PAGE_BYTES));
     if (size > MAX_DEVICE_BYTES || this.arenaTotalBytes + size > this.capacityBytes) {
-      const parts = MEMORY_CATEGORIES.filter((c) => this.byCategory[c].inUse > 0).map((c) => `${c} ${formatBytes(this.byCategory[c].inUse)}`);
-      const why = size > MAX_DEVICE_BYTES ? `one host allocation can be at most ${formatBytes(MAX_DEVICE_BYTES - need + bytes)} (a 4 GiB arena)` : `${this.arenas.length} arenas hold ${formatBytes(this.arenaTotalBytes)} and another ${formatBytes(size)} would pass the capacity`;
+      const parts = MEMORY_CATEGORIES.filter((c) => this.byCategory[c].inUse > 0).map(
+        (c) => `${c} ${formatBytes(this.byCategory[c].inUse)}`,
+      );
+      const why =
+        size > MAX_DEVICE_BYTES
+          ? `one host allocation can be at most ${formatBytes(MAX_DEVICE_BYTES - need + bytes)} (a 4 GiB arena)`
+          : `${this.arenas.length} arenas hold ${formatBytes(this.arenaTotalBytes)} and another ` +
+            `${formatBytes(size)} would pass the capacity`;
       throw new DeviceOutOfMemoryError(
         `${this.name}: out of host memory allocating ${formatBytes(bytes)} (${bytes} B) for ${category}${label ? ` "${label}"` : ''}; ` +
           `capacity ${formatBytes(this.capacityBytes)}, in use ${formatBytes(this.inUse)}: ${parts.join(', ') || 'nothing'}; ${why}`,
-        bytes, this.capacityBytes, Object.fromEntries(MEMORY_CATEGORIES.map((c) => [c, this.byCategory[c].inUse])),
+        bytes,
+        this.capacityBytes,
+        Object.fromEntries(MEMORY_CATEGORIES.map((c) => [c, this.byCategory[c].inUse])),
       );
     }
-    const memory = new wasmApi.Memory({ initial: size / WASM_PAGE_BYTES, maximum: size / WASM_PAGE_BYTES, shared: true });
+    const memory = new wasmApi.Memory({
+      initial: size / WASM_PAGE_BYTES,
+      maximum: size / WASM_PAGE_BYTES,
+      shared: true,
+    });
     const allocator = new FreeListAllocator(RESERVED_BYTES, size, `${this.name} arena ${this.arenas.length}`);
     const scratch = allocator.alloc(kernelScratchBytes(), 'workspace', 'kernel scratch');
     this.arenas.push({ memory, buffer: memory.buffer, allocator, scratch, kernels: null });
@@ -110,7 +132,10 @@ export class HostMemory {
     const own = this.owned.get(a);
     const ar = this.arenas[a.arena];
     if (own === undefined || ar === undefined) {
-      throw new StateError(`${this.name}: cannot free ${a.bytes} bytes at arena ${a.arena} offset ${a.ptr}: not a live allocation of this host memory (double free, or it belongs to another allocator)`);
+      throw new StateError(
+        `${this.name}: cannot free ${a.bytes} bytes at arena ${a.arena} offset ${a.ptr}: not a live allocation of ` +
+          `this host memory (double free, or it belongs to another allocator)`,
+      );
     }
     this.owned.delete(a);
     ar.allocator.free(own);
@@ -134,7 +159,9 @@ export class HostMemory {
 
   /** Requested bytes in use per category (kernel workspaces of arenas are not counted). */
   memoryStats(): MemoryStats {
-    const byCategory = Object.fromEntries(MEMORY_CATEGORIES.map((c) => [c, { ...this.byCategory[c] }])) as MemoryStats['byCategory'];
+    const byCategory = Object.fromEntries(
+      MEMORY_CATEGORIES.map((c) => [c, { ...this.byCategory[c] }]),
+    ) as MemoryStats['byCategory'];
     return { capacityBytes: this.capacityBytes, inUseBytes: this.inUse, peakBytes: this.peak, byCategory };
   }
 
@@ -200,14 +227,18 @@ export class HostMemory {
   private arena(a: HostAllocation): Arena {
     const ar = this.arenas[a.arena];
     if (ar === undefined || !this.owned.has(a)) {
-      throw new StateError(`${this.name}: arena ${a.arena} offset ${a.ptr} is not a live allocation of this host memory`);
+      throw new StateError(
+        `${this.name}: arena ${a.arena} offset ${a.ptr} is not a live allocation of this host memory`,
+      );
     }
     return ar;
   }
 
   private checkLength(a: HostAllocation, length: number, size: number): void {
     if (!Number.isInteger(length) || length < 0 || length * size > a.bytes) {
-      throw new RangeError(`${this.name}: view of ${length} elements of ${size} bytes does not fit the allocation of ${a.bytes} bytes`);
+      throw new RangeError(
+        `${this.name}: view of ${length} elements of ${size} bytes does not fit the allocation of ${a.bytes} bytes`,
+      );
     }
   }
 }

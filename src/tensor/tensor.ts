@@ -20,7 +20,9 @@ function checkShape(shape: readonly number[], where: string): number {
   let n = 1;
   for (const d of shape) {
     if (!Number.isSafeInteger(d) || d < 0) {
-      throw new ShapeError(`${where}: shape [${shape.join(', ')}] has dimension ${d}; dimensions must be non-negative integers`);
+      throw new ShapeError(
+        `${where}: shape [${shape.join(', ')}] has dimension ${d}; dimensions must be non-negative integers`,
+      );
     }
     n *= d;
   }
@@ -39,7 +41,13 @@ export class Tensor {
   readonly allocation: Allocation | null;
   private disposedFlag = false;
 
-  private constructor(device: Device, ptr: number, shape: readonly number[], dtype: DType, allocation: Allocation | null) {
+  private constructor(
+    device: Device,
+    ptr: number,
+    shape: readonly number[],
+    dtype: DType,
+    allocation: Allocation | null,
+  ) {
     this.device = device;
     this.ptr = ptr;
     this.shape = Object.freeze([...shape]);
@@ -53,7 +61,8 @@ export class Tensor {
   /** Uninitialised contents (whatever the memory held before). */
   static empty(device: Device, shape: readonly number[], opts: TensorOptions = {}): Tensor {
     const dtype = opts.dtype ?? 'f32';
-    if (!(dtype in DTYPE_BYTES)) throw new ShapeError(`Tensor.empty: dtype "${dtype}" is not one of ${Object.keys(DTYPE_BYTES).join(', ')}`);
+    if (!(dtype in DTYPE_BYTES))
+      throw new ShapeError(`Tensor.empty: dtype "${dtype}" is not one of ${Object.keys(DTYPE_BYTES).join(', ')}`);
     const numel = checkShape(shape, `Tensor.empty(${opts.label ?? ''})`);
     const a = device.alloc(numel * DTYPE_BYTES[dtype], opts.category ?? 'other', opts.label);
     return new Tensor(device, a.ptr, shape, dtype, a);
@@ -66,17 +75,33 @@ export class Tensor {
   }
 
   /** Copies `data` in; for bf16/f16 the numbers are rounded (to nearest even), for i32 truncated by Int32Array. */
-  static fromArray(device: Device, data: ArrayLike<number>, shape: readonly number[], opts: TensorOptions = {}): Tensor {
+  static fromArray(
+    device: Device,
+    data: ArrayLike<number>,
+    shape: readonly number[],
+    opts: TensorOptions = {},
+  ): Tensor {
     const numel = checkShape(shape, 'Tensor.fromArray');
     if (data.length !== numel) {
-      throw new ShapeError(`Tensor.fromArray${opts.label ? ` ("${opts.label}")` : ''}: ${data.length} values do not fill shape [${shape.join(', ')}] (${numel} elements)`);
+      throw new ShapeError(
+        `Tensor.fromArray${opts.label ? ` ("${opts.label}")` : ''}: ${data.length} values do not fill shape ` +
+          `[${shape.join(', ')}] (${numel} elements)`,
+      );
     }
     const t = Tensor.empty(device, shape, opts);
     switch (t.dtype) {
-      case 'f32': t.f32().set(data); break;
-      case 'i32': t.i32().set(data); break;
-      case 'bf16': f32ToBf16Array(Float32Array.from(data), t.u16()); break;
-      case 'f16': f32ToF16Array(Float32Array.from(data), t.u16()); break;
+      case 'f32':
+        t.f32().set(data);
+        break;
+      case 'i32':
+        t.i32().set(data);
+        break;
+      case 'bf16':
+        f32ToBf16Array(Float32Array.from(data), t.u16());
+        break;
+      case 'f16':
+        f32ToF16Array(Float32Array.from(data), t.u16());
+        break;
     }
     return t;
   }
@@ -85,11 +110,15 @@ export class Tensor {
   static view(device: Device, ptr: number, shape: readonly number[], dtype: DType = 'f32'): Tensor {
     const align = DTYPE_BYTES[dtype];
     if (!Number.isInteger(ptr) || ptr < 0 || ptr % align !== 0) {
-      throw new ShapeError(`Tensor.view: ptr ${ptr} is not a valid ${dtype} address (non-negative, multiple of ${align})`);
+      throw new ShapeError(
+        `Tensor.view: ptr ${ptr} is not a valid ${dtype} address (non-negative, multiple of ${align})`,
+      );
     }
     const t = new Tensor(device, ptr, shape, dtype, null);
     if (ptr + t.bytes > device.capacityBytes) {
-      throw new ShapeError(`Tensor.view: [${shape.join(', ')}] ${dtype} at ${ptr} ends at ${ptr + t.bytes}, past the device capacity ${device.capacityBytes}`);
+      throw new ShapeError(
+        `Tensor.view: [${shape.join(', ')}] ${dtype} at ${ptr} ends at ${ptr + t.bytes}, past the device capacity ${device.capacityBytes}`,
+      );
     }
     return t;
   }
@@ -98,7 +127,10 @@ export class Tensor {
   reshape(shape: readonly number[]): Tensor {
     this.checkLive('reshape');
     const n = checkShape(shape, 'Tensor.reshape');
-    if (n !== this.numel) throw new ShapeError(`Tensor.reshape: [${this.shape.join(', ')}] has ${this.numel} elements, [${shape.join(', ')}] has ${n}`);
+    if (n !== this.numel)
+      throw new ShapeError(
+        `Tensor.reshape: [${this.shape.join(', ')}] has ${this.numel} elements, [${shape.join(', ')}] has ${n}`,
+      );
     return new Tensor(this.device, this.ptr, shape, this.dtype, null);
   }
 
@@ -125,10 +157,13 @@ export class Tensor {
   toFloat32(): Float32Array {
     this.checkLive('toFloat32');
     switch (this.dtype) {
-      case 'f32': return this.f32().slice();
-      case 'i32': return Float32Array.from(this.i32());
+      case 'f32':
+        return this.f32().slice();
+      case 'i32':
+        return Float32Array.from(this.i32());
       case 'bf16':
-      case 'f16': return halfToF32Array(this.u16(), this.dtype);
+      case 'f16':
+        return halfToF32Array(this.u16(), this.dtype);
     }
   }
 
@@ -140,17 +175,23 @@ export class Tensor {
   }
 
   toString(): string {
-    return `Tensor(${this.dtype} [${this.shape.join(', ')}] at ${this.ptr}${this.owning ? '' : ', view'}${this.disposedFlag ? ', disposed' : ''})`;
+    return (
+      `Tensor(${this.dtype} [${this.shape.join(', ')}] at ` +
+      `${this.ptr}${this.owning ? '' : ', view'}${this.disposedFlag ? ', disposed' : ''})`
+    );
   }
 
   private checkLive(what: string): void {
-    if (this.disposedFlag) throw new StateError(`${what}: ${this.toString()} was disposed; its memory may belong to another tensor now`);
+    if (this.disposedFlag)
+      throw new StateError(`${what}: ${this.toString()} was disposed; its memory may belong to another tensor now`);
   }
 
   private checkAccess(what: string, allowed: DType[]): void {
     this.checkLive(what);
     if (!allowed.includes(this.dtype)) {
-      throw new StateError(`${what}(): ${this.toString()} has dtype ${this.dtype}; ${what}() reads ${allowed.join(' or ')} tensors`);
+      throw new StateError(
+        `${what}(): ${this.toString()} has dtype ${this.dtype}; ${what}() reads ${allowed.join(' or ')} tensors`,
+      );
     }
   }
 }

@@ -29,17 +29,25 @@ export class AdamW {
   readonly eps: number;
   readonly weightDecay: number;
 
-  constructor(params: readonly Parameter[], readonly opts: AdamWOptions) {
+  constructor(
+    params: readonly Parameter[],
+    readonly opts: AdamWOptions,
+  ) {
     [this.b1, this.b2] = opts.betas ?? [0.9, 0.95];
     this.eps = opts.eps ?? 1e-8;
     this.weightDecay = opts.weightDecay ?? 0.1;
     if (!(opts.lr >= 0)) throw new ConfigError(`AdamW: lr = ${opts.lr} must be >= 0`, 'lr');
     this.slots = params.map((p) => {
       const d = p.value();
-      const mk = (what: string): Tensor => Tensor.zeros(p.device, p.shape, { dtype: 'f32', category: 'optimizer', label: `${p.name}.${what}` });
+      const mk = (what: string): Tensor =>
+        Tensor.zeros(p.device, p.shape, { dtype: 'f32', category: 'optimizer', label: `${p.name}.${what}` });
       let master: Tensor | null = null;
       if (d.dtype !== 'f32') {
-        master = Tensor.fromArray(p.device, d.toFloat32(), p.shape, { dtype: 'f32', category: 'optimizer', label: `${p.name}.master` });
+        master = Tensor.fromArray(p.device, d.toFloat32(), p.shape, {
+          dtype: 'f32',
+          category: 'optimizer',
+          label: `${p.name}.master`,
+        });
       }
       return { p, m: mk('exp_avg'), v: mk('exp_avg_sq'), master, decay: p.shape.length >= 2 };
     });
@@ -60,13 +68,30 @@ export class AdamW {
     const bc2 = 1 - this.b2 ** this.t;
     for (const s of this.slots) {
       const k = s.p.device.kernels;
-      if (s.p.grad === null) throw new StateError(`AdamW.step: parameter ${s.p.name} has no gradient; run backward first`);
+      if (s.p.grad === null)
+        throw new StateError(`AdamW.step: parameter ${s.p.name} has no gradient; run backward first`);
       const data = s.p.value();
       const target = s.master ?? data;
       const out16 = s.master === null ? 0 : data.ptr;
       const type = data.dtype === 'f16' ? 'f16' : 'bf16';
-      k.adamw(target.ptr, s.p.grad.ptr, s.m.ptr, s.v.ptr, s.p.numel, lr, this.b1, this.b2, this.eps,
-        s.decay ? this.weightDecay : 0, true, bc1, bc2, gradScale, out16, type);
+      k.adamw(
+        target.ptr,
+        s.p.grad.ptr,
+        s.m.ptr,
+        s.v.ptr,
+        s.p.numel,
+        lr,
+        this.b1,
+        this.b2,
+        this.eps,
+        s.decay ? this.weightDecay : 0,
+        true,
+        bc1,
+        bc2,
+        gradScale,
+        out16,
+        type,
+      );
     }
   }
 

@@ -20,7 +20,13 @@ export interface HeldOutShare {
 /** Mean loss over this rank's `batches` validation batches. */
 export function heldOutLoss(device: Device, model: GPT, val: Uint8Array, share: HeldOutShare): number {
   const T = share.blockSize;
-  const sampler = new DistributedSampler(val, { blockSize: T, microBatchSize: share.microBatch, worldSize: share.worldSize, rank: share.rank, shuffle: false });
+  const sampler = new DistributedSampler(val, {
+    blockSize: T,
+    microBatchSize: share.microBatch,
+    worldSize: share.worldSize,
+    rank: share.rank,
+    shuffle: false,
+  });
   const n = Math.max(1, Math.min(share.batches, sampler.stepsPerEpoch));
   const tape = new Tape(device);
   let sum = 0;

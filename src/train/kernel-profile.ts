@@ -31,10 +31,13 @@ export class KernelProfile {
    */
   constructor(device: Device, clock: 'wall' | 'cpu' = 'wall') {
     const inner = device.kernels;
-    const now = clock === 'wall' ? () => performance.now() : () => {
-      const u = process.cpuUsage();
-      return (u.user + u.system) / 1000;
-    };
+    const now =
+      clock === 'wall'
+        ? () => performance.now()
+        : () => {
+            const u = process.cpuUsage();
+            return (u.user + u.system) / 1000;
+          };
     const table = this.table;
     const wrapped = new Proxy(inner, {
       get(target, prop, receiver) {

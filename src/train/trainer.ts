@@ -54,21 +54,42 @@ export class Trainer {
   constructor(opts: TrainerOptions) {
     const T = opts.model.blockSize;
     this.o = {
-      model: opts.model, seed: opts.seed ?? 1337, batchSize: opts.batchSize, steps: opts.steps,
-      lr: opts.lr ?? 1e-3, minLr: opts.minLr ?? (opts.lr ?? 1e-3) / 10, warmupSteps: opts.warmupSteps ?? Math.min(100, Math.ceil(opts.steps / 10)),
-      weightDecay: opts.weightDecay ?? 0.1, betas: opts.betas ?? [0.9, 0.95], gradClip: opts.gradClip ?? 1.0,
+      model: opts.model,
+      seed: opts.seed ?? 1337,
+      batchSize: opts.batchSize,
+      steps: opts.steps,
+      lr: opts.lr ?? 1e-3,
+      minLr: opts.minLr ?? (opts.lr ?? 1e-3) / 10,
+      warmupSteps: opts.warmupSteps ?? Math.min(100, Math.ceil(opts.steps / 10)),
+      weightDecay: opts.weightDecay ?? 0.1,
+      betas: opts.betas ?? [0.9, 0.95],
+      gradClip: opts.gradClip ?? 1.0,
       evalSequences: opts.evalSequences ?? 4 * opts.batchSize,
     };
-    if (!(Number.isSafeInteger(opts.steps) && opts.steps > 0)) throw new ConfigError(`steps = ${opts.steps} must be a positive integer`, 'steps');
+    if (!(Number.isSafeInteger(opts.steps) && opts.steps > 0))
+      throw new ConfigError(`steps = ${opts.steps} must be a positive integer`, 'steps');
     const tokens = opts.corpus ?? loadCorpus();
-    if (tokens.some((t) => t >= opts.model.vocabSize)) throw new ConfigError(`the corpus has tokens >= vocabSize ${opts.model.vocabSize}`, 'model.vocabSize');
+    if (tokens.some((t) => t >= opts.model.vocabSize))
+      throw new ConfigError(`the corpus has tokens >= vocabSize ${opts.model.vocabSize}`, 'model.vocabSize');
     const split = trainValSplit(tokens);
     this.train = new DistributedSampler(split.train, { blockSize: T, microBatchSize: opts.batchSize });
-    this.val = new DistributedSampler(split.val, { blockSize: T, microBatchSize: Math.min(opts.batchSize, this.o.evalSequences), shuffle: false });
-    this.device = new Device({ capacityBytes: opts.deviceBytes ?? 2 ** 30, kernels: opts.kernels ?? 'wasm', name: 'rank0' });
+    this.val = new DistributedSampler(split.val, {
+      blockSize: T,
+      microBatchSize: Math.min(opts.batchSize, this.o.evalSequences),
+      shuffle: false,
+    });
+    this.device = new Device({
+      capacityBytes: opts.deviceBytes ?? 2 ** 30,
+      kernels: opts.kernels ?? 'wasm',
+      name: 'rank0',
+    });
     this.model = new GPT(this.device, { ...opts.model, seed: this.o.seed }, { dtype: opts.dtype ?? 'f32' });
     this.tape = new Tape(this.device);
-    this.optimizer = new AdamW(this.model.parameters(), { lr: this.o.lr, betas: this.o.betas, weightDecay: this.o.weightDecay });
+    this.optimizer = new AdamW(this.model.parameters(), {
+      lr: this.o.lr,
+      betas: this.o.betas,
+      weightDecay: this.o.weightDecay,
+    });
   }
 
   /** Steps taken so far. */
@@ -77,7 +98,12 @@ export class Trainer {
   }
 
   lrAt(step: number): number {
-    return cosineLr(step, { maxLr: this.o.lr, minLr: this.o.minLr, warmupSteps: this.o.warmupSteps, totalSteps: this.o.steps });
+    return cosineLr(step, {
+      maxLr: this.o.lr,
+      minLr: this.o.minLr,
+      warmupSteps: this.o.warmupSteps,
+      totalSteps: this.o.steps,
+    });
   }
 
   /** One optimizer step on the next training batch. */
@@ -103,10 +129,17 @@ export class Trainer {
   evaluate(): number {
     let sum = 0;
     let n = 0;
-    const batches = Math.max(1, Math.min(this.val.stepsPerEpoch, Math.floor(this.o.evalSequences / this.val.microBatchSize)));
+    const batches = Math.max(
+      1,
+      Math.min(this.val.stepsPerEpoch, Math.floor(this.o.evalSequences / this.val.microBatchSize)),
+    );
     for (let i = 0; i < batches; i++) {
       const b = this.val.batch(0, 0, i);
-      const { loss } = this.model.forward(this.tape, { B: b.B, T: b.T, data: b.inputs }, { B: b.B, T: b.T, data: b.targets });
+      const { loss } = this.model.forward(
+        this.tape,
+        { B: b.B, T: b.T, data: b.inputs },
+        { B: b.B, T: b.T, data: b.targets },
+      );
       sum += loss!.f32()[0];
       n++;
       this.tape.clear();

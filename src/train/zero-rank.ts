@@ -62,7 +62,12 @@ export async function trainZeroRank(ctx: RankContext, spec: ZeroTrainSpec): Prom
   const { train, val } = trainValSplit(loadCorpus());
   const mb = config.trainMicroBatchSizePerGpu;
   const gas = config.gradientAccumulationSteps;
-  const sampler = new DistributedSampler(train, { blockSize: T, microBatchSize: mb, worldSize: ctx.worldSize, rank: ctx.rank });
+  const sampler = new DistributedSampler(train, {
+    blockSize: T,
+    microBatchSize: mb,
+    worldSize: ctx.worldSize,
+    rank: ctx.rank,
+  });
   const model = new GPT(device, spec.model, { materialize: false });
   const engine = initialize({ model, config, group, device, noDecay });
   const mean = device.alloc(4, 'comm', 'reported loss');
@@ -72,7 +77,17 @@ export async function trainZeroRank(ctx: RankContext, spec: ZeroTrainSpec): Prom
     lines.push(l);
     if (spec.printLive) writeSync(1, `${l}\n`);
   };
-  const res: ZeroTrainRankResult = { rank: ctx.rank, lines, reported: [], losses: [], valLoss: NaN, seconds: 0, peakBytes: 0, commBytesLastStep: 0, skipped: 0 };
+  const res: ZeroTrainRankResult = {
+    rank: ctx.rank,
+    lines,
+    reported: [],
+    losses: [],
+    valLoss: NaN,
+    seconds: 0,
+    peakBytes: 0,
+    commBytesLastStep: 0,
+    skipped: 0,
+  };
   const tokensPerStep = mb * gas * ctx.worldSize * T;
   const t0 = performance.now();
   try {
@@ -81,7 +96,10 @@ export async function trainZeroRank(ctx: RankContext, spec: ZeroTrainSpec): Prom
       const micro = Array.from({ length: gas }, (_, k) => {
         const i = s * gas + k;
         const b = sampler.batch(spec.model.seed, Math.floor(i / sampler.stepsPerEpoch), i % sampler.stepsPerEpoch);
-        return [{ B: b.B, T, data: b.inputs }, { B: b.B, T, data: b.targets }] as [{ B: number; T: number; data: Int32Array }, { B: number; T: number; data: Int32Array }];
+        return [
+          { B: b.B, T, data: b.inputs },
+          { B: b.B, T, data: b.targets },
+        ] as [{ B: number; T: number; data: Int32Array }, { B: number; T: number; data: Int32Array }];
       });
       const r = engine.trainBatch(micro);
       res.losses.push(r.loss);
@@ -93,12 +111,21 @@ export async function trainZeroRank(ctx: RankContext, spec: ZeroTrainSpec): Prom
         const rep = { step: s + 1, loss: v[0], lr: r.step.lr, gradNorm: r.step.gradNorm };
         res.reported.push(rep);
         const sec = (performance.now() - t0) / 1000;
-        say(`step ${s + 1}/${spec.steps} | loss ${rep.loss.toFixed(4)} | lr ${rep.lr.toExponential(2)} | grad norm ${rep.gradNorm.toFixed(3)}` +
-          `${r.step.applied ? '' : ' (skipped: fp16 overflow)'} | ${Math.round(((s + 1) * tokensPerStep) / sec)} tok/s`);
+        say(
+          `step ${s + 1}/${spec.steps} | loss ${rep.loss.toFixed(4)} | lr ${rep.lr.toExponential(2)} | grad norm ` +
+            `${rep.gradNorm.toFixed(3)}` +
+            `${r.step.applied ? '' : ' (skipped: fp16 overflow)'} | ${Math.round(((s + 1) * tokensPerStep) / sec)} tok/s`,
+        );
       }
     }
     res.seconds = (performance.now() - t0) / 1000;
-    res.valLoss = heldOutLoss(device, model, val, { rank: ctx.rank, worldSize: ctx.worldSize, blockSize: T, microBatch: mb, batches: spec.evalBatches });
+    res.valLoss = heldOutLoss(device, model, val, {
+      rank: ctx.rank,
+      worldSize: ctx.worldSize,
+      blockSize: T,
+      microBatch: mb,
+      batches: spec.evalBatches,
+    });
     res.peakBytes = device.memoryStats().peakBytes;
     res.skipped = engine.scaler?.skippedSteps ?? 0;
   } finally {
@@ -107,4 +134,3 @@ export async function trainZeroRank(ctx: RankContext, spec: ZeroTrainSpec): Prom
   }
   return res;
 }
-

@@ -38,9 +38,17 @@ export function buildPlan(model: Module, policy: ZeroPolicy, device: Device, gro
   const layout = groupedLayout(shapes, groups, { worldSize: group.worldSize });
   const dtype: FlatDType = policy.precision === 'fp32' ? 'f32' : policy.precision === 'bf16' ? 'bf16' : 'f16';
   const plan: ZeroPlan = {
-    device, group, layout, dtype, partitioned: policy.optimizerState.partitioned,
-    shapes: params.map((p) => p.shape), names: params.map((p) => p.name),
+    device,
+    group,
+    layout,
+    dtype,
+    partitioned: policy.optimizerState.partitioned,
+    shapes: params.map((p) => p.shape),
+    names: params.map((p) => p.name),
   };
-  const moduleGroups = units.map((u) => ({ module: u.module, groups: [...new Set(u.uses.map((i) => layout.locate[i][0]))] }));
+  const moduleGroups = units.map((u) => ({
+    module: u.module,
+    groups: [...new Set(u.uses.map((i) => layout.locate[i][0]))],
+  }));
   return { plan, params, moduleGroups };
 }

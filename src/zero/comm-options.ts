@@ -38,7 +38,11 @@ export interface CommOptions {
 export function commOptionsFor(device: Device, config: unknown, req: CommOptionsRequest): CommOptions {
   const bytes = req.scratchBytes ?? DEFAULT_COMM_SCRATCH_BYTES;
   if (!Number.isInteger(bytes) || bytes < MIN_COMM_SCRATCH_BYTES) {
-    throw new ConfigError(`commOptionsFor: scratchBytes = ${bytes}; use a whole number >= ${MIN_COMM_SCRATCH_BYTES} (256 KiB), default ${DEFAULT_COMM_SCRATCH_BYTES}`, 'scratchBytes');
+    throw new ConfigError(
+      `commOptionsFor: scratchBytes = ${bytes}; use a whole number >= ${MIN_COMM_SCRATCH_BYTES} (256 KiB), default ` +
+        `${DEFAULT_COMM_SCRATCH_BYTES}`,
+      'scratchBytes',
+    );
   }
   const resolved = isResolved(config) ? config : resolveConfig(config, { worldSize: req.worldSize });
   const scratch = device.alloc(bytes, 'comm', 'collective staging (threads transport scratch)');

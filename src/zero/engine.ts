@@ -8,7 +8,14 @@ import { resolveConfig } from '../config/resolve.js';
 import type { ZeroConfig } from '../config/types.js';
 import { ConfigError, NumericsError, StateError } from '../errors.js';
 import type { Module } from '../nn/module.js';
-import { createOptimizer, createScheduler, DynamicLossScaler, unscaleAndClip, type LRScheduler, type Optimizer } from '../optim/index.js';
+import {
+  createOptimizer,
+  createScheduler,
+  DynamicLossScaler,
+  unscaleAndClip,
+  type LRScheduler,
+  type Optimizer,
+} from '../optim/index.js';
 import type { Device, MemoryStats } from '../tensor/device.js';
 import type { HostMemory } from '../tensor/host.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -70,10 +77,19 @@ export class ZeroEngine<M extends TrainableModule> {
   private microSteps = 0;
   globalSteps = 0;
 
-  constructor(readonly model: M, readonly config: ZeroConfig, readonly group: ProcessGroup, readonly device: Device, opts: InitializeOptions<M>) {
+  constructor(
+    readonly model: M,
+    readonly config: ZeroConfig,
+    readonly group: ProcessGroup,
+    readonly device: Device,
+    opts: InitializeOptions<M>,
+  ) {
     this.policy = policyFromConfig(config);
     if (config.worldSize !== group.worldSize) {
-      throw new ConfigError(`the config was resolved for world size ${config.worldSize}, the process group has ${group.worldSize} ranks`, 'worldSize');
+      throw new ConfigError(
+        `the config was resolved for world size ${config.worldSize}, the process group has ${group.worldSize} ranks`,
+        'worldSize',
+      );
     }
     if (this.policy.paramShardPlacement === 'host' && this.policy.optimizerState.placement !== 'host') {
       throw new ConfigError(
@@ -83,37 +99,73 @@ export class ZeroEngine<M extends TrainableModule> {
       );
     }
     if (this.policy.optimizerState.placement === 'host' && opts.host === undefined) {
-      throw new ConfigError('config "zero_optimization.offload_optimizer.device" = "cpu" needs host memory: pass initialize({ ..., host: new HostMemory() })', 'zero_optimization.offload_optimizer.device');
+      throw new ConfigError(
+        'config "zero_optimization.offload_optimizer.device" = "cpu" needs host memory: pass initialize({ ..., host: new HostMemory() })',
+        'zero_optimization.offload_optimizer.device',
+      );
     }
     const optimizer = opts.optimizer ?? (config.optimizer === null ? null : createOptimizer(config.optimizer));
-    if (optimizer === null) throw new ConfigError('no optimizer: add "optimizer": {"type": "AdamW", "params": {...}} to the config, or pass one to initialize()', 'optimizer');
+    if (optimizer === null)
+      throw new ConfigError(
+        'no optimizer: add "optimizer": {"type": "AdamW", "params": {...}} to the config, or pass one to initialize()',
+        'optimizer',
+      );
     this.optimizer = optimizer;
     this.scheduler = createScheduler(config.scheduler, optimizer.lr);
     const built = buildPlan(model, this.policy, device, group);
     this.plan = built.plan;
     const f = this.policy.parameterFetcher;
-    this.store = f.kind === 'gather-per-module'
-      ? new ParamFetcher(this.plan, built.params, built.moduleGroups, {
-        prefetchElements: f.prefetchElements, persistenceThreshold: f.persistenceThreshold, maxLiveElements: f.maxLiveElements,
-        maxReuseDistance: f.maxReuseDistance, overlapComm: this.policy.gradientReducer.overlapComm,
-        host: this.policy.paramShardPlacement === 'host' ? opts.host : undefined,
-      })
-      : new ReplicatedParams(this.plan, built.params, f.kind);
-    this.reducer = makeGradientReducer(this.policy.gradientReducer.kind, this.plan, { overlapComm: this.policy.gradientReducer.overlapComm });
-    this.reducer.bind(built.params);
-    this.readiness = new ReadinessTracker(model.modules(), built.params, (i) => this.reducer.paramReady(i), (i) => this.reducer.prepare(i));
-    this.state = new OptimizerState(this.plan, optimizer, this.store, { placement: this.policy.optimizerState.placement, host: opts.host, noDecay: opts.noDecay });
-    this.scalar = FlatBuffer.zeros(device, normSlots(group.worldSize), 'f32', 'comm', 'gradient norm partials and reduction order ([Note: exact norm exchange])');
-    this.scaler = this.policy.lossScaling === 'none' ? null : new DynamicLossScaler({
-      lossScale: config.fp16.lossScale, initialScalePower: config.fp16.initialScalePower, lossScaleWindow: config.fp16.lossScaleWindow,
-      hysteresis: config.fp16.hysteresis, consecutiveHysteresis: config.fp16.consecutiveHysteresis, minLossScale: config.fp16.minLossScale,
+    this.store =
+      f.kind === 'gather-per-module'
+        ? new ParamFetcher(this.plan, built.params, built.moduleGroups, {
+            prefetchElements: f.prefetchElements,
+            persistenceThreshold: f.persistenceThreshold,
+            maxLiveElements: f.maxLiveElements,
+            maxReuseDistance: f.maxReuseDistance,
+            overlapComm: this.policy.gradientReducer.overlapComm,
+            host: this.policy.paramShardPlacement === 'host' ? opts.host : undefined,
+          })
+        : new ReplicatedParams(this.plan, built.params, f.kind);
+    this.reducer = makeGradientReducer(this.policy.gradientReducer.kind, this.plan, {
+      overlapComm: this.policy.gradientReducer.overlapComm,
     });
+    this.reducer.bind(built.params);
+    this.readiness = new ReadinessTracker(
+      model.modules(),
+      built.params,
+      (i) => this.reducer.paramReady(i),
+      (i) => this.reducer.prepare(i),
+    );
+    this.state = new OptimizerState(this.plan, optimizer, this.store, {
+      placement: this.policy.optimizerState.placement,
+      host: opts.host,
+      noDecay: opts.noDecay,
+    });
+    this.scalar = FlatBuffer.zeros(
+      device,
+      normSlots(group.worldSize),
+      'f32',
+      'comm',
+      'gradient norm partials and reduction order ([Note: exact norm exchange])',
+    );
+    this.scaler =
+      this.policy.lossScaling === 'none'
+        ? null
+        : new DynamicLossScaler({
+            lossScale: config.fp16.lossScale,
+            initialScalePower: config.fp16.initialScalePower,
+            lossScaleWindow: config.fp16.lossScaleWindow,
+            hysteresis: config.fp16.hysteresis,
+            consecutiveHysteresis: config.fp16.consecutiveHysteresis,
+            minLossScale: config.fp16.minLossScale,
+          });
   }
 
   /** Runs the model's forward on a fresh tape; keep the returned loss for backward(). */
   forward(...inputs: Parameters<M['forward']> extends [Tape, ...infer R] ? R : never): ReturnType<M['forward']> {
     if (this.tape === null) this.tape = new Tape(this.device);
-    if (this.loss !== null) throw new StateError('forward() twice without backward(): call backward() after each forward()');
+    if (this.loss !== null)
+      throw new StateError('forward() twice without backward(): call backward() after each forward()');
     this.store.beginPass('forward');
     const out = (this.model.forward as (t: Tape, ...a: unknown[]) => { loss: Tensor | null })(this.tape, ...inputs);
     this.store.endPass('forward');
@@ -214,10 +266,16 @@ export class ZeroEngine<M extends TrainableModule> {
     const lossScale = this.scaler?.scale ?? 1;
     const lr = this.scheduler.lr;
     const overflow = !Number.isFinite(sumSq);
-    if (overflow && this.scaler === null) throw nonFiniteNormError(this.globalSteps, sumSq, locateNonFinite(this.plan, this.reducer, sums));
-    const { norm, gradScale } = overflow ? { norm: Infinity, gradScale: 0 } : unscaleAndClip(Math.sqrt(sumSq), lossScale, this.config.gradientClipping);
+    if (overflow && this.scaler === null)
+      throw nonFiniteNormError(this.globalSteps, sumSq, locateNonFinite(this.plan, this.reducer, sums));
+    const { norm, gradScale } = overflow
+      ? { norm: Infinity, gradScale: 0 }
+      : unscaleAndClip(Math.sqrt(sumSq), lossScale, this.config.gradientClipping);
     if (!overflow && !(Number.isFinite(gradScale) && Number.isFinite(lr))) {
-      throw new NumericsError(`step ${this.globalSteps}: the gradient scale ${gradScale} (norm ${norm}, loss scale ${lossScale}) or the learning rate ${lr} is not finite; parameters and optimizer state are unchanged`);
+      throw new NumericsError(
+        `step ${this.globalSteps}: the gradient scale ${gradScale} (norm ${norm}, loss scale ${lossScale}) or the ` +
+          `learning rate ${lr} is not finite; parameters and optimizer state are unchanged`,
+      );
     }
     let skip = false;
     if (this.scaler !== null) {
@@ -243,9 +301,15 @@ export class ZeroEngine<M extends TrainableModule> {
   }
 
   /** gradient_accumulation_steps micro-batches: forward, backward each, then step. Returns the mean loss. */
-  trainBatch(microBatches: readonly (Parameters<M['forward']> extends [Tape, ...infer R] ? R : never)[]): { loss: number; step: StepInfo } {
+  trainBatch(microBatches: readonly (Parameters<M['forward']> extends [Tape, ...infer R] ? R : never)[]): {
+    loss: number;
+    step: StepInfo;
+  } {
     if (microBatches.length !== this.config.gradientAccumulationSteps) {
-      throw new ConfigError(`trainBatch got ${microBatches.length} micro-batches; gradient_accumulation_steps is ${this.config.gradientAccumulationSteps}`, 'gradient_accumulation_steps');
+      throw new ConfigError(
+        `trainBatch got ${microBatches.length} micro-batches; gradient_accumulation_steps is ${this.config.gradientAccumulationSteps}`,
+        'gradient_accumulation_steps',
+      );
     }
     let sum = 0;
     for (const mb of microBatches) {
@@ -287,8 +351,11 @@ export class ZeroEngine<M extends TrainableModule> {
 
 export function initialize<M extends TrainableModule>(opts: InitializeOptions<M>): ZeroEngine<M> {
   const device = opts.device ?? (opts.model as { device?: Device }).device;
-  if (device === undefined) throw new ConfigError('initialize: pass device (the model has no `device` property)', 'device');
-  const config = isResolved(opts.config) ? opts.config : resolveConfig(opts.config, { worldSize: opts.group.worldSize });
+  if (device === undefined)
+    throw new ConfigError('initialize: pass device (the model has no `device` property)', 'device');
+  const config = isResolved(opts.config)
+    ? opts.config
+    : resolveConfig(opts.config, { worldSize: opts.group.worldSize });
   return new ZeroEngine(opts.model, config, opts.group, device, opts);
 }
 

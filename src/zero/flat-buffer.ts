@@ -20,7 +20,8 @@ export class FlatBuffer {
     readonly category: MemoryCategory,
     readonly label: string,
   ) {
-    if (!Number.isInteger(numel) || numel < 0) throw new ShapeError(`flat buffer ${label}: numel ${numel} must be a whole number >= 0`);
+    if (!Number.isInteger(numel) || numel < 0)
+      throw new ShapeError(`flat buffer ${label}: numel ${numel} must be a whole number >= 0`);
     // 0-element buffers still take a minimal allocation so that ptr is valid.
     this.alloc = device.alloc(Math.max(numel * ELEMENT_BYTES[dtype], 4), category, label);
   }
@@ -79,8 +80,18 @@ export class FlatBuffer {
   }
 
   private check(offset: number, length: number): void {
-    if (!(Number.isInteger(offset) && Number.isInteger(length) && offset >= 0 && length >= 0 && offset + length <= this.numel)) {
-      throw new ShapeError(`flat buffer ${this.label}: range [${offset}, ${offset + length}) outside [0, ${this.numel})`);
+    if (
+      !(
+        Number.isInteger(offset) &&
+        Number.isInteger(length) &&
+        offset >= 0 &&
+        length >= 0 &&
+        offset + length <= this.numel
+      )
+    ) {
+      throw new ShapeError(
+        `flat buffer ${this.label}: range [${offset}, ${offset + length}) outside [0, ${this.numel})`,
+      );
     }
   }
 }

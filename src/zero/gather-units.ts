@@ -33,7 +33,16 @@ export function gatherUnits(root: Module, params: readonly Parameter[], bound: n
   const grouped = new Set<number>();
   const units: GatherUnit[] = [];
   const used = (ms: readonly Module[]): number[] =>
-    [...new Set(ms.flatMap((m) => m.directParameters().map((p) => index.get(p)).filter((i): i is number => i !== undefined)))].sort((a, b) => a - b);
+    [
+      ...new Set(
+        ms.flatMap((m) =>
+          m
+            .directParameters()
+            .map((p) => index.get(p))
+            .filter((i): i is number => i !== undefined),
+        ),
+      ),
+    ].sort((a, b) => a - b);
   const take = (module: Module, uses: number[]): void => {
     const own = uses.filter((i) => !grouped.has(i));
     own.forEach((i) => grouped.add(i));

@@ -28,7 +28,10 @@ export class PartitionedGradReducer implements GradientReducer {
   /** A hash of the order buckets were reduced in since the last zero() (see signature()). */
   private order = 0;
 
-  constructor(private readonly plan: ZeroPlan, private readonly overlapComm: boolean) {
+  constructor(
+    private readonly plan: ZeroPlan,
+    private readonly overlapComm: boolean,
+  ) {
     this.shard = FlatBuffer.zeros(plan.device, plan.layout.shardNumel, plan.dtype, 'grad', 'gradients (own partition)');
     const nb = plan.layout.buckets.length;
     this.staging = new Array(nb).fill(null);
@@ -70,7 +73,14 @@ export class PartitionedGradReducer implements GradientReducer {
 
   private stage(b: number): FlatBuffer {
     let st = this.staging[b];
-    if (st === null) st = this.staging[b] = FlatBuffer.zeros(this.plan.device, this.plan.layout.buckets[b].layout.padded, this.plan.dtype, 'grad', `gradient bucket ${b}`);
+    if (st === null)
+      st = this.staging[b] = FlatBuffer.zeros(
+        this.plan.device,
+        this.plan.layout.buckets[b].layout.padded,
+        this.plan.dtype,
+        'grad',
+        `gradient bucket ${b}`,
+      );
     return st;
   }
 
@@ -84,7 +94,7 @@ export class PartitionedGradReducer implements GradientReducer {
     if (this.done[b]) {
       throw new StateError(
         `parameter ${this.plan.names[i]} received a gradient after its bucket was reduced in this backward: an op used it ` +
-          "outside the backward of the modules that list it in directParameters(); list it there (see src/zero/readiness.ts).",
+          'outside the backward of the modules that list it in directParameters(); list it there (see src/zero/readiness.ts).',
       );
     }
     const L = this.plan.layout.buckets[b].layout;
@@ -96,7 +106,12 @@ export class PartitionedGradReducer implements GradientReducer {
     this.ready[i] = 1;
     const b = this.plan.layout.locate[i][0];
     // a bucket nothing wrote to this backward waits for afterBackward (its zeros still go through the collective)
-    if (++this.readyCount[b] === this.plan.layout.buckets[b].layout.entries.length && !this.done[b] && this.staging[b] !== null) this.launch(b);
+    if (
+      ++this.readyCount[b] === this.plan.layout.buckets[b].layout.entries.length &&
+      !this.done[b] &&
+      this.staging[b] !== null
+    )
+      this.launch(b);
   }
 
   afterBackward(): void {
@@ -108,7 +123,8 @@ export class PartitionedGradReducer implements GradientReducer {
   }
 
   reduce(): void {
-    if (this.staging.some((s) => s !== null)) throw new StateError('reduce() during a backward: call afterBackward() first');
+    if (this.staging.some((s) => s !== null))
+      throw new StateError('reduce() during a backward: call afterBackward() first');
   }
 
   segmentGrad(b: number): { buf: FlatBuffer; offset: number } {
@@ -166,7 +182,13 @@ export class PartitionedGradReducer implements GradientReducer {
       work?.wait();
       const bk = this.plan.layout.buckets[b];
       const st = this.staging[b]!;
-      addSame(this.plan.device, this.shard.at(bk.shardOffset), st.at(this.plan.group.rank * bk.layout.chunk), bk.layout.chunk, this.plan.dtype);
+      addSame(
+        this.plan.device,
+        this.shard.at(bk.shardOffset),
+        st.at(this.plan.group.rank * bk.layout.chunk),
+        bk.layout.chunk,
+        this.plan.dtype,
+      );
       st.dispose();
       this.staging[b] = null;
     }

@@ -34,11 +34,18 @@ export interface GradientReducer {
   dispose(): void;
 }
 
-export function makeGradientReducer(kind: GradientReducerKind, plan: ZeroPlan, opts: { overlapComm: boolean }): GradientReducer {
+export function makeGradientReducer(
+  kind: GradientReducerKind,
+  plan: ZeroPlan,
+  opts: { overlapComm: boolean },
+): GradientReducer {
   switch (kind) {
-    case 'allreduce': return new FullGradReducer(plan, 'allreduce');
-    case 'reduce-scatter-after-backward': return new FullGradReducer(plan, 'reduce-scatter-after-backward');
-    case 'reduce-scatter-during-backward': return new PartitionedGradReducer(plan, opts.overlapComm);
+    case 'allreduce':
+      return new FullGradReducer(plan, 'allreduce');
+    case 'reduce-scatter-after-backward':
+      return new FullGradReducer(plan, 'reduce-scatter-after-backward');
+    case 'reduce-scatter-during-backward':
+      return new PartitionedGradReducer(plan, opts.overlapComm);
   }
 }
 
@@ -52,7 +59,10 @@ class FullGradReducer implements GradientReducer {
   private reduced = false;
   private bound: readonly Parameter[] = [];
 
-  constructor(private readonly plan: ZeroPlan, readonly kind: 'allreduce' | 'reduce-scatter-after-backward') {
+  constructor(
+    private readonly plan: ZeroPlan,
+    readonly kind: 'allreduce' | 'reduce-scatter-after-backward',
+  ) {
     this.grads = FlatBuffer.zeros(plan.device, plan.layout.padded, plan.dtype, 'grad', 'gradients (full)');
   }
 
@@ -66,7 +76,10 @@ class FullGradReducer implements GradientReducer {
       if (this.plan.dtype === 'f32') {
         const [b, j] = this.plan.layout.locate[i];
         p.freeGrad();
-        p.grad = this.grads.view(this.plan.layout.buckets[b].flatOffset + this.plan.layout.buckets[b].layout.entries[j].offset, p.shape);
+        p.grad = this.grads.view(
+          this.plan.layout.buckets[b].flatOffset + this.plan.layout.buckets[b].layout.entries[j].offset,
+          p.shape,
+        );
       } else {
         p.onGrad = (g) => this.addGrad(i, g);
       }
@@ -74,7 +87,10 @@ class FullGradReducer implements GradientReducer {
   }
 
   addGrad(i: number, g: Tensor): void {
-    if (this.reduced) throw new StateError(`gradient of ${this.plan.names[i]} arrived after the reduction of this step; call step() (or zeroGrad) first`);
+    if (this.reduced)
+      throw new StateError(
+        `gradient of ${this.plan.names[i]} arrived after the reduction of this step; call step() (or zeroGrad) first`,
+      );
     const [b, j] = this.plan.layout.locate[i];
     const at = this.plan.layout.buckets[b].flatOffset + this.plan.layout.buckets[b].layout.entries[j].offset;
     addTensorInto(this.plan.device, this.grads.at(at), this.plan.dtype, g);
@@ -96,7 +112,13 @@ class FullGradReducer implements GradientReducer {
     for (const bk of this.plan.layout.buckets) {
       const L = bk.layout;
       if (this.kind === 'allreduce') group.allReduce(this.grads.comm(bk.flatOffset, L.padded), 'avg', this.plan.dtype);
-      else group.reduceScatter(this.grads.comm(bk.flatOffset + group.rank * L.chunk, L.chunk), this.grads.comm(bk.flatOffset, L.padded), 'avg', this.plan.dtype);
+      else
+        group.reduceScatter(
+          this.grads.comm(bk.flatOffset + group.rank * L.chunk, L.chunk),
+          this.grads.comm(bk.flatOffset, L.padded),
+          'avg',
+          this.plan.dtype,
+        );
     }
     this.reduced = true;
   }

@@ -19,14 +19,23 @@ export interface FlatStorage {
 export class HostFlat implements FlatStorage {
   private alloc: HostAllocation | null;
 
-  constructor(private readonly host: HostMemory, readonly numel: number, readonly dtype: FlatDType, category: MemoryCategory, readonly label: string) {
+  constructor(
+    private readonly host: HostMemory,
+    readonly numel: number,
+    readonly dtype: FlatDType,
+    category: MemoryCategory,
+    readonly label: string,
+  ) {
     this.alloc = host.alloc(Math.max(4, numel * ELEMENT_BYTES[dtype]), category, label);
     host.u8(this.alloc).fill(0);
   }
 
   comm(offset = 0, length = this.numel - offset): CommBuffer {
     if (this.alloc === null) throw new StateError(`host buffer ${this.label} was disposed`);
-    if (!(offset >= 0 && length >= 0 && offset + length <= this.numel)) throw new ShapeError(`host buffer ${this.label}: range [${offset}, ${offset + length}) outside [0, ${this.numel})`);
+    if (!(offset >= 0 && length >= 0 && offset + length <= this.numel))
+      throw new ShapeError(
+        `host buffer ${this.label}: range [${offset}, ${offset + length}) outside [0, ${this.numel})`,
+      );
     return this.dtype === 'f32'
       ? this.host.f32(this.alloc, this.numel).subarray(offset, offset + length)
       : this.host.u16(this.alloc, this.numel).subarray(offset, offset + length);

@@ -10,4 +10,9 @@ export { Lifecycle, type GroupState } from './param-lifecycle.js';
 export { OptimizerState, type OptimizerStateOptions } from './optimizer-state.js';
 export { buildPlan } from './build-plan.js';
 export type { ZeroPlan } from './plan.js';
-export { commOptionsFor, DEFAULT_COMM_SCRATCH_BYTES, type CommOptions, type CommOptionsRequest } from './comm-options.js';
+export {
+  commOptionsFor,
+  DEFAULT_COMM_SCRATCH_BYTES,
+  type CommOptions,
+  type CommOptionsRequest,
+} from './comm-options.js';

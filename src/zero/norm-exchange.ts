@@ -18,7 +18,13 @@ export function normSlots(worldSize: number): number {
 }
 
 /** Fills `s` (normSlots(worldSize) floats) with this rank's partial sum of squares and order signature. */
-export function writeNormSlots(s: Float32Array, rank: number, worldSize: number, partial: number, signature: number): void {
+export function writeNormSlots(
+  s: Float32Array,
+  rank: number,
+  worldSize: number,
+  partial: number,
+  signature: number,
+): void {
   s.fill(0);
   const base = rank * SLOTS_PER_RANK;
   if (Number.isFinite(partial)) {

@@ -41,13 +41,18 @@ export class OptimizerState {
   readonly numel: number;
   private readonly keys: readonly string[];
   private readonly memory: ShardMemory;
-  private readonly base: number;           // byte address of the first buffer in `memory`
+  private readonly base: number; // byte address of the first buffer in `memory`
   private readonly own: Allocation | null = null;
   private readonly hostAlloc: HostAllocation | null = null;
   /** separate fp32 master (false: fp32 training on the device, the model's storage is the master) */
   private readonly separateMaster: boolean;
 
-  constructor(private readonly plan: ZeroPlan, private readonly optimizer: Optimizer, target: SegmentTarget, private readonly o: OptimizerStateOptions) {
+  constructor(
+    private readonly plan: ZeroPlan,
+    private readonly optimizer: Optimizer,
+    target: SegmentTarget,
+    private readonly o: OptimizerStateOptions,
+  ) {
     this.numel = segmentsNumel(plan);
     this.keys = optimizer.stateKeys;
     this.separateMaster = o.placement === 'host' || plan.dtype !== 'f32';
@@ -72,7 +77,10 @@ export class OptimizerState {
         const { buf, offset } = target.segmentParam(b);
         const n = segment(plan, b).end - segment(plan, b).start;
         const src = buf.comm(offset, n);
-        master.set(src instanceof Float32Array ? src : halfToF32Array(src, plan.dtype as 'bf16'), segmentOffset(plan, b));
+        master.set(
+          src instanceof Float32Array ? src : halfToF32Array(src, plan.dtype as 'bf16'),
+          segmentOffset(plan, b),
+        );
       });
     }
   }
@@ -93,7 +101,9 @@ export class OptimizerState {
     return this.plan.layout.buckets.map((_, b) => {
       const { buf, offset } = grads.segmentGrad(b);
       const n = segment(this.plan, b).end - segment(this.plan, b).start;
-      return this.plan.dtype === 'f32' ? k.sumSquares(buf.at(offset), n) : k.sumSquares16(buf.at(offset), n, this.plan.dtype);
+      return this.plan.dtype === 'f32'
+        ? k.sumSquares(buf.at(offset), n)
+        : k.sumSquares16(buf.at(offset), n, this.plan.dtype);
     });
   }
 
@@ -122,7 +132,8 @@ export class OptimizerState {
     const hostGradAt = this.base + ((this.separateMaster ? 1 : 0) + this.keys.length) * n * 4;
     // fp32 gradients for the step: the reducer's buffer itself (fp32 on device), a transient device workspace
     // (16-bit on device) or the host copy (a transient slot of the host allocation, not optimizer state).
-    let ws: Allocation | null = !host && plan.dtype !== 'f32' ? dev.alloc(Math.max(4, 4 * n), 'workspace', 'fp32 gradients for the step') : null;
+    let ws: Allocation | null =
+      !host && plan.dtype !== 'f32' ? dev.alloc(Math.max(4, 4 * n), 'workspace', 'fp32 gradients for the step') : null;
     const release = () => {
       if (ws !== null) dev.free(ws);
       ws = null;
@@ -138,7 +149,9 @@ export class OptimizerState {
         let gradBase: number;
         if (host) {
           const src = g.buf.comm(g.offset, len);
-          this.memory.f32(hostGradAt + so * 4, len).set(src instanceof Float32Array ? src : halfToF32Array(src, plan.dtype as 'bf16'));
+          this.memory
+            .f32(hostGradAt + so * 4, len)
+            .set(src instanceof Float32Array ? src : halfToF32Array(src, plan.dtype as 'bf16'));
           gradBase = hostGradAt + so * 4;
         } else if (ws !== null) {
           dev.kernels.castFromHalf(ws.ptr + so * 4, g.buf.at(g.offset), len, plan.dtype as 'bf16', false);

@@ -51,21 +51,36 @@ export class ParamFetcher implements ParameterStore {
   peakLiveElements = 0;
   gathers = 0;
 
-  constructor(private readonly plan: ZeroPlan, private readonly params: readonly Parameter[], modules: readonly { module: Module; groups: readonly number[] }[], private readonly o: FetcherOptions) {
+  constructor(
+    private readonly plan: ZeroPlan,
+    private readonly params: readonly Parameter[],
+    modules: readonly { module: Module; groups: readonly number[] }[],
+    private readonly o: FetcherOptions,
+  ) {
     const { layout, group } = plan;
-    this.shard = o.host !== undefined
-      ? new HostFlat(o.host, layout.shardNumel, plan.dtype, 'param', 'parameters (own shard, offloaded)')
-      : FlatBuffer.zeros(plan.device, layout.shardNumel, plan.dtype, 'param', 'parameters (own shard)');
+    this.shard =
+      o.host !== undefined
+        ? new HostFlat(o.host, layout.shardNumel, plan.dtype, 'param', 'parameters (own shard, offloaded)')
+        : FlatBuffer.zeros(plan.device, layout.shardNumel, plan.dtype, 'param', 'parameters (own shard)');
     // Each rank computes only its own slices of the initial values: the full model never exists on a rank.
     layout.buckets.forEach((bk) => {
       for (const s of shardSlices(bk.layout, group.rank)) {
-        writeInitial(plan, params[bk.layout.entries[s.entry].index], this.shard, bk.shardOffset + s.shardStart, s.paramStart, s.length);
+        writeInitial(
+          plan,
+          params[bk.layout.entries[s.entry].index],
+          this.shard,
+          bk.shardOffset + s.shardStart,
+          s.paramStart,
+          s.length,
+        );
       }
     });
     this.groups = layout.buckets.map((bk, b) => ({
       life: new Lifecycle(`stage-3 parameter group ${b} (${bk.layout.entries.map((e) => e.name).join(', ')})`),
       persistent: bk.layout.used < o.persistenceThreshold,
-      full: null, work: null, refs: 0,
+      full: null,
+      work: null,
+      refs: 0,
     }));
     params.forEach((p, i) => {
       p.release();
@@ -84,15 +99,22 @@ export class ParamFetcher implements ParameterStore {
         try {
           fn();
         } catch (e) {
-          if (e instanceof Error && !e.message.startsWith('stage 3')) e.message = `stage 3, module "${name}" (${phase}), rank ${group.rank}: ${e.message}`;
+          if (e instanceof Error && !e.message.startsWith('stage 3'))
+            e.message = `stage 3, module "${name}" (${phase}), rank ${group.rank}: ${e.message}`;
           throw e;
         }
       };
-      const pre = () => { for (const b of groups) this.acquire(b); };
-      const post = () => { for (const b of groups) this.releaseRef(b); };
+      const pre = () => {
+        for (const b of groups) this.acquire(b);
+      };
+      const post = () => {
+        for (const b of groups) this.releaseRef(b);
+      };
       this.unhook.push(
-        module.registerPreForward(named('before forward', pre)), module.registerPostForward(named('after forward', post)),
-        module.registerPreBackward(named('before backward', pre)), module.registerPostBackward(named('after backward', post)),
+        module.registerPreForward(named('before forward', pre)),
+        module.registerPostForward(named('after forward', post)),
+        module.registerPreBackward(named('before backward', pre)),
+        module.registerPostBackward(named('after backward', post)),
       );
     }
   }
@@ -104,7 +126,10 @@ export class ParamFetcher implements ParameterStore {
   /** The shard changed (optimizer step): gathered copies are stale, drop them (persistent ones are re-gathered). */
   afterStep(): void {
     this.groups.forEach((g, b) => {
-      if (g.refs !== 0) throw new StateError(`stage-3 parameter group ${b} is still in use (a module's forward or backward did not finish) at step()`);
+      if (g.refs !== 0)
+        throw new StateError(
+          `stage-3 parameter group ${b} is still in use (a module's forward or backward did not finish) at step()`,
+        );
       if (g.life.state === 'gathering') this.finish(b);
       if (g.life.state === 'gathered') this.release(b);
     });
@@ -195,7 +220,8 @@ export class ParamFetcher implements ParameterStore {
     const { group, device, dtype } = this.plan;
     if (this.liveElements + L.padded > this.o.maxLiveElements) this.evict(L.padded);
     g.life.to('gathering');
-    const full = (g.full = new FlatBuffer(device, L.padded, dtype, 'param', `gathered group ${b}`));
+    const full = new FlatBuffer(device, L.padded, dtype, 'param', `gathered group ${b}`);
+    g.full = full;
     const mine = full.comm(group.rank * L.chunk, L.chunk);
     mine.set(this.shard.comm(this.plan.layout.buckets[b].shardOffset, L.chunk) as never);
     this.liveElements += L.padded;
@@ -210,7 +236,8 @@ export class ParamFetcher implements ParameterStore {
     g.work?.wait();
     g.work = null;
     g.life.to('gathered');
-    for (const e of this.plan.layout.buckets[b].layout.entries) this.params[e.index].data = g.full!.view(e.offset, this.plan.shapes[e.index]);
+    for (const e of this.plan.layout.buckets[b].layout.entries)
+      this.params[e.index].data = g.full!.view(e.offset, this.plan.shapes[e.index]);
   }
 
   private release(b: number): void {

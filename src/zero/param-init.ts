@@ -7,7 +7,14 @@ import type { FlatStorage } from './host-flat.js';
 import type { ZeroPlan } from './plan.js';
 
 /** Elements [start, start + length) of p's value -> buf at element `at`. */
-export function writeInitial(plan: ZeroPlan, p: Parameter, buf: FlatStorage, at: number, start: number, length: number): void {
+export function writeInitial(
+  plan: ZeroPlan,
+  p: Parameter,
+  buf: FlatStorage,
+  at: number,
+  start: number,
+  length: number,
+): void {
   if (length === 0) return;
   let values: Float32Array;
   if (p.data !== null) {

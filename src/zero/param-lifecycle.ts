@@ -5,7 +5,11 @@ import { StateError } from '../errors.js';
 
 export type GroupState = 'sharded' | 'gathering' | 'gathered';
 
-const ALLOWED: Readonly<Record<GroupState, GroupState>> = { sharded: 'gathering', gathering: 'gathered', gathered: 'sharded' };
+const ALLOWED: Readonly<Record<GroupState, GroupState>> = {
+  sharded: 'gathering',
+  gathering: 'gathered',
+  gathered: 'sharded',
+};
 
 export class Lifecycle {
   private s: GroupState = 'sharded';
@@ -18,7 +22,9 @@ export class Lifecycle {
 
   to(next: GroupState): void {
     if (ALLOWED[this.s] !== next) {
-      throw new StateError(`${this.what}: illegal transition '${this.s}' -> '${next}' (allowed from '${this.s}': '${ALLOWED[this.s]}')`);
+      throw new StateError(
+        `${this.what}: illegal transition '${this.s}' -> '${next}' (allowed from '${this.s}': '${ALLOWED[this.s]}')`,
+      );
     }
     this.s = next;
   }

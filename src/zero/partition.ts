@@ -69,8 +69,10 @@ export interface ShardSlice {
 }
 
 function checkWorld(worldSize: number, alignment: number): void {
-  if (!Number.isInteger(worldSize) || worldSize < 1) throw new ShapeError(`partition: worldSize must be a whole number >= 1, got ${worldSize}`);
-  if (!Number.isInteger(alignment) || alignment < 1) throw new ShapeError(`partition: alignment must be a whole number >= 1, got ${alignment}`);
+  if (!Number.isInteger(worldSize) || worldSize < 1)
+    throw new ShapeError(`partition: worldSize must be a whole number >= 1, got ${worldSize}`);
+  if (!Number.isInteger(alignment) || alignment < 1)
+    throw new ShapeError(`partition: alignment must be a whole number >= 1, got ${alignment}`);
 }
 
 export function roundUp(n: number, multiple: number): number {
@@ -84,18 +86,27 @@ export function flatLayout(params: readonly ParamShape[], opts: LayoutOptions): 
   const entries: FlatEntry[] = [];
   let at = 0;
   params.forEach((p, index) => {
-    if (!Number.isInteger(p.numel) || p.numel < 0) throw new ShapeError(`partition: parameter ${p.name} has numel ${p.numel}; expected a whole number >= 0`);
+    if (!Number.isInteger(p.numel) || p.numel < 0)
+      throw new ShapeError(`partition: parameter ${p.name} has numel ${p.numel}; expected a whole number >= 0`);
     at = roundUp(at, alignment);
     entries.push(Object.freeze({ name: p.name, index, numel: p.numel, offset: at }));
     at += p.numel;
   });
   const padded = roundUp(at, opts.worldSize * alignment);
-  return Object.freeze({ entries: Object.freeze(entries), worldSize: opts.worldSize, alignment, used: at, padded, chunk: padded / opts.worldSize });
+  return Object.freeze({
+    entries: Object.freeze(entries),
+    worldSize: opts.worldSize,
+    alignment,
+    used: at,
+    padded,
+    chunk: padded / opts.worldSize,
+  });
 }
 
 /** Rank r's partition of the flat buffer: [r*chunk, (r+1)*chunk). */
 export function rankRange(layout: FlatLayout, rank: number): Range {
-  if (!Number.isInteger(rank) || rank < 0 || rank >= layout.worldSize) throw new ShapeError(`partition: rank ${rank} outside [0, ${layout.worldSize})`);
+  if (!Number.isInteger(rank) || rank < 0 || rank >= layout.worldSize)
+    throw new ShapeError(`partition: rank ${rank} outside [0, ${layout.worldSize})`);
   return { start: rank * layout.chunk, end: (rank + 1) * layout.chunk };
 }
 
@@ -119,7 +130,8 @@ export function ownerRanks(layout: FlatLayout, entry: number): number[] {
  * larger than that gets a bucket of its own. Returns each bucket's parameter indices, in order.
  */
 export function bucketize(params: readonly ParamShape[], bucketElements: number): number[][] {
-  if (!(bucketElements >= 1)) throw new ShapeError(`partition: bucket size must be >= 1 element, got ${bucketElements}`);
+  if (!(bucketElements >= 1))
+    throw new ShapeError(`partition: bucket size must be >= 1 element, got ${bucketElements}`);
   const buckets: number[][] = [];
   let cur: number[] = [];
   let size = 0;
@@ -155,7 +167,10 @@ export interface BucketedLayout {
   readonly locate: readonly (readonly [number, number])[];
 }
 
-export function bucketedLayout(params: readonly ParamShape[], opts: LayoutOptions & { bucketElements: number }): BucketedLayout {
+export function bucketedLayout(
+  params: readonly ParamShape[],
+  opts: LayoutOptions & { bucketElements: number },
+): BucketedLayout {
   return groupedLayout(params, bucketize(params, opts.bucketElements), opts);
 }
 
@@ -163,22 +178,33 @@ export function bucketedLayout(params: readonly ParamShape[], opts: LayoutOption
  * Like bucketedLayout, with the groups given (e.g. one per module for stage 3). Every parameter must be in exactly
  * one group; groups keep their order, parameters their order within a group.
  */
-export function groupedLayout(params: readonly ParamShape[], groups: readonly (readonly number[])[], opts: LayoutOptions): BucketedLayout {
+export function groupedLayout(
+  params: readonly ParamShape[],
+  groups: readonly (readonly number[])[],
+  opts: LayoutOptions,
+): BucketedLayout {
   const locate: [number, number][] = new Array(params.length);
   let flatOffset = 0;
   let shardOffset = 0;
   const buckets = groups.map((g, b) => {
-    const inner = flatLayout(g.map((i) => {
-      if (!(i >= 0 && i < params.length)) throw new ShapeError(`partition: group ${b} names parameter ${i}, outside [0, ${params.length})`);
-      return params[i];
-    }), opts);
+    const inner = flatLayout(
+      g.map((i) => {
+        if (!(i >= 0 && i < params.length))
+          throw new ShapeError(`partition: group ${b} names parameter ${i}, outside [0, ${params.length})`);
+        return params[i];
+      }),
+      opts,
+    );
     const layout: FlatLayout = Object.freeze({
       ...inner,
-      entries: Object.freeze(inner.entries.map((e, j) => {
-        if (locate[g[j]] !== undefined) throw new ShapeError(`partition: parameter ${params[g[j]].name} is in two groups`);
-        locate[g[j]] = [b, j];
-        return Object.freeze({ ...e, index: g[j] });
-      })),
+      entries: Object.freeze(
+        inner.entries.map((e, j) => {
+          if (locate[g[j]] !== undefined)
+            throw new ShapeError(`partition: parameter ${params[g[j]].name} is in two groups`);
+          locate[g[j]] = [b, j];
+          return Object.freeze({ ...e, index: g[j] });
+        }),
+      ),
     });
     const out = Object.freeze({ layout, flatOffset, shardOffset });
     flatOffset += layout.padded;
@@ -188,7 +214,13 @@ export function groupedLayout(params: readonly ParamShape[], groups: readonly (r
   for (let i = 0; i < params.length; i++) {
     if (locate[i] === undefined) throw new ShapeError(`partition: parameter ${params[i].name} is in no group`);
   }
-  return Object.freeze({ worldSize: opts.worldSize, buckets: Object.freeze(buckets), padded: flatOffset, shardNumel: shardOffset, locate: Object.freeze(locate) });
+  return Object.freeze({
+    worldSize: opts.worldSize,
+    buckets: Object.freeze(buckets),
+    padded: flatOffset,
+    shardNumel: shardOffset,
+    locate: Object.freeze(locate),
+  });
 }
 
 /** The intersection of every parameter with the flat range [start, end) (as shardSlices, shardStart relative to start). */
@@ -197,7 +229,8 @@ export function rangeSlices(layout: FlatLayout, start: number, end: number): Sha
   layout.entries.forEach((e, entry) => {
     const s = Math.max(start, e.offset);
     const t = Math.min(end, e.offset + e.numel);
-    if (s < t) out.push({ entry, name: e.name, paramStart: s - e.offset, length: t - s, flatStart: s, shardStart: s - start });
+    if (s < t)
+      out.push({ entry, name: e.name, paramStart: s - e.offset, length: t - s, flatStart: s, shardStart: s - start });
   });
   return out;
 }

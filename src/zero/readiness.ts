@@ -17,20 +17,35 @@ export class ReadinessTracker {
    * @param onReady parameter i's gradient of this backward is complete
    * @param onStart a module using parameter i is about to run its backward (gradients for i are coming)
    */
-  constructor(modules: readonly Module[], params: readonly Parameter[], private readonly onReady: (i: number) => void, onStart: (i: number) => void = () => {}) {
+  constructor(
+    modules: readonly Module[],
+    params: readonly Parameter[],
+    private readonly onReady: (i: number) => void,
+    onStart: (i: number) => void = () => {},
+  ) {
     const index = new Map(params.map((p, i) => [p, i]));
     this.users = params.map(() => []);
     for (const m of modules) {
-      const mine = [...new Set(m.directParameters().map((p) => index.get(p)).filter((i): i is number => i !== undefined))];
+      const mine = [
+        ...new Set(
+          m
+            .directParameters()
+            .map((p) => index.get(p))
+            .filter((i): i is number => i !== undefined),
+        ),
+      ];
       if (mine.length === 0) continue;
       mine.forEach((i) => this.users[i].push(m));
       this.unhook.push(
         m.registerPreForward(() => this.open.set(m, (this.open.get(m) ?? 0) + 1)),
-        m.registerPreBackward(() => { for (const i of mine) onStart(i); }),
+        m.registerPreBackward(() => {
+          for (const i of mine) onStart(i);
+        }),
         m.registerPostBackward(() => {
           const n = (this.open.get(m) ?? 0) - 1;
           this.open.set(m, n);
-          if (n === 0) for (const i of mine) if (this.users[i].every((u) => (this.open.get(u) ?? 0) === 0)) this.onReady(i);
+          if (n === 0)
+            for (const i of mine) if (this.users[i].every((u) => (this.open.get(u) ?? 0) === 0)) this.onReady(i);
         }),
       );
     }

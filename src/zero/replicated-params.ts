@@ -24,7 +24,11 @@ export interface ParameterStore {
 export class ReplicatedParams implements ParameterStore {
   private readonly flat: FlatBuffer;
 
-  constructor(private readonly plan: ZeroPlan, private readonly params: readonly Parameter[], readonly kind: 'replicated' | 'allgather-after-step') {
+  constructor(
+    private readonly plan: ZeroPlan,
+    private readonly params: readonly Parameter[],
+    readonly kind: 'replicated' | 'allgather-after-step',
+  ) {
     this.flat = FlatBuffer.zeros(plan.device, plan.layout.padded, plan.dtype, 'param', 'parameters (full)');
     params.forEach((p, i) => {
       const [b, j] = plan.layout.locate[i];
@@ -44,7 +48,11 @@ export class ReplicatedParams implements ParameterStore {
     const { group } = this.plan;
     for (const bk of this.plan.layout.buckets) {
       const L = bk.layout;
-      group.allGather(this.flat.comm(bk.flatOffset, L.padded), this.flat.comm(bk.flatOffset + group.rank * L.chunk, L.chunk), this.plan.dtype);
+      group.allGather(
+        this.flat.comm(bk.flatOffset, L.padded),
+        this.flat.comm(bk.flatOffset + group.rank * L.chunk, L.chunk),
+        this.plan.dtype,
+      );
     }
   }
 

@@ -14,14 +14,21 @@ function nonFinite(x: number, dtype: ZeroPlan['dtype']): boolean {
 /** Where this rank's first non-finite gradient is, as words for a message ('' when this rank's shard is finite). */
 export function locateNonFinite(plan: ZeroPlan, grads: SegmentSource, bucketSums: readonly number[]): string {
   const b = bucketSums.findIndex((s) => !Number.isFinite(s));
-  if (b < 0) return `rank ${plan.group.rank}'s own gradient shard is finite (another rank's is not, or another rank failed to prepare this step)`;
+  if (b < 0)
+    return `rank ${plan.group.rank}'s own gradient shard is finite (another rank's is not, or another rank failed to prepare this step)`;
   const seg = segment(plan, b);
   const { buf, offset } = grads.segmentGrad(b);
   const vals = buf.comm(offset, seg.end - seg.start);
   let at = -1;
-  for (let i = 0; i < vals.length; i++) if (nonFinite(vals[i], plan.dtype)) { at = i; break; }
-  const slice = at < 0 ? undefined : segmentSlices(plan, b).find((s) => at >= s.shardStart && at < s.shardStart + s.length);
-  const where = slice === undefined ? '' : `, first at ${slice.name}[${slice.paramStart + at - slice.shardStart}] (flat element)`;
+  for (let i = 0; i < vals.length; i++)
+    if (nonFinite(vals[i], plan.dtype)) {
+      at = i;
+      break;
+    }
+  const slice =
+    at < 0 ? undefined : segmentSlices(plan, b).find((s) => at >= s.shardStart && at < s.shardStart + s.length);
+  const where =
+    slice === undefined ? '' : `, first at ${slice.name}[${slice.paramStart + at - slice.shardStart}] (flat element)`;
   return `on rank ${plan.group.rank} the first non-finite gradient is in bucket ${b}${where}`;
 }
 

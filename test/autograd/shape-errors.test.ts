@@ -24,14 +24,18 @@ test('ops refuse mismatched shapes with ShapeError naming the op and both shapes
   const beta = param(device, 'ln_f.bias', [8], rand(8, 4));
   const wte = param(device, 'wte.weight', [16, 8], rand(16 * 8, 5));
   const tape = new Tape(device);
-  const x = tape.input(rand(3 * 7, 6), [3, 7]);           // 7 features where 8 are expected
+  const x = tape.input(rand(3 * 7, 6), [3, 7]); // 7 features where 8 are expected
   const y = tape.input(rand(3 * 8, 7), [3, 8]);
   const before = device.memoryStats().inUseBytes;
 
   refused(() => linear(tape, x, w, b), /linear/, /7/, /\[8, 32\]/, /c_fc\.weight/);
   refused(() => add(tape, x, y), /add/, /\[3, 7\]/, /\[3, 8\]/);
   refused(() => layerNorm(tape, x, g, beta), /layerNorm|layer_norm|LayerNorm/i, /\[3, 7\]|7/, /\[8\]|8/);
-  refused(() => causalAttention(tape, tape.input(rand(2 * 4 * 10, 8), [2, 4, 10]), 2), /causalAttention/, /\[2, 4, 10\]/);
+  refused(
+    () => causalAttention(tape, tape.input(rand(2 * 4 * 10, 8), [2, 4, 10]), 2),
+    /causalAttention/,
+    /\[2, 4, 10\]/,
+  );
   const logits = tape.input(rand(3 * 16, 9), [3, 16]);
   refused(() => crossEntropy(tape, logits, tape.input([1, 2], [2], { dtype: 'i32' })), /crossEntropy/, /3/, /\[2\]/);
   refused(() => crossEntropy(tape, logits, tape.input([1, 2, 16], [3], { dtype: 'i32' })), /crossEntropy/, /16/);

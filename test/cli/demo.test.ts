@@ -43,7 +43,12 @@ function assertSameLosses(s: readonly StageSummary[], rel: number, tag: string):
   const ref = s[0]!.losses;
   for (const x of s) {
     assert.equal(x.losses.length, ref.length, `${tag} stage ${x.stage}: steps`);
-    x.losses.forEach((l, i) => assert.ok(Math.abs(l - ref[i]!) <= rel * ref[i]!, `${tag} stage ${x.stage} step ${i}: loss ${l} vs stage 0 ${ref[i]}`));
+    x.losses.forEach((l, i) =>
+      assert.ok(
+        Math.abs(l - ref[i]!) <= rel * ref[i]!,
+        `${tag} stage ${x.stage} step ${i}: loss ${l} vs stage 0 ${ref[i]}`,
+      ),
+    );
   }
 }
 
@@ -55,7 +60,12 @@ function firstLossOneProcess(spec: Partial<StageRunSpec>): number {
   const rows: number[][] = [];
   const targets: number[][] = [];
   for (let r = 0; r < N; r++) {
-    const b = new DistributedSampler(train, { blockSize: T, microBatchSize: spec.microBatch!, worldSize: N, rank: r }).batch(1337, 0, 0);
+    const b = new DistributedSampler(train, {
+      blockSize: T,
+      microBatchSize: spec.microBatch!,
+      worldSize: N,
+      rank: r,
+    }).batch(1337, 0, 0);
     for (let i = 0; i < b.B; i++) {
       rows.push([...b.inputs.subarray(i * T, (i + 1) * T)]);
       targets.push([...b.targets.subarray(i * T, (i + 1) * T)]);
@@ -70,62 +80,107 @@ function firstLossOneProcess(spec: Partial<StageRunSpec>): number {
   return value;
 }
 
-test('demo, fp32, 2 thread ranks: same losses in every stage, the one-process first loss, states and comm bytes as the formulas, one table', async () => {
-  const out = collect();
-  const spec = { ...TINY, precision: 'fp32' as const };
-  const report = await demo({ steps: 3, worldSize: N, spec, print: out.print });
-  const s = report.summaries;
-  assert.deepEqual(s.map((x) => x.stage), [0, 1, 2, 3]);
-  assertSameLosses(s, 1e-6, 'fp32');
-  const oracle = firstLossOneProcess(spec);
-  for (const x of s) assert.ok(Math.abs(x.losses[0]! - oracle) <= 1e-5 * oracle, `stage ${x.stage} first loss ${x.losses[0]} vs one process ${oracle}`);
-  for (const x of s) {
-    assert.ok(x.valLoss !== null && Number.isFinite(x.valLoss), `stage ${x.stage}: held-out loss ${x.valLoss}`);
-    assert.ok(Math.abs(x.valLoss! - s[0]!.valLoss!) <= 1e-5 * s[0]!.valLoss!, `stage ${x.stage}: held-out loss ${x.valLoss} vs ${s[0]!.valLoss}`);
-    // measured model states right after initialize() are exactly the formula over the engine's padded layout
-    assert.equal(x.modelStates.param, x.formulaPadded.param, `stage ${x.stage} param bytes`);
-    assert.equal(x.modelStates.grad, x.formulaPadded.grad, `stage ${x.stage} grad bytes`);
-    assert.equal(x.modelStates.optimizer, x.formulaPadded.optimizer, `stage ${x.stage} optimizer bytes`);
-    // communication: 2 Psi (N-1)/N (stages 0-2) or up to 3 Psi (N-1)/N (stage 3) fp32 elements over the padded
-    // buckets; the partitioned stages add the gradient norm's scalar all-reduce (5N+1 floats, [Note: exact norm exchange])
-    const L = { padded: x.perRank[0]!.layout.padded, shardNumel: x.perRank[0]!.layout.shardNumel, worldSize: N } as BucketedLayout;
-    const op = x.commBytesByOp;
-    const bulk = x.stage === 0 ? op.all_reduce : op.reduce_scatter + op.all_gather;
-    if (x.stage > 0) assert.ok(op.all_reduce > 0 && op.all_reduce <= 2 * 4 * normSlots(N), `stage ${x.stage}: scalar all-reduce ${op.all_reduce} bytes`);
-    if (x.stage < 3) assert.equal(bulk, commBytesPerRankPadded(L, x.stage, 4), `stage ${x.stage} comm bytes per step`);
-    else assert.ok(bulk > commBytesPerRankPadded(L, 2, 4) && bulk <= 1.5 * commBytesPerRankPadded(L, 3, 4), `stage 3 comm bytes ${bulk} vs 3 Psi`);
-    assert.equal(x.commBytesPerStep, bulk + (x.stage > 0 ? op.all_reduce : 0) + op.broadcast + op.barrier);
-  }
-  // memory falls stage by stage (measured and formula)
-  for (let k = 1; k < 4; k++) {
-    assert.ok(s[k]!.modelStates.total < s[k - 1]!.modelStates.total, `model states stage ${k} < stage ${k - 1}`);
-    assert.ok(s[k]!.peak.optimizer <= s[k - 1]!.peak.optimizer, `optimizer peak stage ${k}`);
-  }
-  assert.ok(s[3]!.peak.param < s[0]!.peak.param, 'stage 3 holds less parameter memory than stage 0');
-  // the table: a header, a rule, one row per stage whose cells match the summaries
-  const at = out.lines.findIndex((l) => /^\s*stage\s+loss\s+val loss\s+tok\/s/.test(l));
-  assert.ok(at >= 0, `table header in:\n${out.lines.join('\n')}`);
-  assert.match(out.lines[at + 1]!, /^-+( +-+)+$/);
-  const rows = out.lines.slice(at + 2, at + 6).map((l) => l.trim().split(/\s+/));
-  assert.equal(rows.length, 4);
-  rows.forEach((r, k) => {
-    assert.equal(r.length, 13, `row ${k}: ${r.join(' ')}`);
-    assert.equal(r[0], String(k));
-    assert.equal(Number(r[1]), Number(s[k]!.finalLoss.toFixed(4)));
-  });
-  assert.ok(out.lines.some((l) => l.startsWith('Same training:')), 'the summary line on losses');
-});
+test(
+  'demo, fp32, 2 thread ranks: same losses in every stage, the one-process first loss, states and comm bytes as ' +
+    'the formulas, one table',
+  async () => {
+    const out = collect();
+    const spec = { ...TINY, precision: 'fp32' as const };
+    const report = await demo({ steps: 3, worldSize: N, spec, print: out.print });
+    const s = report.summaries;
+    assert.deepEqual(
+      s.map((x) => x.stage),
+      [0, 1, 2, 3],
+    );
+    assertSameLosses(s, 1e-6, 'fp32');
+    const oracle = firstLossOneProcess(spec);
+    for (const x of s)
+      assert.ok(
+        Math.abs(x.losses[0]! - oracle) <= 1e-5 * oracle,
+        `stage ${x.stage} first loss ${x.losses[0]} vs one process ${oracle}`,
+      );
+    for (const x of s) {
+      assert.ok(x.valLoss !== null && Number.isFinite(x.valLoss), `stage ${x.stage}: held-out loss ${x.valLoss}`);
+      assert.ok(
+        Math.abs(x.valLoss! - s[0]!.valLoss!) <= 1e-5 * s[0]!.valLoss!,
+        `stage ${x.stage}: held-out loss ${x.valLoss} vs ${s[0]!.valLoss}`,
+      );
+      // measured model states right after initialize() are exactly the formula over the engine's padded layout
+      assert.equal(x.modelStates.param, x.formulaPadded.param, `stage ${x.stage} param bytes`);
+      assert.equal(x.modelStates.grad, x.formulaPadded.grad, `stage ${x.stage} grad bytes`);
+      assert.equal(x.modelStates.optimizer, x.formulaPadded.optimizer, `stage ${x.stage} optimizer bytes`);
+      // communication: 2 Psi (N-1)/N (stages 0-2) or up to 3 Psi (N-1)/N (stage 3) fp32 elements over the padded
+      // buckets; the partitioned stages add the gradient norm's scalar all-reduce (5N+1 floats, [Note: exact norm exchange])
+      const L = {
+        padded: x.perRank[0]!.layout.padded,
+        shardNumel: x.perRank[0]!.layout.shardNumel,
+        worldSize: N,
+      } as BucketedLayout;
+      const op = x.commBytesByOp;
+      const bulk = x.stage === 0 ? op.all_reduce : op.reduce_scatter + op.all_gather;
+      if (x.stage > 0)
+        assert.ok(
+          op.all_reduce > 0 && op.all_reduce <= 2 * 4 * normSlots(N),
+          `stage ${x.stage}: scalar all-reduce ${op.all_reduce} bytes`,
+        );
+      if (x.stage < 3)
+        assert.equal(bulk, commBytesPerRankPadded(L, x.stage, 4), `stage ${x.stage} comm bytes per step`);
+      else
+        assert.ok(
+          bulk > commBytesPerRankPadded(L, 2, 4) && bulk <= 1.5 * commBytesPerRankPadded(L, 3, 4),
+          `stage 3 comm bytes ${bulk} vs 3 Psi`,
+        );
+      assert.equal(x.commBytesPerStep, bulk + (x.stage > 0 ? op.all_reduce : 0) + op.broadcast + op.barrier);
+    }
+    // memory falls stage by stage (measured and formula)
+    for (let k = 1; k < 4; k++) {
+      assert.ok(s[k]!.modelStates.total < s[k - 1]!.modelStates.total, `model states stage ${k} < stage ${k - 1}`);
+      assert.ok(s[k]!.peak.optimizer <= s[k - 1]!.peak.optimizer, `optimizer peak stage ${k}`);
+    }
+    assert.ok(s[3]!.peak.param < s[0]!.peak.param, 'stage 3 holds less parameter memory than stage 0');
+    // the table: a header, a rule, one row per stage whose cells match the summaries
+    const at = out.lines.findIndex((l) => /^\s*stage\s+loss\s+val loss\s+tok\/s/.test(l));
+    assert.ok(at >= 0, `table header in:\n${out.lines.join('\n')}`);
+    assert.match(out.lines[at + 1]!, /^-+( +-+)+$/);
+    const rows = out.lines.slice(at + 2, at + 6).map((l) => l.trim().split(/\s+/));
+    assert.equal(rows.length, 4);
+    rows.forEach((r, k) => {
+      assert.equal(r.length, 13, `row ${k}: ${r.join(' ')}`);
+      assert.equal(r[0], String(k));
+      assert.equal(Number(r[1]), Number(s[k]!.finalLoss.toFixed(4)));
+    });
+    assert.ok(
+      out.lines.some((l) => l.startsWith('Same training:')),
+      'the summary line on losses',
+    );
+  },
+);
 
 test('bench zero, bf16, 2 thread ranks: same losses in every stage; the last line is the documented JSON record', async () => {
   const out = collect();
-  const { record, summaries } = await benchZero({ worldSize: N, spec: { ...TINY, precision: 'bf16', evalBatches: 0 }, print: out.print });
+  const { record, summaries } = await benchZero({
+    worldSize: N,
+    spec: { ...TINY, precision: 'bf16', evalBatches: 0 },
+    print: out.print,
+  });
   assertSameLosses(summaries, 1e-6, 'bf16');
   const last = JSON.parse(out.lines[out.lines.length - 1]!) as Record<string, unknown>;
-  assert.deepEqual(Object.keys(last), ['bench', 'world_size', 'stage0_tokens_per_s', 'stage1_ratio', 'stage2_ratio', 'stage3_ratio', 'peak_bytes']);
+  assert.deepEqual(Object.keys(last), [
+    'bench',
+    'world_size',
+    'stage0_tokens_per_s',
+    'stage1_ratio',
+    'stage2_ratio',
+    'stage3_ratio',
+    'peak_bytes',
+  ]);
   assert.equal(last.bench, 'zero');
   assert.equal(last.world_size, N);
   for (const k of ['stage0_tokens_per_s', 'stage1_ratio', 'stage2_ratio', 'stage3_ratio']) {
-    assert.ok(typeof last[k] === 'number' && (last[k] as number) > 0 && Number.isFinite(last[k]), `${k} = ${String(last[k])}`);
+    assert.ok(
+      typeof last[k] === 'number' && (last[k] as number) > 0 && Number.isFinite(last[k]),
+      `${k} = ${String(last[k])}`,
+    );
   }
   const peaks = last.peak_bytes as Record<string, number>;
   assert.deepEqual(Object.keys(peaks), ['0', '1', '2', '3']);

@@ -8,10 +8,22 @@ import { SIZES } from './fixtures/collectives.js';
 
 const fixture = new URL('./fixtures/collectives.js', import.meta.url);
 
-for (const [worldSize, progressThread] of [[1, false], [2, false], [3, false], [4, false], [3, true]] as const) {
-  test(`threads collectives, world size ${worldSize}${progressThread ? ', async on progress threads' : ''}`, { timeout: 60_000 }, async () => {
+for (const [worldSize, progressThread] of [
+  [1, false],
+  [2, false],
+  [3, false],
+  [4, false],
+  [3, true],
+] as const) {
+  test(`threads collectives, world size ${worldSize}${progressThread ? ', async on progress threads' : ''}`, {
+    timeout: 60_000,
+  }, async () => {
     const results = await spawnWorld<{ failures: string[]; checks: number; calls: Record<string, number> }>({
-      worldSize, module: fixture, fn: 'collectives', timeoutMs: 55_000, args: { progressThread },
+      worldSize,
+      module: fixture,
+      fn: 'collectives',
+      timeoutMs: 55_000,
+      args: { progressThread },
     });
     assert.equal(results.length, worldSize);
     for (const r of results) {
@@ -21,8 +33,11 @@ for (const [worldSize, progressThread] of [[1, false], [2, false], [3, false], [
       const perDtypeSize = { all_reduce: 6, reduce_scatter: 9, all_gather: 3, broadcast: 2 * Math.min(worldSize, 2) };
       const k = 3 * SIZES.length;
       assert.deepEqual(r.calls, {
-        all_reduce: perDtypeSize.all_reduce * k + 3, reduce_scatter: perDtypeSize.reduce_scatter * k,
-        all_gather: perDtypeSize.all_gather * k, broadcast: perDtypeSize.broadcast * k, barrier: 1,
+        all_reduce: perDtypeSize.all_reduce * k + 3,
+        reduce_scatter: perDtypeSize.reduce_scatter * k,
+        all_gather: perDtypeSize.all_gather * k,
+        broadcast: perDtypeSize.broadcast * k,
+        barrier: 1,
       });
     }
   });

@@ -9,20 +9,34 @@ import { copyAcross } from '../../src/comm/threads/copy.js';
 import type { CommDType, ReduceOp } from '../../src/comm/types.js';
 import { testDevice } from './fixtures/memory.js';
 
-const f = new Float32Array(1), u = new Uint32Array(f.buffer);
-function nextUp(x: number): number { f[0] = x; u[0] = u[0]! + (x >= 0 ? 1 : -1); return f[0]!; }
-function nextDown(x: number): number { f[0] = x; u[0] = u[0]! - (x >= 0 ? 1 : -1); return f[0]!; }
+const f = new Float32Array(1),
+  u = new Uint32Array(f.buffer);
+function nextUp(x: number): number {
+  f[0] = x;
+  u[0] = u[0]! + (x >= 0 ? 1 : -1);
+  return f[0]!;
+}
+function nextDown(x: number): number {
+  f[0] = x;
+  u[0] = u[0]! - (x >= 0 ? 1 : -1);
+  return f[0]!;
+}
 
 for (const [name, toF, fromF, maxFinite] of [
-  ['bf16', bf16ToF32, f32ToBf16, 0x7f7f], ['f16', f16ToF32, f32ToF16, 0x7bff],
+  ['bf16', bf16ToF32, f32ToBf16, 0x7f7f],
+  ['f16', f16ToF32, f32ToF16, 0x7bff],
 ] as const) {
   test(`${name} conversions: round trip and round-to-nearest-even at every midpoint`, () => {
     for (let h = 0; h < 0x10000; h++) {
       const x = toF(h);
-      if (Number.isNaN(x)) { assert.ok(Number.isNaN(toF(fromF(x))), `${name} NaN ${h}`); continue; }
+      if (Number.isNaN(x)) {
+        assert.ok(Number.isNaN(toF(fromF(x))), `${name} NaN ${h}`);
+        continue;
+      }
       assert.equal(fromF(x), h, `${name} round trip of ${h.toString(16)}`);
       if ((h & 0x7fff) >= maxFinite) continue;
-      const next = h + 1, y = toF(next); // the neighbour away from zero
+      const next = h + 1,
+        y = toF(next); // the neighbour away from zero
       const mid = Math.fround((x + y) / 2);
       assert.equal(mid, (x + y) / 2, 'midpoint is an fp32 value');
       const even = (h & 1) === 0 ? h : next;
@@ -37,7 +51,10 @@ test('wasm reduce kernels equal the reference reducer (f32, bf16, f16 x sum, avg
   const dev = testDevice(4 << 20);
   const red = new Reducer(dev.memory);
   let seed = 12345;
-  const rnd = (): number => { seed = (Math.imul(seed, 1103515245) + 12345) >>> 0; return seed; };
+  const rnd = (): number => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return seed;
+  };
   for (const dtype of ['f32', 'bf16', 'f16'] as CommDType[]) {
     for (const op of ['sum', 'avg', 'max'] as ReduceOp[]) {
       for (const nsrc of [1, 2, 3, 5]) {
@@ -46,7 +63,10 @@ test('wasm reduce kernels equal the reference reducer (f32, bf16, f16 x sum, avg
           const srcs = Array.from({ length: nsrc }, (_, s) => {
             if (dtype === 'f32') {
               const a = dev.f32(n);
-              for (let i = 0; i < n; i++) { u[0] = rnd(); a[i] = (rnd() & 3) === 0 ? f[0]! : (rnd() % 2001 - 1000) * 1e5 ** (s % 3); }
+              for (let i = 0; i < n; i++) {
+                u[0] = rnd();
+                a[i] = (rnd() & 3) === 0 ? f[0]! : ((rnd() % 2001) - 1000) * 1e5 ** (s % 3);
+              }
               return a;
             }
             const a = dev.u16(n);
@@ -56,13 +76,24 @@ test('wasm reduce kernels equal the reference reducer (f32, bf16, f16 x sum, avg
           });
           const got = dtype === 'f32' ? dev.f32(n) : dev.u16(n);
           const want = dtype === 'f32' ? new Float32Array(n) : new Uint16Array(n);
-          red.reduce(dtype, op, got.byteOffset, srcs.map((s) => s.byteOffset), n, nsrc);
+          red.reduce(
+            dtype,
+            op,
+            got.byteOffset,
+            srcs.map((s) => s.byteOffset),
+            n,
+            nsrc,
+          );
           reduceInto(want, srcs, dtype, op, nsrc);
           const toF = dtype === 'f32' ? (x: number) => x : dtype === 'bf16' ? bf16ToF32 : f16ToF32;
           for (let i = 0; i < n; i++) {
-            const g = toF(got[i]!), w = toF(want[i]!);
+            const g = toF(got[i]!),
+              w = toF(want[i]!);
             if (Object.is(g, w) || (Number.isNaN(w) && Number.isNaN(g))) continue;
-            assert.fail(`${dtype} ${op} nsrc=${nsrc} n=${n} [${i}]: got ${g} (${got[i]}), want ${w} (${want[i]}); srcs ${srcs.map((s) => s[i]).join(',')}`);
+            assert.fail(
+              `${dtype} ${op} nsrc=${nsrc} n=${n} [${i}]: got ${g} (${got[i]}), want ${w} (${want[i]}); srcs ` +
+                `${srcs.map((s) => s[i]).join(',')}`,
+            );
           }
         }
       }
@@ -70,8 +101,12 @@ test('wasm reduce kernels equal the reference reducer (f32, bf16, f16 x sum, avg
   }
   // in place: dst is one of the sources
   dev.reset();
-  const a = dev.f32(100), b = dev.f32(100);
-  for (let i = 0; i < 100; i++) { a[i] = i; b[i] = 1e8; }
+  const a = dev.f32(100),
+    b = dev.f32(100);
+  for (let i = 0; i < 100; i++) {
+    a[i] = i;
+    b[i] = 1e8;
+  }
   red.reduce('f32', 'sum', b.byteOffset, [a.byteOffset, b.byteOffset], 100, 2);
   for (let i = 0; i < 100; i++) assert.equal(b[i], Math.fround(i + 1e8));
 });
@@ -81,8 +116,17 @@ test('Reducer#move is memmove (overlap either way) and copyAcross copies exactly
   const red = new Reducer(dev.memory);
   const bytes = new Uint8Array(dev.memory.buffer);
   const base = dev.u16(4096).byteOffset; // 8 KiB of room
-  const fillPattern = (): void => { for (let i = 0; i < 8192; i++) bytes[base + i] = (i * 7 + 3) & 0xff; };
-  for (const [dst, src, n] of [[0, 100, 5000], [100, 0, 5000], [3, 1, 1], [64, 64, 300], [10, 4000, 0], [1, 2, 8000]]) {
+  const fillPattern = (): void => {
+    for (let i = 0; i < 8192; i++) bytes[base + i] = (i * 7 + 3) & 0xff;
+  };
+  for (const [dst, src, n] of [
+    [0, 100, 5000],
+    [100, 0, 5000],
+    [3, 1, 1],
+    [64, 64, 300],
+    [10, 4000, 0],
+    [1, 2, 8000],
+  ]) {
     fillPattern();
     const want = bytes.slice(base, base + 8192);
     want.copyWithin(dst!, src!, src! + n!); // the reference: copyWithin has memmove semantics
@@ -90,8 +134,13 @@ test('Reducer#move is memmove (overlap either way) and copyAcross copies exactly
     assert.deepEqual(bytes.subarray(base, base + 8192), want, `move(${dst}, ${src}, ${n})`);
   }
   const other = testDevice(1 << 20);
-  const a = Buffer.from(dev.memory.buffer), b = Buffer.from(other.memory.buffer);
-  for (const [so, doff, n] of [[base, 70000, 65536 + 5], [base + 1, 70003, 7], [base, 70000, 0]]) {
+  const a = Buffer.from(dev.memory.buffer),
+    b = Buffer.from(other.memory.buffer);
+  for (const [so, doff, n] of [
+    [base, 70000, 65536 + 5],
+    [base + 1, 70003, 7],
+    [base, 70000, 0],
+  ]) {
     for (let i = 0; i < n! + 8; i++) a[so! + i] = (i * 13 + 1) & 0xff;
     b.fill(0xee, 69000, 70000 + 70000);
     copyAcross(a, so!, b, doff!, n!);
@@ -115,7 +164,8 @@ test('localProcessGroup: a one-rank group in the calling thread', async () => {
   for (let i = 0; i < 9; i++) a[i] = f32ToBf16(i - 4);
   pg.allReduce(a, 'avg', 'bf16');
   assert.deepEqual(Array.from(a, bf16ToF32), [-4, -3, -2, -1, 0, 1, 2, 3, 4]);
-  const out = dev.f32(4), inp = dev.f32(4);
+  const out = dev.f32(4),
+    inp = dev.f32(4);
   inp.set([1, 2, 3, 4]);
   pg.allGather(out, inp);
   assert.deepEqual(Array.from(out), [1, 2, 3, 4]);

@@ -10,7 +10,11 @@ const fixture = new URL('./fixtures/collectives.js', import.meta.url);
 for (const worldSize of [1, 2, 3, 4]) {
   test(`tcp collectives, world size ${worldSize}`, { timeout: 90_000 }, async () => {
     const results = await spawnWorld<{ failures: string[]; checks: number; calls: Record<string, number> }>({
-      worldSize, transport: 'tcp', module: fixture, fn: 'collectives', timeoutMs: 85_000,
+      worldSize,
+      transport: 'tcp',
+      module: fixture,
+      fn: 'collectives',
+      timeoutMs: 85_000,
     });
     assert.equal(results.length, worldSize);
     for (const r of results) {
@@ -18,7 +22,8 @@ for (const worldSize of [1, 2, 3, 4]) {
       assert.ok(r.checks > 1000);
       // the fixture's call mix is the threads test's business; here: every op ran, the same number on every rank
       assert.deepEqual(r.calls, results[0]!.calls);
-      for (const op of ['all_reduce', 'reduce_scatter', 'all_gather', 'broadcast', 'barrier']) assert.ok(r.calls[op]! > 0, op);
+      for (const op of ['all_reduce', 'reduce_scatter', 'all_gather', 'broadcast', 'barrier'])
+        assert.ok(r.calls[op]! > 0, op);
     }
   });
 }

@@ -15,9 +15,14 @@ import type { CollectiveDesc } from '../../src/comm/transport.js';
 
 async function pair(): Promise<{ ours: Socket; theirs: Socket }> {
   return new Promise((resolve) => {
-    const srv = createServer((ours) => { srv.close(); resolve({ ours, theirs }); });
+    const srv = createServer((ours) => {
+      srv.close();
+      resolve({ ours, theirs });
+    });
     let theirs: Socket;
-    srv.listen(0, '127.0.0.1', () => { theirs = connect((srv.address() as { port: number }).port, '127.0.0.1'); });
+    srv.listen(0, '127.0.0.1', () => {
+      theirs = connect((srv.address() as { port: number }).port, '127.0.0.1');
+    });
   });
 }
 
@@ -26,7 +31,10 @@ const desc: CollectiveDesc = { seq: 5, op: 'all_reduce', dtype: 'f32', reduceOp:
 function header(d: CollectiveDesc): Buffer {
   const w = new Int32Array(DESC_WORDS);
   encodeDesc(d, w);
-  return Buffer.concat([encodeHeader({ kind: FrameKind.OpHeader, op: 0, dtype: 1, seq: d.seq, length: DESC_WORDS * 4, offset: 0 }), Buffer.from(w.buffer)]);
+  return Buffer.concat([
+    encodeHeader({ kind: FrameKind.OpHeader, op: 0, dtype: 1, seq: d.seq, length: DESC_WORDS * 4, offset: 0 }),
+    Buffer.from(w.buffer),
+  ]);
 }
 
 function data(stream: number, seq: number, offset: number, values: number[], dtype = 1): Buffer {
@@ -34,7 +42,9 @@ function data(stream: number, seq: number, offset: number, values: number[], dty
   return Buffer.concat([encodeHeader({ kind: FrameKind.Data, op: stream, dtype, seq, length: p.length, offset }), p]);
 }
 
-async function run(peerFrames: (received: () => Buffer) => Buffer[]): Promise<{ result: OpResult; log: string[]; buf: Float32Array }> {
+async function run(
+  peerFrames: (received: () => Buffer) => Buffer[],
+): Promise<{ result: OpResult; log: string[]; buf: Float32Array }> {
   const { ours, theirs } = await pair();
   const got: Buffer[] = [];
   theirs.on('data', (c: Buffer) => got.push(c));
@@ -43,11 +53,26 @@ async function run(peerFrames: (received: () => Buffer) => Buffer[]): Promise<{ 
   conn.hold();
   const log: string[] = [];
   let resolve!: (r: OpResult) => void;
-  const done = new Promise<OpResult>((r) => { resolve = r; });
-  const engine = new Engine(0, 2, [undefined, conn], resolve, () => {}, (l) => log.push(l));
+  const done = new Promise<OpResult>((r) => {
+    resolve = r;
+  });
+  const engine = new Engine(
+    0,
+    2,
+    [undefined, conn],
+    resolve,
+    () => {},
+    (l) => log.push(l),
+  );
   const buf = new Float32Array(new SharedArrayBuffer(24));
   buf.set([1, 2, 3, 4, 5, 6]);
-  engine.post({ id: 1, desc, input: { sab: buf.buffer as SharedArrayBuffer, byteOffset: 0, length: 6 }, output: { sab: buf.buffer as SharedArrayBuffer, byteOffset: 0, length: 6 }, inPlace: true });
+  engine.post({
+    id: 1,
+    desc,
+    input: { sab: buf.buffer as SharedArrayBuffer, byteOffset: 0, length: 6 },
+    output: { sab: buf.buffer as SharedArrayBuffer, byteOffset: 0, length: 6 },
+    inPlace: true,
+  });
   for (const f of peerFrames(() => Buffer.concat(got))) theirs.write(f);
   const result = await done;
   engine.close(100, () => {});
@@ -64,15 +89,37 @@ test('engine: a well-formed peer gets the rank-order sum; rank 0 sends its chunk
 });
 
 const bad: [string, () => Buffer[], RegExp][] = [
-  ['a frame for an earlier seq', () => [header(desc), data(1, 3, 0, [1, 2, 3])], /sequence number 3, which is already finished here \(at 5\)/],
+  [
+    'a frame for an earlier seq',
+    () => [header(desc), data(1, 3, 0, [1, 2, 3])],
+    /sequence number 3, which is already finished here \(at 5\)/,
+  ],
   ['data before the header', () => [data(1, 5, 0, [1, 2, 3])], /data before the op header/],
   ['a second header', () => [header(desc), header(desc)], /second op header/],
   ['data on a stream all_reduce does not use', () => [header(desc), data(3, 5, 0, [1, 2, 3])], /stream 3/],
   ['data out of order', () => [header(desc), data(1, 5, 4, [1, 2])], /data at byte 4/],
   ['data past the chunk', () => [header(desc), data(1, 5, 0, [1, 2, 3, 4])], /\+16\)/],
   ['data of another dtype', () => [header(desc), data(1, 5, 0, [1, 2, 3], 2)], /dtype code 2/],
-  ['a header of the wrong size', () => [Buffer.concat([encodeHeader({ kind: FrameKind.OpHeader, op: 0, dtype: 1, seq: 5, length: 4, offset: 0 }), Buffer.alloc(4)])], /op header of 4 bytes/],
-  ['a store frame', () => [Buffer.concat([encodeHeader({ kind: FrameKind.StoreRequest, op: 0, dtype: 0, seq: 0, length: 2, offset: 0 }), Buffer.from('{}')])], /unexpected StoreRequest frame/],
+  [
+    'a header of the wrong size',
+    () => [
+      Buffer.concat([
+        encodeHeader({ kind: FrameKind.OpHeader, op: 0, dtype: 1, seq: 5, length: 4, offset: 0 }),
+        Buffer.alloc(4),
+      ]),
+    ],
+    /op header of 4 bytes/,
+  ],
+  [
+    'a store frame',
+    () => [
+      Buffer.concat([
+        encodeHeader({ kind: FrameKind.StoreRequest, op: 0, dtype: 0, seq: 0, length: 2, offset: 0 }),
+        Buffer.from('{}'),
+      ]),
+    ],
+    /unexpected StoreRequest frame/,
+  ],
 ];
 
 for (const [what, frames, msg] of bad) {

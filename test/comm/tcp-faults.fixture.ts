@@ -6,14 +6,36 @@ import type { ProcessGroup } from '../../src/comm/types.js';
 import { encodeHeader, encodeJsonFrame, FrameKind } from '../../src/comm/tcp/frame.js';
 import { testDevice } from './fixtures/memory.js';
 
-export interface Seen { rank: number; name: string; lostRank?: number; op?: string; seq?: number; errRank?: number; ms: number; message: string; sum?: number[] }
+export interface Seen {
+  rank: number;
+  name: string;
+  lostRank?: number;
+  op?: string;
+  seq?: number;
+  errRank?: number;
+  ms: number;
+  message: string;
+  sum?: number[];
+}
 
 function caught(rank: number, e: unknown, t0: number): Seen {
   const x = e as Error & { lostRank?: number; op?: string; seq?: number; rank?: number };
-  return { rank, name: x.name, lostRank: x.lostRank, op: x.op, seq: x.seq, errRank: x.rank, ms: Math.round(performance.now() - t0), message: x.message };
+  return {
+    rank,
+    name: x.name,
+    lostRank: x.lostRank,
+    op: x.op,
+    seq: x.seq,
+    errRank: x.rank,
+    ms: Math.round(performance.now() - t0),
+    message: x.message,
+  };
 }
 
-async function setup(ctx: RankContext, timeoutMs = 30_000): Promise<{ pg: ProcessGroup; buf: Float32Array; pids: number[] }> {
+async function setup(
+  ctx: RankContext,
+  timeoutMs = 30_000,
+): Promise<{ pg: ProcessGroup; buf: Float32Array; pids: number[] }> {
   const dev = testDevice(1 << 20);
   const pg = await ctx.initProcessGroup(dev.memory, { timeoutMs });
   const all = dev.f32(ctx.worldSize);
@@ -47,7 +69,10 @@ export async function fault(ctx: RankContext, mode: 'kill' | 'throw' | 'timeout'
 
 function raw(port: number, bytes: Buffer | null): Promise<void> {
   return new Promise((resolve) => {
-    const s = connect({ host: '127.0.0.1', port }, () => { if (bytes) s.write(bytes); else s.end(); });
+    const s = connect({ host: '127.0.0.1', port }, () => {
+      if (bytes) s.write(bytes);
+      else s.end();
+    });
     s.on('data', () => {});
     s.on('error', () => {});
     s.on('close', () => resolve());
@@ -61,13 +86,31 @@ export async function intruders(ctx: RankContext & { masterPort?: number }): Pro
     const port = ctx.masterPort!;
     await raw(port, Buffer.from('\x00\x01garbage that is not a frame, longer than one header'));
     await raw(port, encodeHeader({ kind: FrameKind.Hello, op: 0, dtype: 0, seq: 0, length: 0x7fffffff, offset: 0 }));
-    await raw(port, encodeJsonFrame(FrameKind.Hello, { role: 'store', group: 0, rank: 1, worldSize: ctx.worldSize, mac: 'ab'.repeat(32) }));
-    await raw(port, encodeJsonFrame(FrameKind.Hello, { role: 'peer', group: 0, rank: 1, worldSize: ctx.worldSize, mac: '' }));
+    await raw(
+      port,
+      encodeJsonFrame(FrameKind.Hello, {
+        role: 'store',
+        group: 0,
+        rank: 1,
+        worldSize: ctx.worldSize,
+        mac: 'ab'.repeat(32),
+      }),
+    );
+    await raw(
+      port,
+      encodeJsonFrame(FrameKind.Hello, { role: 'peer', group: 0, rank: 1, worldSize: ctx.worldSize, mac: '' }),
+    );
   }
   pg.barrier();
   const t0 = performance.now();
   pg.allReduce(buf);
-  const out: Seen = { rank: ctx.rank, name: 'none', ms: Math.round(performance.now() - t0), message: '', sum: [buf[0]!, buf[999]!] };
+  const out: Seen = {
+    rank: ctx.rank,
+    name: 'none',
+    ms: Math.round(performance.now() - t0),
+    message: '',
+    sum: [buf[0]!, buf[999]!],
+  };
   pg.destroy();
   return out;
 }

@@ -13,17 +13,21 @@ function world(fn: string, args: unknown) {
 }
 
 function survivors(outs: RankOutcome<Seen>[]): Seen[] {
-  return outs.filter((o) => o.rank !== 1).map((o) => {
-    assert.ok(o.ok, `rank ${o.rank} failed instead of reporting: ${!o.ok ? o.error.message : ''}`);
-    return (o as { value: Seen }).value;
-  });
+  return outs
+    .filter((o) => o.rank !== 1)
+    .map((o) => {
+      assert.ok(o.ok, `rank ${o.rank} failed instead of reporting: ${!o.ok ? o.error.message : ''}`);
+      return (o as { value: Seen }).value;
+    });
 }
 
 // Started first: its peers need ~6 s of silence to give up, which overlaps the other tests.
 const frozen = world('fault', 'stop');
 
 for (const mode of ['kill', 'throw'] as const) {
-  test(`tcp: a rank that ${mode === 'kill' ? 'is killed' : 'throws'} makes every peer fail with PeerLostError naming it`, { timeout: 60_000 }, async () => {
+  test(`tcp: a rank that ${mode === 'kill' ? 'is killed' : 'throws'} makes every peer fail with PeerLostError naming it`, {
+    timeout: 60_000,
+  }, async () => {
     const w = world('fault', mode);
     const outs = await w.outcomes;
     for (const s of survivors(outs)) {
@@ -32,9 +36,15 @@ for (const mode of ['kill', 'throw'] as const) {
       assert.match(s.message, /rank 1 /);
       assert.ok(s.ms < 10_000, `noticed after ${s.ms} ms`);
     }
-    const root = await w.results.then(() => null, (e: Error) => e);
+    const root = await w.results.then(
+      () => null,
+      (e: Error) => e,
+    );
     assert.equal(root?.name, 'PeerLostError');
-    assert.match(root!.message, mode === 'throw' ? /rank 1 failed: Error: boom from rank 1/ : /rank 1 was killed by SIGKILL/);
+    assert.match(
+      root!.message,
+      mode === 'throw' ? /rank 1 failed: Error: boom from rank 1/ : /rank 1 was killed by SIGKILL/,
+    );
   });
 }
 
@@ -47,13 +57,18 @@ test('tcp: a frozen rank (SIGSTOP) is found by the heartbeat within 10 s', { tim
   }
 });
 
-test('tcp: a late rank makes the others time out with CollectiveTimeoutError(op, rank, seq)', { timeout: 60_000 }, async () => {
+test('tcp: a late rank makes the others time out with CollectiveTimeoutError(op, rank, seq)', {
+  timeout: 60_000,
+}, async () => {
   const outs = await world('fault', 'timeout').outcomes;
   for (const s of survivors(outs)) {
     assert.equal(s.name, 'CollectiveTimeoutError', s.message);
     assert.deepEqual([s.op, s.errRank, s.seq], ['all_reduce', s.rank, 1]); // seq 0 was the setup's all-gather
     // one survivor times out first and tells the other, which gives up with it
-    assert.match(s.message, /waited more than \d+ ms in all_reduce\(count=1000, f32, sum\) \(sequence number 1\) for rank 1;/);
+    assert.match(
+      s.message,
+      /waited more than \d+ ms in all_reduce\(count=1000, f32, sum\) \(sequence number 1\) for rank 1;/,
+    );
   }
   const late = outs[1]!;
   assert.ok(late.ok);
@@ -61,7 +76,9 @@ test('tcp: a late rank makes the others time out with CollectiveTimeoutError(op,
   assert.equal((late as { value: Seen }).value.name, 'PeerLostError');
 });
 
-test('tcp: different collectives at one seq fail every rank with CollectiveMismatchError', { timeout: 60_000 }, async () => {
+test('tcp: different collectives at one seq fail every rank with CollectiveMismatchError', {
+  timeout: 60_000,
+}, async () => {
   const outs = await world('fault', 'mismatch').outcomes;
   for (const o of outs) {
     assert.ok(o.ok);
@@ -71,7 +88,9 @@ test('tcp: different collectives at one seq fail every rank with CollectiveMisma
   }
 });
 
-test('tcp: malformed and unauthenticated connections to the store do not disturb the job', { timeout: 60_000 }, async () => {
+test('tcp: malformed and unauthenticated connections to the store do not disturb the job', {
+  timeout: 60_000,
+}, async () => {
   const outs = await world('intruders', null).results;
   for (const s of outs) assert.deepEqual(s.sum, [6, 6]);
 });

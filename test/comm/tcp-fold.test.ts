@@ -8,7 +8,10 @@ import type { CommDType, ReduceOp } from '../../src/comm/types.js';
 
 function rand(seed: number): () => number {
   let s = seed >>> 0;
-  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  return () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
 }
 
 function values(dtype: CommDType, n: number, seed: number): Float32Array | Uint16Array {
@@ -29,7 +32,8 @@ for (const wasm of [true, false]) {
     if (wasm) assert.ok(folder.usesWasm, 'dist/wasm/reduce.wasm not built');
     const cases: [CommDType, ReduceOp, number, number][] = [];
     for (const dtype of ['f32', 'bf16', 'f16'] as CommDType[]) {
-      for (const op of ['sum', 'avg', 'max'] as ReduceOp[]) for (let N = 1; N <= 4; N++) cases.push([dtype, op, N, 5003]);
+      for (const op of ['sum', 'avg', 'max'] as ReduceOp[])
+        for (let N = 1; N <= 4; N++) cases.push([dtype, op, N, 5003]);
     }
     // longer than one fold segment (256 Ki elements), with an odd tail
     cases.push(['f32', 'sum', 3, 263_001], ['bf16', 'avg', 4, 263_001]);
@@ -39,7 +43,9 @@ for (const wasm of [true, false]) {
       const want = dtype === 'f32' ? new Float32Array(n) : new Uint16Array(n);
       reduceInto(want, parts, dtype, op);
       const views = folder.prepare(N, rank, n * (dtype === 'f32' ? 4 : 2));
-      parts.forEach((p, k) => { if (k !== rank) views[k]!.set(new Uint8Array(p.buffer)); });
+      parts.forEach((p, k) => {
+        if (k !== rank) views[k]!.set(new Uint8Array(p.buffer));
+      });
       const own = parts[rank]!.slice();
       folder.fold(own, own, 0, 1000, rank, op, dtype); // in place, in two calls
       folder.fold(own, own, 1000, n, rank, op, dtype);

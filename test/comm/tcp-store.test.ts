@@ -4,7 +4,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { StoreClient, StoreServer } from '../../src/comm/tcp/store.js';
-import { FrameKind, FrameParser, HEADER_BYTES, MAX_DATA_PAYLOAD, ProtocolError, encodeHeader, encodeJsonFrame } from '../../src/comm/tcp/frame.js';
+import {
+  FrameKind,
+  FrameParser,
+  HEADER_BYTES,
+  MAX_DATA_PAYLOAD,
+  ProtocolError,
+  encodeHeader,
+  encodeJsonFrame,
+} from '../../src/comm/tcp/frame.js';
 import type { FrameHeader } from '../../src/comm/tcp/frame.js';
 
 const TOKEN = 'the-job-secret';
@@ -20,17 +28,20 @@ async function withStore(fn: (s: StoreServer, log: string[]) => Promise<void>): 
   }
 }
 
-const client = (s: StoreServer, token = TOKEN, timeoutMs = 2000) => StoreClient.connect('127.0.0.1', s.port, { token, rank: 1, worldSize: 3, group: 0, timeoutMs });
+const client = (s: StoreServer, token = TOKEN, timeoutMs = 2000) =>
+  StoreClient.connect('127.0.0.1', s.port, { token, rank: 1, worldSize: 3, group: 0, timeoutMs });
 
 async function until(cond: () => boolean, ms = 3000): Promise<void> {
-  for (const end = Date.now() + ms; !cond() && Date.now() < end;) await new Promise((r) => setTimeout(r, 10));
+  for (const end = Date.now() + ms; !cond() && Date.now() < end; ) await new Promise((r) => setTimeout(r, 10));
   assert.ok(cond(), 'condition not reached');
 }
 
 /** Opens a raw connection, sends `bytes`, resolves when the server hangs up. */
 function raw(port: number, bytes: Buffer | null): Promise<void> {
   return new Promise((resolve) => {
-    const s = connect({ host: '127.0.0.1', port }, () => { if (bytes) s.write(bytes); });
+    const s = connect({ host: '127.0.0.1', port }, () => {
+      if (bytes) s.write(bytes);
+    });
     s.on('data', () => {});
     s.on('error', () => {});
     s.on('close', () => resolve());
@@ -73,7 +84,10 @@ test('store: garbage, an oversized frame, a Data frame, and silence are dropped 
     await raw(s.port, encodeHeader({ kind: FrameKind.Hello, op: 0, dtype: 0, seq: 0, length: 1 << 30, offset: 0 }));
     await raw(s.port, encodeHeader({ kind: FrameKind.Data, op: 1, dtype: 1, seq: 0, length: 4, offset: 0 }));
     // a request far below the store's 16 MiB limit, but too big for a stranger
-    await raw(s.port, encodeHeader({ kind: FrameKind.StoreRequest, op: 0, dtype: 0, seq: 0, length: 1 << 20, offset: 0 }));
+    await raw(
+      s.port,
+      encodeHeader({ kind: FrameKind.StoreRequest, op: 0, dtype: 0, seq: 0, length: 1 << 20, offset: 0 }),
+    );
     await raw(s.port, encodeJsonFrame(FrameKind.Hello, { role: 'store', group: 0, rank: 99, worldSize: 3, mac: '00' }));
     await raw(s.port, null); // says nothing: dropped after the handshake timeout (300 ms here)
     await until(() => s.refused === 6);
@@ -98,13 +112,27 @@ test('frame parser: headers and payloads split anywhere; Data handed on in piece
   });
   const stream = Buffer.concat([
     encodeJsonFrame(FrameKind.StoreRequest, { a: 1 }),
-    encodeHeader({ kind: FrameKind.Data, op: 1, dtype: 1, seq: 7, length: 6, offset: 12 }), Buffer.from('abcdef'),
+    encodeHeader({ kind: FrameKind.Data, op: 1, dtype: 1, seq: 7, length: 6, offset: 12 }),
+    Buffer.from('abcdef'),
     encodeHeader({ kind: FrameKind.Heartbeat, op: 0, dtype: 0, seq: 0, length: 0, offset: 0 }),
   ]);
   for (let i = 0; i < stream.length; i += 5) p.push(stream.subarray(i, i + 5));
-  assert.deepEqual(got.filter((g) => !g.startsWith('Data')), ['StoreRequest:{"a":1}', 'Heartbeat:']);
-  assert.equal(got.filter((g) => g.startsWith('Data')).map((g) => g.split(':')[1]).join(''), 'abcdef');
-  const bad = (b: Buffer, msg: RegExp) => assert.throws(() => new FrameParser({ onControl() {}, onDataPiece() {} }).push(b), (e: unknown) => e instanceof ProtocolError && msg.test((e as Error).message));
+  assert.deepEqual(
+    got.filter((g) => !g.startsWith('Data')),
+    ['StoreRequest:{"a":1}', 'Heartbeat:'],
+  );
+  assert.equal(
+    got
+      .filter((g) => g.startsWith('Data'))
+      .map((g) => g.split(':')[1])
+      .join(''),
+    'abcdef',
+  );
+  const bad = (b: Buffer, msg: RegExp) =>
+    assert.throws(
+      () => new FrameParser({ onControl() {}, onDataPiece() {} }).push(b),
+      (e: unknown) => e instanceof ProtocolError && msg.test((e as Error).message),
+    );
   bad(Buffer.alloc(HEADER_BYTES, 0x41), /bad frame magic/);
   const h = encodeHeader({ kind: FrameKind.Data, op: 1, dtype: 1, seq: 0, length: 8, offset: 0 });
   h.writeUInt8(2, 4);
@@ -112,5 +140,8 @@ test('frame parser: headers and payloads split anywhere; Data handed on in piece
   const k = encodeHeader({ kind: FrameKind.Data, op: 1, dtype: 1, seq: 0, length: 8, offset: 0 });
   k.writeUInt8(200, 5);
   bad(k, /unknown frame kind 200/);
-  bad(encodeHeader({ kind: FrameKind.Data, op: 1, dtype: 1, seq: 0, length: MAX_DATA_PAYLOAD + 1, offset: 0 }), /exceeds the limit/);
+  bad(
+    encodeHeader({ kind: FrameKind.Data, op: 1, dtype: 1, seq: 0, length: MAX_DATA_PAYLOAD + 1, offset: 0 }),
+    /exceeds the limit/,
+  );
 });

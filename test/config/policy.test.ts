@@ -41,9 +41,25 @@ test('unsupported combinations are refused with what to change', () => {
   const refuses = (fn: () => unknown, path: string, hint: string) =>
     assert.throws(fn, (e: unknown) => e instanceof ConfigError && e.path === path && e.message.includes(hint));
   refuses(() => policy({}, { fp16: { enabled: true }, bf16: { enabled: true } }), 'bf16.enabled', 'at most one');
-  refuses(() => policy({ stage: 2, offload_param: { device: 'cpu' } }), 'zero_optimization.offload_param.device', 'Set "stage": 3');
-  refuses(() => policy({ stage: 0, offload_optimizer: { device: 'cpu' } }), 'zero_optimization.offload_optimizer.device', 'stage 1, 2 or 3');
-  refuses(() => policy({ stage: 2, offload_optimizer: { device: 'nvme', nvme_path: '/tmp' } }), 'zero_optimization.offload_optimizer.device', '"cpu"');
+  refuses(
+    () => policy({ stage: 2, offload_param: { device: 'cpu' } }),
+    'zero_optimization.offload_param.device',
+    'Set "stage": 3',
+  );
+  refuses(
+    () => policy({ stage: 0, offload_optimizer: { device: 'cpu' } }),
+    'zero_optimization.offload_optimizer.device',
+    'stage 1, 2 or 3',
+  );
+  refuses(
+    () => policy({ stage: 2, offload_optimizer: { device: 'nvme', nvme_path: '/tmp' } }),
+    'zero_optimization.offload_optimizer.device',
+    '"cpu"',
+  );
   refuses(() => policy({ stage: 2, reduce_scatter: false }), 'zero_optimization.reduce_scatter', 'stage 1');
-  refuses(() => policy({ stage: 2, offload_optimizer: { device: 'cpu', ratio: 0.5 } }), 'zero_optimization.offload_optimizer.ratio', 'partial');
+  refuses(
+    () => policy({ stage: 2, offload_optimizer: { device: 'cpu', ratio: 0.5 } }),
+    'zero_optimization.offload_optimizer.ratio',
+    'partial',
+  );
 });

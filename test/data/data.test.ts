@@ -2,14 +2,24 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { ByteTokenizer, DEFAULT_CORPUS_SHA256, DistributedSampler, loadCorpus, trainValSplit, windowPermutation } from '../../src/data/index.js';
+import {
+  ByteTokenizer,
+  DEFAULT_CORPUS_SHA256,
+  DistributedSampler,
+  loadCorpus,
+  trainValSplit,
+  windowPermutation,
+} from '../../src/data/index.js';
 import { ConfigError } from '../../src/errors.js';
 
 test('shipped corpus: ~1 MB of ASCII English, checksum as documented', () => {
   const bytes = loadCorpus();
   assert.equal(bytes.length, 1_016_974);
   assert.equal(createHash('sha256').update(bytes).digest('hex'), DEFAULT_CORPUS_SHA256);
-  assert.ok(bytes.every((b) => b === 10 || (b >= 32 && b < 127)), 'printable ASCII and newlines');
+  assert.ok(
+    bytes.every((b) => b === 10 || (b >= 32 && b < 127)),
+    'printable ASCII and newlines',
+  );
   assert.ok(new TextDecoder().decode(bytes.subarray(0, 80)).startsWith('Genesis 1\n\nIn the beginning God created'));
   assert.throws(() => loadCorpus('/nonexistent/corpus.txt'), ConfigError);
 });
@@ -38,7 +48,10 @@ test('train/validation split: last fraction held out, contiguous, complete', () 
 
 test('window permutation: a permutation, deterministic in (seed, epoch), different across epochs and seeds', () => {
   const a = windowPermutation(1000, 1, 0);
-  assert.deepEqual([...a].sort((x, y) => x - y), Array.from({ length: 1000 }, (_, i) => i));
+  assert.deepEqual(
+    [...a].sort((x, y) => x - y),
+    Array.from({ length: 1000 }, (_, i) => i),
+  );
   assert.deepEqual(windowPermutation(1000, 1, 0), a);
   assert.notDeepEqual(windowPermutation(1000, 1, 1), a);
   assert.notDeepEqual(windowPermutation(1000, 2, 0), a);
@@ -72,8 +85,12 @@ test('sampler: world size N with micro-batch b equals one process with batch N*b
   for (const N of [1, 2, 3, 4]) {
     for (const shuffle of [true, false]) {
       const single = new DistributedSampler(tokens, { blockSize: T, microBatchSize: N * b, shuffle });
-      const ranks = Array.from({ length: N }, (_, r) => new DistributedSampler(tokens, { blockSize: T, microBatchSize: b, worldSize: N, rank: r, shuffle }));
-      for (const r of ranks) assert.equal(r.stepsPerEpoch, single.stepsPerEpoch, 'every rank takes the same number of steps');
+      const ranks = Array.from(
+        { length: N },
+        (_, r) => new DistributedSampler(tokens, { blockSize: T, microBatchSize: b, worldSize: N, rank: r, shuffle }),
+      );
+      for (const r of ranks)
+        assert.equal(r.stepsPerEpoch, single.stepsPerEpoch, 'every rank takes the same number of steps');
       for (const epoch of [0, 1]) {
         const want = [...single.batches(11, epoch)];
         const got = ranks.map((r) => [...r.batches(11, epoch)]);
@@ -100,15 +117,24 @@ test('sampler: world size N with micro-batch b equals one process with batch N*b
   }
   // a different seed or epoch gives another order; the same gives the same
   const s = new DistributedSampler(tokens, { blockSize: T, microBatchSize: b, worldSize: 2, rank: 1 });
-  assert.deepEqual(s.batch(5, 0, 0).starts, new DistributedSampler(tokens, { blockSize: T, microBatchSize: b, worldSize: 2, rank: 1 }).batch(5, 0, 0).starts);
+  assert.deepEqual(
+    s.batch(5, 0, 0).starts,
+    new DistributedSampler(tokens, { blockSize: T, microBatchSize: b, worldSize: 2, rank: 1 }).batch(5, 0, 0).starts,
+  );
   assert.notDeepEqual(s.batch(5, 0, 0).starts, s.batch(5, 1, 0).starts);
   assert.notDeepEqual(s.batch(5, 0, 0).starts, s.batch(6, 0, 0).starts);
 });
 
 test('sampler: options are validated with key, value and what is allowed', () => {
   const tokens = stream(100);
-  assert.throws(() => new DistributedSampler(tokens, { blockSize: 0, microBatchSize: 1 }), (e: unknown) => e instanceof ConfigError && e.path === 'blockSize');
-  assert.throws(() => new DistributedSampler(tokens, { blockSize: 8, microBatchSize: 1, worldSize: 2, rank: 2 }), /rank = 2 .* 0\.\.1/);
+  assert.throws(
+    () => new DistributedSampler(tokens, { blockSize: 0, microBatchSize: 1 }),
+    (e: unknown) => e instanceof ConfigError && e.path === 'blockSize',
+  );
+  assert.throws(
+    () => new DistributedSampler(tokens, { blockSize: 8, microBatchSize: 1, worldSize: 2, rank: 2 }),
+    /rank = 2 .* 0\.\.1/,
+  );
   assert.throws(() => new DistributedSampler(tokens, { blockSize: 50, microBatchSize: 4 }), /too small/);
   const s = new DistributedSampler(tokens, { blockSize: 8, microBatchSize: 2 });
   assert.throws(() => s.batch(0, 0, s.stepsPerEpoch), RangeError);

@@ -5,9 +5,14 @@ import { spawnWorld } from '../../src/launch/index.js';
 
 test('examples/zero3-gpt: 2 thread ranks train with stage 3 bf16; the loss of every rank falls; equal shards', async () => {
   const results = await spawnWorld<{ losses: number[]; paramBytes: number }>({
-    worldSize: 2, transport: 'threads', module: new URL('../../examples/zero3-gpt.js', import.meta.url), fn: 'rank', args: 8,
+    worldSize: 2,
+    transport: 'threads',
+    module: new URL('../../examples/zero3-gpt.js', import.meta.url),
+    fn: 'rank',
+    args: 8,
   });
-  for (const r of results) {   // each rank reports the loss of its own micro-batch, as DeepSpeed does
+  for (const r of results) {
+    // each rank reports the loss of its own micro-batch, as DeepSpeed does
     assert.ok(r.losses.every(Number.isFinite));
     assert.ok(r.losses[7] < r.losses[0] - 0.2, `loss falls: ${r.losses.join(', ')}`);
   }

@@ -12,8 +12,14 @@ export class SkippingGPT extends GPT {
     const t = flattenBatch(targets!, 'targets');
     return this.region(tape, () => {
       const pos = Int32Array.from({ length: x.B * x.T }, (_, i) => i % x.T);
-      let h = add(tape, this.wte.forward(tape, tape.input(x.data, [x.B, x.T], { dtype: 'i32' })), this.wpe.forward(tape, tape.input(pos, [x.B, x.T], { dtype: 'i32' })));
-      this.h.forEach((block, i) => { if (i !== this.skip) h = block.forward(tape, h); });
+      let h = add(
+        tape,
+        this.wte.forward(tape, tape.input(x.data, [x.B, x.T], { dtype: 'i32' })),
+        this.wpe.forward(tape, tape.input(pos, [x.B, x.T], { dtype: 'i32' })),
+      );
+      this.h.forEach((block, i) => {
+        if (i !== this.skip) h = block.forward(tape, h);
+      });
       const logits = this.lm_head.forward(tape, this.ln_f.forward(tape, h));
       return { logits, loss: crossEntropy(tape, logits, tape.input(t.data, [t.B, t.T], { dtype: 'i32' })) };
     });

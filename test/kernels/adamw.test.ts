@@ -5,10 +5,24 @@ import assert from 'node:assert/strict';
 import { f16ToF32, bf16ToF32 } from '../../src/tensor/dtype.js';
 import { assertClose, makeBench, randomArray } from './helpers.js';
 
-function adamwFormula(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, o: {
-  lr: number; b1: number; b2: number; eps: number; wd: number; decoupled: boolean; t: number; gs: number;
-}): void {
-  const bc1 = 1 - o.b1 ** o.t, bc2 = 1 - o.b2 ** o.t;
+function adamwFormula(
+  p: Float32Array,
+  g: Float32Array,
+  m: Float32Array,
+  v: Float32Array,
+  o: {
+    lr: number;
+    b1: number;
+    b2: number;
+    eps: number;
+    wd: number;
+    decoupled: boolean;
+    t: number;
+    gs: number;
+  },
+): void {
+  const bc1 = 1 - o.b1 ** o.t,
+    bc2 = 1 - o.b2 ** o.t;
   for (let i = 0; i < p.length; i++) {
     let gi = g[i]! * o.gs;
     if (!o.decoupled) gi += o.wd * p[i]!;
@@ -27,15 +41,38 @@ test('adamw: both backends follow the written-out formula over several steps', (
       for (const k of [b.wasm, b.js]) {
         b.reset();
         const o = { lr: 1e-2, b1: 0.9, b2: 0.95, eps: 1e-8, wd: 0.1, decoupled, t: 0, gs: 0.5 };
-        const p = randomArray(n, n), m = new Float32Array(n), v = new Float32Array(n);
-        const P = b.put(p), M = b.put(m), Vp = b.put(v), G = b.alloc(n), out16 = b.alloc(n, 2);
+        const p = randomArray(n, n),
+          m = new Float32Array(n),
+          v = new Float32Array(n);
+        const P = b.put(p),
+          M = b.put(m),
+          Vp = b.put(v),
+          G = b.alloc(n),
+          out16 = b.alloc(n, 2);
         for (let step = 1; step <= 3; step++) {
           const g = randomArray(n, 100 * step + n);
           b.f32.set(g, G >>> 2);
           o.t = step;
           adamwFormula(p, g, m, v, o);
           const type = step % 2 ? 'bf16' : 'f16';
-          k.adamw(P, G, M, Vp, n, o.lr, o.b1, o.b2, o.eps, o.wd, decoupled, 1 - o.b1 ** step, 1 - o.b2 ** step, o.gs, out16, type);
+          k.adamw(
+            P,
+            G,
+            M,
+            Vp,
+            n,
+            o.lr,
+            o.b1,
+            o.b2,
+            o.eps,
+            o.wd,
+            decoupled,
+            1 - o.b1 ** step,
+            1 - o.b2 ** step,
+            o.gs,
+            out16,
+            type,
+          );
           const what = `${k.backend} adamw n=${n} decoupled=${decoupled} step ${step}`;
           assertClose(b.get(P, n), p, 1e-5, 1e-6, `${what} p`);
           assertClose(b.get(M, n), m, 1e-5, 1e-7, `${what} m`);
@@ -44,7 +81,10 @@ test('adamw: both backends follow the written-out formula over several steps', (
             const h = b.u16[(out16 >>> 1) + i]!;
             const back = type === 'bf16' ? bf16ToF32(h) : f16ToF32(h);
             const rel = type === 'bf16' ? 2 ** -8 : 2 ** -11;
-            assert.ok(Math.abs(back - b.f32[(P >>> 2) + i]!) <= rel * Math.abs(b.f32[(P >>> 2) + i]!) + 1e-7, `${what} out16[${i}]`);
+            assert.ok(
+              Math.abs(back - b.f32[(P >>> 2) + i]!) <= rel * Math.abs(b.f32[(P >>> 2) + i]!) + 1e-7,
+              `${what} out16[${i}]`,
+            );
           }
         }
       }

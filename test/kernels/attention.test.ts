@@ -5,7 +5,11 @@ import { assertClose, makeBench, randomArray } from './helpers.js';
 
 const CASES: [number, number, number, number][] = [
   // B, T, C, nh
-  [1, 1, 4, 1], [2, 5, 12, 3], [1, 9, 8, 2], [2, 33, 24, 2], [1, 70, 128, 2],
+  [1, 1, 4, 1],
+  [2, 5, 12, 3],
+  [1, 9, 8, 2],
+  [2, 33, 24, 2],
+  [1, 70, 128, 2],
   [1, 130, 16, 2], // three causal row blocks of the wasm kernel
   [2, 7, 10, 2], // head size 5: not a multiple of the vector width
 ];
@@ -19,7 +23,8 @@ test('attention forward/backward: wasm equals js (accumulate on and off)', () =>
       const dout = b.put(randomArray(B * T * C, T + C));
       const d0 = randomArray(B * T * 3 * C, 3);
       const res = [b.wasm, b.js].map((k) => {
-        const out = b.alloc(B * T * C), att = b.alloc(B * nh * T * T);
+        const out = b.alloc(B * T * C),
+          att = b.alloc(B * nh * T * T);
         const scratch = b.alloc(k.attentionScratchBytes(B, T, C, nh) / 4);
         b.f32.fill(NaN, att >>> 2, (att >>> 2) + B * nh * T * T); // every entry must be written
         k.attentionForward(out, att, qkv, scratch, B, T, C, nh);
@@ -39,5 +44,7 @@ test('attention forward/backward: wasm equals js (accumulate on and off)', () =>
 
 test('attention refuses C not divisible by nh', () => {
   const b = makeBench(64);
-  assert.throws(() => b.wasm.attentionForward(b.alloc(64), b.alloc(64), b.alloc(64), b.alloc(64), 1, 2, 6, 4), { name: 'ShapeError' });
+  assert.throws(() => b.wasm.attentionForward(b.alloc(64), b.alloc(64), b.alloc(64), b.alloc(64), 1, 2, 6, 4), {
+    name: 'ShapeError',
+  });
 });

@@ -71,10 +71,17 @@ export function randomArray(n: number, seed: number, lo = -1, hi = 1): Float32Ar
 }
 
 /** |a - b| <= atol + rtol * |b| elementwise, with the first offending index in the message. */
-export function assertClose(a: ArrayLike<number>, b: ArrayLike<number>, rtol: number, atol: number, what: string): void {
+export function assertClose(
+  a: ArrayLike<number>,
+  b: ArrayLike<number>,
+  rtol: number,
+  atol: number,
+  what: string,
+): void {
   assert.equal(a.length, b.length, `${what}: lengths differ`);
   for (let i = 0; i < a.length; i++) {
-    const x = a[i]!, y = b[i]!;
+    const x = a[i]!,
+      y = b[i]!;
     if (!(Math.abs(x - y) <= atol + rtol * Math.abs(y))) {
       assert.fail(`${what}: element ${i}: got ${x}, expected ${y} (rtol ${rtol}, atol ${atol})`);
     }

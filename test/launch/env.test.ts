@@ -16,22 +16,70 @@ test('no launcher: one rank on loopback, port 29500, tcp', () => {
 });
 
 test('zerots/torchrun variables, with rendezvous and token', () => {
-  const e = discoverRank({ RANK: '5', WORLD_SIZE: '8', LOCAL_RANK: '1', LOCAL_WORLD_SIZE: '4', MASTER_ADDR: 'node0', MASTER_PORT: '1234', ZEROTS_JOB_TOKEN: 'abc', ZEROTS_BIND_ADDR: '10.0.0.2', ZEROTS_COMM_TIMEOUT_MS: '5000' });
+  const e = discoverRank({
+    RANK: '5',
+    WORLD_SIZE: '8',
+    LOCAL_RANK: '1',
+    LOCAL_WORLD_SIZE: '4',
+    MASTER_ADDR: 'node0',
+    MASTER_PORT: '1234',
+    ZEROTS_JOB_TOKEN: 'abc',
+    ZEROTS_BIND_ADDR: '10.0.0.2',
+    ZEROTS_COMM_TIMEOUT_MS: '5000',
+  });
   assert.deepEqual(pick(e), [5, 8, 1, 4, 'zerots']);
-  assert.deepEqual([e.masterAddr, e.masterPort, e.token, e.bindAddr, e.timeoutMs], ['node0', 1234, 'abc', '10.0.0.2', 5000]);
+  assert.deepEqual(
+    [e.masterAddr, e.masterPort, e.token, e.bindAddr, e.timeoutMs],
+    ['node0', 1234, 'abc', '10.0.0.2', 5000],
+  );
   // LOCAL_* absent: every rank is local
   assert.deepEqual(pick(discoverRank({ RANK: '2', WORLD_SIZE: '3' })), [2, 3, 2, 3, 'zerots']);
 });
 
 test('Open MPI, PMI (MPICH/Intel MPI) and Slurm variables', () => {
-  assert.deepEqual(pick(discoverRank({ OMPI_COMM_WORLD_RANK: '3', OMPI_COMM_WORLD_SIZE: '4', OMPI_COMM_WORLD_LOCAL_RANK: '1', OMPI_COMM_WORLD_LOCAL_SIZE: '2' })), [3, 4, 1, 2, 'ompi']);
-  assert.deepEqual(pick(discoverRank({ PMI_RANK: '2', PMI_SIZE: '6', MPI_LOCALRANKID: '0', MPI_LOCALNRANKS: '3' })), [2, 6, 0, 3, 'pmi']);
-  const s = discoverRank({ SLURM_PROCID: '7', SLURM_NTASKS: '9', SLURM_LOCALID: '0', SLURM_NODEID: '3', SLURM_TASKS_PER_NODE: '2(x3),3', SLURM_JOB_NODELIST: 'gpu[07-10],login' });
+  assert.deepEqual(
+    pick(
+      discoverRank({
+        OMPI_COMM_WORLD_RANK: '3',
+        OMPI_COMM_WORLD_SIZE: '4',
+        OMPI_COMM_WORLD_LOCAL_RANK: '1',
+        OMPI_COMM_WORLD_LOCAL_SIZE: '2',
+      }),
+    ),
+    [3, 4, 1, 2, 'ompi'],
+  );
+  assert.deepEqual(pick(discoverRank({ PMI_RANK: '2', PMI_SIZE: '6', MPI_LOCALRANKID: '0', MPI_LOCALNRANKS: '3' })), [
+    2,
+    6,
+    0,
+    3,
+    'pmi',
+  ]);
+  const s = discoverRank({
+    SLURM_PROCID: '7',
+    SLURM_NTASKS: '9',
+    SLURM_LOCALID: '0',
+    SLURM_NODEID: '3',
+    SLURM_TASKS_PER_NODE: '2(x3),3',
+    SLURM_JOB_NODELIST: 'gpu[07-10],login',
+  });
   assert.deepEqual(pick(s), [7, 9, 0, 3, 'slurm']);
   assert.equal(s.masterAddr, 'gpu07');
   // MASTER_ADDR wins over the Slurm host list; RANK wins over the MPI variables
-  assert.equal(discoverRank({ SLURM_PROCID: '0', SLURM_NTASKS: '1', SLURM_LOCALID: '0', SLURM_JOB_NODELIST: 'a1', MASTER_ADDR: 'b2' }).masterAddr, 'b2');
-  assert.equal(discoverRank({ RANK: '1', WORLD_SIZE: '2', OMPI_COMM_WORLD_RANK: '0', OMPI_COMM_WORLD_SIZE: '2' }).source, 'zerots');
+  assert.equal(
+    discoverRank({
+      SLURM_PROCID: '0',
+      SLURM_NTASKS: '1',
+      SLURM_LOCALID: '0',
+      SLURM_JOB_NODELIST: 'a1',
+      MASTER_ADDR: 'b2',
+    }).masterAddr,
+    'b2',
+  );
+  assert.equal(
+    discoverRank({ RANK: '1', WORLD_SIZE: '2', OMPI_COMM_WORLD_RANK: '0', OMPI_COMM_WORLD_SIZE: '2' }).source,
+    'zerots',
+  );
 });
 
 test('Slurm helpers', () => {
@@ -44,7 +92,10 @@ test('Slurm helpers', () => {
 
 test('refusals name the variable and say what is allowed', () => {
   const refuse = (env: Record<string, string>, path: string, msg: RegExp) => {
-    assert.throws(() => discoverRank(env), (e: unknown) => e instanceof ConfigError && e.path === path && msg.test(e.message));
+    assert.throws(
+      () => discoverRank(env),
+      (e: unknown) => e instanceof ConfigError && e.path === path && msg.test(e.message),
+    );
   };
   refuse({ RANK: '0' }, 'WORLD_SIZE', /WORLD_SIZE is not set/);
   refuse({ RANK: 'x', WORLD_SIZE: '2' }, 'RANK', /not an integer >= 0/);

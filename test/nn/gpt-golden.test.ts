@@ -21,7 +21,11 @@ function check(what: string, got: ArrayLike<number>, want: ArrayLike<number>, to
 
 function loadInit(model: Module, fx: Fixture): Parameter[] {
   const params = model.parameters();
-  assert.deepEqual(params.map((p) => p.name), fx.manifest.params.map((p) => p.name), 'parameter names and order (GPT-2 state dict)');
+  assert.deepEqual(
+    params.map((p) => p.name),
+    fx.manifest.params.map((p) => p.name),
+    'parameter names and order (GPT-2 state dict)',
+  );
   for (const p of params) {
     assert.deepEqual([...p.shape], fx.manifest.params.find((q) => q.name === p.name)?.shape, `${p.name} shape`);
     p.load(fx.get(`init/${p.name}`));
@@ -42,7 +46,10 @@ function runGolden(model: Module, fx: Fixture, forward: (tape: Tape) => { logits
     assert.ok(loss !== null);
     if (s === 0) check('logits', logits.f32(), fx.get('logits'));
     const value = tape.backward(loss);
-    assert.ok(Math.abs(value - fx.manifest.stepLosses[s]) <= 1e-5 * Math.abs(fx.manifest.stepLosses[s]), `loss at step ${s}: ${value} vs ${fx.manifest.stepLosses[s]}`);
+    assert.ok(
+      Math.abs(value - fx.manifest.stepLosses[s]) <= 1e-5 * Math.abs(fx.manifest.stepLosses[s]),
+      `loss at step ${s}: ${value} vs ${fx.manifest.stepLosses[s]}`,
+    );
     tape.clear();
     if (s === 0) for (const p of params) check(`grad ${p.name}`, p.grad!.f32(), fx.get(`grad/${p.name}`));
     opt.step();
@@ -61,7 +68,8 @@ function runGolden(model: Module, fx: Fixture, forward: (tape: Tape) => { logits
     const C = p.numel / 3;
     check(`after ${steps} steps ${p.name} (q)`, got.subarray(0, C), want.subarray(0, C));
     check(`after ${steps} steps ${p.name} (v)`, got.subarray(2 * C), want.subarray(2 * C));
-    for (let i = C; i < 2 * C; i++) assert.ok(Math.abs(got[i] - want[i]) <= 0.05 * lr * steps, `${p.name}[${i}] (key bias) ${got[i]} vs ${want[i]}`);
+    for (let i = C; i < 2 * C; i++)
+      assert.ok(Math.abs(got[i] - want[i]) <= 0.05 * lr * steps, `${p.name}[${i}] (key bias) ${got[i]} vs ${want[i]}`);
   }
   opt.dispose();
 }
@@ -73,7 +81,9 @@ for (const backend of ['js', 'wasm'] as const) {
     const cfg = { ...(fx.manifest.config as Omit<GPTConfig, 'seed'>), seed: 1 };
     const model = new GPT(device, cfg);
     const [B, T] = fx.manifest.batch;
-    runGolden(model, fx, (tape) => model.forward(tape, { B, T, data: fx.manifest.idx! }, { B, T, data: fx.manifest.targets }));
+    runGolden(model, fx, (tape) =>
+      model.forward(tape, { B, T, data: fx.manifest.idx! }, { B, T, data: fx.manifest.targets }),
+    );
   });
 
   test(`MLP classifier matches PyTorch (${backend} kernels)`, () => {

@@ -41,28 +41,40 @@ test('parameters released after forward are fetched in backward through onFetch;
       p.data = Tensor.fromArray(device, host.get(p)!, p.shape, { category: 'param', label: p.name });
     };
   }
-  const releaseDirect = (m: { directParameters(): { release(): void }[] }): void => m.directParameters().forEach((p) => p.release());
+  const releaseDirect = (m: { directParameters(): { release(): void }[] }): void =>
+    m.directParameters().forEach((p) => p.release());
   for (const m of model.modules()) {
     m.registerPostForward(releaseDirect);
     m.registerPostBackward(releaseDirect);
   }
   model.parameters().forEach((p) => p.release());
   const { loss } = model.forward(tape, idx, tgt);
-  assert.equal(device.memoryStats().byCategory.param.inUse, ref.parameters().reduce((s, p) => s + p.numel * 4, 0),
-    'after forward only the reference model holds parameter data: every use released its fetch');
+  assert.equal(
+    device.memoryStats().byCategory.param.inUse,
+    ref.parameters().reduce((s, p) => s + p.numel * 4, 0),
+    'after forward only the reference model holds parameter data: every use released its fetch',
+  );
   const fetchesInForward = fetches;
-  assert.equal(fetchesInForward, model.parameters().length + 1, 'each parameter fetched once in forward, wte twice (embedding and tied head)');
+  assert.equal(
+    fetchesInForward,
+    model.parameters().length + 1,
+    'each parameter fetched once in forward, wte twice (embedding and tied head)',
+  );
   assert.equal(tape.backward(loss!), refLoss);
   tape.clear();
   assert.ok(fetches > fetchesInForward, 'backward fetched released parameters again');
-  for (const [n, p] of model.namedParameters()) assert.deepEqual(p.grad!.f32(), want.get(n), `grad ${n} equals the unreleased run's`);
+  for (const [n, p] of model.namedParameters())
+    assert.deepEqual(p.grad!.f32(), want.get(n), `grad ${n} equals the unreleased run's`);
 });
 
 test('a released parameter without a fetch hook fails with a StateError naming it', () => {
   const device = new Device({ capacityBytes: 32 * 2 ** 20, kernels: 'js' });
   const model = new GPT(device, CFG);
   model.h[1].mlp.c_fc.weight.release();
-  assert.throws(() => model.forward(new Tape(device), idx, tgt), (e: Error) => e.name === 'StateError' && /h\.1\.mlp\.c_fc\.weight/.test(e.message));
+  assert.throws(
+    () => model.forward(new Tape(device), idx, tgt),
+    (e: Error) => e.name === 'StateError' && /h\.1\.mlp\.c_fc\.weight/.test(e.message),
+  );
 });
 
 test('onGrad receives every contribution (wte twice); module backward hooks bracket their gradients', () => {
@@ -90,20 +102,35 @@ test('onGrad receives every contribution (wte twice); module backward hooks brac
     b.registerPostForward((m) => events.push(`post-forward ${m.prefix}`));
   }
   step(model, tape);
-  assert.equal(events.filter((e) => e === 'grad wte.weight').length, 2, 'tied wte: one contribution from the head, one from the embedding');
-  for (const [n, p] of model.namedParameters()) assert.equal(events.filter((e) => e === `grad ${n}`).length, p.uses, `${n}: uses = contributions`);
+  assert.equal(
+    events.filter((e) => e === 'grad wte.weight').length,
+    2,
+    'tied wte: one contribution from the head, one from the embedding',
+  );
+  for (const [n, p] of model.namedParameters())
+    assert.equal(events.filter((e) => e === `grad ${n}`).length, p.uses, `${n}: uses = contributions`);
   for (const [n, g] of want) {
     const mine = got.get(n)!;
     // Summation order differs from accumulating in place only for wte (two contributions added in another order).
-    for (let i = 0; i < g.length; i++) assert.ok(Math.abs(mine[i] - g[i]) <= 1e-6 * (1 + Math.abs(g[i])), `grad ${n}[${i}]`);
+    for (let i = 0; i < g.length; i++)
+      assert.ok(Math.abs(mine[i] - g[i]) <= 1e-6 * (1 + Math.abs(g[i])), `grad ${n}[${i}]`);
   }
   const at = (e: string): number => events.indexOf(e);
   assert.ok(at('post-forward h.0') < at('pre-forward h.1'));
-  assert.ok(at('pre-backward h.1') < at('post-backward h.1') && at('post-backward h.1') < at('pre-backward h.0'), 'h.1 backward before h.0');
+  assert.ok(
+    at('pre-backward h.1') < at('post-backward h.1') && at('post-backward h.1') < at('pre-backward h.0'),
+    'h.1 backward before h.0',
+  );
   for (const i of [0, 1]) {
-    const mine = events.map((e, k) => [e, k] as const).filter(([e]) => e.startsWith(`grad h.${i}.`)).map(([, k]) => k);
+    const mine = events
+      .map((e, k) => [e, k] as const)
+      .filter(([e]) => e.startsWith(`grad h.${i}.`))
+      .map(([, k]) => k);
     assert.equal(mine.length, 12, `h.${i}: 12 parameter gradients`);
-    assert.ok(mine.every((k) => k > at(`pre-backward h.${i}`) && k < at(`post-backward h.${i}`)), `h.${i} gradients arrive inside its backward region`);
+    assert.ok(
+      mine.every((k) => k > at(`pre-backward h.${i}`) && k < at(`post-backward h.${i}`)),
+      `h.${i} gradients arrive inside its backward region`,
+    );
   }
 });
 
@@ -115,12 +142,22 @@ test('bf16 parameter storage: ops cast to fp32 workspaces; results equal an fp32
     const init = new Float32Array(p.numel);
     p.initInto(init, 0);
     p.load(init.map((v) => bf16ToF32(f32ToBf16(v))));
-    assert.equal(m16.namedParameters().find(([q]) => q === n)![1].value().dtype, 'bf16');
+    assert.equal(
+      m16
+        .namedParameters()
+        .find(([q]) => q === n)![1]
+        .value().dtype,
+      'bf16',
+    );
   }
   const tape = new Tape(device);
   const before = device.memoryStats().byCategory.workspace.inUse;
   const l16 = step(m16, tape);
-  assert.equal(device.memoryStats().byCategory.workspace.inUse, before, 'fp32 copies of 16-bit parameters are freed after use');
+  assert.equal(
+    device.memoryStats().byCategory.workspace.inUse,
+    before,
+    'fp32 copies of 16-bit parameters are freed after use',
+  );
   const l32 = step(m32, tape);
   assert.equal(l16, l32);
   const g32 = gradsOf(m32);

@@ -15,10 +15,21 @@ function rng(seed: number): () => number {
   return () => next() / 2 ** 32 - 0.5;
 }
 
-interface Setup { shard: ParamShard; p: Float32Array; g: Float32Array }
+interface Setup {
+  shard: ParamShard;
+  p: Float32Array;
+  g: Float32Array;
+}
 
 /** A shard on `mem`, with params and grads from a seeded generator and zeroed state. */
-function makeShard(mem: ShardMemory, alloc: (bytes: number) => number, n: number, keys: readonly StateKey[], seed: number, out16 = false): Setup {
+function makeShard(
+  mem: ShardMemory,
+  alloc: (bytes: number) => number,
+  n: number,
+  keys: readonly StateKey[],
+  seed: number,
+  out16 = false,
+): Setup {
   const param = alloc(4 * n);
   const grad = alloc(4 * n);
   const state: Partial<Record<StateKey, number>> = {};
@@ -33,11 +44,27 @@ function makeShard(mem: ShardMemory, alloc: (bytes: number) => number, n: number
     p[i] = r() * 2;
     g[i] = r();
   }
-  return { shard: { name: `test shard ${seed}`, memory: mem, n, param, grad, state, out16: out16 ? { ptr: alloc(2 * n), type: 'bf16' } : null }, p, g };
+  return {
+    shard: {
+      name: `test shard ${seed}`,
+      memory: mem,
+      n,
+      param,
+      grad,
+      state,
+      out16: out16 ? { ptr: alloc(2 * n), type: 'bf16' } : null,
+    },
+    p,
+    g,
+  };
 }
 
 /** Reference Adam/AdamW in float64 from the formulas, over plain arrays. */
-function refAdam(p: number[], gs: number[][], o: { lr: number; b1: number; b2: number; eps: number; wd: number; decoupled: boolean; scale: number }): { p: number[]; m: number[]; v: number[] } {
+function refAdam(
+  p: number[],
+  gs: number[][],
+  o: { lr: number; b1: number; b2: number; eps: number; wd: number; decoupled: boolean; scale: number },
+): { p: number[]; m: number[]; v: number[] } {
   const m = p.map(() => 0);
   const v = p.map(() => 0);
   p = [...p];
@@ -88,7 +115,8 @@ for (const backend of ['js', 'wasm'] as const) {
       close(st.m!, want.m, 1e-5, 'm');
       close(st.v!, want.v, 1e-5, 'v');
       const u = dev.u16(shard.out16!.ptr, n);
-      for (let i = 0; i < n; i++) assert.ok(Math.abs(bf16ToF32(u[i]!) - p[i]!) <= Math.abs(p[i]!) * 2 ** -8, 'bf16 copy of the new params');
+      for (let i = 0; i < n; i++)
+        assert.ok(Math.abs(bf16ToF32(u[i]!) - p[i]!) <= Math.abs(p[i]!) * 2 ** -8, 'bf16 copy of the new params');
     });
   }
 }
@@ -167,7 +195,17 @@ test('optimizer on a host arena (offload): same result as on the device', () => 
   const block = host.alloc(16 * n, 'optimizer', 'offloaded shard');
   const mem: ShardMemory = host.arenaView(block);
   let off = block.ptr;
-  const h = makeShard(mem, (b) => { const p = off; off += b; return p; }, n, ['m', 'v'], 21);
+  const h = makeShard(
+    mem,
+    (b) => {
+      const p = off;
+      off += b;
+      return p;
+    },
+    n,
+    ['m', 'v'],
+    21,
+  );
   const d = makeShard(dev, (b) => dev.alloc(b, 'optimizer').ptr, n, ['m', 'v'], 21);
   const oh = new AdamW({ lr: 0.003 });
   const od = new AdamW({ lr: 0.003 });
@@ -200,7 +238,10 @@ test('state dict round trip, missing state buffers, wrong checkpoint type', () =
   assert.throws(() => new SGD().loadStateDict(oa.stateDict()), CheckpointError);
   assert.throws(() => ob.writeState(b.shard, { m: new Float32Array(3), v: new Float32Array(40) }), CheckpointError);
   const bare: ParamShard = { ...a.shard, state: { m: a.shard.state.m! } };
-  assert.throws(() => oa.step([bare]), (e: unknown) => e instanceof StateError && /"v"/.test((e as Error).message));
+  assert.throws(
+    () => oa.step([bare]),
+    (e: unknown) => e instanceof StateError && /"v"/.test((e as Error).message),
+  );
 });
 
 test('createOptimizer maps DeepSpeed types (adam_w_mode) and validates hyper-parameters', () => {
@@ -209,6 +250,9 @@ test('createOptimizer maps DeepSpeed types (adam_w_mode) and validates hyper-par
   assert.ok(createOptimizer({ type: 'Adam', params: base }) instanceof AdamW, 'DeepSpeed Adam defaults to adam_w_mode');
   assert.ok(createOptimizer({ type: 'Adam', params: { ...base, adamWMode: false } }) instanceof Adam);
   assert.ok(createOptimizer({ type: 'SGD', params: { lr: 0.1, momentum: 0.9 } }) instanceof SGD);
-  assert.throws(() => createOptimizer({ type: 'AdamW', params: { ...base, betas: [1, 0.9] } }), (e: unknown) => e instanceof ConfigError && e.path === 'optimizer.params.betas[0]');
+  assert.throws(
+    () => createOptimizer({ type: 'AdamW', params: { ...base, betas: [1, 0.9] } }),
+    (e: unknown) => e instanceof ConfigError && e.path === 'optimizer.params.betas[0]',
+  );
   assert.throws(() => createOptimizer({ type: 'Lion' } as never), /not supported/);
 });

@@ -2,7 +2,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  DynamicLossScaler, LRScheduler, WarmupCosineLR, WarmupDecayLR, WarmupLR, clipCoefficient, createScheduler, globalNorm,
+  DynamicLossScaler,
+  LRScheduler,
+  WarmupCosineLR,
+  WarmupDecayLR,
+  WarmupLR,
+  clipCoefficient,
+  createScheduler,
+  globalNorm,
   unscaleAndClip,
 } from '../../src/optim/index.js';
 import { ConfigError, NumericsError } from '../../src/errors.js';
@@ -15,7 +22,7 @@ test('WarmupLR: log and linear warmup, then constant; iteration -1 gives warmup_
   const log = new WarmupLR({ warmupMinLr: 0, warmupMaxLr: 0.01, warmupNumSteps: 10 });
   near(log.lrAt(-1), 0, 'it -1');
   near(log.lrAt(0), 0, 'ln(1) = 0');
-  near(log.lrAt(1), 0.01 * 0.30102999566398120, 'ln 2 / ln 10');
+  near(log.lrAt(1), 0.01 * 0.3010299956639812, 'ln 2 / ln 10');
   near(log.lrAt(9), 0.01, 'ln 10 / ln 10');
   near(log.lrAt(10), 0.01, 'after warmup');
   near(log.lrAt(12345), 0.01, 'stays');
@@ -30,11 +37,17 @@ test('WarmupLR: log and linear warmup, then constant; iteration -1 gives warmup_
   near(short.lrAt(1), 0.2, 'W=2, it 1: ln 2 / ln 2');
   // defaults: 0 -> 1e-3 over 1000 steps, log
   const d = new WarmupLR();
-  near(d.lrAt(99), 1e-3 * Math.log(100) / Math.log(1000), 'defaults');
+  near(d.lrAt(99), (1e-3 * Math.log(100)) / Math.log(1000), 'defaults');
 });
 
 test('WarmupDecayLR: warmup, then linear decay to 0 at total_num_steps', () => {
-  const s = new WarmupDecayLR({ warmupMinLr: 0, warmupMaxLr: 0.01, warmupNumSteps: 10, warmupType: 'linear', totalNumSteps: 20 });
+  const s = new WarmupDecayLR({
+    warmupMinLr: 0,
+    warmupMaxLr: 0.01,
+    warmupNumSteps: 10,
+    warmupType: 'linear',
+    totalNumSteps: 20,
+  });
   near(s.lrAt(4), 0.004, 'warmup 4/10');
   near(s.lrAt(10), 0.01, '(20-10)/10');
   near(s.lrAt(15), 0.005, '(20-15)/10');
@@ -43,11 +56,17 @@ test('WarmupDecayLR: warmup, then linear decay to 0 at total_num_steps', () => {
   near(s.lrAt(25), 0, 'clamped at 0');
   const degenerate = new WarmupDecayLR({ warmupMaxLr: 1, warmupNumSteps: 10, totalNumSteps: 10 });
   near(degenerate.lrAt(10), 0, '(10 - 10) / max(1, 0)');
-  assert.throws(() => new WarmupDecayLR({ totalNumSteps: 0 }), (e: unknown) => e instanceof ConfigError && e.path === 'scheduler.params.total_num_steps');
+  assert.throws(
+    () => new WarmupDecayLR({ totalNumSteps: 0 }),
+    (e: unknown) => e instanceof ConfigError && e.path === 'scheduler.params.total_num_steps',
+  );
 });
 
 test('WarmupCosineLR: ratio warmup from warmup_min_ratio, cosine to cos_min_ratio, times the optimizer lr', () => {
-  const s = new WarmupCosineLR({ totalNumSteps: 20, warmupNumSteps: 10, warmupMinRatio: 0.1, cosMinRatio: 0.01, warmupType: 'linear' }, 0.5);
+  const s = new WarmupCosineLR(
+    { totalNumSteps: 20, warmupNumSteps: 10, warmupMinRatio: 0.1, cosMinRatio: 0.01, warmupType: 'linear' },
+    0.5,
+  );
   near(s.lrAt(-1), 0, 'it -1: DeepSpeed returns ratio 0');
   near(s.lrAt(0), 0.05, '0.5 * 0.1');
   near(s.lrAt(5), 0.275, '0.5 * (0.1 + 0.9 * 0.5)');
@@ -57,20 +76,26 @@ test('WarmupCosineLR: ratio warmup from warmup_min_ratio, cosine to cos_min_rati
   near(s.lrAt(19), 0.005, 'end: 0.5 * 0.01');
   const log = new WarmupCosineLR({ totalNumSteps: 100, warmupNumSteps: 10, warmupMinRatio: 0.1 }, 1);
   near(log.lrAt(9), 1, 'log warmup reaches 1 at W-1');
-  near(log.lrAt(3), 0.1 + 0.9 * Math.log(4) / Math.log(10), 'log warmup');
+  near(log.lrAt(3), 0.1 + (0.9 * Math.log(4)) / Math.log(10), 'log warmup');
   assert.throws(() => new WarmupCosineLR({ totalNumSteps: 10, cosMinRatio: 2 }, 1), ConfigError);
   assert.throws(() => new WarmupCosineLR({ totalNumSteps: 10, warmupType: 'exp' as never }, 1), /warmup_type/);
 });
 
 test('LRScheduler: DeepSpeed protocol (starts at -1, step after each applied step, state dict)', () => {
-  const sch = createScheduler({ type: 'WarmupLR', params: { warmupMinLr: 0.001, warmupMaxLr: 0.011, warmupNumSteps: 10, warmupType: 'linear' } }, 0.5);
+  const sch = createScheduler(
+    { type: 'WarmupLR', params: { warmupMinLr: 0.001, warmupMaxLr: 0.011, warmupNumSteps: 10, warmupType: 'linear' } },
+    0.5,
+  );
   assert.equal(sch.lastBatchIteration, -1);
   near(sch.lr, 0.001, 'first optimizer step uses lrAt(-1)');
   near(sch.step(), 0.001, 'it 0');
   near(sch.step(), 0.002, 'it 1');
   const saved = sch.stateDict();
   assert.deepEqual(saved, { last_batch_iteration: 1 });
-  const other = createScheduler({ type: 'WarmupLR', params: { warmupMinLr: 0.001, warmupMaxLr: 0.011, warmupNumSteps: 10, warmupType: 'linear' } }, 0.5);
+  const other = createScheduler(
+    { type: 'WarmupLR', params: { warmupMinLr: 0.001, warmupMaxLr: 0.011, warmupNumSteps: 10, warmupType: 'linear' } },
+    0.5,
+  );
   other.loadStateDict(saved);
   near(other.step(), 0.003, 'resumed at it 2');
   near(sch.step(7), 0.008, 'jump');
@@ -78,7 +103,10 @@ test('LRScheduler: DeepSpeed protocol (starts at -1, step after each applied ste
   near(constant.lr, 0.25, 'no scheduler');
   near(constant.step(), 0.25, 'no scheduler');
   assert.ok(createScheduler({ type: 'WarmupCosineLR', params: { totalNumSteps: 5 } }, 1) instanceof LRScheduler);
-  assert.throws(() => createScheduler({ type: 'OneCycle' } as never, 1), (e: unknown) => e instanceof ConfigError && e.path === 'scheduler.type');
+  assert.throws(
+    () => createScheduler({ type: 'OneCycle' } as never, 1),
+    (e: unknown) => e instanceof ConfigError && e.path === 'scheduler.type',
+  );
 });
 
 test('DynamicLossScaler: window growth, hysteresis, skipped steps (hand-traced sequence)', () => {
@@ -88,12 +116,12 @@ test('DynamicLossScaler: window growth, hysteresis, skipped steps (hand-traced s
     [false, 16], // iter 0: (0 - -1) % 3 = 1
     [false, 16], // iter 1: 2
     [false, 32], // iter 2: 3 % 3 = 0 -> double
-    [true, 32],  // iter 3: overflow, hysteresis 2 -> 1, scale kept
-    [true, 16],  // iter 4: overflow, hysteresis exhausted -> halve
+    [true, 32], // iter 3: overflow, hysteresis 2 -> 1, scale kept
+    [true, 16], // iter 4: overflow, hysteresis exhausted -> halve
     [false, 16], // iter 5: (5 - 4) % 3 = 1
     [false, 16], // iter 6: 2
     [false, 32], // iter 7: 3 -> double, hysteresis restored to 2
-    [true, 32],  // iter 8: hysteresis 2 -> 1
+    [true, 32], // iter 8: hysteresis 2 -> 1
   ];
   for (const [i, [overflow, scale]] of trace.entries()) {
     assert.equal(s.update(overflow), overflow, `iter ${i} skip flag`);
@@ -123,7 +151,12 @@ test('DynamicLossScaler: consecutive hysteresis restores on every good step', ()
 
 test('DynamicLossScaler: minimum scale warns once (or raises); static scale never changes but still skips', () => {
   const warnings: string[] = [];
-  const s = new DynamicLossScaler({ initialScalePower: 3, minLossScale: 4, hysteresis: 1, warn: (m) => warnings.push(m) });
+  const s = new DynamicLossScaler({
+    initialScalePower: 3,
+    minLossScale: 4,
+    hysteresis: 1,
+    warn: (m) => warnings.push(m),
+  });
   s.update(true);
   assert.equal(s.scale, 4);
   assert.equal(warnings.length, 0);
@@ -143,7 +176,10 @@ test('DynamicLossScaler: minimum scale warns once (or raises); static scale neve
   for (let i = 0; i < 2000; i++) fixed.update(false);
   assert.equal(fixed.scale, 128);
   assert.equal(fixed.skippedSteps, 1);
-  assert.throws(() => new DynamicLossScaler({ lossScaleWindow: 0 }), (e: unknown) => e instanceof ConfigError && e.path === 'fp16.loss_scale_window');
+  assert.throws(
+    () => new DynamicLossScaler({ lossScaleWindow: 0 }),
+    (e: unknown) => e instanceof ConfigError && e.path === 'fp16.loss_scale_window',
+  );
   assert.equal(new DynamicLossScaler().scale, 65536, 'default initial_scale_power 16');
 });
 

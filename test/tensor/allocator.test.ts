@@ -17,7 +17,9 @@ test('random alloc/free: aligned, in range, disjoint, accounted, peak is the run
   const A = new FreeListAllocator(base, end, 'test');
   const rand = rng(42);
   const live: Allocation[] = [];
-  const model: Record<MemoryCategory, { inUse: number; peak: number }> = Object.fromEntries(MEMORY_CATEGORIES.map((c) => [c, { inUse: 0, peak: 0 }])) as never;
+  const model: Record<MemoryCategory, { inUse: number; peak: number }> = Object.fromEntries(
+    MEMORY_CATEGORIES.map((c) => [c, { inUse: 0, peak: 0 }]),
+  ) as never;
   let total = 0;
   let peak = 0;
   let ooms = 0;
@@ -99,7 +101,8 @@ test('reuse and coalescing of neighbours', () => {
   A.free(x);
   A.free(z);
   assert.equal(A.alloc(100, 'other').ptr, x.ptr);
-  void y; void w;
+  void y;
+  void w;
 });
 
 test('out-of-memory message names the request, the capacity and use per category', () => {
@@ -118,7 +121,18 @@ test('out-of-memory message names the request, the capacity and use per category
   assert.equal(err.inUseByCategory.param, 600_000);
   assert.equal(err.inUseByCategory.optimizer, 300_000);
   const m = err.message;
-  for (const s of ['rank3', 'out of memory', '200000 B', 'activation', 'attn scores', `${A.capacityBytes} B`, 'param', '600000 B', 'optimizer', '300000 B']) {
+  for (const s of [
+    'rank3',
+    'out of memory',
+    '200000 B',
+    'activation',
+    'attn scores',
+    `${A.capacityBytes} B`,
+    'param',
+    '600000 B',
+    'optimizer',
+    '300000 B',
+  ]) {
     assert.ok(m.includes(s), `message mentions ${s}: ${m}`);
   }
 });
@@ -131,7 +145,10 @@ test('double free and foreign allocations are StateErrors', () => {
   assert.equal(a.ptr, b.ptr);
   assert.throws(() => A.free(b), StateError);
   A.free(a);
-  assert.throws(() => A.free(a), (e: unknown) => e instanceof StateError && /double free/.test((e as Error).message));
+  assert.throws(
+    () => A.free(a),
+    (e: unknown) => e instanceof StateError && /double free/.test((e as Error).message),
+  );
   assert.throws(() => A.free({ ptr: 999, bytes: 1, category: 'other' }), StateError);
   assert.throws(() => A.alloc(-1, 'other'), RangeError);
   assert.throws(() => A.alloc(1, 'bogus' as MemoryCategory), /unknown memory category/);

@@ -30,12 +30,18 @@ test('device: fixed shared memory, reserved first 64 KiB, kernel workspace accou
 
 test('device: capacity is validated with key, value and what is allowed', () => {
   for (const bad of [5 * 2 ** 30, -1, 1.5, 1000]) {
-    assert.throws(() => new Device({ capacityBytes: bad, kernels: 'js' }), (e: unknown) => {
-      assert.ok(e instanceof ConfigError);
-      assert.equal(e.path, 'capacityBytes');
-      assert.ok(e.message.includes(String(bad)) && e.message.includes('4294967296') && /4 GiB/.test(e.message), e.message);
-      return true;
-    });
+    assert.throws(
+      () => new Device({ capacityBytes: bad, kernels: 'js' }),
+      (e: unknown) => {
+        assert.ok(e instanceof ConfigError);
+        assert.equal(e.path, 'capacityBytes');
+        assert.ok(
+          e.message.includes(String(bad)) && e.message.includes('4294967296') && /4 GiB/.test(e.message),
+          e.message,
+        );
+        return true;
+      },
+    );
   }
   assert.throws(() => new Device({ kernels: 'cuda' as never }), ConfigError);
   // not a multiple of a page: rounded up
@@ -45,14 +51,17 @@ test('device: capacity is validated with key, value and what is allowed', () => 
 test('device: out of memory reports capacity and use per category; the device stays usable', () => {
   const d = new Device({ capacityBytes: 4 * MiB, kernels: 'js', name: 'rank1' });
   const p = Tensor.empty(d, [256, 1024], { category: 'param', label: 'h.0.mlp.c_fc.weight' }); // 1 MiB
-  assert.throws(() => Tensor.empty(d, [1024, 1024], { category: 'activation', label: 'logits' }), (e: unknown) => {
-    assert.ok(e instanceof DeviceOutOfMemoryError);
-    assert.equal(e.requestedBytes, 4 * MiB);
-    assert.equal(e.capacityBytes, d.allocatableBytes);
-    assert.equal(e.inUseByCategory.param, MiB);
-    assert.ok(/rank1/.test(e.message) && /logits/.test(e.message) && /param 1\.00 MiB/.test(e.message), e.message);
-    return true;
-  });
+  assert.throws(
+    () => Tensor.empty(d, [1024, 1024], { category: 'activation', label: 'logits' }),
+    (e: unknown) => {
+      assert.ok(e instanceof DeviceOutOfMemoryError);
+      assert.equal(e.requestedBytes, 4 * MiB);
+      assert.equal(e.capacityBytes, d.allocatableBytes);
+      assert.equal(e.inUseByCategory.param, MiB);
+      assert.ok(/rank1/.test(e.message) && /logits/.test(e.message) && /param 1\.00 MiB/.test(e.message), e.message);
+      return true;
+    },
+  );
   p.dispose();
   const q = Tensor.empty(d, [256, 1024], { category: 'activation' });
   assert.equal(q.ptr, p.ptr, 'the freed block serves the next request');
@@ -84,7 +93,7 @@ test('tensor: create, read, convert, view, dispose', () => {
   const h = Tensor.fromArray(d, [1, 1 + 2 ** -11, 65504, 1e6], [4], { dtype: 'f16' });
   assert.equal(h.bytes, 8);
   assert.deepEqual([...h.toFloat32()], [1, 1, 65504, Infinity]);
-  const b = Tensor.fromArray(d, [1, 3.14159, -1e30], [3], { dtype: 'bf16' });
+  const b = Tensor.fromArray(d, [1, Math.PI, -1e30], [3], { dtype: 'bf16' });
   assert.deepEqual([...b.toFloat32()], [1, 3.140625, -(202 / 128) * 2 ** 99]);
   assert.throws(() => b.f32(), StateError);
   const i = Tensor.fromArray(d, [7, -3], [2], { dtype: 'i32' });
@@ -100,7 +109,10 @@ test('tensor: create, read, convert, view, dispose', () => {
 
   for (const x of [t, h, b, i, z]) x.dispose();
   t.dispose(); // idempotent
-  assert.throws(() => t.f32(), (e: unknown) => e instanceof StateError && /disposed/.test((e as Error).message));
+  assert.throws(
+    () => t.f32(),
+    (e: unknown) => e instanceof StateError && /disposed/.test((e as Error).message),
+  );
   assert.equal(d.memoryStats().inUseBytes, base, 'everything freed');
 });
 
@@ -108,13 +120,19 @@ test('tensor: leak check over allocate/dispose cycles', () => {
   const d = new Device({ capacityBytes: 4 * MiB, kernels: 'js' });
   const before = d.memoryStats();
   for (let c = 0; c < 100; c++) {
-    const ts = [Tensor.zeros(d, [c + 1, 17]), Tensor.empty(d, [3, c], { dtype: 'bf16', category: 'activation' }), Tensor.empty(d, [0])];
+    const ts = [
+      Tensor.zeros(d, [c + 1, 17]),
+      Tensor.empty(d, [3, c], { dtype: 'bf16', category: 'activation' }),
+      Tensor.empty(d, [0]),
+    ];
     for (const t of ts.reverse()) t.dispose();
   }
   const after = d.memoryStats();
   assert.equal(after.inUseBytes, before.inUseBytes);
-  assert.deepEqual(Object.fromEntries(Object.entries(after.byCategory).map(([k, v]) => [k, v.inUse])),
-    Object.fromEntries(Object.entries(before.byCategory).map(([k, v]) => [k, v.inUse])));
+  assert.deepEqual(
+    Object.fromEntries(Object.entries(after.byCategory).map(([k, v]) => [k, v.inUse])),
+    Object.fromEntries(Object.entries(before.byCategory).map(([k, v]) => [k, v.inUse])),
+  );
   assert.equal(d.liveAllocations().length, 1, 'only the kernel workspace remains');
 });
 
@@ -130,7 +148,13 @@ test('host memory: arenas, accounting, dedicated arena for big requests, kernels
   const s = h.memoryStats();
   assert.equal(s.byCategory.optimizer.inUse, 2 * MiB);
   assert.equal(s.byCategory.param.inUse, 3 * MiB);
-  assert.throws(() => h.alloc(4 * MiB, 'grad', 'g'), (e: unknown) => e instanceof DeviceOutOfMemoryError && /host0/.test((e as Error).message) && /optimizer 2\.00 MiB/.test((e as Error).message));
+  assert.throws(
+    () => h.alloc(4 * MiB, 'grad', 'g'),
+    (e: unknown) =>
+      e instanceof DeviceOutOfMemoryError &&
+      /host0/.test((e as Error).message) &&
+      /optimizer 2\.00 MiB/.test((e as Error).message),
+  );
   // views and kernels on the arena memory
   const mv = h.f32(m);
   mv.fill(2);

@@ -4,12 +4,26 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  bf16ToF32, bf16ToF32Array, f16ToF32, f16ToF32Array, f32BitsToBf16, f32BitsToF16, f32ToBf16, f32ToBf16Array,
-  f32ToF16, f32ToF16Array, bf16ToF32Bits, f16ToF32Bits,
+  bf16ToF32,
+  bf16ToF32Array,
+  f16ToF32,
+  f16ToF32Array,
+  f32BitsToBf16,
+  f32BitsToF16,
+  f32ToBf16,
+  f32ToBf16Array,
+  f32ToF16,
+  f32ToF16Array,
+  bf16ToF32Bits,
+  f16ToF32Bits,
 } from '../../src/tensor/dtype.js';
 import { xorshift32 } from '../helpers/xorshift.js';
 
-interface Format { name: string; expBits: number; mantBits: number }
+interface Format {
+  name: string;
+  expBits: number;
+  mantBits: number;
+}
 const BF16: Format = { name: 'bf16', expBits: 8, mantBits: 7 };
 const F16: Format = { name: 'f16', expBits: 5, mantBits: 10 };
 
@@ -37,7 +51,7 @@ function positiveTable(f: Format): Float64Array {
 }
 
 /** Reference encode: nearest neighbour, ties to even pattern, beyond the table -> Inf. */
-function refEncode(f: Format, table: Float64Array, x: number): number {
+function refEncode(_f: Format, table: Float64Array, x: number): number {
   if (Number.isNaN(x)) return -1; // checked separately
   const sign = x < 0 || Object.is(x, -0) ? 0x8000 : 0;
   const a = Math.abs(x);
@@ -59,8 +73,24 @@ function refEncode(f: Format, table: Float64Array, x: number): number {
 }
 
 const codecs = [
-  { f: BF16, enc: f32BitsToBf16, decBits: bf16ToF32Bits, encNum: f32ToBf16, decNum: bf16ToF32, encArr: f32ToBf16Array, decArr: bf16ToF32Array },
-  { f: F16, enc: f32BitsToF16, decBits: f16ToF32Bits, encNum: f32ToF16, decNum: f16ToF32, encArr: f32ToF16Array, decArr: f16ToF32Array },
+  {
+    f: BF16,
+    enc: f32BitsToBf16,
+    decBits: bf16ToF32Bits,
+    encNum: f32ToBf16,
+    decNum: bf16ToF32,
+    encArr: f32ToBf16Array,
+    decArr: bf16ToF32Array,
+  },
+  {
+    f: F16,
+    enc: f32BitsToF16,
+    decBits: f16ToF32Bits,
+    encNum: f32ToF16,
+    decNum: f16ToF32,
+    encArr: f32ToF16Array,
+    decArr: f16ToF32Array,
+  },
 ];
 
 const u32 = new Uint32Array(1);
@@ -77,7 +107,8 @@ for (const c of codecs) {
   const { f } = c;
   const table = positiveTable(f);
   const expMax = (1 << f.expBits) - 1;
-  const isNaNPattern = (h: number): boolean => ((h >> f.mantBits) & expMax) === expMax && (h & ((1 << f.mantBits) - 1)) !== 0;
+  const isNaNPattern = (h: number): boolean =>
+    ((h >> f.mantBits) & expMax) === expMax && (h & ((1 << f.mantBits) - 1)) !== 0;
   const quietBit = 1 << (f.mantBits - 1);
 
   test(`${f.name}: all 65536 patterns decode by formula and re-encode to themselves`, () => {
@@ -90,7 +121,10 @@ for (const c of codecs) {
       if (Number.isNaN(want)) {
         assert.ok(Number.isNaN(got) && Number.isNaN(bulk[h]!), `NaN pattern ${h.toString(16)}`);
         const back = c.enc(c.decBits(h));
-        assert.ok(isNaNPattern(back) && (back & quietBit) !== 0, `NaN ${h.toString(16)} re-encodes to quiet NaN, got ${back.toString(16)}`);
+        assert.ok(
+          isNaNPattern(back) && (back & quietBit) !== 0,
+          `NaN ${h.toString(16)} re-encodes to quiet NaN, got ${back.toString(16)}`,
+        );
         assert.equal(back & 0x8000, h & 0x8000, 'NaN sign kept');
         continue;
       }
@@ -119,7 +153,10 @@ for (const c of codecs) {
       const got = c.enc(bits[i]!);
       assert.equal(bulk[i], got, 'bulk equals scalar');
       if (Number.isNaN(x)) {
-        assert.ok(isNaNPattern(got) && (got & quietBit) !== 0, `NaN bits ${bits[i]!.toString(16)} -> ${got.toString(16)}`);
+        assert.ok(
+          isNaNPattern(got) && (got & quietBit) !== 0,
+          `NaN bits ${bits[i]!.toString(16)} -> ${got.toString(16)}`,
+        );
         assert.equal(got & 0x8000, (bits[i]! >>> 16) & 0x8000);
         continue;
       }
@@ -133,7 +170,10 @@ for (const c of codecs) {
     for (let h = 0; h < inf; h++) {
       const mid = (table[h]! + table[h + 1]!) / 2; // exactly representable in fp32 for both formats
       assert.equal(Math.fround(mid), mid);
-      const mb = (() => { f32[0] = mid; return u32[0]!; })();
+      const mb = (() => {
+        f32[0] = mid;
+        return u32[0]!;
+      })();
       for (const b of [mb - 1, mb, mb + 1]) {
         const x = valueOfBits(b >>> 0);
         for (const s of [0, 0x80000000]) {
@@ -170,7 +210,11 @@ for (const c of codecs) {
       assert.equal(c.encNum(65520), 0x7c00, 'max + half ulp overflows to Inf');
       assert.equal(smallestSub, 2 ** -24);
       assert.equal(c.encNum(2 ** -14), 0x0400, 'smallest normal');
-      assert.equal(c.encNum(2 ** -14 - 2 ** -25), 0x0400, 'rounds up from the largest subnormal tie (odd) into the normals');
+      assert.equal(
+        c.encNum(2 ** -14 - 2 ** -25),
+        0x0400,
+        'rounds up from the largest subnormal tie (odd) into the normals',
+      );
       assert.equal(c.encNum(1 + 2 ** -11), 0x3c00, 'tie to even at 1');
       assert.equal(c.encNum(1 + 3 * 2 ** -11), 0x3c02);
     } else {

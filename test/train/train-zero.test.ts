@@ -23,7 +23,14 @@ test('usesZero: world size > 1, or world size with a config', () => {
 
 test('train --world-size 2 (default config: stage 2, AdamW, WarmupCosineLR) learns and reports from rank 0', async () => {
   const lines: string[] = [];
-  const r = (await train({ worldSize: 2, steps: 10, model, batchSize: 4, lr: 1e-2, log: (l) => lines.push(l) })) as ZeroTrainReport;
+  const r = (await train({
+    worldSize: 2,
+    steps: 10,
+    model,
+    batchSize: 4,
+    lr: 1e-2,
+    log: (l) => lines.push(l),
+  })) as ZeroTrainReport;
   assert.equal(r.worldSize, 2);
   assert.equal(r.stage, 2);
   assert.equal(r.precision, 'fp32');
@@ -42,10 +49,22 @@ test('train --world-size 1 --config (stage 3, accumulation 2) runs through the e
   const file = join(dir, 'ds.json');
   writeFileSync(file, JSON.stringify({ ...cfg, gradient_accumulation_steps: 2, zero_optimization: { stage: 3 } }));
   const lines: string[] = [];
-  const r = (await train({ worldSize: 1, config: file, steps: 4, model, log: (l) => lines.push(l) })) as ZeroTrainReport;
+  const r = (await train({
+    worldSize: 1,
+    config: file,
+    steps: 4,
+    model,
+    log: (l) => lines.push(l),
+  })) as ZeroTrainReport;
   assert.equal(r.stage, 3);
   assert.equal(r.tokensPerStep, 2 * 2 * 16);
-  assert.ok(Number.isFinite(r.valLoss) && r.valLoss < r.initialLoss, `held-out ${r.valLoss} vs initial ${r.initialLoss}`);
+  assert.ok(
+    Number.isFinite(r.valLoss) && r.valLoss < r.initialLoss,
+    `held-out ${r.valLoss} vs initial ${r.initialLoss}`,
+  );
   writeFileSync(file, JSON.stringify({ ...cfg, zero_optimisation: { stage: 3 } }));
-  await assert.rejects(train({ worldSize: 2, config: file, steps: 4, model, log: () => {} }), (e: unknown) => e instanceof ConfigError && /zero_optimisation/.test(e.message));
+  await assert.rejects(
+    train({ worldSize: 2, config: file, steps: 4, model, log: () => {} }),
+    (e: unknown) => e instanceof ConfigError && /zero_optimisation/.test(e.message),
+  );
 });

@@ -7,7 +7,8 @@ import { ConfigError } from '../../src/errors.js';
 import { commOptionsFor, DEFAULT_COMM_SCRATCH_BYTES } from '../../src/zero/comm-options.js';
 
 const cfg = (stage: number, overlap?: boolean) => ({
-  train_micro_batch_size_per_gpu: 2, optimizer: { type: 'AdamW', params: { lr: 1e-3 } },
+  train_micro_batch_size_per_gpu: 2,
+  optimizer: { type: 'AdamW', params: { lr: 1e-3 } },
   zero_optimization: { stage, ...(overlap === undefined ? {} : { overlap_comm: overlap }) },
 });
 
@@ -21,7 +22,11 @@ test('commOptionsFor: scratch accounted as comm, progress thread from overlap_co
   c.dispose();
   c.dispose();
   assert.equal(device.memoryStats().byCategory.comm.inUse, before);
-  for (const [stage, overlap, want] of [[3, undefined, true], [2, true, true], [3, false, false]] as const) {
+  for (const [stage, overlap, want] of [
+    [3, undefined, true],
+    [2, true, true],
+    [3, false, false],
+  ] as const) {
     const o = commOptionsFor(device, cfg(stage, overlap), { worldSize: 2, scratchBytes: 256 << 10, timeoutMs: 5000 });
     assert.equal(o.options.progressThread, want, `stage ${stage} overlap ${overlap}`);
     assert.equal(o.options.timeoutMs, 5000);

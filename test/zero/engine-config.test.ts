@@ -10,7 +10,12 @@ import { GPT_TINY } from './lockstep-common.js';
 
 // Collectives must not be reached: any call throws.
 const noComm = new Proxy({ rank: 0, worldSize: 1, transport: 'threads' } as unknown as ProcessGroup, {
-  get: (t, k) => (k in t ? (t as unknown as Record<string | symbol, unknown>)[k] : () => { throw new Error(`collective ${String(k)} called`); }),
+  get: (t, k) =>
+    k in t
+      ? (t as unknown as Record<string | symbol, unknown>)[k]
+      : () => {
+          throw new Error(`collective ${String(k)} called`);
+        },
 });
 
 test('initialize refuses unsupported setups with the key to change', () => {
@@ -18,9 +23,20 @@ test('initialize refuses unsupported setups with the key to change', () => {
   const model = new GPT(device, GPT_TINY, { materialize: false });
   const base = { train_batch_size: 2, optimizer: { type: 'AdamW', params: { lr: 1e-3 } } };
   const refuses = (config: object, path: string, fragment: string, group: ProcessGroup = noComm) =>
-    assert.throws(() => initialize({ model, config, group, device }), (e: unknown) => e instanceof ConfigError && e.path === path && e.message.includes(fragment));
-  refuses({ ...base, zero_optimization: { stage: 3, offload_param: { device: 'cpu' } } }, 'zero_optimization.offload_param.device', 'offload_optimizer');
-  refuses({ ...base, zero_optimization: { stage: 2, offload_optimizer: { device: 'cpu' } } }, 'zero_optimization.offload_optimizer.device', 'HostMemory');
+    assert.throws(
+      () => initialize({ model, config, group, device }),
+      (e: unknown) => e instanceof ConfigError && e.path === path && e.message.includes(fragment),
+    );
+  refuses(
+    { ...base, zero_optimization: { stage: 3, offload_param: { device: 'cpu' } } },
+    'zero_optimization.offload_param.device',
+    'offload_optimizer',
+  );
+  refuses(
+    { ...base, zero_optimization: { stage: 2, offload_optimizer: { device: 'cpu' } } },
+    'zero_optimization.offload_optimizer.device',
+    'HostMemory',
+  );
   refuses({ train_batch_size: 2 }, 'optimizer', 'add "optimizer"');
   refuses({ ...base, fp16: { enabled: true }, bf16: { enabled: true } }, 'bf16.enabled', 'at most one');
   assert.equal(device.memoryStats().byCategory.param.inUse, 0, 'nothing allocated by refused setups');
@@ -33,7 +49,11 @@ test('a materialised model is taken over (its values copied, its tensors freed) 
     const runs = [true, false].map((materialize) => {
       const device = new Device({ capacityBytes: 16 << 20, kernels: 'js' });
       const model = new GPT(device, GPT_TINY, { materialize });
-      const engine = initialize({ model, config: dsConfig({ stage, precision: 'fp32', worldSize: 1, gas: 1, steps: 2, clip: 0, kernels: 'js' }), group: localProcessGroup(device.memory) });
+      const engine = initialize({
+        model,
+        config: dsConfig({ stage, precision: 'fp32', worldSize: 1, gas: 1, steps: 2, clip: 0, kernels: 'js' }),
+        group: localProcessGroup(device.memory),
+      });
       const losses = [0, 1].map((s) => {
         const b = microBatch(s, 0, 0, 1);
         return engine.trainBatch([[b.inputs, b.targets]]).loss;

@@ -15,7 +15,8 @@ const N = 3;
 test('memory by category and comm bytes per step equal the formulas (N = 3, stages 0-3, fp32 and bf16)', async () => {
   const cases: LockstepCase[] = [];
   for (const precision of ['fp32', 'bf16'] as const) {
-    for (const stage of [0, 1, 2, 3] as const) cases.push({ stage, precision, worldSize: N, gas: 1, steps: 2, clip: 0, kernels: 'js', strict3: true });
+    for (const stage of [0, 1, 2, 3] as const)
+      cases.push({ stage, precision, worldSize: N, gas: 1, steps: 2, clip: 0, kernels: 'js', strict3: true });
   }
   const res = await fakeWorld<EngineResult[]>({ worldSize: N, module: ranks, fn: 'trainMany', args: cases });
   cases.forEach((c, k) => {
@@ -33,13 +34,15 @@ test('memory by category and comm bytes per step equal the formulas (N = 3, stag
         assert.equal(m.workspace, 0, `${tag} ${when} workspace freed`);
       }
       // communication: the paper's 2 Psi (N-1)/N (stages 0-2) or 3 Psi (N-1)/N (stage 3) over the padded buckets,
-      // in the gradients' element size, plus the norm's scalar all-reduce in partitioned stages (5N+1 fp32 scalars: each rank's f64 partial and order signature, [Note: exact norm exchange]); stage 3 gathers the
+      // in the gradients' element size, plus the norm's scalar all-reduce in partitioned stages (5N+1 fp32 scalars:
+      // each rank's f64 partial and order signature, [Note: exact norm exchange]); stage 3 gathers the
       // tied wte twice per pass (embedding and LM head) under strict release.
       const b = c.precision === 'fp32' ? 4 : 2;
       let bytes = commBytesPerRankPadded(L, c.stage, b);
       if (c.stage > 0) bytes += (2 * (N - 1) * 4 * normSlots(N)) / N; // norm partials and order signatures in one all-reduce
       if (c.stage === 3) bytes += (2 * r.layout.wtePadded * (N - 1) * b) / N;
-      for (const got of r.commBytes) assert.ok(Math.abs(got - bytes) < 1e-6, `${tag} comm bytes per step ${got} vs ${bytes}`);
+      for (const got of r.commBytes)
+        assert.ok(Math.abs(got - bytes) < 1e-6, `${tag} comm bytes per step ${got} vs ${bytes}`);
       if (c.stage >= 2) {
         // gradients reduced during backward, from the first step on: the own partition plus a few staged buckets
         // (the tied wte's stays open from the LM head's backward to the embedding's), never the full gradient
@@ -50,7 +53,10 @@ test('memory by category and comm bytes per step equal the formulas (N = 3, stag
       if (c.stage === 3) {
         // never the full model: the own shard plus the groups one module needs (wte with the LM head)
         const fullBytes = r.layout.padded * b;
-        assert.ok(r.paramPeak <= r.layout.shardNumel * b + 2 * r.layout.largestGroup * b, `${tag} param peak ${r.paramPeak}`);
+        assert.ok(
+          r.paramPeak <= r.layout.shardNumel * b + 2 * r.layout.largestGroup * b,
+          `${tag} param peak ${r.paramPeak}`,
+        );
         assert.ok(r.paramPeak < fullBytes, `${tag} param peak ${r.paramPeak} < full model ${fullBytes}`);
       }
     }

@@ -15,8 +15,9 @@ test('fake group: collectives over 3 ranks equal the sequential reference', asyn
     assert.deepEqual(r.allReduce, sum);
     assert.deepEqual(r.reduceScatter, [sum[2 * rank] / 3, sum[2 * rank + 1] / 3].map(Math.fround));
     assert.deepEqual(r.allGather, [0, -0, 1, -1, 2, -2]);
-    const want = Array.from({ length: N }, (_, i) => bf16ToF32(f32ToBf16(
-      [0, 1, 2].reduce((a, q) => Math.fround(a + bf16ToF32(f32ToBf16(1 + q / 256 + i))), 0))));
+    const want = Array.from({ length: N }, (_, i) =>
+      bf16ToF32(f32ToBf16([0, 1, 2].reduce((a, q) => Math.fround(a + bf16ToF32(f32ToBf16(1 + q / 256 + i))), 0))),
+    );
     assert.deepEqual(r.bf16, want);
     // ring bytes: all-reduce 2(N-1)/N, reduce-scatter and all-gather (N-1)/N of 6 f32, bf16 all-reduce of 3 elements
     assert.equal(r.bytes[0], (2 * (N - 1) * 24 + (N - 1) * 24 + (N - 1) * 24) / N + (2 * (N - 1) * 6) / N);
@@ -24,5 +25,8 @@ test('fake group: collectives over 3 ranks equal the sequential reference', asyn
 });
 
 test('fake group: ranks calling different collectives fail with CollectiveMismatchError', async () => {
-  await assert.rejects(fakeWorld({ worldSize: 2, module: ranks, fn: 'mismatch' }), /CollectiveMismatchError|called all_reduce/);
+  await assert.rejects(
+    fakeWorld({ worldSize: 2, module: ranks, fn: 'mismatch' }),
+    /CollectiveMismatchError|called all_reduce/,
+  );
 });

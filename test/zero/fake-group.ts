@@ -7,7 +7,16 @@
 // before they return. Bytes are logged by the ring algorithm's formulas ((N-1)/N of the payload per phase).
 import type { WasmMemory } from '../../src/kernels/wasm-api.js';
 import { CollectiveMismatchError, CollectiveTimeoutError, StateError } from '../../src/errors.js';
-import type { CollectiveOp, CommBuffer, CommDType, CommLog, CommOpStats, ProcessGroup, ReduceOp, Work } from '../../src/comm/types.js';
+import type {
+  CollectiveOp,
+  CommBuffer,
+  CommDType,
+  CommLog,
+  CommOpStats,
+  ProcessGroup,
+  ReduceOp,
+  Work,
+} from '../../src/comm/types.js';
 import { halfToF32Array, f32ToHalfArray } from '../../src/tensor/dtype.js';
 
 const OPS: CollectiveOp[] = ['all_reduce', 'reduce_scatter', 'all_gather', 'broadcast', 'barrier'];
@@ -45,7 +54,12 @@ export class FakeGroup implements ProcessGroup {
   private destroyed = false;
   private seq = 0;
 
-  constructor(readonly rank: number, readonly worldSize: number, private readonly memories: WasmMemory[], control: SharedArrayBuffer) {
+  constructor(
+    readonly rank: number,
+    readonly worldSize: number,
+    private readonly memories: WasmMemory[],
+    control: SharedArrayBuffer,
+  ) {
     this.ctl = new Int32Array(control);
   }
 
@@ -57,7 +71,8 @@ export class FakeGroup implements ProcessGroup {
     return DONE;
   }
   reduceScatter(output: CommBuffer, input: CommBuffer, op: ReduceOp = 'sum', dtype?: CommDType): void {
-    if (input.length !== output.length * this.worldSize) throw new StateError(`fake reduceScatter: input ${input.length} != ${this.worldSize} x output ${output.length}`);
+    if (input.length !== output.length * this.worldSize)
+      throw new StateError(`fake reduceScatter: input ${input.length} != ${this.worldSize} x output ${output.length}`);
     this.run('reduce_scatter', input, output, op, dtype, 0);
   }
   reduceScatterAsync(output: CommBuffer, input: CommBuffer, op?: ReduceOp, dtype?: CommDType): Work {
@@ -65,7 +80,8 @@ export class FakeGroup implements ProcessGroup {
     return DONE;
   }
   allGather(output: CommBuffer, input: CommBuffer, dtype?: CommDType): void {
-    if (output.length !== input.length * this.worldSize) throw new StateError(`fake allGather: output ${output.length} != ${this.worldSize} x input ${input.length}`);
+    if (output.length !== input.length * this.worldSize)
+      throw new StateError(`fake allGather: output ${output.length} != ${this.worldSize} x input ${input.length}`);
     this.run('all_gather', input, output, 'sum', dtype, 0);
   }
   allGatherAsync(output: CommBuffer, input: CommBuffer, dtype?: CommDType): Work {
@@ -86,31 +102,61 @@ export class FakeGroup implements ProcessGroup {
     this.destroyed = true;
   }
 
-  private run(op: CollectiveOp, input: CommBuffer | null, output: CommBuffer | null, rop: ReduceOp, dt: CommDType | undefined, root: number): void {
+  private run(
+    op: CollectiveOp,
+    input: CommBuffer | null,
+    output: CommBuffer | null,
+    rop: ReduceOp,
+    dt: CommDType | undefined,
+    root: number,
+  ): void {
     if (this.destroyed) throw new StateError(`fake group rank ${this.rank}: used after destroy()`);
     const dtype: CommDType = dt ?? 'f32';
-    if (input !== null && (input instanceof Float32Array) !== (dtype === 'f32')) throw new StateError(`fake ${op}: a ${input.constructor.name} with dtype ${dtype}`);
+    if (input !== null && input instanceof Float32Array !== (dtype === 'f32'))
+      throw new StateError(`fake ${op}: a ${input.constructor.name} with dtype ${dtype}`);
     const mem = this.memories[this.rank].buffer;
     for (const b of [input, output]) {
-      if (b !== null && (!(b.buffer instanceof SharedArrayBuffer) || b.buffer.byteLength !== mem.byteLength)) throw new StateError(`fake ${op}: buffers must be views of the rank's device memory`);
+      if (b !== null && (!(b.buffer instanceof SharedArrayBuffer) || b.buffer.byteLength !== mem.byteLength))
+        throw new StateError(`fake ${op}: buffers must be views of the rank's device memory`);
     }
     const seq = this.seq++;
     const s = HEAD + SLOT * this.rank;
-    const words = [OPS.indexOf(op), DTYPES.indexOf(dtype), REDUCE.indexOf(rop), input?.byteOffset ?? 0, input?.length ?? 0, output?.byteOffset ?? 0, output?.length ?? 0, root];
+    const words = [
+      OPS.indexOf(op),
+      DTYPES.indexOf(dtype),
+      REDUCE.indexOf(rop),
+      input?.byteOffset ?? 0,
+      input?.length ?? 0,
+      output?.byteOffset ?? 0,
+      output?.length ?? 0,
+      root,
+    ];
     words.forEach((w, i) => Atomics.store(this.ctl, s + i, w));
     this.arrive(op, seq);
     const slot = (r: number) => Array.from({ length: SLOT }, (_, i) => Atomics.load(this.ctl, HEAD + SLOT * r + i));
     const mine = slot(this.rank);
     for (let r = 0; r < this.worldSize; r++) {
       const o = slot(r);
-      if (o[0] !== mine[0] || o[1] !== mine[1] || o[2] !== mine[2] || o[4] !== mine[4] || o[6] !== mine[6] || o[7] !== mine[7]) {
-        throw new CollectiveMismatchError(`fake group, collective #${seq}: rank ${this.rank} called ${op}(${mine[4]} -> ${mine[6]} elements) but rank ${r} called ${OPS[o[0]]}(${o[4]} -> ${o[6]} elements)`);
+      if (
+        o[0] !== mine[0] ||
+        o[1] !== mine[1] ||
+        o[2] !== mine[2] ||
+        o[4] !== mine[4] ||
+        o[6] !== mine[6] ||
+        o[7] !== mine[7]
+      ) {
+        throw new CollectiveMismatchError(
+          `fake group, collective #${seq}: rank ${this.rank} called ${op}(${mine[4]} -> ${mine[6]} elements) but ` +
+            `rank ${r} called ${OPS[o[0]]}(${o[4]} -> ${o[6]} elements)`,
+        );
       }
     }
     const N = this.worldSize;
     const read = (r: number, ptr: number, len: number): Float32Array => {
       const buf = this.memories[r].buffer;
-      return dtype === 'f32' ? new Float32Array(buf, ptr, len).slice() : halfToF32Array(new Uint16Array(buf, ptr, len), dtype);
+      return dtype === 'f32'
+        ? new Float32Array(buf, ptr, len).slice()
+        : halfToF32Array(new Uint16Array(buf, ptr, len), dtype);
     };
     let result: Float32Array | null = null;
     const bytes = dtype === 'f32' ? 4 : 2;
@@ -122,10 +168,12 @@ export class FakeGroup implements ProcessGroup {
       for (let r = 0; r < N; r++) {
         const slotR = slot(r);
         const x = read(r, slotR[3] + off * bytes, len);
-        for (let i = 0; i < len; i++) result[i] = r === 0 ? x[i] : rop === 'max' ? Math.max(result[i], x[i]) : Math.fround(result[i] + x[i]);
+        for (let i = 0; i < len; i++)
+          result[i] = r === 0 ? x[i] : rop === 'max' ? Math.max(result[i], x[i]) : Math.fround(result[i] + x[i]);
       }
       if (rop === 'avg') for (let i = 0; i < len; i++) result[i] = Math.fround(result[i] / N);
-      sent = ((op === 'all_reduce' ? 2 : 1) * (N - 1) * (op === 'all_reduce' ? input!.length : input!.length) * bytes) / N;
+      sent =
+        ((op === 'all_reduce' ? 2 : 1) * (N - 1) * (op === 'all_reduce' ? input!.length : input!.length) * bytes) / N;
     } else if (op === 'all_gather') {
       const len = input!.length;
       result = new Float32Array(len * N);
@@ -158,7 +206,12 @@ export class FakeGroup implements ProcessGroup {
     const deadline = Date.now() + TIMEOUT_MS;
     while (Atomics.load(this.ctl, 1) === gen) {
       if (Atomics.wait(this.ctl, 1, gen, 1000) === 'timed-out' && Date.now() > deadline) {
-        throw new CollectiveTimeoutError(`fake group: rank ${this.rank} waited ${TIMEOUT_MS} ms in ${op} #${seq}`, op, this.rank, seq);
+        throw new CollectiveTimeoutError(
+          `fake group: rank ${this.rank} waited ${TIMEOUT_MS} ms in ${op} #${seq}`,
+          op,
+          this.rank,
+          seq,
+        );
       }
     }
   }

@@ -5,7 +5,12 @@ import { FakeGroup } from './fake-group.js';
 import type { FakeRankContext } from './fake-world.js';
 
 const { rank, worldSize, control, module, fn, args } = workerData as {
-  rank: number; worldSize: number; control: SharedArrayBuffer; module: string; fn: string; args: unknown;
+  rank: number;
+  worldSize: number;
+  control: SharedArrayBuffer;
+  module: string;
+  fn: string;
+  args: unknown;
 };
 const port = parentPort!;
 
@@ -14,7 +19,16 @@ const ctx: FakeRankContext = {
   worldSize,
   initProcessGroup(memory: WasmMemory) {
     return new Promise((resolve) => {
-      port.once('message', (m: { memories: WasmMemory[] }) => resolve(new FakeGroup(rank, worldSize, m.memories.map((x, r) => (r === rank ? memory : x)), control)));
+      port.once('message', (m: { memories: WasmMemory[] }) =>
+        resolve(
+          new FakeGroup(
+            rank,
+            worldSize,
+            m.memories.map((x, r) => (r === rank ? memory : x)),
+            control,
+          ),
+        ),
+      );
       port.postMessage({ kind: 'join', memory });
     });
   },

@@ -12,7 +12,13 @@ export interface FakeRankContext {
   initProcessGroup(memory: WasmMemory, opts?: object): Promise<ProcessGroup>;
 }
 
-export function fakeWorld<T>(opts: { worldSize: number; module: string | URL; fn: string; args?: unknown; timeoutMs?: number }): Promise<T[]> {
+export function fakeWorld<T>(opts: {
+  worldSize: number;
+  module: string | URL;
+  fn: string;
+  args?: unknown;
+  timeoutMs?: number;
+}): Promise<T[]> {
   const N = opts.worldSize;
   const control = new SharedArrayBuffer(controlBytes(N));
   const memories: (WasmMemory | undefined)[] = new Array(N);
@@ -29,30 +35,41 @@ export function fakeWorld<T>(opts: { worldSize: number; module: string | URL; fn
       for (const w of workers) void w.terminate();
       reject(e instanceof Error ? e : new Error(String(e)));
     };
-    const timer = setTimeout(() => fail(new Error(`fake world timed out after ${opts.timeoutMs ?? 120_000} ms`)), opts.timeoutMs ?? 120_000);
+    const timer = setTimeout(
+      () => fail(new Error(`fake world timed out after ${opts.timeoutMs ?? 120_000} ms`)),
+      opts.timeoutMs ?? 120_000,
+    );
     for (let rank = 0; rank < N; rank++) {
       const w = new Worker(new URL('./fake-worker.js', import.meta.url), {
         workerData: { rank, worldSize: N, control, module: String(opts.module), fn: opts.fn, args: opts.args },
       });
       workers.push(w);
-      w.on('message', (m: { kind: string; memory?: WasmMemory; result?: T; error?: { name: string; message: string; stack?: string } }) => {
-        if (m.kind === 'join') {
-          memories[rank] = m.memory;
-          if (++joined === N) for (const x of workers) x.postMessage({ kind: 'memories', memories });
-        } else if (m.kind === 'result') {
-          results[rank] = m.result as T;
-          if (++finished === N && !settled) {
-            settled = true;
-            clearTimeout(timer);
-            resolve(results);
+      w.on(
+        'message',
+        (m: {
+          kind: string;
+          memory?: WasmMemory;
+          result?: T;
+          error?: { name: string; message: string; stack?: string };
+        }) => {
+          if (m.kind === 'join') {
+            memories[rank] = m.memory;
+            if (++joined === N) for (const x of workers) x.postMessage({ kind: 'memories', memories });
+          } else if (m.kind === 'result') {
+            results[rank] = m.result as T;
+            if (++finished === N && !settled) {
+              settled = true;
+              clearTimeout(timer);
+              resolve(results);
+            }
+          } else if (m.kind === 'error') {
+            const e = new Error(`rank ${rank}: ${m.error!.name}: ${m.error!.message}`);
+            e.name = m.error!.name;
+            e.stack = m.error!.stack;
+            fail(e);
           }
-        } else if (m.kind === 'error') {
-          const e = new Error(`rank ${rank}: ${m.error!.name}: ${m.error!.message}`);
-          e.name = m.error!.name;
-          e.stack = m.error!.stack;
-          fail(e);
-        }
-      });
+        },
+      );
       w.on('error', fail);
     }
   });

@@ -18,9 +18,13 @@ function reference(worldSize: number, c: ReducerCase): Float64Array {
   params.forEach((p, i) => {
     const [b, j] = L.locate[i];
     const at = L.buckets[b].flatOffset + L.buckets[b].layout.entries[j].offset;
-    for (let r = 0; r < worldSize; r++) for (let m = 0; m < c.microSteps; m++) for (let k = 0; k < uses[i]; k++) {
-      contribution(r, m, i, k, p.numel).forEach((v, e) => { out[at + e] += v / worldSize; });
-    }
+    for (let r = 0; r < worldSize; r++)
+      for (let m = 0; m < c.microSteps; m++)
+        for (let k = 0; k < uses[i]; k++) {
+          contribution(r, m, i, k, p.numel).forEach((v, e) => {
+            out[at + e] += v / worldSize;
+          });
+        }
   });
   return out;
 }
@@ -28,31 +32,55 @@ function reference(worldSize: number, c: ReducerCase): Float64Array {
 const kinds: GradientReducerKind[] = ['allreduce', 'reduce-scatter-after-backward', 'reduce-scatter-during-backward'];
 
 for (const worldSize of [1, 2, 3]) {
-  test(`gradient reducers, N = ${worldSize}: segment = average over ranks of the accumulated gradients; stage 2 frees staging`, async () => {
-    const cases: ReducerCase[] = kinds.flatMap((kind) => (['f32', 'bf16'] as const).map((dtype) => ({
-      kind, dtype, shapes, bucketElements: 40, microSteps: 2, uses, overlapComm: worldSize === 2,
-    })));
-    const res = await fakeWorld<ReducerResult[]>({ worldSize, module: ranks, fn: 'reduceMany', args: cases });
-    cases.forEach((c, k) => {
-      const { kind, dtype } = c;
-      const ref = reference(worldSize, c);
-      const tol = dtype === 'f32' ? 1e-6 : 2 ** -7; // bf16: 8 significant bits, values below 4 in magnitude
-      res.map((x) => x[k]).forEach((r, rank) => {
-        for (const s of r.segments) {
-          s.values.forEach((v, e) => {
-            const want = ref[s.start + e];
-            assert.ok(Math.abs(v - want) <= tol * Math.max(1, Math.abs(want)), `${kind} ${dtype} N=${worldSize} rank ${rank} element ${s.start + e}: ${v} vs ${want}`);
+  test(
+    `gradient reducers, N = ${worldSize}: segment = average over ranks of the accumulated gradients; stage 2 ` +
+      `frees staging`,
+    async () => {
+      const cases: ReducerCase[] = kinds.flatMap((kind) =>
+        (['f32', 'bf16'] as const).map((dtype) => ({
+          kind,
+          dtype,
+          shapes,
+          bucketElements: 40,
+          microSteps: 2,
+          uses,
+          overlapComm: worldSize === 2,
+        })),
+      );
+      const res = await fakeWorld<ReducerResult[]>({ worldSize, module: ranks, fn: 'reduceMany', args: cases });
+      cases.forEach((c, k) => {
+        const { kind, dtype } = c;
+        const ref = reference(worldSize, c);
+        const tol = dtype === 'f32' ? 1e-6 : 2 ** -7; // bf16: 8 significant bits, values below 4 in magnitude
+        res
+          .map((x) => x[k])
+          .forEach((r, rank) => {
+            for (const s of r.segments) {
+              s.values.forEach((v, e) => {
+                const want = ref[s.start + e];
+                assert.ok(
+                  Math.abs(v - want) <= tol * Math.max(1, Math.abs(want)),
+                  `${kind} ${dtype} N=${worldSize} rank ${rank} element ${s.start + e}: ${v} vs ${want}`,
+                );
+              });
+            }
+            if (kind === 'reduce-scatter-during-backward') {
+              assert.equal(r.stagingAfter, 0, 'staging buffers freed after backward');
+              const oneBucket = 40 * (dtype === 'f32' ? 4 : 2) + 7 * 15 * 4; // the largest bucket (p0 alone) bound
+              assert.ok(
+                c.overlapComm ? r.stagingBefore <= oneBucket : r.stagingBefore === 0,
+                `reduced during backward (${r.stagingBefore} bytes staged)`,
+              );
+              const params = shapes.map((sh, i) => ({ name: `p${i}`, numel: sh.reduce((a, b) => a * b, 1) }));
+              const L = bucketedLayout(params, { worldSize, bucketElements: 40 });
+              assert.equal(
+                r.gradInUse,
+                L.shardNumel * (dtype === 'f32' ? 4 : 2),
+                'only the own partition of gradients stays',
+              );
+            }
           });
-        }
-        if (kind === 'reduce-scatter-during-backward') {
-          assert.equal(r.stagingAfter, 0, 'staging buffers freed after backward');
-          const oneBucket = 40 * (dtype === 'f32' ? 4 : 2) + 7 * 15 * 4; // the largest bucket (p0 alone) bound
-          assert.ok(c.overlapComm ? r.stagingBefore <= oneBucket : r.stagingBefore === 0, `reduced during backward (${r.stagingBefore} bytes staged)`);
-          const params = shapes.map((sh, i) => ({ name: `p${i}`, numel: sh.reduce((a, b) => a * b, 1) }));
-          const L = bucketedLayout(params, { worldSize, bucketElements: 40 });
-          assert.equal(r.gradInUse, L.shardNumel * (dtype === 'f32' ? 4 : 2), 'only the own partition of gradients stays');
-        }
       });
-    });
-  });
+    },
+  );
 }

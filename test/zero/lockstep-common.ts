@@ -37,7 +37,12 @@ export function sequence(step: number, s: number): { inputs: number[]; targets: 
 }
 
 /** The micro-batch rank r uses at micro-step k: sequences (k*N + r)*MICRO .. +MICRO of the global batch. */
-export function microBatch(step: number, k: number, rank: number, worldSize: number): { inputs: number[][]; targets: number[][] } {
+export function microBatch(
+  step: number,
+  k: number,
+  rank: number,
+  worldSize: number,
+): { inputs: number[][]; targets: number[][] } {
   const seqs = Array.from({ length: MICRO }, (_, i) => sequence(step, (k * worldSize + rank) * MICRO + i));
   return { inputs: seqs.map((q) => q.inputs), targets: seqs.map((q) => q.targets) };
 }
@@ -56,11 +61,17 @@ export function dsConfig(c: LockstepCase): Record<string, unknown> {
       ...(c.overlap === undefined ? {} : { overlap_comm: c.overlap }),
       ...(c.offload ? { offload_optimizer: { device: 'cpu' } } : {}),
       ...(c.offloadParam ? { offload_param: { device: 'cpu' } } : {}),
-      ...(c.strict3 ? { stage3_param_persistence_threshold: 0, stage3_max_reuse_distance: 0, stage3_prefetch_bucket_size: 0 } : {}),
-      ...(c.stage3 === undefined ? {} : {
-        stage3_param_persistence_threshold: c.stage3.persistence ?? 0, stage3_max_reuse_distance: c.stage3.reuse ?? 0,
-        stage3_prefetch_bucket_size: c.stage3.prefetch ?? 0, stage3_max_live_parameters: c.stage3.maxLive ?? 1e9,
-      }),
+      ...(c.strict3
+        ? { stage3_param_persistence_threshold: 0, stage3_max_reuse_distance: 0, stage3_prefetch_bucket_size: 0 }
+        : {}),
+      ...(c.stage3 === undefined
+        ? {}
+        : {
+            stage3_param_persistence_threshold: c.stage3.persistence ?? 0,
+            stage3_max_reuse_distance: c.stage3.reuse ?? 0,
+            stage3_prefetch_bucket_size: c.stage3.prefetch ?? 0,
+            stage3_max_live_parameters: c.stage3.maxLive ?? 1e9,
+          }),
     },
   };
 }

@@ -16,7 +16,16 @@ test('accumulation (stages 1-3) equals one big batch; fp16 overflow is skipped o
     { stage: 2, precision: 'fp32', worldSize: 2, gas: 3, steps: 3, clip: 0.5, kernels: 'js' },
     { stage: 3, precision: 'fp32', worldSize: 2, gas: 2, steps: 3, clip: 0.5, kernels: 'js' }, // default persistence, reuse, prefetch
   ];
-  const overflow: LockstepCase = { stage: 2, precision: 'fp16', worldSize: 2, gas: 1, steps: 4, clip: 0, kernels: 'js', scalePower: 40 };
+  const overflow: LockstepCase = {
+    stage: 2,
+    precision: 'fp16',
+    worldSize: 2,
+    gas: 1,
+    steps: 4,
+    clip: 0,
+    kernels: 'js',
+    scalePower: 40,
+  };
   const all = [...accum, overflow];
   const res = await fakeWorld<EngineResult[]>({ worldSize: 2, module: ranks, fn: 'trainMany', args: all });
   const at = (k: number) => res.map((r) => r[k]);
@@ -28,10 +37,15 @@ test('accumulation (stages 1-3) equals one big batch; fp16 overflow is skipped o
     r[0].losses.forEach((_, s) => {
       const mean = (r[0].losses[s] + r[1].losses[s]) / 2;
       assert.ok(Math.abs(mean - ref.losses[s]) <= 1e-5 * ref.losses[s], `${tag} loss at step ${s}`);
-      assert.ok(Math.abs(r[0].norms[s] - ref.norms[s]) <= 1e-5 * ref.norms[s], `${tag} clipping norm at step ${s}: ${r[0].norms[s]} vs ${ref.norms[s]}`);
+      assert.ok(
+        Math.abs(r[0].norms[s] - ref.norms[s]) <= 1e-5 * ref.norms[s],
+        `${tag} clipping norm at step ${s}: ${r[0].norms[s]} vs ${ref.norms[s]}`,
+      );
     });
     for (const name of Object.keys(ref.params)) {
-      ref.params[name].forEach((want, i) => assert.ok(Math.abs(r[0].params![name][i] - want) <= 1e-5 * Math.max(1, Math.abs(want)), `${tag} ${name}[${i}]`));
+      ref.params[name].forEach((want, i) =>
+        assert.ok(Math.abs(r[0].params![name][i] - want) <= 1e-5 * Math.max(1, Math.abs(want)), `${tag} ${name}[${i}]`),
+      );
     }
   });
 

@@ -14,7 +14,12 @@ function close(a: number, b: number, rel: number, abs: number, what: string): vo
   assert.ok(Math.abs(a - b) <= abs + rel * Math.abs(b), `${what}: ${a} vs ${b} (diff ${Math.abs(a - b)})`);
 }
 
-function compare(res: EngineResult[], ref: ReferenceResult, c: LockstepCase, tol: { loss: number; param: number; moment: number }): void {
+function compare(
+  res: EngineResult[],
+  ref: ReferenceResult,
+  c: LockstepCase,
+  tol: { loss: number; param: number; moment: number },
+): void {
   const tag = `stage ${c.stage} N=${c.worldSize} ${c.precision} gas=${c.gas}`;
   for (let s = 0; s < c.steps; s++) {
     const mean = res.reduce((a, r) => a + r.losses[s], 0) / res.length;
@@ -46,7 +51,9 @@ function compare16(res: EngineResult[], ref: ReferenceResult, c: LockstepCase, s
     const mean = res.reduce((a, r) => a + r.losses[s], 0) / res.length;
     close(mean, want, 1e-4, 0, `${tag} loss at step ${s}`);
   });
-  res.forEach((r, rank) => assert.deepEqual(r.losses, stage0[rank].losses, `${tag} rank ${rank} losses equal stage 0's`));
+  res.forEach((r, rank) =>
+    assert.deepEqual(r.losses, stage0[rank].losses, `${tag} rank ${rank} losses equal stage 0's`),
+  );
   let sum = 0;
   let n = 0;
   for (const name of Object.keys(ref.params)) {
@@ -63,7 +70,17 @@ for (const worldSize of [1, 2, 3, 4]) {
   test(`lockstep, world size ${worldSize}: stages 0-3 x fp32, bf16, fp16 equal the single process`, async () => {
     const cases: LockstepCase[] = [];
     for (const precision of ['fp32', 'bf16', 'fp16'] as const) {
-      for (const stage of [0, 1, 2, 3] as const) cases.push({ stage, precision, worldSize, gas: 1, steps: precision === 'fp32' ? 5 : 3, clip: 0.5, kernels: 'js', strict3: true });
+      for (const stage of [0, 1, 2, 3] as const)
+        cases.push({
+          stage,
+          precision,
+          worldSize,
+          gas: 1,
+          steps: precision === 'fp32' ? 5 : 3,
+          clip: 0.5,
+          kernels: 'js',
+          strict3: true,
+        });
     }
     const res = await fakeWorld<EngineResult[]>({ worldSize, module: ranks, fn: 'trainMany', args: cases });
     const at = (k: number) => res.map((r) => r[k]);
@@ -73,7 +90,17 @@ for (const worldSize of [1, 2, 3, 4]) {
       else compare16(at(k), reference({ ...c, precision: 'fp32' }), c, stage0);
       // [Note: exact norm exchange]: the clipping norm does not depend on the partitioning beyond f64 rounding (an
       // fp32 all-reduce of the partial sums would differ by ~1e-7 and, under bf16, grow into different losses)
-      at(k).forEach((r, rank) => r.norms.forEach((x, s) => close(x, stage0[rank].norms[s], 1e-12, 0, `stage ${c.stage} N=${worldSize} ${c.precision} rank ${rank} norm at step ${s} vs stage 0`)));
+      at(k).forEach((r, rank) =>
+        r.norms.forEach((x, s) =>
+          close(
+            x,
+            stage0[rank].norms[s],
+            1e-12,
+            0,
+            `stage ${c.stage} N=${worldSize} ${c.precision} rank ${rank} norm at step ${s} vs stage 0`,
+          ),
+        ),
+      );
     });
   });
 }
@@ -83,7 +110,16 @@ for (const worldSize of [1, 2, 3, 4]) {
 // (stages 2, 3) buffer, so the ops accumulate there exactly as they do into a single process's gradients (the tied
 // wte's two contributions included).
 test('N = 1, no clipping: every stage bit-exact to the single process for 3 steps (loss, parameters, Adam m and v)', async () => {
-  const cases: LockstepCase[] = ([0, 1, 2, 3] as const).map((stage) => ({ stage, precision: 'fp32', worldSize: 1, gas: 1, steps: 3, clip: 0, kernels: 'js', strict3: true }));
+  const cases: LockstepCase[] = ([0, 1, 2, 3] as const).map((stage) => ({
+    stage,
+    precision: 'fp32',
+    worldSize: 1,
+    gas: 1,
+    steps: 3,
+    clip: 0,
+    kernels: 'js',
+    strict3: true,
+  }));
   const res = await fakeWorld<EngineResult[]>({ worldSize: 1, module: ranks, fn: 'trainMany', args: cases });
   cases.forEach((c, k) => {
     const ref = reference(c);

@@ -1,6 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bucketedLayout, bucketize, flatLayout, ownerRanks, rankRange, shardSlices, type ParamShape } from '../../src/zero/partition.js';
+import {
+  bucketedLayout,
+  bucketize,
+  flatLayout,
+  ownerRanks,
+  rankRange,
+  shardSlices,
+  type ParamShape,
+} from '../../src/zero/partition.js';
 import { rng, randInt } from './rng.js';
 
 function randomParams(r: () => number): ParamShape[] {
@@ -8,7 +16,14 @@ function randomParams(r: () => number): ParamShape[] {
   // uneven shapes like 7x15, scalars, empty tensors, the occasional large one
   return Array.from({ length: n }, (_, i) => {
     const kind = r();
-    const numel = kind < 0.1 ? 0 : kind < 0.3 ? randInt(r, 1, 3) : kind < 0.9 ? randInt(r, 1, 17) * randInt(r, 1, 15) : randInt(r, 200, 700);
+    const numel =
+      kind < 0.1
+        ? 0
+        : kind < 0.3
+          ? randInt(r, 1, 3)
+          : kind < 0.9
+            ? randInt(r, 1, 17) * randInt(r, 1, 15)
+            : randInt(r, 200, 700);
     return { name: `p${i}`, numel };
   });
 }
@@ -65,20 +80,42 @@ test('shard slices: every parameter element in exactly one rank, at the right fl
       }
     }
     owner.forEach((o, i) => {
-      assert.ok(o.every((x) => x >= 0), `every element of ${params[i].name} owned`);
+      assert.ok(
+        o.every((x) => x >= 0),
+        `every element of ${params[i].name} owned`,
+      );
       // ownerRanks agrees with the slices
-      assert.deepEqual(ownerRanks(L, i), [...new Set(o)].sort((a, b) => a - b));
+      assert.deepEqual(
+        ownerRanks(L, i),
+        [...new Set(o)].sort((a, b) => a - b),
+      );
     });
   }
 });
 
 test('the padding lies at the end, in the last partition(s)', () => {
-  const L = flatLayout([{ name: 'w', numel: 7 * 15 }, { name: 'b', numel: 7 }], { worldSize: 4 });
+  const L = flatLayout(
+    [
+      { name: 'w', numel: 7 * 15 },
+      { name: 'b', numel: 7 },
+    ],
+    { worldSize: 4 },
+  );
   assert.deepEqual([L.used, L.padded, L.chunk], [112, 112, 28]);
-  const M = flatLayout([{ name: 'w', numel: 7 * 15 }, { name: 'b', numel: 6 }], { worldSize: 4 });
+  const M = flatLayout(
+    [
+      { name: 'w', numel: 7 * 15 },
+      { name: 'b', numel: 6 },
+    ],
+    { worldSize: 4 },
+  );
   assert.deepEqual([M.used, M.padded, M.chunk], [111, 112, 28]);
   const last = shardSlices(M, 3);
-  assert.equal(last.reduce((a, s) => a + s.length, 0), 27, 'last rank holds 27 real + 1 padding element');
+  assert.equal(
+    last.reduce((a, s) => a + s.length, 0),
+    27,
+    'last rank holds 27 real + 1 padding element',
+  );
   const N = flatLayout([{ name: 'x', numel: 3 }], { worldSize: 8 });
   assert.deepEqual(shardSlices(N, 5), [], 'ranks past the data own only padding');
 });
@@ -89,7 +126,10 @@ test('buckets: consecutive, in order, within the size unless one parameter is la
     const params = randomParams(r);
     const size = randInt(r, 1, 400);
     const buckets = bucketize(params, size);
-    assert.deepEqual(buckets.flat(), params.map((_, i) => i));
+    assert.deepEqual(
+      buckets.flat(),
+      params.map((_, i) => i),
+    );
     for (const b of buckets) {
       const total = b.reduce((a, i) => a + params[i].numel, 0);
       assert.ok(b.length > 0);
@@ -108,7 +148,11 @@ test('bucketed layout: buckets back to back, shard = chunk of every bucket, loca
   for (let c = 0; c < CASES; c++) {
     const params = randomParams(r);
     const worldSize = randInt(r, 1, 8);
-    const B = bucketedLayout(params, { worldSize, alignment: [1, 4][randInt(r, 0, 1)], bucketElements: randInt(r, 1, 300) });
+    const B = bucketedLayout(params, {
+      worldSize,
+      alignment: [1, 4][randInt(r, 0, 1)],
+      bucketElements: randInt(r, 1, 300),
+    });
     let flat = 0;
     let shard = 0;
     for (const b of B.buckets) {
@@ -138,11 +182,31 @@ test('bad arguments are refused', () => {
 
 test('grouped layout: explicit groups, each parameter in exactly one', async () => {
   const { groupedLayout, rangeSlices } = await import('../../src/zero/partition.js');
-  const ps = [{ name: 'a', numel: 5 }, { name: 'b', numel: 3 }, { name: 'c', numel: 4 }];
+  const ps = [
+    { name: 'a', numel: 5 },
+    { name: 'b', numel: 3 },
+    { name: 'c', numel: 4 },
+  ];
   const G = groupedLayout(ps, [[0, 2], [1]], { worldSize: 2 });
-  assert.deepEqual(G.locate, [[0, 0], [1, 0], [0, 1]]);
-  assert.deepEqual(G.buckets.map((b) => [b.flatOffset, b.layout.padded, b.shardOffset, b.layout.chunk]), [[0, 10, 0, 5], [10, 4, 5, 2]]);
+  assert.deepEqual(G.locate, [
+    [0, 0],
+    [1, 0],
+    [0, 1],
+  ]);
+  assert.deepEqual(
+    G.buckets.map((b) => [b.flatOffset, b.layout.padded, b.shardOffset, b.layout.chunk]),
+    [
+      [0, 10, 0, 5],
+      [10, 4, 5, 2],
+    ],
+  );
   assert.throws(() => groupedLayout(ps, [[0, 1]], { worldSize: 2 }), /c is in no group/);
   assert.throws(() => groupedLayout(ps, [[0, 1, 2], [1]], { worldSize: 2 }), /b is in two groups/);
-  assert.deepEqual(rangeSlices(G.buckets[0].layout, 0, 10).map((s) => [s.name, s.length]), [['a', 5], ['c', 4]]);
+  assert.deepEqual(
+    rangeSlices(G.buckets[0].layout, 0, 10).map((s) => [s.name, s.length]),
+    [
+      ['a', 5],
+      ['c', 4],
+    ],
+  );
 });

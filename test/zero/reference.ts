@@ -32,11 +32,12 @@ export function reference(c: LockstepCase): ReferenceResult {
     // the global batch in the engine's order: micro-step k, rank r
     const inputs: number[][] = [];
     const targets: number[][] = [];
-    for (let k = 0; k < c.gas; k++) for (let r = 0; r < N; r++) {
-      const b = microBatch(step, k, r, N);
-      inputs.push(...b.inputs);
-      targets.push(...b.targets);
-    }
+    for (let k = 0; k < c.gas; k++)
+      for (let r = 0; r < N; r++) {
+        const b = microBatch(step, k, r, N);
+        inputs.push(...b.inputs);
+        targets.push(...b.targets);
+      }
     if (inputs.length !== MICRO * N * c.gas) throw new Error('reference batch size');
     const { loss } = model.forward(tape, inputs, targets);
     losses.push(tape.backward(loss!));
@@ -45,10 +46,18 @@ export function reference(c: LockstepCase): ReferenceResult {
     for (const p of params) sq += device.kernels.sumSquares(p.grad!.ptr, p.numel);
     const norm = Math.sqrt(sq);
     norms.push(norm);
-    opt.step(params.map((p, i) => ({
-      name: p.name, memory: device, n: p.numel, param: p.data!.ptr, grad: p.grad!.ptr,
-      state: { m: m[i].ptr, v: v[i].ptr }, ...(noDecay(p.name, p.shape) ? { weightDecay: 0 } : {}),
-    })), { gradScale: clipCoefficient(norm, c.clip) });
+    opt.step(
+      params.map((p, i) => ({
+        name: p.name,
+        memory: device,
+        n: p.numel,
+        param: p.data!.ptr,
+        grad: p.grad!.ptr,
+        state: { m: m[i].ptr, v: v[i].ptr },
+        ...(noDecay(p.name, p.shape) ? { weightDecay: 0 } : {}),
+      })),
+      { gradScale: clipCoefficient(norm, c.clip) },
+    );
   }
   const byName = (ts: Tensor[]) => Object.fromEntries(params.map((p, i) => [p.name, ts[i].f32().slice()]));
   return { losses, norms, params: byName(params.map((p) => p.data!)), m: byName(m), v: byName(v) };

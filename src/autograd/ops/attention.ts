@@ -21,7 +21,11 @@ export function causalAttention(tape: Tape, qkv: Tensor, nHead: number): Tensor 
   const att = tape.activation([B, nHead, T, T], 'attention probs');
   const scratchBytes = k.attentionScratchBytes(B, T, C, nHead);
   const withScratch = (fn: (ptr: number) => void): void => {
-    const s = Tensor.empty(dev, [Math.ceil(scratchBytes / 4)], { dtype: 'f32', category: 'workspace', label: 'attention scratch' });
+    const s = Tensor.empty(dev, [Math.ceil(scratchBytes / 4)], {
+      dtype: 'f32',
+      category: 'workspace',
+      label: 'attention scratch',
+    });
     try {
       fn(s.ptr);
     } finally {

@@ -10,12 +10,15 @@ export function crossEntropy(tape: Tape, logits: Tensor, targets: Tensor): Tenso
   expectF32('crossEntropy', logits);
   const [N, V] = rowsCols(logits);
   if (targets.dtype !== 'i32' || targets.numel !== N) {
-    throw new ShapeError(`crossEntropy: targets must be i32 with ${N} elements (one per logits row), got ${targets.dtype} [${targets.shape.join(', ')}]`);
+    throw new ShapeError(
+      `crossEntropy: targets must be i32 with ${N} elements (one per logits row), got ${targets.dtype} [${targets.shape.join(', ')}]`,
+    );
   }
   const tg = targets.i32();
   let count = 0;
   for (let i = 0; i < N; i++) {
-    if (tg[i] >= V) throw new ShapeError(`crossEntropy: target ${tg[i]} at row ${i} is outside [0, ${V}) (negative means ignored)`);
+    if (tg[i] >= V)
+      throw new ShapeError(`crossEntropy: target ${tg[i]} at row ${i} is outside [0, ${V}) (negative means ignored)`);
     if (tg[i] >= 0) count++;
   }
   const losses = Tensor.empty(tape.device, [N], { dtype: 'f32', category: 'workspace', label: 'per-row losses' });

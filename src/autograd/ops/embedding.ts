@@ -8,11 +8,13 @@ import { ShapeError } from '../../errors.js';
 export function embedding(tape: Tape, idx: Tensor, table: ParamRef): Tensor {
   const k = tape.device.kernels;
   if (idx.dtype !== 'i32') throw new ShapeError(`embedding (${table.name}): indices must be i32, got ${idx.dtype}`);
-  if (table.shape.length !== 2) throw new ShapeError(`embedding: table ${table.name} must be 2-D, got [${table.shape.join(', ')}]`);
+  if (table.shape.length !== 2)
+    throw new ShapeError(`embedding: table ${table.name} must be 2-D, got [${table.shape.join(', ')}]`);
   const [rows, C] = table.shape;
   const ids = idx.i32();
   for (let i = 0; i < ids.length; i++) {
-    if (!(ids[i] >= 0 && ids[i] < rows)) throw new ShapeError(`embedding (${table.name}): index ${ids[i]} at position ${i} is outside [0, ${rows})`);
+    if (!(ids[i] >= 0 && ids[i] < rows))
+      throw new ShapeError(`embedding (${table.name}): index ${ids[i]} at position ${i} is outside [0, ${rows})`);
   }
   const n = idx.numel;
   const out = tape.activation([...idx.shape, C], `${table.name} out`);

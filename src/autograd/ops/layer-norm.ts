@@ -38,7 +38,19 @@ export function layerNorm(tape: Tape, x: Tensor, gamma: ParamRef, beta: ParamRef
       const db = bT ?? work([C]);
       if (gT === null) k.fill(dg.ptr, 0, C);
       if (bT === null) k.fill(db.ptr, 0, C);
-      k.layerNormBackward(dx.ptr, dg.ptr, db.ptr, dy.ptr, x.ptr, mean.ptr, rstd.ptr, g2.t.ptr, rows, C, sink?.accumulate ?? false);
+      k.layerNormBackward(
+        dx.ptr,
+        dg.ptr,
+        db.ptr,
+        dy.ptr,
+        x.ptr,
+        mean.ptr,
+        rstd.ptr,
+        g2.t.ptr,
+        rows,
+        C,
+        sink?.accumulate ?? false,
+      );
       if (gT === null) gamma.accumulateGrad(dg);
       if (bT === null) beta.accumulateGrad(db);
     } finally {

@@ -7,14 +7,24 @@ import { addParamGrad, paramF32 } from '../param-value.js';
 import { expectF32, expectShape, rowsCols } from './util.js';
 import { ShapeError } from '../../errors.js';
 
-export function linear(tape: Tape, x: Tensor, weight: ParamRef, bias: ParamRef | null, opts: { transposeWeight?: boolean } = {}): Tensor {
+export function linear(
+  tape: Tape,
+  x: Tensor,
+  weight: ParamRef,
+  bias: ParamRef | null,
+  opts: { transposeWeight?: boolean } = {},
+): Tensor {
   const k = tape.device.kernels;
   const tw = opts.transposeWeight ?? false;
   expectF32('linear', x);
-  if (weight.shape.length !== 2) throw new ShapeError(`linear: weight ${weight.name} must be 2-D, got [${weight.shape.join(', ')}]`);
+  if (weight.shape.length !== 2)
+    throw new ShapeError(`linear: weight ${weight.name} must be 2-D, got [${weight.shape.join(', ')}]`);
   const [inF, outF] = tw ? [weight.shape[1], weight.shape[0]] : [weight.shape[0], weight.shape[1]];
   const [N, cols] = rowsCols(x);
-  if (cols !== inF) throw new ShapeError(`linear (${weight.name}): input has ${cols} features, weight [${weight.shape.join(', ')}] expects ${inF}`);
+  if (cols !== inF)
+    throw new ShapeError(
+      `linear (${weight.name}): input has ${cols} features, weight [${weight.shape.join(', ')}] expects ${inF}`,
+    );
   if (bias !== null) expectShape('linear', `bias ${bias.name}`, bias.shape, [outF]);
   const y = tape.activation([...x.shape.slice(0, -1), outF], `${weight.name} out`);
   const w = paramF32(tape.device, weight);

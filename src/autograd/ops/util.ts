@@ -9,7 +9,8 @@ export function rowsCols(x: Tensor): [number, number] {
 }
 
 export function expectF32(op: string, x: Tensor): void {
-  if (x.dtype !== 'f32') throw new ShapeError(`${op}: activations must be f32, got ${x.dtype} (shape [${x.shape.join(', ')}])`);
+  if (x.dtype !== 'f32')
+    throw new ShapeError(`${op}: activations must be f32, got ${x.dtype} (shape [${x.shape.join(', ')}])`);
 }
 
 export function expectShape(op: string, what: string, got: readonly number[], want: readonly number[]): void {

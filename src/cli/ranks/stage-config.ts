@@ -13,7 +13,13 @@ export function stageConfig(spec: StageRunSpec, stage: StageNumber): Record<stri
     optimizer: { type: 'AdamW', params: { lr: spec.lr, betas: [0.9, 0.95], eps: 1e-8, weight_decay: 0.1 } },
     scheduler: {
       type: 'WarmupCosineLR',
-      params: { total_num_steps: Math.max(spec.steps, warmup + 1), warmup_num_steps: warmup, warmup_type: 'linear', warmup_min_ratio: 0, cos_min_ratio: 0.1 },
+      params: {
+        total_num_steps: Math.max(spec.steps, warmup + 1),
+        warmup_num_steps: warmup,
+        warmup_type: 'linear',
+        warmup_min_ratio: 0,
+        cos_min_ratio: 0.1,
+      },
     },
     bf16: { enabled: spec.precision === 'bf16' },
     zero_optimization: {

@@ -69,10 +69,18 @@ export async function runStagesRank(ctx: RankContext, spec: StageRunSpec): Promi
   // The threads transport stages reductions through this buffer; without one it uses an 8 KiB slot, and large
   // reductions then move in small blocks (src/comm/threads/setup.ts). Allocated once, before any stage's baseline.
   const staging = device.alloc(COMM_STAGING_BYTES, 'comm', 'collective staging');
-  const group = await ctx.initProcessGroup(device.memory, { timeoutMs: 300_000, scratch: { ptr: staging.ptr, bytes: staging.bytes } });
+  const group = await ctx.initProcessGroup(device.memory, {
+    timeoutMs: 300_000,
+    scratch: { ptr: staging.ptr, bytes: staging.bytes },
+  });
   const { train, val } = trainValSplit(spec.corpus ?? loadCorpus());
   const T = spec.model.blockSize;
-  const sampler = new DistributedSampler(train, { blockSize: T, microBatchSize: spec.microBatch, worldSize: ctx.worldSize, rank: ctx.rank });
+  const sampler = new DistributedSampler(train, {
+    blockSize: T,
+    microBatchSize: spec.microBatch,
+    worldSize: ctx.worldSize,
+    rank: ctx.rank,
+  });
   const run: RankRun = { device, group, ctx, spec, sampler };
   const idle = device.memoryStats().inUseBytes;
   // at least one untimed step (the memory is measured there) and, from 2 steps on, at least one timed step
@@ -84,9 +92,16 @@ export async function runStagesRank(ctx: RankContext, spec: StageRunSpec): Promi
     progress(run, lives, s);
   }
   const out = lives.map((live) => {
-    const valLoss = spec.evalBatches > 0
-      ? heldOutLoss(run.device, live.model, val, { rank: run.ctx.rank, worldSize: run.ctx.worldSize, blockSize: spec.model.blockSize, microBatch: spec.microBatch, batches: spec.evalBatches })
-      : null;
+    const valLoss =
+      spec.evalBatches > 0
+        ? heldOutLoss(run.device, live.model, val, {
+            rank: run.ctx.rank,
+            worldSize: run.ctx.worldSize,
+            blockSize: spec.model.blockSize,
+            microBatch: spec.microBatch,
+            batches: spec.evalBatches,
+          })
+        : null;
     return finish(run, live, valLoss);
   });
   for (const live of lives) live.engine.dispose();
@@ -104,10 +119,19 @@ function start(run: RankRun, stage: StageNumber, untimed: number): Live {
   const model = new GPT(device, { ...spec.model, seed: spec.seed }, { materialize: false });
   const engine = initialize({ model, config: stageConfig(spec, stage), group, device, noDecay });
   const live: Live = {
-    stage, model, engine, losses: [], stepSeconds: [], phases: { forward: 0, backward: 0, step: 0 },
-    commBytes: ops(() => 0), commSeconds: ops(() => 0), commCalls: ops(() => 0),
+    stage,
+    model,
+    engine,
+    losses: [],
+    stepSeconds: [],
+    phases: { forward: 0, backward: 0, step: 0 },
+    commBytes: ops(() => 0),
+    commSeconds: ops(() => 0),
+    commCalls: ops(() => 0),
     afterInit: categories((c) => above(c, device.memoryStats().byCategory[c].inUse)),
-    peak: categories(() => 0), peakTotal: 0, firstStepPeakTotal: 0,
+    peak: categories(() => 0),
+    peakTotal: 0,
+    firstStepPeakTotal: 0,
   };
   for (let s = 0; s < untimed; s++) {
     // The first step learns (stage 2: gradient readiness, holding every bucket; stage 3: the gather order); the
@@ -168,20 +192,32 @@ function finish(run: RankRun, live: Live, valLoss: number | null): StageResult {
   const n = live.stepSeconds.length;
   const per = (x: number) => (n > 0 ? x / n : NaN); // no timed step (a 1-step run): nothing measured
   const phases: PhaseSeconds = {
-    forward: per(live.phases.forward), backward: per(live.phases.backward), step: per(live.phases.step),
+    forward: per(live.phases.forward),
+    backward: per(live.phases.backward),
+    step: per(live.phases.step),
     comm: ops((op) => per(live.commSeconds[op])),
   };
   const commBytesByOp = ops((op) => per(live.commBytes[op]));
   const L = live.engine.plan.layout;
   return {
-    stage: live.stage, rank: ctx.rank, losses: live.losses, valLoss,
-    secondsPerStep: median(live.stepSeconds), minSecondsPerStep: n > 0 ? Math.min(...live.stepSeconds) : NaN,
-    stepSeconds: live.stepSeconds, timedSteps: n, tokensPerStep: ctx.worldSize * spec.microBatch * spec.model.blockSize,
-    phases, peak: live.peak, peakTotal: live.peakTotal, firstStepPeakTotal: live.firstStepPeakTotal, afterInit: live.afterInit,
-    commBytesPerStep: OPS.reduce((sum, op) => sum + commBytesByOp[op], 0), commBytesByOp,
+    stage: live.stage,
+    rank: ctx.rank,
+    losses: live.losses,
+    valLoss,
+    secondsPerStep: median(live.stepSeconds),
+    minSecondsPerStep: n > 0 ? Math.min(...live.stepSeconds) : NaN,
+    stepSeconds: live.stepSeconds,
+    timedSteps: n,
+    tokensPerStep: ctx.worldSize * spec.microBatch * spec.model.blockSize,
+    phases,
+    peak: live.peak,
+    peakTotal: live.peakTotal,
+    firstStepPeakTotal: live.firstStepPeakTotal,
+    afterInit: live.afterInit,
+    commBytesPerStep: OPS.reduce((sum, op) => sum + commBytesByOp[op], 0),
+    commBytesByOp,
     commCallsByOp: ops((op) => per(live.commCalls[op])),
     params: live.model.parameters().reduce((sum, p) => sum + p.numel, 0),
     layout: { padded: L.padded, shardNumel: L.shardNumel, worldSize: ctx.worldSize },
   };
 }
-

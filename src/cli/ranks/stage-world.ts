@@ -49,11 +49,23 @@ export interface StageSummary {
 /** Runs `spec` on `worldSize` thread ranks; one summary per stage, in spec.stages order. */
 export async function runStages(spec: StageRunSpec, worldSize: number, timeoutMs = 900_000): Promise<StageSummary[]> {
   const perRank = await spawnWorld<StageResult[]>({
-    worldSize, module: new URL('./stage-run.js', import.meta.url), fn: 'runStagesRank', args: spec, timeoutMs,
+    worldSize,
+    module: new URL('./stage-run.js', import.meta.url),
+    fn: 'runStagesRank',
+    args: spec,
+    timeoutMs,
   });
-  const out = spec.stages.map((stage, k) => summarize(spec, perRank.map((r) => r[k]!), worldSize, stage));
+  const out = spec.stages.map((stage, k) =>
+    summarize(
+      spec,
+      perRank.map((r) => r[k]!),
+      worldSize,
+      stage,
+    ),
+  );
   const s0 = out.find((x) => x.stage === 0);
-  for (const x of out) x.ratioToStage0 = s0 === undefined ? NaN : pairedRatio(s0.perRank[0]!.stepSeconds, x.perRank[0]!.stepSeconds);
+  for (const x of out)
+    x.ratioToStage0 = s0 === undefined ? NaN : pairedRatio(s0.perRank[0]!.stepSeconds, x.perRank[0]!.stepSeconds);
   return out;
 }
 
@@ -70,17 +82,29 @@ export function summarize(spec: StageRunSpec, rs: StageResult[], worldSize: numb
   const precision = spec.precision === 'fp32' ? 'fp32' : 'mixed';
   const layout = { padded: r0.layout.padded, shardNumel: r0.layout.shardNumel, worldSize } as BucketedLayout;
   return {
-    stage, precision: spec.precision, worldSize, losses,
-    finalLoss: losses[losses.length - 1] ?? NaN, valLoss,
+    stage,
+    precision: spec.precision,
+    worldSize,
+    losses,
+    finalLoss: losses[losses.length - 1] ?? NaN,
+    valLoss,
     tokensPerSecond: r0.tokensPerStep / r0.secondsPerStep,
     bestTokensPerSecond: r0.tokensPerStep / r0.minSecondsPerStep,
     ratioToStage0: NaN,
     secondsPerStep: r0.secondsPerStep,
     phases: r0.phases,
-    peak: Object.fromEntries(MEMORY_CATEGORIES.map((c) => [c, maxOver(rs, (r) => r.peak[c])])) as Record<MemoryCategory, number>,
+    peak: Object.fromEntries(MEMORY_CATEGORIES.map((c) => [c, maxOver(rs, (r) => r.peak[c])])) as Record<
+      MemoryCategory,
+      number
+    >,
     peakTotal: maxOver(rs, (r) => r.peakTotal),
     firstStepPeakTotal: maxOver(rs, (r) => r.firstStepPeakTotal),
-    modelStates: { param: big.afterInit.param, grad: big.afterInit.grad, optimizer: big.afterInit.optimizer, total: states(big) },
+    modelStates: {
+      param: big.afterInit.param,
+      grad: big.afterInit.grad,
+      optimizer: big.afterInit.optimizer,
+      total: states(big),
+    },
     formula: modelStatesBytes(r0.params, worldSize, stage, precision),
     formulaPadded: modelStatesBytesPadded(layout, stage, precision),
     commBytesPerStep: maxOver(rs, (r) => r.commBytesPerStep),

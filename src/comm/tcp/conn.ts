@@ -26,12 +26,18 @@ export class FramedConn {
   lastHeard = Date.now();
   onEnd: (err: Error | null) => void = () => {};
 
-  constructor(readonly socket: Socket, allowData: boolean) {
+  constructor(
+    readonly socket: Socket,
+    allowData: boolean,
+  ) {
     this.sink = { onControl: () => {}, onDataPiece: () => {} };
-    this.parser = new FrameParser({
-      onControl: (h, p) => this.sink.onControl(h, p),
-      onDataPiece: (h, p, at) => this.sink.onDataPiece(h, p, at),
-    }, allowData);
+    this.parser = new FrameParser(
+      {
+        onControl: (h, p) => this.sink.onControl(h, p),
+        onDataPiece: (h, p, at) => this.sink.onDataPiece(h, p, at),
+      },
+      allowData,
+    );
     // Until the peer has proven the token, it may only send small frames (a stranger cannot make us buffer MiBs).
     this.parser.limit = 4096;
     socket.setNoDelay(true);
@@ -58,12 +64,15 @@ export class FramedConn {
 
   /** Queues every frame (and the end) until attach(): used between a handshake and the link's real owner. */
   hold(): void {
-    const q: { h: FrameHeader; p: Buffer; at: number }[] = (this.held = []);
+    const q: { h: FrameHeader; p: Buffer; at: number }[] = [];
+    this.held = q;
     this.sink = {
       onControl: (h, p) => q.push({ h, p, at: -1 }),
       onDataPiece: (h, p, at) => q.push({ h, p: Buffer.from(p), at }),
     };
-    this.onEnd = (err) => { this.endErr = err; };
+    this.onEnd = (err) => {
+      this.endErr = err;
+    };
   }
 
   /** Hands the connection to its owner, replaying what hold() queued. */
@@ -127,12 +136,18 @@ function mac(token: string, nonce: Buffer, role: string, group: number, rank: nu
 /** Only one control frame of `kind` is accepted next; anything else is a protocol error. */
 function expectOne(conn: FramedConn, kind: FrameKind, timeoutMs: number, what: string): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { conn.fail(new ProtocolError(`${what}: no answer within ${timeoutMs} ms`)); }, timeoutMs);
-    conn.onEnd = (err) => { clearTimeout(timer); reject(err ?? new ProtocolError(`${what}: connection closed`)); };
+    const timer = setTimeout(() => {
+      conn.fail(new ProtocolError(`${what}: no answer within ${timeoutMs} ms`));
+    }, timeoutMs);
+    conn.onEnd = (err) => {
+      clearTimeout(timer);
+      reject(err ?? new ProtocolError(`${what}: connection closed`));
+    };
     conn.sink = {
       onControl: (h, p) => {
         clearTimeout(timer);
-        if (h.kind !== kind) return conn.fail(new ProtocolError(`${what}: expected a ${FrameKind[kind]} frame, got ${FrameKind[h.kind]}`));
+        if (h.kind !== kind)
+          return conn.fail(new ProtocolError(`${what}: expected a ${FrameKind[kind]} frame, got ${FrameKind[h.kind]}`));
         // Welcome ends the connecting side's handshake; frames right behind it in the same chunk are trusted.
         if (kind === FrameKind.Welcome) conn.trust();
         conn.hold();
@@ -145,7 +160,9 @@ function expectOne(conn: FramedConn, kind: FrameKind, timeoutMs: number, what: s
 
 /** Accepting side. Resolves with the authenticated peer's Hello; rejects (connection dropped) otherwise. */
 export async function acceptHandshake(
-  conn: FramedConn, token: string, expect: { role: HelloInfo['role']; group: number; worldSize: number; selfRank: number },
+  conn: FramedConn,
+  token: string,
+  expect: { role: HelloInfo['role']; group: number; worldSize: number; selfRank: number },
   timeoutMs: number,
 ): Promise<HelloInfo> {
   const nonce = randomBytes(32);
@@ -154,12 +171,16 @@ export async function acceptHandshake(
   const o = parseJson(await reply, 'Hello');
   const { role, group, rank, worldSize } = o;
   if (role !== expect.role) throw refuse(conn, `role ${JSON.stringify(role)}; this listener serves ${expect.role}`);
-  if (typeof rank !== 'number' || !Number.isInteger(rank) || rank < 0 || rank >= expect.worldSize) throw refuse(conn, `rank ${JSON.stringify(rank)} outside 0..${expect.worldSize - 1}`);
-  if (group !== expect.group) throw refuse(conn, `group ${JSON.stringify(group)}; this listener serves group ${expect.group}`);
-  if (worldSize !== expect.worldSize) throw refuse(conn, `world size ${JSON.stringify(worldSize)}; this job has ${expect.worldSize}`);
+  if (typeof rank !== 'number' || !Number.isInteger(rank) || rank < 0 || rank >= expect.worldSize)
+    throw refuse(conn, `rank ${JSON.stringify(rank)} outside 0..${expect.worldSize - 1}`);
+  if (group !== expect.group)
+    throw refuse(conn, `group ${JSON.stringify(group)}; this listener serves group ${expect.group}`);
+  if (worldSize !== expect.worldSize)
+    throw refuse(conn, `world size ${JSON.stringify(worldSize)}; this job has ${expect.worldSize}`);
   const theirs = typeof o.mac === 'string' ? Buffer.from(o.mac, 'hex') : Buffer.alloc(0);
   const ours = mac(token, nonce, expect.role, expect.group, rank);
-  if (theirs.length !== ours.length || !timingSafeEqual(theirs, ours)) throw refuse(conn, 'wrong job token (authentication failed)');
+  if (theirs.length !== ours.length || !timingSafeEqual(theirs, ours))
+    throw refuse(conn, 'wrong job token (authentication failed)');
   conn.trust();
   conn.sendJson(FrameKind.Welcome, { rank: expect.selfRank });
   return { role: expect.role, group: expect.group, rank, worldSize: expect.worldSize };
@@ -172,10 +193,18 @@ function refuse(conn: FramedConn, why: string): ProtocolError {
 }
 
 /** Connecting side. Resolves with the server's rank once it accepted us. */
-export async function connectHandshake(conn: FramedConn, token: string, hello: HelloInfo, timeoutMs: number): Promise<number> {
+export async function connectHandshake(
+  conn: FramedConn,
+  token: string,
+  hello: HelloInfo,
+  timeoutMs: number,
+): Promise<number> {
   const nonce = await expectOne(conn, FrameKind.Challenge, timeoutMs, `handshake with ${conn.remote}`);
   const welcome = expectOne(conn, FrameKind.Welcome, timeoutMs, `handshake with ${conn.remote}`);
-  conn.sendJson(FrameKind.Hello, { ...hello, mac: mac(token, nonce, hello.role, hello.group, hello.rank).toString('hex') });
+  conn.sendJson(FrameKind.Hello, {
+    ...hello,
+    mac: mac(token, nonce, hello.role, hello.group, hello.rank).toString('hex'),
+  });
   const w = parseJson(await welcome, 'Welcome');
   if (typeof w.rank !== 'number') throw new ProtocolError(`Welcome from ${conn.remote} carries no rank`);
   return w.rank;

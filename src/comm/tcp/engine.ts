@@ -12,10 +12,31 @@ import type { Region } from './plan.js';
 import { Folder } from './folder.js';
 
 /** A buffer as the helper thread sees it: a range of a SharedArrayBuffer. */
-export interface BufRef { sab: SharedArrayBuffer; byteOffset: number; length: number }
-export interface OpRequest { id: number; desc: CollectiveDesc; input: BufRef | null; output: BufRef | null; inPlace: boolean }
-export interface WireError { name: string; message: string; lostRank?: number; op?: string; rank?: number; seq?: number }
-export interface OpResult { id: number; stats?: TransferStats; error?: WireError }
+export interface BufRef {
+  sab: SharedArrayBuffer;
+  byteOffset: number;
+  length: number;
+}
+export interface OpRequest {
+  id: number;
+  desc: CollectiveDesc;
+  input: BufRef | null;
+  output: BufRef | null;
+  inPlace: boolean;
+}
+export interface WireError {
+  name: string;
+  message: string;
+  lostRank?: number;
+  op?: string;
+  rank?: number;
+  seq?: number;
+}
+export interface OpResult {
+  id: number;
+  stats?: TransferStats;
+  error?: WireError;
+}
 
 const FOLD_MIN = 64 * 1024; // fold once this many elements are in from every peer (overlaps fold and receive)
 
@@ -54,15 +75,32 @@ export class Engine {
   private readonly folder = new Folder();
   private readonly stopBeat: () => void;
 
-  constructor(private readonly rank: number, private readonly worldSize: number, private readonly links: (FramedConn | undefined)[],
-    private readonly done: (r: OpResult) => void, private readonly pendingMask: (mask: number, seq: number) => void, private readonly log: Logger) {
+  constructor(
+    private readonly rank: number,
+    private readonly worldSize: number,
+    private readonly links: (FramedConn | undefined)[],
+    private readonly done: (r: OpResult) => void,
+    private readonly pendingMask: (mask: number, seq: number) => void,
+    private readonly log: Logger,
+  ) {
     this.ahead = links.map(() => []);
     this.gone = links.map(() => null);
     this.goneMismatch = links.map(() => null);
-    links.forEach((l, p) => l?.attach({
-      onControl: (h, payload) => this.onFrame(p, h, payload, -1),
-      onDataPiece: (h, piece, at) => this.onFrame(p, h, piece, at),
-    }, (err) => this.peerGone(p, err ? `closed its connection (${err.message}): it exited, was killed or failed` : 'closed its connection: it exited, was killed or left the group')));
+    links.forEach((l, p) =>
+      l?.attach(
+        {
+          onControl: (h, payload) => this.onFrame(p, h, payload, -1),
+          onDataPiece: (h, piece, at) => this.onFrame(p, h, piece, at),
+        },
+        (err) =>
+          this.peerGone(
+            p,
+            err
+              ? `closed its connection (${err.message}): it exited, was killed or failed`
+              : 'closed its connection: it exited, was killed or left the group',
+          ),
+      ),
+    );
     this.stopBeat = startHeartbeat(links);
   }
 
@@ -74,7 +112,9 @@ export class Engine {
   /** Fails the running and queued collectives; `tellPeers` sends them an Abort (they then see this rank as lost). */
   abort(error: WireError, tellPeers: boolean): void {
     const timeout = error.name === 'CollectiveTimeoutError';
-    if (tellPeers) for (const l of this.links) l?.sendJson(FrameKind.Abort, { message: error.message, timeout, seq: error.seq ?? -1 });
+    if (tellPeers)
+      for (const l of this.links)
+        l?.sendJson(FrameKind.Abort, { message: error.message, timeout, seq: error.seq ?? -1 });
     this.breakWith(error);
   }
 
@@ -90,17 +130,29 @@ export class Engine {
     const cause = this.broken?.lostRank ?? -1;
     // A rank that leaves over a mismatch says so: a peer that sees it leave before the mismatching header arrives
     // must still report the mismatch, not a lost peer.
-    const mismatch = this.broken?.name === 'CollectiveMismatchError' ? { mismatch: this.broken.message, seq: this.broken.seq ?? -1 } : {};
+    const mismatch =
+      this.broken?.name === 'CollectiveMismatchError'
+        ? { mismatch: this.broken.message, seq: this.broken.seq ?? -1 }
+        : {};
     this.breakWith({ name: 'StateError', message: `rank ${this.rank} closed its process group` });
     const open = this.links.filter((l): l is FramedConn => !!l && !l.isEnded);
     let left = open.length;
     let fired = false;
-    const finish = () => { if (!fired) { fired = true; clearTimeout(timer); closed(); } };
+    const finish = () => {
+      if (!fired) {
+        fired = true;
+        clearTimeout(timer);
+        closed();
+      }
+    };
     const timer = setTimeout(finish, graceMs);
     if (left === 0) return finish();
     for (const l of open) {
       const prev = l.onEnd;
-      l.onEnd = (err) => { prev(err); if (--left === 0) finish(); };
+      l.onEnd = (err) => {
+        prev(err);
+        if (--left === 0) finish();
+      };
       l.sendJson(FrameKind.Bye, { lostRank: cause, why: cause >= 0 ? this.gone[cause] : '', ...mismatch });
       l.socket.end();
     }
@@ -141,36 +193,53 @@ export class Engine {
       let lost = -1;
       let why = '';
       try {
-        const b = JSON.parse(payload.toString('utf8')) as { lostRank?: number; why?: string; mismatch?: string; seq?: number };
+        const b = JSON.parse(payload.toString('utf8')) as {
+          lostRank?: number;
+          why?: string;
+          mismatch?: string;
+          seq?: number;
+        };
         lost = Number(b.lostRank ?? -1);
         why = String(b.why ?? '');
         if (typeof b.mismatch === 'string' && Number.isInteger(b.seq)) {
           const m = { seq: b.seq!, message: b.mismatch };
           this.goneMismatch[p] = m;
           const cur = this.cur;
-          if (cur && cur.desc.seq === m.seq && !this.broken) this.breakWith({ name: 'CollectiveMismatchError', message: m.message, seq: m.seq });
+          if (cur && cur.desc.seq === m.seq && !this.broken)
+            this.breakWith({ name: 'CollectiveMismatchError', message: m.message, seq: m.seq });
         }
-      } catch { /* no cause given */ }
-        if (Number.isInteger(lost) && lost >= 0 && lost < this.worldSize && lost !== this.rank && lost !== p) {
+      } catch {
+        /* no cause given */
+      }
+      if (Number.isInteger(lost) && lost >= 0 && lost < this.worldSize && lost !== this.rank && lost !== p) {
         this.peerGone(lost, `was lost (rank ${p} saw it: ${why})`);
       }
       return this.peerGone(p, 'left the process group (closed it)');
     }
     if (h.kind === FrameKind.Abort) {
       let a: { message?: unknown; timeout?: unknown; seq?: unknown } = {};
-      try { a = JSON.parse(payload.toString('utf8')) as typeof a; } catch { /* no details */ }
+      try {
+        a = JSON.parse(payload.toString('utf8')) as typeof a;
+      } catch {
+        /* no details */
+      }
       const cur = this.cur;
       if (a.timeout === true && cur && a.seq === cur.desc.seq && !this.broken) {
         // A peer timed out in the collective we are in: we are waiting for the same missing rank, so we time out too.
         return this.breakWith({
-          name: 'CollectiveTimeoutError', op: cur.desc.op, rank: this.rank, seq: cur.desc.seq,
-          message: `collective timeout: rank ${this.rank} gives up on ${cur.desc.op} (sequence number ${cur.desc.seq}) with rank ${p}, ` +
+          name: 'CollectiveTimeoutError',
+          op: cur.desc.op,
+          rank: this.rank,
+          seq: cur.desc.seq,
+          message:
+            `collective timeout: rank ${this.rank} gives up on ${cur.desc.op} (sequence number ${cur.desc.seq}) with rank ${p}, ` +
             `which timed out first: ${String(a.message)}`,
         });
       }
       return this.peerGone(p, `gave up on the collective after an error (${String(a.message ?? '')})`);
     }
-    if (h.kind !== FrameKind.OpHeader && h.kind !== FrameKind.Data) return this.fault(p, `unexpected ${FrameKind[h.kind]} frame`);
+    if (h.kind !== FrameKind.OpHeader && h.kind !== FrameKind.Data)
+      return this.fault(p, `unexpected ${FrameKind[h.kind]} frame`);
     if (this.broken) return;
     const cur = this.cur;
     if (cur && h.seq === cur.desc.seq) return this.deliver(cur, p, h, payload, at);
@@ -178,13 +247,17 @@ export class Engine {
       this.ahead[p]!.push({ h, p: Buffer.from(payload), at });
       return;
     }
-    this.fault(p, `frame for sequence number ${h.seq}, which is already finished here (at ${cur?.desc.seq ?? this.doneSeq + 1})`);
+    this.fault(
+      p,
+      `frame for sequence number ${h.seq}, which is already finished here (at ${cur?.desc.seq ?? this.doneSeq + 1})`,
+    );
   }
 
   private deliver(cur: Running, p: number, h: FrameHeader, payload: Buffer, at: number): void {
     if (h.kind === FrameKind.OpHeader) {
       if (!cur.hdrPending.has(p)) return this.fault(p, `second op header for sequence number ${h.seq}`);
-      if (payload.length !== DESC_WORDS * 4) return this.fault(p, `op header of ${payload.length} bytes; expected ${DESC_WORDS * 4}`);
+      if (payload.length !== DESC_WORDS * 4)
+        return this.fault(p, `op header of ${payload.length} bytes; expected ${DESC_WORDS * 4}`);
       const words = new Int32Array(DESC_WORDS);
       new Uint8Array(words.buffer).set(payload);
       try {
@@ -196,10 +269,12 @@ export class Engine {
       return this.check(cur);
     }
     if (cur.hdrPending.has(p)) return this.fault(p, 'data before the op header');
-    if (h.dtype !== DTYPE_CODE[cur.desc.dtype]) return this.fault(p, `data of dtype code ${h.dtype} in a ${cur.desc.dtype} collective`);
+    if (h.dtype !== DTYPE_CODE[cur.desc.dtype])
+      return this.fault(p, `data of dtype code ${h.dtype} in a ${cur.desc.dtype} collective`);
     const reg = cur.regions.find((r) => r.peer === p && r.stream === h.op);
     if (!reg) return this.fault(p, `data on stream ${h.op}, which ${cur.desc.op} does not use from rank ${p}`);
-    if (h.offset + at !== reg.got || h.offset + h.length > reg.size) return this.fault(p, `data at byte ${h.offset + at} (+${h.length}) where ${reg.got} of ${reg.size} was expected`);
+    if (h.offset + at !== reg.got || h.offset + h.length > reg.size)
+      return this.fault(p, `data at byte ${h.offset + at} (+${h.length}) where ${reg.got} of ${reg.size} was expected`);
     const dest = reg.into === 'scratch' ? cur.scratch[p]! : cur.outU8!;
     dest.set(payload, reg.base + reg.got);
     reg.got += payload.length;
@@ -217,9 +292,20 @@ export class Engine {
     const N = this.worldSize;
     const c = chunks(desc, N);
     const cur: Running = {
-      req, desc, eb, hdrPending: new Set(), regions: receivePlan(desc, this.rank, N), scratch: [], own: null, out: null,
+      req,
+      desc,
+      eb,
+      hdrPending: new Set(),
+      regions: receivePlan(desc, this.rank, N),
+      scratch: [],
+      own: null,
+      out: null,
       outU8: req.output ? new Uint8Array(req.output.sab, req.output.byteOffset, req.output.length * eb) : null,
-      lenR: c.len[this.rank]!, startR: c.start[this.rank]!, folded: 0, writes: 0, stats: { bytesSent: 0, bytesReceived: 0 },
+      lenR: c.len[this.rank]!,
+      startR: c.start[this.rank]!,
+      folded: 0,
+      writes: 0,
+      stats: { bytesSent: 0, bytesReceived: 0 },
     };
     this.cur = cur;
     const hdr = new Int32Array(DESC_WORDS);
@@ -229,7 +315,9 @@ export class Engine {
       if (p === this.rank || this.gone[p] === null) continue;
       // A peer that sent its header for this collective and then left (e.g. it found the mismatch first and threw):
       // report the mismatch its header shows, as every rank must, rather than only its leaving.
-      const header = this.ahead[p]!.find((f) => f.h.seq === desc.seq && f.h.kind === FrameKind.OpHeader && f.p.length === DESC_WORDS * 4);
+      const header = this.ahead[p]!.find(
+        (f) => f.h.seq === desc.seq && f.h.kind === FrameKind.OpHeader && f.p.length === DESC_WORDS * 4,
+      );
       if (header !== undefined) {
         const words = new Int32Array(DESC_WORDS);
         new Uint8Array(words.buffer).set(header.p);
@@ -240,7 +328,8 @@ export class Engine {
         }
       }
       const m = this.goneMismatch[p];
-      if (m !== null && m.seq === desc.seq) return this.breakWith({ name: 'CollectiveMismatchError', message: m.message, seq: desc.seq });
+      if (m !== null && m.seq === desc.seq)
+        return this.breakWith({ name: 'CollectiveMismatchError', message: m.message, seq: desc.seq });
       return this.peerGoneNow(p);
     }
     // One writev per peer for the header and the first data frames (small collectives: one packet, not three).
@@ -249,7 +338,10 @@ export class Engine {
     for (let p = 0; p < N; p++) {
       if (p === this.rank) continue;
       cur.hdrPending.add(p);
-      this.links[p]!.sendHeader({ kind: FrameKind.OpHeader, op: 0, dtype: dcode, seq: desc.seq, length: DESC_WORDS * 4, offset: 0 }, Buffer.from(hdr.buffer));
+      this.links[p]!.sendHeader(
+        { kind: FrameKind.OpHeader, op: 0, dtype: dcode, seq: desc.seq, length: DESC_WORDS * 4, offset: 0 },
+        Buffer.from(hdr.buffer),
+      );
     }
     const input = req.input;
     if (desc.op === 'reduce_scatter' || desc.op === 'all_reduce') {
@@ -266,7 +358,8 @@ export class Engine {
       for (let s = 1; s < N; s++) this.sendData(cur, (this.rank + s) % N, Stream.Gather, inU8, 0, inU8.length);
       if (!req.inPlace) cur.outU8!.set(inU8, cur.startR * eb);
     } else if (desc.op === 'broadcast' && desc.root === this.rank) {
-      for (let s = 1; s < N; s++) this.sendData(cur, (this.rank + s) % N, Stream.Bcast, cur.outU8!, 0, cur.outU8!.length);
+      for (let s = 1; s < N; s++)
+        this.sendData(cur, (this.rank + s) % N, Stream.Bcast, cur.outU8!, 0, cur.outU8!.length);
     }
     for (const l of corked) l.socket.uncork();
     for (let p = 0; p < N; p++) {
@@ -287,16 +380,34 @@ export class Engine {
   }
 
   /** Sends src[from, from + bytes) to peer p as Data frames on `stream`, at stream offsets `at`, `at` + ... */
-  private sendData(cur: Running, p: number, stream: Stream, src: Uint8Array, from: number, bytes: number, at = 0): void {
+  private sendData(
+    cur: Running,
+    p: number,
+    stream: Stream,
+    src: Uint8Array,
+    from: number,
+    bytes: number,
+    at = 0,
+  ): void {
     const link = this.links[p]!;
     for (let off = 0; off < bytes; off += MAX_DATA_PAYLOAD) {
       const n = Math.min(MAX_DATA_PAYLOAD, bytes - off);
       cur.writes++;
-      link.sendHeader({ kind: FrameKind.Data, op: stream, dtype: DTYPE_CODE[cur.desc.dtype], seq: cur.desc.seq, length: n, offset: at + off },
-        Buffer.from(src.buffer, src.byteOffset + from + off, n), () => {
+      link.sendHeader(
+        {
+          kind: FrameKind.Data,
+          op: stream,
+          dtype: DTYPE_CODE[cur.desc.dtype],
+          seq: cur.desc.seq,
+          length: n,
+          offset: at + off,
+        },
+        Buffer.from(src.buffer, src.byteOffset + from + off, n),
+        () => {
           cur.writes--;
           if (this.cur === cur) this.check(cur);
-        });
+        },
+      );
     }
     cur.stats.bytesSent += bytes;
   }
@@ -306,7 +417,8 @@ export class Engine {
     const d = cur.desc;
     if ((d.op !== 'reduce_scatter' && d.op !== 'all_reduce') || cur.folded === cur.lenR) return;
     let frontier = cur.lenR;
-    for (const r of cur.regions) if (r.stream === Stream.Contrib) frontier = Math.min(frontier, Math.floor(r.got / cur.eb));
+    for (const r of cur.regions)
+      if (r.stream === Stream.Contrib) frontier = Math.min(frontier, Math.floor(r.got / cur.eb));
     if (frontier - cur.folded < FOLD_MIN && frontier < cur.lenR) return;
     const from = cur.folded;
     this.folder.fold(cur.own!, cur.out!, from, frontier, this.rank, d.reduceOp, d.dtype);
@@ -316,7 +428,15 @@ export class Engine {
         const p = (this.rank + s) % this.worldSize;
         const sock = this.links[p]!.socket;
         sock.cork();
-        this.sendData(cur, p, Stream.Gather, cur.outU8!, (cur.startR + from) * cur.eb, (frontier - from) * cur.eb, from * cur.eb);
+        this.sendData(
+          cur,
+          p,
+          Stream.Gather,
+          cur.outU8!,
+          (cur.startR + from) * cur.eb,
+          (frontier - from) * cur.eb,
+          from * cur.eb,
+        );
         sock.uncork();
       }
     }

@@ -6,8 +6,15 @@ import { Reducer } from '../reducer.js';
 import type { CommDType, ReduceOp } from '../types.js';
 import { foldRange } from './reduce.js';
 
-interface GrowableMemory { readonly buffer: SharedArrayBuffer; grow(pages: number): number }
-const WA = (globalThis as unknown as { WebAssembly: { Memory: new (d: { initial: number; maximum: number; shared: boolean }) => GrowableMemory } }).WebAssembly;
+interface GrowableMemory {
+  readonly buffer: SharedArrayBuffer;
+  grow(pages: number): number;
+}
+const WA = (
+  globalThis as unknown as {
+    WebAssembly: { Memory: new (d: { initial: number; maximum: number; shared: boolean }) => GrowableMemory };
+  }
+).WebAssembly;
 
 const PAGE = 65536;
 /** elements per fold step: the own chunk and the result pass through stages of this size. */
@@ -17,7 +24,11 @@ const DST = OWN + SEG * 4;
 const PEERS = DST + SEG * 4;
 
 export class Folder {
-  private readonly memory: GrowableMemory = new WA.Memory({ initial: Math.ceil(PEERS / PAGE), maximum: 65536, shared: true });
+  private readonly memory: GrowableMemory = new WA.Memory({
+    initial: Math.ceil(PEERS / PAGE),
+    maximum: 65536,
+    shared: true,
+  });
   private readonly reducer: Reducer | null;
   private base: number[] = [];
   private readonly acc = new Float32Array(SEG);
@@ -61,7 +72,15 @@ export class Folder {
   }
 
   /** out[from, to) = rank-order fold of the contributions (own = this rank's chunk, in the rank's memory). */
-  fold(own: Float32Array | Uint16Array, out: Float32Array | Uint16Array, from: number, to: number, rank: number, op: ReduceOp, dtype: CommDType): void {
+  fold(
+    own: Float32Array | Uint16Array,
+    out: Float32Array | Uint16Array,
+    from: number,
+    to: number,
+    rank: number,
+    op: ReduceOp,
+    dtype: CommDType,
+  ): void {
     const N = this.base.length;
     const eb = dtype === 'f32' ? 4 : 2;
     const buf = this.memory.buffer;
@@ -73,7 +92,16 @@ export class Folder {
       if (this.reducer) {
         this.reducer.reduce(dtype, op, DST, srcs, n, N);
       } else {
-        foldRange(srcs.map((s) => typed(s, n)), typed(DST, n), 0, n, op, dtype, this.acc, this.tmp);
+        foldRange(
+          srcs.map((s) => typed(s, n)),
+          typed(DST, n),
+          0,
+          n,
+          op,
+          dtype,
+          this.acc,
+          this.tmp,
+        );
       }
       out.set(typed(DST, n) as never, a);
     }

@@ -74,17 +74,29 @@ export function encodeJsonFrame(kind: FrameKind, value: unknown, seq = 0, op = 0
 
 export function decodeHeader(b: Buffer): FrameHeader {
   const magic = b.readUInt32LE(0);
-  if (magic !== MAGIC) throw new ProtocolError(`bad frame magic 0x${magic.toString(16)}; expected 0x${MAGIC.toString(16)} (a zerots peer)`);
+  if (magic !== MAGIC)
+    throw new ProtocolError(
+      `bad frame magic 0x${magic.toString(16)}; expected 0x${MAGIC.toString(16)} (a zerots peer)`,
+    );
   const version = b.readUInt8(4);
-  if (version !== VERSION) throw new ProtocolError(`frame version ${version} is not supported; this build speaks version ${VERSION}`);
+  if (version !== VERSION)
+    throw new ProtocolError(`frame version ${version} is not supported; this build speaks version ${VERSION}`);
   const kind = b.readUInt8(5);
   if (FrameKind[kind] === undefined) throw new ProtocolError(`unknown frame kind ${kind}`);
   const length = b.readUInt32LE(12);
   const limit = maxPayload(kind);
-  if (length > limit) throw new ProtocolError(`${FrameKind[kind]} frame of ${length} bytes exceeds the limit of ${limit}`);
+  if (length > limit)
+    throw new ProtocolError(`${FrameKind[kind]} frame of ${length} bytes exceeds the limit of ${limit}`);
   const hi = b.readUInt32LE(20);
   if (hi >= 0x200000) throw new ProtocolError(`frame offset out of range (high word ${hi})`);
-  return { kind, op: b.readUInt8(6), dtype: b.readUInt8(7), seq: b.readUInt32LE(8), length, offset: hi * 0x100000000 + b.readUInt32LE(16) };
+  return {
+    kind,
+    op: b.readUInt8(6),
+    dtype: b.readUInt8(7),
+    seq: b.readUInt32LE(8),
+    length,
+    offset: hi * 0x100000000 + b.readUInt32LE(16),
+  };
 }
 
 export interface FrameSink {
@@ -108,7 +120,10 @@ export class FrameParser {
   /** Payload limit below the per-kind one, while the peer is not authenticated yet (null: none). */
   limit: number | null = null;
 
-  constructor(private readonly sink: FrameSink, private readonly allowData = true) {}
+  constructor(
+    private readonly sink: FrameSink,
+    private readonly allowData = true,
+  ) {}
 
   push(chunk: Buffer): void {
     let pos = 0;
@@ -121,8 +136,12 @@ export class FrameParser {
         if (this.headFill < HEADER_BYTES) return;
         this.headFill = 0;
         const h = decodeHeader(this.head);
-        if (h.kind === FrameKind.Data && !this.allowData) throw new ProtocolError('Data frame on a connection that carries no collectives');
-        if (this.limit !== null && h.length > this.limit) throw new ProtocolError(`${FrameKind[h.kind]} frame of ${h.length} bytes before authentication (limit ${this.limit})`);
+        if (h.kind === FrameKind.Data && !this.allowData)
+          throw new ProtocolError('Data frame on a connection that carries no collectives');
+        if (this.limit !== null && h.length > this.limit)
+          throw new ProtocolError(
+            `${FrameKind[h.kind]} frame of ${h.length} bytes before authentication (limit ${this.limit})`,
+          );
         this.cur = h;
         this.got = 0;
         this.parts = [];
@@ -143,7 +162,8 @@ export class FrameParser {
   private finish(): void {
     const h = this.cur!;
     this.cur = null;
-    if (h.kind !== FrameKind.Data) this.sink.onControl(h, this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts));
+    if (h.kind !== FrameKind.Data)
+      this.sink.onControl(h, this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts));
     else if (h.length === 0) this.sink.onDataPiece(h, Buffer.alloc(0), 0);
     this.parts = [];
   }
@@ -156,6 +176,7 @@ export function parseJson(payload: Buffer, what: string): Record<string, unknown
   } catch {
     throw new ProtocolError(`${what}: payload is not JSON`);
   }
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new ProtocolError(`${what}: payload is not a JSON object`);
+  if (typeof v !== 'object' || v === null || Array.isArray(v))
+    throw new ProtocolError(`${what}: payload is not a JSON object`);
   return v as Record<string, unknown>;
 }

@@ -16,7 +16,8 @@ function table(): Float32Array {
     const m = h & 0x3ff;
     t[h] = e === 0 ? s * m * 2 ** -24 : e === 31 ? (m ? NaN : s * Infinity) : s * (1 + m / 1024) * 2 ** (e - 15);
   }
-  return (f16Table = t);
+  f16Table = t;
+  return t;
 }
 
 export function f32BitsToBf16(bits: number): number {

@@ -18,7 +18,8 @@ export function startHeartbeat(links: readonly (FramedConn | undefined)[]): () =
     links.forEach((l, p) => {
       if (!l || l.isEnded) return;
       if (stalled) l.lastHeard = now;
-      else if (now - l.lastHeard > LOST_MS) return l.fail(new ProtocolError(`no heartbeat for ${LOST_MS} ms from rank ${p}`));
+      else if (now - l.lastHeard > LOST_MS)
+        return l.fail(new ProtocolError(`no heartbeat for ${LOST_MS} ms from rank ${p}`));
       l.send(Buffer.from(BEAT));
     });
   }, BEAT_MS);

@@ -37,14 +37,21 @@ export interface Mesh {
   close(): void;
 }
 
-async function listenRetry(host: string, port: number, make: () => Promise<StoreServer>, deadline: number): Promise<StoreServer> {
+async function listenRetry(
+  host: string,
+  port: number,
+  make: () => Promise<StoreServer>,
+  deadline: number,
+): Promise<StoreServer> {
   for (;;) {
     try {
       return await make();
     } catch (e) {
       // A previous group's store may still be releasing the port.
       if ((e as NodeJS.ErrnoException).code !== 'EADDRINUSE' || Date.now() > deadline) {
-        throw new Error(`zerots: rank 0 cannot host the rendezvous store on ${host}:${port}: ${(e as Error).message}; pick another MASTER_PORT`);
+        throw new Error(
+          `zerots: rank 0 cannot host the rendezvous store on ${host}:${port}: ${(e as Error).message}; pick another MASTER_PORT`,
+        );
       }
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -54,7 +61,11 @@ async function listenRetry(host: string, port: number, make: () => Promise<Store
 /** Identifies this machine (and boot), so two ranks can tell that a Unix socket path of one is reachable by the other. */
 function machineId(): string {
   let boot = '';
-  try { boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(); } catch { /* not Linux */ }
+  try {
+    boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  } catch {
+    /* not Linux */
+  }
   return `${hostname()}/${boot}`;
 }
 
@@ -68,9 +79,21 @@ export async function buildMesh(o: MeshOptions): Promise<Mesh> {
   if (o.worldSize === 1) return { links, store: null, client: null, close: () => {} };
   const deadline = Date.now() + o.setupTimeoutMs;
   const storeHost = o.bindAddr ?? o.masterAddr;
-  const store = o.rank === 0
-    ? await listenRetry(storeHost, o.masterPort, () => StoreServer.listen(storeHost, o.masterPort, { token: o.token, worldSize: o.worldSize, group: o.group, log: o.log }), Math.min(deadline, Date.now() + 5000))
-    : null;
+  const store =
+    o.rank === 0
+      ? await listenRetry(
+          storeHost,
+          o.masterPort,
+          () =>
+            StoreServer.listen(storeHost, o.masterPort, {
+              token: o.token,
+              worldSize: o.worldSize,
+              group: o.group,
+              log: o.log,
+            }),
+          Math.min(deadline, Date.now() + 5000),
+        )
+      : null;
   let client: StoreClient | null = null;
   let server: Server | null = null;
   let local: Server | null = null;
@@ -78,7 +101,12 @@ export async function buildMesh(o: MeshOptions): Promise<Mesh> {
   const closeListeners = () => {
     server?.close();
     local?.close();
-    if (localPath) try { unlinkSync(localPath); } catch { /* already gone */ }
+    if (localPath)
+      try {
+        unlinkSync(localPath);
+      } catch {
+        /* already gone */
+      }
     localPath = null;
   };
   const close = () => {
@@ -88,7 +116,13 @@ export async function buildMesh(o: MeshOptions): Promise<Mesh> {
     store?.close();
   };
   try {
-    client = await StoreClient.connect(o.masterAddr, o.masterPort, { token: o.token, rank: o.rank, worldSize: o.worldSize, group: o.group, timeoutMs: o.setupTimeoutMs });
+    client = await StoreClient.connect(o.masterAddr, o.masterPort, {
+      token: o.token,
+      rank: o.rank,
+      worldSize: o.worldSize,
+      group: o.group,
+      timeoutMs: o.setupTimeoutMs,
+    });
     // Listen where told (a wildcard listens everywhere), advertise an address peers can dial: the interface this
     // rank reaches the store through.
     const seen = client.conn.socket.localAddress ?? '127.0.0.1';
@@ -98,18 +132,31 @@ export async function buildMesh(o: MeshOptions): Promise<Mesh> {
     const higher = o.worldSize - 1 - o.rank;
     let accepted = 0;
     let allAccepted: () => void = () => {};
-    const acceptedAll = new Promise<void>((r) => { allAccepted = r; if (higher === 0) r(); });
+    const acceptedAll = new Promise<void>((r) => {
+      allAccepted = r;
+      if (higher === 0) r();
+    });
     const onPeer = (s: import('node:net').Socket) => {
       const conn = new FramedConn(s, true);
-      acceptHandshake(conn, o.token, { role: 'peer', group: o.group, worldSize: o.worldSize, selfRank: o.rank }, 10_000).then((hello) => {
-        if (hello.rank <= o.rank || links[hello.rank]) {
-          conn.fail(null);
-          o.log(`zerots rank ${o.rank}: refused a second or misdirected peer connection claiming rank ${hello.rank} from ${conn.remote}`);
-          return;
-        }
-        links[hello.rank] = conn;
-        if (++accepted === higher) allAccepted();
-      }, (e: Error) => o.log(`zerots rank ${o.rank}: ${e.message}`));
+      acceptHandshake(
+        conn,
+        o.token,
+        { role: 'peer', group: o.group, worldSize: o.worldSize, selfRank: o.rank },
+        10_000,
+      ).then(
+        (hello) => {
+          if (hello.rank <= o.rank || links[hello.rank]) {
+            conn.fail(null);
+            o.log(
+              `zerots rank ${o.rank}: refused a second or misdirected peer connection claiming rank ${hello.rank} from ${conn.remote}`,
+            );
+            return;
+          }
+          links[hello.rank] = conn;
+          if (++accepted === higher) allAccepted();
+        },
+        (e: Error) => o.log(`zerots rank ${o.rank}: ${e.message}`),
+      );
     };
     server = createServer(onPeer);
     await new Promise<void>((resolve, reject) => {
@@ -130,22 +177,48 @@ export async function buildMesh(o: MeshOptions): Promise<Mesh> {
     }
     await client.set(`peer/${o.rank}`, JSON.stringify({ host: advertised, port, machine, path: localPath }));
     const lower = Array.from({ length: o.rank }, (_, j) => j);
-    const addrs = await client.wait(lower.map((j) => `peer/${j}`), Math.max(1, deadline - Date.now()));
-    await Promise.all(lower.map(async (j) => {
-      const a = JSON.parse(addrs[j]!) as { host: string; port: number; machine: string; path: string | null };
-      const viaFile = a.path !== null && a.machine === machine && localPath !== null;
-      const conn = new FramedConn(viaFile ? connect({ path: a.path! }) : connect({ host: a.host, port: a.port }), true);
-      const theirs = await connectHandshake(conn, o.token, { role: 'peer', group: o.group, rank: o.rank, worldSize: o.worldSize }, Math.max(1000, deadline - Date.now()));
-      if (theirs !== j) throw new Error(`zerots rank ${o.rank}: the peer at ${a.host}:${a.port} answered as rank ${theirs}, expected ${j}`);
-      links[j] = conn;
-    }));
+    const addrs = await client.wait(
+      lower.map((j) => `peer/${j}`),
+      Math.max(1, deadline - Date.now()),
+    );
+    await Promise.all(
+      lower.map(async (j) => {
+        const a = JSON.parse(addrs[j]!) as { host: string; port: number; machine: string; path: string | null };
+        const viaFile = a.path !== null && a.machine === machine && localPath !== null;
+        const conn = new FramedConn(
+          viaFile ? connect({ path: a.path! }) : connect({ host: a.host, port: a.port }),
+          true,
+        );
+        const theirs = await connectHandshake(
+          conn,
+          o.token,
+          { role: 'peer', group: o.group, rank: o.rank, worldSize: o.worldSize },
+          Math.max(1000, deadline - Date.now()),
+        );
+        if (theirs !== j)
+          throw new Error(
+            `zerots rank ${o.rank}: the peer at ${a.host}:${a.port} answered as rank ${theirs}, expected ${j}`,
+          );
+        links[j] = conn;
+      }),
+    );
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([acceptedAll, new Promise((_, reject) => {
-      timer = setTimeout(() => {
-        const missing = links.map((l, p) => (l || p <= o.rank ? -1 : p)).filter((p) => p >= 0);
-        reject(new Error(`zerots rank ${o.rank}: ranks ${missing.join(', ')} did not connect within ${o.setupTimeoutMs} ms`));
-      }, Math.max(1, deadline - Date.now()));
-    })]).finally(() => clearTimeout(timer));
+    await Promise.race([
+      acceptedAll,
+      new Promise((_, reject) => {
+        timer = setTimeout(
+          () => {
+            const missing = links.map((l, p) => (l || p <= o.rank ? -1 : p)).filter((p) => p >= 0);
+            reject(
+              new Error(
+                `zerots rank ${o.rank}: ranks ${missing.join(', ')} did not connect within ${o.setupTimeoutMs} ms`,
+              ),
+            );
+          },
+          Math.max(1, deadline - Date.now()),
+        );
+      }),
+    ]).finally(() => clearTimeout(timer));
     // No more peers are expected: stop listening, so nothing else can reach this rank.
     closeListeners();
     return { links, store, client, close };

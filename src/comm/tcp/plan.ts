@@ -3,7 +3,7 @@
 import type { CollectiveDesc } from '../transport.js';
 
 /** Data streams of a collective; a DATA frame's `op` byte names its stream. */
-export const enum Stream {
+export enum Stream {
   /** a rank's raw contribution to the receiver's chunk (reduce_scatter, all_reduce phase 1) */
   Contrib = 1,
   /** the sender's finished chunk, copied into the receiver's output (all_gather, all_reduce phase 2) */
@@ -61,7 +61,8 @@ export function receivePlan(desc: CollectiveDesc, rank: number, worldSize: numbe
   const out: Region[] = [];
   for (let p = 0; p < worldSize; p++) {
     if (p === rank) continue;
-    const r = (stream: Stream, size: number, into: Region['into'], base: number) => out.push({ stream, peer: p, size, got: 0, into, base });
+    const r = (stream: Stream, size: number, into: Region['into'], base: number) =>
+      out.push({ stream, peer: p, size, got: 0, into, base });
     switch (desc.op) {
       case 'reduce_scatter':
         r(Stream.Contrib, c.len[rank]! * eb, 'scratch', 0);

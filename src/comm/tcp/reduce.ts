@@ -17,8 +17,14 @@ import { narrow, widen } from './halfs.js';
  * `scratch` is an fp32 workspace of at least to - from elements (16-bit dtypes only).
  */
 export function foldRange(
-  parts: readonly (Float32Array | Uint16Array)[], out: Float32Array | Uint16Array, from: number, to: number,
-  op: ReduceOp, dtype: CommDType, scratch: Float32Array, tmp: Float32Array,
+  parts: readonly (Float32Array | Uint16Array)[],
+  out: Float32Array | Uint16Array,
+  from: number,
+  to: number,
+  op: ReduceOp,
+  dtype: CommDType,
+  scratch: Float32Array,
+  tmp: Float32Array,
 ): void {
   const n = to - from;
   if (n <= 0) return;

@@ -17,7 +17,10 @@ export interface StoreOptions {
   log?: Logger;
 }
 
-interface Waiter { keys: string[]; reply: (values: string[] | null) => void }
+interface Waiter {
+  keys: string[];
+  reply: (values: string[] | null) => void;
+}
 
 export class StoreServer {
   private readonly data = new Map<string, string>();
@@ -25,7 +28,10 @@ export class StoreServer {
   private readonly conns = new Set<FramedConn>();
   refused = 0;
 
-  private constructor(private readonly server: Server, private readonly opts: StoreOptions) {}
+  private constructor(
+    private readonly server: Server,
+    private readonly opts: StoreOptions,
+  ) {}
 
   /** Listens on host:port (port 0 picks a free one; see .port). */
   static listen(host: string, port: number, opts: StoreOptions): Promise<StoreServer> {
@@ -51,28 +57,39 @@ export class StoreServer {
     const log = this.opts.log ?? ((l: string) => console.warn(l));
     this.conns.add(conn);
     try {
-      await acceptHandshake(conn, this.opts.token, { role: 'store', group: this.opts.group, worldSize: this.opts.worldSize, selfRank: 0 }, this.opts.handshakeTimeoutMs ?? 10_000);
+      await acceptHandshake(
+        conn,
+        this.opts.token,
+        { role: 'store', group: this.opts.group, worldSize: this.opts.worldSize, selfRank: 0 },
+        this.opts.handshakeTimeoutMs ?? 10_000,
+      );
     } catch (e) {
       this.refused++;
       log(`zerots store: ${(e as Error).message}`);
       this.conns.delete(conn);
       return;
     }
-    conn.attach({
-      onControl: (h, payload) => {
-        if (h.kind !== FrameKind.StoreRequest) return conn.fail(new ProtocolError(`store got a ${FrameKind[h.kind]} frame; only StoreRequest is served`));
-        this.handle(conn, parseJson(payload, 'store request'));
+    conn.attach(
+      {
+        onControl: (h, payload) => {
+          if (h.kind !== FrameKind.StoreRequest)
+            return conn.fail(new ProtocolError(`store got a ${FrameKind[h.kind]} frame; only StoreRequest is served`));
+          this.handle(conn, parseJson(payload, 'store request'));
+        },
+        onDataPiece: () => conn.fail(new ProtocolError('Data frame sent to the store')),
       },
-      onDataPiece: () => conn.fail(new ProtocolError('Data frame sent to the store')),
-    }, (err) => {
-      this.conns.delete(conn);
-      if (err && !(err as NodeJS.ErrnoException).code) log(`zerots store: dropped client ${conn.remote}: ${err.message}`);
-    });
+      (err) => {
+        this.conns.delete(conn);
+        if (err && !(err as NodeJS.ErrnoException).code)
+          log(`zerots store: dropped client ${conn.remote}: ${err.message}`);
+      },
+    );
   }
 
   private handle(conn: FramedConn, req: Record<string, unknown>): void {
     const id = req.id;
-    const reply = (value: unknown, error?: string) => conn.sendJson(FrameKind.StoreReply, error ? { id, error } : { id, value });
+    const reply = (value: unknown, error?: string) =>
+      conn.sendJson(FrameKind.StoreReply, error ? { id, error } : { id, value });
     const str = (v: unknown): v is string => typeof v === 'string';
     switch (req.cmd) {
       case 'set':
@@ -84,7 +101,8 @@ export class StoreServer {
         if (!str(req.key)) return reply(null, 'get needs a string key');
         return reply(this.data.get(req.key) ?? null);
       case 'add': {
-        if (!str(req.key) || typeof req.delta !== 'number') return reply(null, 'add needs a string key and a numeric delta');
+        if (!str(req.key) || typeof req.delta !== 'number')
+          return reply(null, 'add needs a string key and a numeric delta');
         const v = Number(this.data.get(req.key) ?? '0') + req.delta;
         this.data.set(req.key, String(v));
         reply(v);
@@ -100,10 +118,17 @@ export class StoreServer {
           reply: (values) => {
             clearTimeout(timer);
             if (values) reply(values);
-            else reply(null, `timed out after ${timeoutMs} ms waiting for keys ${keys.filter((k) => !this.data.has(k)).join(', ')}`);
+            else
+              reply(
+                null,
+                `timed out after ${timeoutMs} ms waiting for keys ${keys.filter((k) => !this.data.has(k)).join(', ')}`,
+              );
           },
         };
-        timer = setTimeout(() => { this.waiters = this.waiters.filter((x) => x !== w); w.reply(null); }, timeoutMs);
+        timer = setTimeout(() => {
+          this.waiters = this.waiters.filter((x) => x !== w);
+          w.reply(null);
+        }, timeoutMs);
         this.waiters.push(w);
         return this.wake();
       }
@@ -131,38 +156,56 @@ export class StoreClient {
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
 
   private constructor(readonly conn: FramedConn) {
-    conn.attach({
-      onControl: (h, payload) => {
-        const r = parseJson(payload, 'store reply');
-        const p = this.pending.get(r.id as number);
-        if (h.kind !== FrameKind.StoreReply || !p) return conn.fail(new ProtocolError('unexpected frame from the store'));
-        this.pending.delete(r.id as number);
-        if (typeof r.error === 'string') p.reject(new Error(`zerots store: ${r.error}`));
-        else p.resolve(r.value);
+    conn.attach(
+      {
+        onControl: (h, payload) => {
+          const r = parseJson(payload, 'store reply');
+          const p = this.pending.get(r.id as number);
+          if (h.kind !== FrameKind.StoreReply || !p)
+            return conn.fail(new ProtocolError('unexpected frame from the store'));
+          this.pending.delete(r.id as number);
+          if (typeof r.error === 'string') p.reject(new Error(`zerots store: ${r.error}`));
+          else p.resolve(r.value);
+        },
+        onDataPiece: () => conn.fail(new ProtocolError('Data frame from the store')),
       },
-      onDataPiece: () => conn.fail(new ProtocolError('Data frame from the store')),
-    }, (err) => {
-      for (const p of this.pending.values()) p.reject(new Error(`zerots store connection closed${err ? `: ${err.message}` : ''}`));
-      this.pending.clear();
-    });
+      (err) => {
+        for (const p of this.pending.values())
+          p.reject(new Error(`zerots store connection closed${err ? `: ${err.message}` : ''}`));
+        this.pending.clear();
+      },
+    );
   }
 
   /** Connects and authenticates, retrying refused/failed attempts until `timeoutMs` (rank 0 may start later). */
-  static async connect(host: string, port: number, opts: { token: string; rank: number; worldSize: number; group: number; timeoutMs: number }): Promise<StoreClient> {
+  static async connect(
+    host: string,
+    port: number,
+    opts: { token: string; rank: number; worldSize: number; group: number; timeoutMs: number },
+  ): Promise<StoreClient> {
     const deadline = Date.now() + opts.timeoutMs;
     let last: Error | null = null;
     for (let delay = 20; Date.now() < deadline; delay = Math.min(delay * 2, 500)) {
       try {
         const socket = connect({ host, port });
         const conn = new FramedConn(socket, false);
-        await connectHandshake(conn, opts.token, { role: 'store', group: opts.group, rank: opts.rank, worldSize: opts.worldSize }, Math.max(1000, Math.min(10_000, deadline - Date.now())));
+        await connectHandshake(
+          conn,
+          opts.token,
+          { role: 'store', group: opts.group, rank: opts.rank, worldSize: opts.worldSize },
+          Math.max(1000, Math.min(10_000, deadline - Date.now())),
+        );
         return new StoreClient(conn);
       } catch (e) {
         last = e as Error;
         await new Promise((r) => setTimeout(r, Math.min(delay, Math.max(0, deadline - Date.now()))));
       }
     }
-    throw new Error(`zerots: could not join the rendezvous store at ${host}:${port} within ${opts.timeoutMs} ms (rank ${opts.rank}): ${last?.message ?? 'no attempt'}; is rank 0 running, and do all ranks share MASTER_ADDR, MASTER_PORT and ZEROTS_JOB_TOKEN?`);
+    throw new Error(
+      `zerots: could not join the rendezvous store at ${host}:${port} within ${opts.timeoutMs} ms (rank ` +
+        `${opts.rank}): ${last?.message ?? 'no attempt'}; is rank 0 running, and do all ranks share MASTER_ADDR, ` +
+        `MASTER_PORT and ZEROTS_JOB_TOKEN?`,
+    );
   }
 
   private call(req: Record<string, unknown>): Promise<unknown> {
@@ -173,9 +216,19 @@ export class StoreClient {
     });
   }
 
-  set(key: string, value: string): Promise<void> { return this.call({ cmd: 'set', key, value }).then(() => {}); }
-  get(key: string): Promise<string | null> { return this.call({ cmd: 'get', key }) as Promise<string | null>; }
-  add(key: string, delta: number): Promise<number> { return this.call({ cmd: 'add', key, delta }) as Promise<number>; }
-  wait(keys: string[], timeoutMs: number): Promise<string[]> { return this.call({ cmd: 'wait', keys, timeoutMs }) as Promise<string[]>; }
-  close(): void { this.conn.fail(null); }
+  set(key: string, value: string): Promise<void> {
+    return this.call({ cmd: 'set', key, value }).then(() => {});
+  }
+  get(key: string): Promise<string | null> {
+    return this.call({ cmd: 'get', key }) as Promise<string | null>;
+  }
+  add(key: string, delta: number): Promise<number> {
+    return this.call({ cmd: 'add', key, delta }) as Promise<number>;
+  }
+  wait(keys: string[], timeoutMs: number): Promise<string[]> {
+    return this.call({ cmd: 'wait', keys, timeoutMs }) as Promise<string[]>;
+  }
+  close(): void {
+    this.conn.fail(null);
+  }
 }

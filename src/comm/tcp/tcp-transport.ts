@@ -3,7 +3,13 @@
 // wait() blocks in Atomics.wait until the helper reports, or the deadline passes.
 import { Worker, MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
-import { CollectiveMismatchError, CollectiveTimeoutError, PeerLostError, StateError, ZeroTsError } from '../../errors.js';
+import {
+  CollectiveMismatchError,
+  CollectiveTimeoutError,
+  PeerLostError,
+  StateError,
+  ZeroTsError,
+} from '../../errors.js';
 import { timeoutError } from '../desc.js';
 import type { CollectiveCall, PendingTransfer, Transport, TransferStats } from '../transport.js';
 import type { CommBuffer } from '../types.js';
@@ -31,26 +37,39 @@ export interface TcpTransportOptions {
 
 function revive(e: WireError): Error {
   switch (e.name) {
-    case 'PeerLostError': return new PeerLostError(e.message, e.lostRank ?? -1);
-    case 'CollectiveMismatchError': return new CollectiveMismatchError(e.message);
-    case 'CollectiveTimeoutError': return new CollectiveTimeoutError(e.message, e.op ?? '', e.rank ?? -1, e.seq ?? -1);
-    case 'StateError': return new StateError(e.message);
-    default: return new ZeroTsError(e.message);
+    case 'PeerLostError':
+      return new PeerLostError(e.message, e.lostRank ?? -1);
+    case 'CollectiveMismatchError':
+      return new CollectiveMismatchError(e.message);
+    case 'CollectiveTimeoutError':
+      return new CollectiveTimeoutError(e.message, e.op ?? '', e.rank ?? -1, e.seq ?? -1);
+    case 'StateError':
+      return new StateError(e.message);
+    default:
+      return new ZeroTsError(e.message);
   }
 }
 
 function stage(buf: CommBuffer | null): { ref: BufRef | null; staged: CommBuffer | null } {
   if (!buf) return { ref: null, staged: null };
-  if (buf.buffer instanceof SharedArrayBuffer) return { ref: { sab: buf.buffer, byteOffset: buf.byteOffset, length: buf.length }, staged: null };
+  if (buf.buffer instanceof SharedArrayBuffer)
+    return { ref: { sab: buf.buffer, byteOffset: buf.byteOffset, length: buf.length }, staged: null };
   // Not shared memory: the helper thread cannot see it, so stage it through a shared copy.
   const sab = new SharedArrayBuffer(Math.max(buf.byteLength, 4));
-  const staged = buf instanceof Float32Array ? new Float32Array(sab, 0, buf.length) : new Uint16Array(sab, 0, buf.length);
+  const staged =
+    buf instanceof Float32Array ? new Float32Array(sab, 0, buf.length) : new Uint16Array(sab, 0, buf.length);
   staged.set(buf as never);
   return { ref: { sab, byteOffset: 0, length: buf.length }, staged };
 }
 
 function overlaps(a: CommBuffer | null, b: CommBuffer | null): boolean {
-  return !!a && !!b && a.buffer === b.buffer && a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
+  return (
+    !!a &&
+    !!b &&
+    a.buffer === b.buffer &&
+    a.byteOffset < b.byteOffset + b.byteLength &&
+    b.byteOffset < a.byteOffset + a.byteLength
+  );
 }
 
 export class TcpTransport implements Transport {
@@ -61,8 +80,14 @@ export class TcpTransport implements Transport {
   private broken: Error | null = null;
   private closed = false;
 
-  private constructor(readonly rank: number, readonly worldSize: number, private readonly worker: Worker,
-    private readonly port: MessagePort, private readonly ctl: Int32Array, private readonly closeGraceMs: number) {}
+  private constructor(
+    readonly rank: number,
+    readonly worldSize: number,
+    readonly _worker: Worker,
+    private readonly port: MessagePort,
+    private readonly ctl: Int32Array,
+    private readonly closeGraceMs: number,
+  ) {}
 
   /** Starts the helper thread and joins the group (rendezvous + mesh); resolves once every peer is connected. */
   static async create(o: TcpTransportOptions): Promise<TcpTransport> {
@@ -70,19 +95,35 @@ export class TcpTransport implements Transport {
     ctl[2] = -1;
     const { port1, port2 } = new MessageChannel();
     const init = {
-      rank: o.rank, worldSize: o.worldSize, masterAddr: o.masterAddr, masterPort: o.masterPort, token: o.token,
-      bindAddr: o.bindAddr, group: o.group ?? 0, setupTimeoutMs: o.setupTimeoutMs ?? 60_000, ctl: ctl.buffer,
-      port: port2, quiet: o.quiet ?? false, closeGraceMs: o.closeGraceMs ?? 2000, localSockets: o.localSockets ?? true,
+      rank: o.rank,
+      worldSize: o.worldSize,
+      masterAddr: o.masterAddr,
+      masterPort: o.masterPort,
+      token: o.token,
+      bindAddr: o.bindAddr,
+      group: o.group ?? 0,
+      setupTimeoutMs: o.setupTimeoutMs ?? 60_000,
+      ctl: ctl.buffer,
+      port: port2,
+      quiet: o.quiet ?? false,
+      closeGraceMs: o.closeGraceMs ?? 2000,
+      localSockets: o.localSockets ?? true,
     };
     const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: init, transferList: [port2] });
     await new Promise<void>((resolve, reject) => {
-      worker.once('message', (m: { type: string; error?: WireError }) => (m.type === 'ready' ? resolve() : reject(revive(m.error!))));
+      worker.once('message', (m: { type: string; error?: WireError }) =>
+        m.type === 'ready' ? resolve() : reject(revive(m.error!)),
+      );
       worker.once('error', reject);
-      worker.once('exit', (code) => reject(new StateError(`the TCP comm helper thread of rank ${o.rank} exited (code ${code}) during setup`)));
+      worker.once('exit', (code) =>
+        reject(new StateError(`the TCP comm helper thread of rank ${o.rank} exited (code ${code}) during setup`)),
+      );
     });
     worker.removeAllListeners();
     // Seen only while this thread is not blocked; a blocked wait() ends by its deadline instead.
-    worker.on('error', (e) => { console.warn(`zerots rank ${o.rank}: TCP comm helper failed: ${e.message}`); });
+    worker.on('error', (e) => {
+      console.warn(`zerots rank ${o.rank}: TCP comm helper failed: ${e.message}`);
+    });
     // A finished main thread must not be kept alive by its helper thread (peers then see this rank leave).
     worker.unref();
     port1.unref();
@@ -99,7 +140,14 @@ export class TcpTransport implements Transport {
     const id = this.nextId++;
     const input = stage(call.input);
     const output = call.output === call.input ? input : stage(call.output);
-    this.port.postMessage({ type: 'op', id, desc: call.desc, input: input.ref, output: output.ref, inPlace: overlaps(call.input, call.output) });
+    this.port.postMessage({
+      type: 'op',
+      id,
+      desc: call.desc,
+      input: input.ref,
+      output: output.ref,
+      inPlace: overlaps(call.input, call.output),
+    });
     return new TcpPending(this, id, call, output.staged);
   }
 
@@ -133,12 +181,22 @@ export class TcpTransport implements Transport {
   timeout(call: CollectiveCall, startedAt: number): CollectiveTimeoutError {
     const mask = Atomics.load(this.ctl, 1);
     const seq = Atomics.load(this.ctl, 2);
-    const peers = Array.from({ length: this.worldSize }, (_, p) => p).filter((p) => p !== this.rank && (mask & (1 << (p & 31))) !== 0);
-    const what = seq !== call.desc.seq ? `the earlier collective at sequence number ${seq} to finish` : peers.length ? `rank${peers.length > 1 ? 's' : ''} ${peers.join(', ')}` : 'its own sends to drain';
+    const peers = Array.from({ length: this.worldSize }, (_, p) => p).filter(
+      (p) => p !== this.rank && (mask & (1 << (p & 31))) !== 0,
+    );
+    const what =
+      seq !== call.desc.seq
+        ? `the earlier collective at sequence number ${seq} to finish`
+        : peers.length
+          ? `rank${peers.length > 1 ? 's' : ''} ${peers.join(', ')}`
+          : 'its own sends to drain';
     const e = timeoutError(call.desc, this.rank, Math.round(call.deadline - startedAt), what);
     if (!this.broken) {
       this.broken = e;
-      this.port.postMessage({ type: 'abort', error: { name: e.name, message: e.message, op: e.op, rank: e.rank, seq: e.seq } });
+      this.port.postMessage({
+        type: 'abort',
+        error: { name: e.name, message: e.message, op: e.op, rank: e.rank, seq: e.seq },
+      });
     }
     return e;
   }
@@ -161,8 +219,12 @@ class TcpPending implements PendingTransfer {
   private error: Error | null = null;
   private readonly startedAt = performance.now();
 
-  constructor(private readonly t: TcpTransport, private readonly id: number, private readonly call: CollectiveCall,
-    private readonly staged: CommBuffer | null) {}
+  constructor(
+    private readonly t: TcpTransport,
+    private readonly id: number,
+    private readonly call: CollectiveCall,
+    private readonly staged: CommBuffer | null,
+  ) {}
 
   get done(): boolean {
     if (!this.result && !this.error) this.take();
@@ -187,7 +249,10 @@ class TcpPending implements PendingTransfer {
       const seen = this.t.signal();
       if (this.take()) continue;
       const left = this.call.deadline - performance.now();
-      if (left <= 0) throw (this.error = this.t.timeout(this.call, this.startedAt));
+      if (left <= 0) {
+        this.error = this.t.timeout(this.call, this.startedAt);
+        throw this.error;
+      }
       this.t.sleep(seen, Math.min(left, 1000));
     }
   }

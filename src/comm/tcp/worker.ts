@@ -14,14 +14,21 @@ import type { OpRequest, WireError } from './engine.js';
 import { buildMesh } from './mesh.js';
 import type { MeshOptions } from './mesh.js';
 
-interface Init extends Omit<MeshOptions, 'log'> { ctl: SharedArrayBuffer; port: MessagePort; quiet: boolean; closeGraceMs: number }
+interface Init extends Omit<MeshOptions, 'log'> {
+  ctl: SharedArrayBuffer;
+  port: MessagePort;
+  quiet: boolean;
+  closeGraceMs: number;
+}
 
 const init = workerData as Init;
 const ctl = new Int32Array(init.ctl);
-const log = (line: string) => { if (!init.quiet) console.warn(line); };
+const log = (line: string) => {
+  if (!init.quiet) console.warn(line);
+};
 
 async function main(): Promise<void> {
-  let mesh;
+  let mesh: Awaited<ReturnType<typeof buildMesh>>;
   try {
     mesh = await buildMesh({ ...init, log });
   } catch (e) {
@@ -29,14 +36,21 @@ async function main(): Promise<void> {
     return;
   }
   const port = init.port;
-  const engine = new Engine(init.rank, init.worldSize, mesh.links, (r) => {
-    port.postMessage(r);
-    Atomics.add(ctl, 0, 1);
-    Atomics.notify(ctl, 0);
-  }, (mask, seq) => {
-    ctl[1] = mask;
-    ctl[2] = seq;
-  }, log);
+  const engine = new Engine(
+    init.rank,
+    init.worldSize,
+    mesh.links,
+    (r) => {
+      port.postMessage(r);
+      Atomics.add(ctl, 0, 1);
+      Atomics.notify(ctl, 0);
+    },
+    (mask, seq) => {
+      ctl[1] = mask;
+      ctl[2] = seq;
+    },
+    log,
+  );
   port.on('message', (m: { type: string } & Partial<OpRequest> & { error?: WireError }) => {
     if (m.type === 'op') {
       try {
@@ -44,10 +58,12 @@ async function main(): Promise<void> {
       } catch (e) {
         // A bug here must fail the collective loudly, not leave the rank waiting for its deadline.
         log(`zerots rank ${init.rank}: TCP comm helper failed: ${(e as Error).stack}`);
-        engine.abort({ name: 'Error', message: `rank ${init.rank}: TCP comm helper failed: ${(e as Error).message}` }, true);
+        engine.abort(
+          { name: 'Error', message: `rank ${init.rank}: TCP comm helper failed: ${(e as Error).message}` },
+          true,
+        );
       }
-    }
-    else if (m.type === 'abort') engine.abort(m.error!, true);
+    } else if (m.type === 'abort') engine.abort(m.error!, true);
     else if (m.type === 'close') {
       engine.close(init.closeGraceMs, () => {
         mesh.close();

@@ -61,7 +61,12 @@ export function slotAt(worldSize: number, rank: number, parity: number): number 
  * Marks `rank` gone (first reason wins) and wakes every waiting peer. Safe from any thread. `rootCause`: this rank
  * failed by itself (threw, exited, timed out), as opposed to leaving because of another rank's failure or finishing.
  */
-export function markRank(control: SharedArrayBuffer, rank: number, status: number, rootCause = status === Status.threw || status === Status.exited): void {
+export function markRank(
+  control: SharedArrayBuffer,
+  rank: number,
+  status: number,
+  rootCause = status === Status.threw || status === Status.exited,
+): void {
   const ctl = new Int32Array(control);
   if (rootCause) Atomics.compareExchange(ctl, ROOT, 0, rank + 1);
   Atomics.compareExchange(ctl, STATUS_BASE + rank, Status.alive, status);
@@ -74,7 +79,11 @@ export function rankStatus(ctl: Int32Array, rank: number): number {
 
 /** Thrown by Barrier.arrive; the transport turns it into the named error. */
 export class BarrierFailure {
-  constructor(readonly kind: 'timeout' | 'lost', readonly lostRank: number, readonly status: number) {}
+  constructor(
+    readonly kind: 'timeout' | 'lost',
+    readonly lostRank: number,
+    readonly status: number,
+  ) {}
 }
 
 export class Barrier {

@@ -10,7 +10,8 @@
 /** Copies `bytes` bytes from src[srcOff..] to dst[dstOff..] (normally views of two different memories). */
 export function copyAcross(src: Buffer, srcOff: number, dst: Buffer, dstOff: number, bytes: number): void {
   if (bytes <= 0) return; // fill() refuses an empty value
-  if (src.buffer === dst.buffer) { // not expected (one memory per rank), but keep memmove semantics if it happens
+  if (src.buffer === dst.buffer) {
+    // not expected (one memory per rank), but keep memmove semantics if it happens
     src.copy(dst, dstOff, srcOff, srcOff + bytes);
     return;
   }

@@ -3,7 +3,18 @@
 import { workerData } from 'node:worker_threads';
 import { toWire } from '../wire-error.js';
 import {
-  decodeEntry, E_ERRLEN, E_IN, E_OUT, E_STATUS, E_TIMEOUT, entryAt, ERROR_BYTES, helperStopped, mailboxOf, POSTED, QUEUE,
+  decodeEntry,
+  E_ERRLEN,
+  E_IN,
+  E_OUT,
+  E_STATUS,
+  E_TIMEOUT,
+  entryAt,
+  ERROR_BYTES,
+  helperStopped,
+  mailboxOf,
+  POSTED,
+  QUEUE,
   type HelperData,
 } from './progress.js';
 import { ThreadsTransport } from './transport.js';
@@ -19,11 +30,18 @@ for (let k = 0; ; k++) {
     if (helperStopped(w)) process.exit(0);
     Atomics.wait(w, POSTED, k, 1000);
   }
-  const e = entryAt(k), slot = k % QUEUE;
+  const e = entryAt(k),
+    slot = k % QUEUE;
   let status = 1;
   try {
     const timeoutMs = w[e + E_TIMEOUT]!;
-    const s = transport.runAt(decodeEntry(w, k), w[e + E_IN]! >>> 0, w[e + E_OUT]! >>> 0, performance.now() + timeoutMs, timeoutMs);
+    const s = transport.runAt(
+      decodeEntry(w, k),
+      w[e + E_IN]! >>> 0,
+      w[e + E_OUT]! >>> 0,
+      performance.now() + timeoutMs,
+      timeoutMs,
+    );
     mb.stats[slot * 2] = s.bytesSent;
     mb.stats[slot * 2 + 1] = s.bytesReceived;
   } catch (err) {

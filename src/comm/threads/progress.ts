@@ -14,9 +14,15 @@ import { fromWire, type WireError } from '../wire-error.js';
 import type { ThreadsTransport, ThreadsTransportOptions } from './transport.js';
 
 export const QUEUE = 16;
-const POSTED = 0, STOP = 2, HEADER = 4;
+const POSTED = 0,
+  STOP = 2,
+  HEADER = 4;
 const ENTRY = 16; // words: desc, in, out, timeoutMs, status
-export const E_IN = DESC_WORDS, E_OUT = DESC_WORDS + 1, E_TIMEOUT = DESC_WORDS + 2, E_STATUS = DESC_WORDS + 3, E_ERRLEN = DESC_WORDS + 4;
+export const E_IN = DESC_WORDS,
+  E_OUT = DESC_WORDS + 1,
+  E_TIMEOUT = DESC_WORDS + 2,
+  E_STATUS = DESC_WORDS + 3,
+  E_ERRLEN = DESC_WORDS + 4;
 export const ERROR_BYTES = 2048;
 
 export interface Mailbox {
@@ -51,7 +57,12 @@ export interface HelperData extends Omit<ThreadsTransportOptions, 'memories'> {
 class Pending implements PendingTransfer {
   stats: TransferStats | null = null;
   error: Error | null = null;
-  constructor(readonly k: number, readonly desc: CollectiveDesc, readonly timeoutMs: number, private readonly owner: ProgressTransport) {}
+  constructor(
+    readonly k: number,
+    readonly desc: CollectiveDesc,
+    readonly timeoutMs: number,
+    private readonly owner: ProgressTransport,
+  ) {}
   get done(): boolean {
     return this.owner.poll(this);
   }
@@ -72,7 +83,11 @@ export class ProgressTransport implements Transport {
   private posted = 0;
   private outstanding: Pending[] = [];
 
-  constructor(private readonly inner: ThreadsTransport, mailbox: SharedArrayBuffer, private readonly helper: Worker) {
+  constructor(
+    private readonly inner: ThreadsTransport,
+    mailbox: SharedArrayBuffer,
+    readonly helper: Worker,
+  ) {
     this.rank = inner.rank;
     this.worldSize = inner.worldSize;
     this.mb = mailboxOf(mailbox);
@@ -91,7 +106,8 @@ export class ProgressTransport implements Transport {
   start(call: CollectiveCall): PendingTransfer {
     if (this.posted - QUEUE >= 0) this.waitFor(this.outstanding.find((p) => p.k === this.posted - QUEUE) ?? null);
     const k = this.posted++;
-    const w = this.mb.words, e = entryAt(k);
+    const w = this.mb.words,
+      e = entryAt(k);
     encodeDesc(call.desc, w, e);
     w[e + E_IN] = call.input ? call.input.byteOffset : 0;
     w[e + E_OUT] = call.output ? call.output.byteOffset : 0;
@@ -114,7 +130,8 @@ export class ProgressTransport implements Transport {
   /** True when p is complete (collecting its result). */
   poll(p: Pending): boolean {
     if (p.stats || p.error) return true;
-    const w = this.mb.words, e = entryAt(p.k);
+    const w = this.mb.words,
+      e = entryAt(p.k);
     const st = Atomics.load(w, e + E_STATUS);
     if (st === 0) return false;
     if (st === 1) {
@@ -132,13 +149,19 @@ export class ProgressTransport implements Transport {
     if (!p) return;
     // the helper enforces the collective's own timeout; this guard only catches a helper that died
     const deadline = performance.now() + p.timeoutMs + 10_000;
-    const w = this.mb.words, at = entryAt(p.k) + E_STATUS;
+    const w = this.mb.words,
+      at = entryAt(p.k) + E_STATUS;
     for (let spin = 20000; spin > 0 && Atomics.load(w, at) === 0; spin--);
     while (!this.poll(p)) {
       const left = deadline - performance.now();
       if (left <= 0) {
-        throw new CollectiveTimeoutError(`collective timeout: rank ${this.rank}'s progress thread did not finish ` +
-          `${describe(p.desc)} (sequence number ${p.desc.seq}) within ${p.timeoutMs} ms + 10 s`, p.desc.op, this.rank, p.desc.seq);
+        throw new CollectiveTimeoutError(
+          `collective timeout: rank ${this.rank}'s progress thread did not finish ` +
+            `${describe(p.desc)} (sequence number ${p.desc.seq}) within ${p.timeoutMs} ms + 10 s`,
+          p.desc.op,
+          this.rank,
+          p.desc.seq,
+        );
       }
       Atomics.wait(w, at, 0, Math.min(left, 250));
     }

@@ -35,21 +35,33 @@ export interface ThreadsGroupOptions extends ProcessGroupOptions {
 }
 
 /** Rank -> launcher. */
-export interface JoinMessage { kind: 'join'; rank: number; memory: CommMemory }
+export interface JoinMessage {
+  kind: 'join';
+  rank: number;
+  memory: CommMemory;
+}
 /** Launcher -> rank. */
-export type JoinReply = { kind: 'memories'; memories: CommMemory[] } | { kind: 'lost'; lostRank: number; status: number };
+export type JoinReply =
+  | { kind: 'memories'; memories: CommMemory[] }
+  | { kind: 'lost'; lostRank: number; status: number };
 
 /** The argument checks of joinThreadsGroup, callable first (a refused call does not count as joining). */
 export function checkJoin(rank: number, memory: CommMemory, opts: ThreadsGroupOptions = {}): void {
   if (!(memory.buffer instanceof SharedArrayBuffer)) {
-    throw new ShapeError(`rank ${rank}: initProcessGroup needs a shared WebAssembly.Memory (created with shared: true) ` +
-      'so that peers can read and write it; got an unshared memory');
+    throw new ShapeError(
+      `rank ${rank}: initProcessGroup needs a shared WebAssembly.Memory (created with shared: true) ` +
+        'so that peers can read and write it; got an unshared memory',
+    );
   }
   checkTimeout(opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
   checkScratch(opts.scratch, memory.buffer.byteLength, rank);
 }
 
-export async function joinThreadsGroup(rv: ThreadsRendezvous, memory: CommMemory, opts: ThreadsGroupOptions = {}): Promise<ProcessGroup> {
+export async function joinThreadsGroup(
+  rv: ThreadsRendezvous,
+  memory: CommMemory,
+  opts: ThreadsGroupOptions = {},
+): Promise<ProcessGroup> {
   checkJoin(rv.rank, memory, opts);
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   let timer: NodeJS.Timeout | undefined;
@@ -62,17 +74,31 @@ export async function joinThreadsGroup(rv: ThreadsRendezvous, memory: CommMemory
   rv.port.unref();
   if (reply === null) {
     markRank(rv.control, rv.rank, Status.abandoned, true);
-    throw new CollectiveTimeoutError(`collective timeout: rank ${rv.rank} waited more than ${timeoutMs} ms in ` +
-      'initProcessGroup for the other ranks to join; every rank must call initProcessGroup', 'init', rv.rank, -1);
+    throw new CollectiveTimeoutError(
+      `collective timeout: rank ${rv.rank} waited more than ${timeoutMs} ms in ` +
+        'initProcessGroup for the other ranks to join; every rank must call initProcessGroup',
+      'init',
+      rv.rank,
+      -1,
+    );
   }
   if (reply.kind === 'lost') {
     markRank(rv.control, rv.rank, Status.abandoned);
-    throw new PeerLostError(`peer lost: rank ${reply.lostRank} ${statusWhy(reply.status)} before every rank joined the ` +
-      `process group; rank ${rv.rank} was waiting for it in initProcessGroup`, reply.lostRank);
+    throw new PeerLostError(
+      `peer lost: rank ${reply.lostRank} ${statusWhy(reply.status)} before every rank joined the ` +
+        `process group; rank ${rv.rank} was waiting for it in initProcessGroup`,
+      reply.lostRank,
+    );
   }
   // the own entry must be the caller's object: buffers are recognised by their SharedArrayBuffer's identity
   const memories = reply.memories.map((m, r) => (r === rv.rank ? memory : m));
-  const o = { rank: rv.rank, worldSize: rv.worldSize, control: rv.control, spinIterations: rv.spinIterations, scratch: opts.scratch };
+  const o = {
+    rank: rv.rank,
+    worldSize: rv.worldSize,
+    control: rv.control,
+    spinIterations: rv.spinIterations,
+    scratch: opts.scratch,
+  };
   const transport = new ThreadsTransport({ ...o, memories });
   if (!opts.progressThread) return new Group(transport, opts);
   const mailbox = createMailbox();
@@ -82,10 +108,18 @@ export async function joinThreadsGroup(rv: ThreadsRendezvous, memory: CommMemory
 
 function checkScratch(sc: { ptr: number; bytes: number } | undefined, memoryBytes: number, rank: number): void {
   if (!sc) return;
-  const ok = Number.isInteger(sc.ptr) && Number.isInteger(sc.bytes) && sc.ptr >= 65536 && sc.ptr % 64 === 0 &&
-    sc.bytes >= 4096 && sc.ptr + sc.bytes <= memoryBytes;
+  const ok =
+    Number.isInteger(sc.ptr) &&
+    Number.isInteger(sc.bytes) &&
+    sc.ptr >= 65536 &&
+    sc.ptr % 64 === 0 &&
+    sc.bytes >= 4096 &&
+    sc.ptr + sc.bytes <= memoryBytes;
   if (!ok) {
-    throw new ConfigError(`rank ${rank}: initProcessGroup scratch ${JSON.stringify(sc)} must be a 64-byte aligned range of ` +
-      `at least 4096 bytes inside the device memory above its reserved first 64 KiB (memory: ${memoryBytes} bytes)`, 'scratch');
+    throw new ConfigError(
+      `rank ${rank}: initProcessGroup scratch ${JSON.stringify(sc)} must be a 64-byte aligned range of ` +
+        `at least 4096 bytes inside the device memory above its reserved first 64 KiB (memory: ${memoryBytes} bytes)`,
+      'scratch',
+    );
   }
 }

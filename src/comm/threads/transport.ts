@@ -69,7 +69,8 @@ export class ThreadsTransport implements Transport {
   constructor(o: ThreadsTransportOptions) {
     this.rank = o.rank;
     this.worldSize = o.worldSize;
-    if (o.worldSize > MAX_SOURCES) throw new StateError(`threads transport supports at most ${MAX_SOURCES} ranks, got ${o.worldSize}`);
+    if (o.worldSize > MAX_SOURCES)
+      throw new StateError(`threads transport supports at most ${MAX_SOURCES} ranks, got ${o.worldSize}`);
     this.control = o.control;
     this.ctl = new Int32Array(o.control);
     const own = o.memories[o.rank]!;
@@ -86,13 +87,21 @@ export class ThreadsTransport implements Transport {
 
   checkBuffer(buf: CommBuffer, what: string): void {
     if (buf.buffer !== this.sab) {
-      throw new ShapeError(`${what} is not a view of rank ${this.rank}'s device memory (the WebAssembly.Memory given ` +
-        'to initProcessGroup); the threads transport reads and writes peers\' buffers in place, so buffers must live there');
+      throw new ShapeError(
+        `${what} is not a view of rank ${this.rank}'s device memory (the WebAssembly.Memory given ` +
+          "to initProcessGroup); the threads transport reads and writes peers' buffers in place, so buffers must live there",
+      );
     }
   }
 
   run(call: CollectiveCall): TransferStats {
-    return this.runAt(call.desc, call.input ? call.input.byteOffset : 0, call.output ? call.output.byteOffset : 0, call.deadline, call.timeoutMs);
+    return this.runAt(
+      call.desc,
+      call.input ? call.input.byteOffset : 0,
+      call.output ? call.output.byteOffset : 0,
+      call.deadline,
+      call.timeoutMs,
+    );
   }
 
   /** run() on byte offsets into the own memory (what the progress thread gets: no typed arrays cross threads). */
@@ -109,7 +118,8 @@ export class ThreadsTransport implements Transport {
         if (p === this.rank) continue;
         const peer = slotAt(this.worldSize, p, d.seq & 1);
         // cheap path: compare the encoded words; decode only to explain a difference
-        if (!this.sameWords(slot, peer) || d.op === 'invalid') assertSameCollective(d, this.rank, decodeDesc(this.ctl, peer), p);
+        if (!this.sameWords(slot, peer) || d.op === 'invalid')
+          assertSameCollective(d, this.rank, decodeDesc(this.ctl, peer), p);
       }
       return this.dispatch(d, inOffset, outOffset, deadline);
     } catch (e) {
@@ -125,9 +135,10 @@ export class ThreadsTransport implements Transport {
   }
 
   private fail(d: CollectiveDesc, f: BarrierFailure, timeoutMs: number): Error {
-    this.broken = f.kind === 'timeout'
-      ? timeoutError(d, this.rank, timeoutMs, 'its peers to arrive')
-      : peerLostError(d, this.rank, f.lostRank, statusWhy(f.status));
+    this.broken =
+      f.kind === 'timeout'
+        ? timeoutError(d, this.rank, timeoutMs, 'its peers to arrive')
+        : peerLostError(d, this.rank, f.lostRank, statusWhy(f.status));
     // leave the group so that peers still waiting on this rank fail at once instead of at their own deadline
     markRank(this.control, this.rank, Status.abandoned, f.kind === 'timeout');
     return this.broken;
@@ -157,17 +168,22 @@ export class ThreadsTransport implements Transport {
   }
 
   private allReduce(d: CollectiveDesc, eb: number, deadline: number): TransferStats {
-    const N = this.worldSize, r = this.rank, count = d.count;
-    if (N > 1 && count * eb <= SMALL_BYTES && N * count * eb <= this.stageBytes) return this.allReduceSmall(d, eb, deadline);
+    const N = this.worldSize,
+      r = this.rank,
+      count = d.count;
+    if (N > 1 && count * eb <= SMALL_BYTES && N * count * eb <= this.stageBytes)
+      return this.allReduceSmall(d, eb, deadline);
     const chunk = chunkOf(count, N);
-    const lo = Math.min(r * chunk, count), hi = Math.min(lo + chunk, count);
+    const lo = Math.min(r * chunk, count),
+      hi = Math.min(lo + chunk, count);
     const bases = this.offsets(d.seq, SLOT_IN);
     for (let p = 0; p < N; p++) this.srcs[p] = bases[p]! + lo * eb;
     // [Note: all-reduce push] chunk r of a peer's buffer is read by this rank only, so the reduced block can be
     // written straight into every peer's buffer while it is hot in cache: no copy phase, two barriers
     this.reduceRange(d.dtype, d.reduceOp, bases[r]! + lo * eb, this.srcs, hi - lo, eb, true);
     this.barrier.arrive(deadline);
-    const mine = (hi - lo) * eb, others = Math.max(0, count * eb - mine);
+    const mine = (hi - lo) * eb,
+      others = Math.max(0, count * eb - mine);
     // sent: my reduced chunk to N-1 peers + their staging reads of my other chunks; received: the mirror image
     return { bytesSent: (N - 1) * mine + others, bytesReceived: (N - 1) * mine + others };
   }
@@ -177,9 +193,12 @@ export class ThreadsTransport implements Transport {
    * then (after B2: nobody reads its buffer any more) copies the result in. Latency over bandwidth.
    */
   private allReduceSmall(d: CollectiveDesc, eb: number, deadline: number): TransferStats {
-    const N = this.worldSize, r = this.rank, bytes = d.count * eb;
+    const N = this.worldSize,
+      r = this.rank,
+      bytes = d.count * eb;
     const bases = this.offsets(d.seq, SLOT_IN);
-    const own = this.u8[r]!, table = this.table;
+    const own = this.u8[r]!,
+      table = this.table;
     let slot = 0;
     for (let p = 0; p < N; p++) {
       if (p === r) {
@@ -198,7 +217,9 @@ export class ThreadsTransport implements Transport {
   }
 
   private reduceScatter(d: CollectiveDesc, eb: number, outOffset: number, deadline: number): TransferStats {
-    const N = this.worldSize, r = this.rank, count = d.count;
+    const N = this.worldSize,
+      r = this.rank,
+      count = d.count;
     const bases = this.offsets(d.seq, SLOT_IN);
     for (let p = 0; p < N; p++) this.srcs[p] = bases[p]! + r * count * eb;
     this.reduceRange(d.dtype, d.reduceOp, outOffset, this.srcs, count, eb);
@@ -207,8 +228,16 @@ export class ThreadsTransport implements Transport {
     return { bytesSent: bytes, bytesReceived: bytes };
   }
 
-  private allGather(d: CollectiveDesc, eb: number, inOffset: number, outOffset: number, deadline: number): TransferStats {
-    const N = this.worldSize, r = this.rank, bytes = d.count * eb;
+  private allGather(
+    d: CollectiveDesc,
+    eb: number,
+    inOffset: number,
+    outOffset: number,
+    deadline: number,
+  ): TransferStats {
+    const N = this.worldSize,
+      r = this.rank,
+      bytes = d.count * eb;
     const bases = this.offsets(d.seq, SLOT_IN);
     const own = this.u8[r]!;
     for (let p = 0; p < N; p++) {
@@ -224,7 +253,8 @@ export class ThreadsTransport implements Transport {
   }
 
   private broadcast(d: CollectiveDesc, eb: number, offset: number, deadline: number): TransferStats {
-    const bytes = d.count * eb, root = d.root;
+    const bytes = d.count * eb,
+      root = d.root;
     let stats = { bytesSent: (this.worldSize - 1) * bytes, bytesReceived: 0 };
     if (this.rank !== root) {
       const src = this.peerOffset(root, d.seq, SLOT_IN);
@@ -251,8 +281,17 @@ export class ThreadsTransport implements Transport {
    * Reduces n elements: dst (own memory) = fold over srcs[p] (in rank p's memory), in rank order, staging peer
    * blocks through the own memory ([Note: staging of peer data]).
    */
-  private reduceRange(dtype: CommDType, op: ReduceOp, dst: number, srcs: number[], n: number, eb: number, push = false): void {
-    const N = this.worldSize, r = this.rank;
+  private reduceRange(
+    dtype: CommDType,
+    op: ReduceOp,
+    dst: number,
+    srcs: number[],
+    n: number,
+    eb: number,
+    push = false,
+  ): void {
+    const N = this.worldSize,
+      r = this.rank;
     if (n <= 0) return;
     const own = this.u8[r]!;
     const table = this.table;
@@ -274,7 +313,8 @@ export class ThreadsTransport implements Transport {
       }
       const out = dst + off * eb;
       this.reducer.reduce(dtype, op, out, table, len, N);
-      if (push) for (let p = 0; p < N; p++) if (p !== r) copyAcross(own, out, this.u8[p]!, srcs[p]! + off * eb, len * eb);
+      if (push)
+        for (let p = 0; p < N; p++) if (p !== r) copyAcross(own, out, this.u8[p]!, srcs[p]! + off * eb, len * eb);
     }
   }
 }

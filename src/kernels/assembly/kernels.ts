@@ -7,15 +7,36 @@ import { gemm } from './_gemm';
 export { gemm } from './_gemm';
 export { attentionForward, attentionBackward } from './_attention';
 export {
-  axpy, add, scale, fill, copy, biasAdd, biasBackward, geluForward, geluBackward, embeddingForward, embeddingBackward,
-  sumSquares, allFinite,
+  axpy,
+  add,
+  scale,
+  fill,
+  copy,
+  biasAdd,
+  biasBackward,
+  geluForward,
+  geluBackward,
+  embeddingForward,
+  embeddingBackward,
+  sumSquares,
+  allFinite,
 } from './_elementwise';
 export { layerNormForward, layerNormBackward, softmax, crossEntropyForward, crossEntropyBackward } from './_norm';
 export { castToHalf, castFromHalf, allFinite16, sumSquares16 } from './_half';
 export { adamw } from './_optim';
 
 /** C[M,N] = (accumulate ? C : 0) + op(A) @ op(B), contiguous row-major operands. */
-export function matmul(C: usize, A: usize, B: usize, M: i32, N: i32, K: i32, transA: bool, transB: bool,
-  accumulate: bool, scratch: usize): void {
+export function matmul(
+  C: usize,
+  A: usize,
+  B: usize,
+  M: i32,
+  N: i32,
+  K: i32,
+  transA: bool,
+  transB: bool,
+  accumulate: bool,
+  scratch: usize,
+): void {
   gemm(C, N, A, transA ? M : K, B, transB ? K : N, M, N, K, transA, transB, accumulate, 1, scratch);
 }

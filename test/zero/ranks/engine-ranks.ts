@@ -35,7 +35,10 @@ export interface EngineResult {
 export async function trainMany(ctx: FakeRankContext, cases: LockstepCase[]): Promise<EngineResult[]> {
   const device = new Device({ capacityBytes: 32 << 20, kernels: cases[0].kernels, name: `rank${ctx.rank}` });
   // the threads transport's scratch and, when a case asks for overlap_comm, its progress thread (fake group: ignored)
-  const comm = commOptionsFor(device, dsConfig(cases[0]), { worldSize: ctx.worldSize, progressThread: cases.some((c) => c.overlap === true) });
+  const comm = commOptionsFor(device, dsConfig(cases[0]), {
+    worldSize: ctx.worldSize,
+    progressThread: cases.some((c) => c.overlap === true),
+  });
   const group = await ctx.initProcessGroup(device.memory, comm.options);
   const out: EngineResult[] = [];
   for (const c of cases) {
@@ -43,17 +46,32 @@ export async function trainMany(ctx: FakeRankContext, cases: LockstepCase[]): Pr
     device.resetPeak();
     out.push(train(device, group, ctx, c, before));
     const after = device.memoryStats().inUseBytes;
-    if (after !== before) throw new Error(`case stage ${c.stage} ${c.precision}: ${after - before} bytes not freed after dispose()`);
+    if (after !== before)
+      throw new Error(`case stage ${c.stage} ${c.precision}: ${after - before} bytes not freed after dispose()`);
   }
   return out;
 }
 
-function train(device: Device, group: ProcessGroup, ctx: FakeRankContext, c: LockstepCase, baseline: number): EngineResult {
+function train(
+  device: Device,
+  group: ProcessGroup,
+  ctx: FakeRankContext,
+  c: LockstepCase,
+  baseline: number,
+): EngineResult {
   const model = new GPT(device, GPT_TINY, { materialize: false });
   const base = structuredClone(device.memoryStats().byCategory);
-  const host = c.offload ? new HostMemory({ arenaBytes: 4 << 20, kernels: c.kernels, name: `host${ctx.rank}` }) : undefined;
+  const host = c.offload
+    ? new HostMemory({ arenaBytes: 4 << 20, kernels: c.kernels, name: `host${ctx.rank}` })
+    : undefined;
   const engine = initialize({ model, config: dsConfig(c), group, noDecay, host }); // device: the model's
-  const cat = () => Object.fromEntries(Object.entries(device.memoryStats().byCategory).map(([k, v]) => [k, v.inUse - base[k as keyof typeof base].inUse]));
+  const cat = () =>
+    Object.fromEntries(
+      Object.entries(device.memoryStats().byCategory).map(([k, v]) => [
+        k,
+        v.inUse - base[k as keyof typeof base].inUse,
+      ]),
+    );
   const afterInit = cat();
   const losses: number[] = [];
   const norms: number[] = [];
@@ -73,7 +91,12 @@ function train(device: Device, group: ProcessGroup, ctx: FakeRankContext, c: Loc
     applied.push(r.step.applied);
     commBytes.push(group.log.totalBytesSent());
     const by = group.log.byOp;
-    payload.push({ all_reduce: by.all_reduce.payloadBytes, reduce_scatter: by.reduce_scatter.payloadBytes, all_gather: by.all_gather.payloadBytes, broadcast: by.broadcast.payloadBytes });
+    payload.push({
+      all_reduce: by.all_reduce.payloadBytes,
+      reduce_scatter: by.reduce_scatter.payloadBytes,
+      all_gather: by.all_gather.payloadBytes,
+      broadcast: by.broadcast.payloadBytes,
+    });
     afterStep = cat();
   }
   const peak = device.memoryStats().peakBytes - baseline;
@@ -81,15 +104,35 @@ function train(device: Device, group: ProcessGroup, ctx: FakeRankContext, c: Loc
   const gradPeak = device.memoryStats().byCategory.grad.peak - base.grad.inUse;
   const L = engine.plan.layout;
   const wte = L.buckets[L.locate[0][0]].layout; // parameter 0 is wte.weight
-  const layout = { padded: L.padded, shardNumel: L.shardNumel, wtePadded: wte.padded, largestGroup: Math.max(...L.buckets.map((b) => b.layout.padded)), buckets: L.buckets.length };
+  const layout = {
+    padded: L.padded,
+    shardNumel: L.shardNumel,
+    wtePadded: wte.padded,
+    largestGroup: Math.max(...L.buckets.map((b) => b.layout.padded)),
+    buckets: L.buckets.length,
+  };
   const skipped = engine.scaler?.skippedSteps ?? 0;
   const full = engine.consolidate();
-  const toPlain = (o: Record<string, Float32Array>) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, [...v]]));
+  const toPlain = (o: Record<string, Float32Array>) =>
+    Object.fromEntries(Object.entries(o).map(([k, v]) => [k, [...v]]));
   const hostInUse = host?.memoryStats().inUseBytes ?? 0;
   const fetch = engine.fetchStats();
   engine.dispose();
   if ((host?.memoryStats().inUseBytes ?? 0) !== 0) throw new Error('host memory not freed by dispose()');
-  const res: EngineResult = { losses, norms, applied, memory: { afterInit, afterStep, peak }, commBytes, payload, layout, paramPeak, skipped, hostInUse, fetch, gradPeak };
+  const res: EngineResult = {
+    losses,
+    norms,
+    applied,
+    memory: { afterInit, afterStep, peak },
+    commBytes,
+    payload,
+    layout,
+    paramPeak,
+    skipped,
+    hostInUse,
+    fetch,
+    gradPeak,
+  };
   if (ctx.rank === 0) {
     res.params = toPlain(full.params);
     res.m = toPlain(full.state.m);

@@ -23,7 +23,10 @@ export async function collectives(ctx: FakeRankContext): Promise<Record<string, 
   const allGather = [...device.f32(a.ptr, 2 * N)];
   const h = device.alloc(2 * N, 'comm');
   const u = device.u16(h.ptr, N);
-  f32ToBf16Array(Float32Array.from({ length: N }, (_, i) => 1 + ctx.rank / 256 + i), u);
+  f32ToBf16Array(
+    Float32Array.from({ length: N }, (_, i) => 1 + ctx.rank / 256 + i),
+    u,
+  );
   g.allReduce(u, 'sum', 'bf16');
   const bf16 = [...bf16ToF32Array(u)];
   g.barrier();

@@ -23,7 +23,11 @@ class PoisonGPT extends GPT {
       const pos = Int32Array.from({ length: x.B * x.T }, (_, i) => i % x.T);
       const noise = new Float32Array(x.B * x.T * this.config.nEmbd);
       if (this.poison) noise[5] = NaN;
-      const tok = add(tape, this.wte.forward(tape, tape.input(x.data, [x.B, x.T], { dtype: 'i32' })), tape.input(noise, [x.B, x.T, this.config.nEmbd]));
+      const tok = add(
+        tape,
+        this.wte.forward(tape, tape.input(x.data, [x.B, x.T], { dtype: 'i32' })),
+        tape.input(noise, [x.B, x.T, this.config.nEmbd]),
+      );
       let h = add(tape, tok, this.wpe.forward(tape, tape.input(pos, [x.B, x.T], { dtype: 'i32' })));
       for (const block of this.h) h = block.forward(tape, h);
       const logits = this.lm_head.forward(tape, this.ln_f.forward(tape, h));
@@ -56,27 +60,47 @@ type Engine = ZeroEngine<PoisonGPT>;
 /** Everything a step may change, as bit patterns (Uint32 / Uint16 copies), by name. */
 function snapshot(engine: Engine): Map<string, Uint32Array | Uint16Array | string> {
   const out = new Map<string, Uint32Array | Uint16Array | string>();
-  const bits = (a: Float32Array | Uint16Array) => (a instanceof Float32Array ? new Uint32Array(a.slice().buffer) : a.slice());
+  const bits = (a: Float32Array | Uint16Array) =>
+    a instanceof Float32Array ? new Uint32Array(a.slice().buffer) : a.slice();
   const full = engine.consolidate();
   for (const [n, a] of Object.entries(full.params)) out.set(`master ${n}`, bits(a));
-  for (const [k, byName] of Object.entries(full.state)) for (const [n, a] of Object.entries(byName)) out.set(`${k} ${n}`, bits(a));
+  for (const [k, byName] of Object.entries(full.state))
+    for (const [n, a] of Object.entries(byName)) out.set(`${k} ${n}`, bits(a));
+  // biome-ignore lint/complexity/useLiteralKeys: reads the engine's private store (a test of its internals)
   const store = engine['store'];
   engine.plan.layout.buckets.forEach((_, b) => {
     const { buf, offset } = store.segmentParam(b);
     const s = segment(engine.plan, b);
     out.set(`own params bucket ${b}`, bits(buf.comm(offset, s.end - s.start) as Float32Array | Uint16Array));
   });
-  for (const p of engine.model.parameters()) if (p.data !== null) out.set(`data ${p.name}`, bits(p.data.dtype === 'f32' ? p.data.f32() : p.data.u16()));
-  out.set('optimizer', JSON.stringify({ steps: engine.optimizer.stepCount, lr: engine.optimizer.lr, state: engine.optimizer.stateDict() }));
-  out.set('engine', JSON.stringify({ globalSteps: engine.globalSteps, scheduler: engine.scheduler.stateDict(), scaler: engine.scaler?.stateDict() ?? null }));
+  for (const p of engine.model.parameters())
+    if (p.data !== null) out.set(`data ${p.name}`, bits(p.data.dtype === 'f32' ? p.data.f32() : p.data.u16()));
+  out.set(
+    'optimizer',
+    JSON.stringify({ steps: engine.optimizer.stepCount, lr: engine.optimizer.lr, state: engine.optimizer.stateDict() }),
+  );
+  out.set(
+    'engine',
+    JSON.stringify({
+      globalSteps: engine.globalSteps,
+      scheduler: engine.scheduler.stateDict(),
+      scaler: engine.scaler?.stateDict() ?? null,
+    }),
+  );
   return out;
 }
 
-function differences(a: Map<string, Uint32Array | Uint16Array | string>, b: Map<string, Uint32Array | Uint16Array | string>): string[] {
+function differences(
+  a: Map<string, Uint32Array | Uint16Array | string>,
+  b: Map<string, Uint32Array | Uint16Array | string>,
+): string[] {
   const out: string[] = [];
   for (const [k, x] of a) {
     const y = b.get(k);
-    const same = typeof x === 'string' ? x === y : y !== undefined && typeof y !== 'string' && x.length === y.length && x.every((v, i) => v === y[i]);
+    const same =
+      typeof x === 'string'
+        ? x === y
+        : y !== undefined && typeof y !== 'string' && x.length === y.length && x.every((v, i) => v === y[i]);
     if (!same) out.push(k);
   }
   return out;
@@ -86,7 +110,13 @@ function differences(a: Map<string, Uint32Array | Uint16Array | string>, b: Map<
 function failWorkspace(device: Device): void {
   const alloc = device.alloc.bind(device);
   device.alloc = (bytes, category, label) => {
-    if (category === 'workspace') throw new DeviceOutOfMemoryError(`injected: ${bytes} bytes of workspace (${label})`, bytes, device.capacityBytes, {});
+    if (category === 'workspace')
+      throw new DeviceOutOfMemoryError(
+        `injected: ${bytes} bytes of workspace (${label})`,
+        bytes,
+        device.capacityBytes,
+        {},
+      );
     return alloc(bytes, category, label);
   };
 }
@@ -96,7 +126,13 @@ function batch(step: number, rank: number, N: number): [number[][], number[][]] 
   return [b.inputs, b.targets];
 }
 
-function run(device: Device, group: ProcessGroup, ctx: FakeRankContext, c: NanCase, fail: boolean): { res: NanResult; final: Map<string, Uint32Array | Uint16Array | string> } {
+function run(
+  device: Device,
+  group: ProcessGroup,
+  ctx: FakeRankContext,
+  c: NanCase,
+  fail: boolean,
+): { res: NanResult; final: Map<string, Uint32Array | Uint16Array | string> } {
   const model = new PoisonGPT(device, GPT_TINY, { materialize: false });
   const engine = initialize({ model, config: dsConfig(c), group, noDecay });
   const res: NanResult = { thrown: '', changed: [], diverged: [], losses: [] };

@@ -28,7 +28,12 @@ export function contribution(rank: number, micro: number, i: number, k: number, 
   return Float32Array.from({ length: n }, (_, e) => (((rank * 7 + micro * 5 + i * 3 + k * 11 + e) % 13) - 6) / 16);
 }
 
-export interface ReducerResult { segments: { start: number; values: number[] }[]; stagingAfter: number; stagingBefore: number; gradInUse: number }
+export interface ReducerResult {
+  segments: { start: number; values: number[] }[];
+  stagingAfter: number;
+  stagingBefore: number;
+  gradInUse: number;
+}
 
 /** Every case on one device and group (worker start-up dominates otherwise). */
 export async function reduceMany(ctx: FakeRankContext, cases: ReducerCase[]): Promise<ReducerResult[]> {
@@ -41,9 +46,13 @@ function reduce(device: Device, group: ProcessGroup, ctx: FakeRankContext, c: Re
   const gradBase = device.memoryStats().byCategory.grad.inUse;
   const params = c.shapes.map((s, i) => ({ name: `p${i}`, numel: s.reduce((a, b) => a * b, 1) }));
   const plan: ZeroPlan = {
-    device, group, dtype: c.dtype, partitioned: c.kind !== 'allreduce',
+    device,
+    group,
+    dtype: c.dtype,
+    partitioned: c.kind !== 'allreduce',
     layout: bucketedLayout(params, { worldSize: ctx.worldSize, bucketElements: c.bucketElements }),
-    shapes: c.shapes, names: params.map((p) => p.name),
+    shapes: c.shapes,
+    names: params.map((p) => p.name),
   };
   const reducer = makeGradientReducer(c.kind, plan, { overlapComm: c.overlapComm });
   let stagingAfter = 0;
@@ -53,7 +62,9 @@ function reduce(device: Device, group: ProcessGroup, ctx: FakeRankContext, c: Re
       // backward visits parameters in reverse order, as a real backward does
       for (let i = params.length - 1; i >= 0; i--) {
         for (let k = 0; k < c.uses[i]; k++) {
-          const g = Tensor.fromArray(device, contribution(ctx.rank, micro, i, k, params[i].numel), c.shapes[i], { category: 'workspace' });
+          const g = Tensor.fromArray(device, contribution(ctx.rank, micro, i, k, params[i].numel), c.shapes[i], {
+            category: 'workspace',
+          });
           reducer.addGrad(i, g);
           g.dispose();
         }
