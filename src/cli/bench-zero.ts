@@ -4,14 +4,15 @@
 // Last line: one JSON record (BenchZeroRecord). Goals on 2 thread ranks: stages 1 and 2 >= 0.95 x stage 0,
 // stage 3 >= 0.85 x stage 0.
 import { ConfigError } from '../errors.js';
-import type { StageRunSpec } from './ranks/stage-spec.js';
-import { runStages, type StageSummary } from './ranks/stage-world.js';
-import { BENCH_LEGEND, benchRecord, benchTable, type BenchZeroRecord } from './ranks/stage-table.js';
+import type { RunReport } from '../train/report.js';
+import { type StageRunOptions, stagesSpec } from '../train/stages.js';
+import { trainWorld } from '../train/world.js';
+import { BENCH_LEGEND, benchRecord, benchTable, type BenchZeroRecord } from './tables.js';
 
 export interface BenchZeroOptions {
   worldSize?: number;
   /** Overrides of the benchmark's run (tests use a tiny model); defaults in BENCH_SPEC. */
-  spec?: Partial<StageRunSpec>;
+  spec?: Partial<StageRunOptions>;
   /** Printer for the table and the JSON record (default console.log). */
   print?: (line: string) => void;
 }
@@ -22,7 +23,7 @@ export interface BenchZeroOptions {
  * bf16 mixed precision, as ZeRO is meant to run; buckets of 1M elements (about a third of the model), so stages
  * 0-2 reduce in a few buckets and stage 2 frees gradients it does not own during backward.
  */
-export const BENCH_SPEC: StageRunSpec = {
+export const BENCH_SPEC: StageRunOptions = {
   model: { vocabSize: 256, blockSize: 128, nLayer: 4, nHead: 4, nEmbd: 256 },
   seed: 1337,
   microBatch: 4,
@@ -44,7 +45,7 @@ export const BENCH_SPEC: StageRunSpec = {
 
 export interface BenchZeroReport {
   record: BenchZeroRecord;
-  summaries: StageSummary[];
+  summaries: RunReport[];
 }
 
 export async function benchZero(opts: BenchZeroOptions = {}): Promise<BenchZeroReport> {
@@ -52,14 +53,14 @@ export async function benchZero(opts: BenchZeroOptions = {}): Promise<BenchZeroR
   if (!Number.isInteger(N) || N < 1)
     throw new ConfigError(`bench zero: world size must be an integer >= 1, got ${N}`, 'worldSize');
   const print = opts.print ?? ((l: string) => console.log(l));
-  const spec: StageRunSpec = { ...BENCH_SPEC, ...opts.spec, stages: [0, 1, 2, 3] };
+  const spec: StageRunOptions = { ...BENCH_SPEC, ...opts.spec, stages: [0, 1, 2, 3] };
   const m = spec.model;
   print(
     `bench zero: GPT ${m.nLayer} layers, d ${m.nEmbd}, ${m.nHead} heads, context ${m.blockSize}; micro-batch ` +
       `${spec.microBatch} per rank; ` +
       `${N} thread ranks; ${spec.precision}; ${spec.untimedSteps} warm-up + ${spec.steps - spec.untimedSteps} timed steps per stage`,
   );
-  const summaries: StageSummary[] = await runStages(spec, N);
+  const summaries: RunReport[] = await trainWorld(stagesSpec(spec), N, 900_000);
   print(
     `${(summaries[0]!.params / 1e6).toFixed(2)}M parameters, ${summaries[0]!.perRank[0]!.tokensPerStep} tokens per step`,
   );

@@ -3,9 +3,10 @@
 // per rank falls stage by stage: stage 1 partitions the optimizer state, stage 2 also the gradients, stage 3 also
 // the parameters. Beside the measured model states stands the ZeRO paper's formula (src/estimate).
 import { ConfigError } from '../errors.js';
-import type { StageRunSpec } from './ranks/stage-spec.js';
-import { runStages, type StageSummary } from './ranks/stage-world.js';
-import { DEMO_LEGEND, demoTable, mib } from './ranks/stage-table.js';
+import type { RunReport } from '../train/report.js';
+import { type StageRunOptions, stagesSpec } from '../train/stages.js';
+import { trainWorld } from '../train/world.js';
+import { DEMO_LEGEND, demoTable, mib } from './tables.js';
 
 export interface DemoOptions {
   /** Optimizer steps per stage (default DEMO_SPEC.steps). */
@@ -13,13 +14,13 @@ export interface DemoOptions {
   /** Thread ranks (default 2). */
   worldSize?: number;
   /** Overrides of the run (tests use a tiny model). */
-  spec?: Partial<StageRunSpec>;
+  spec?: Partial<StageRunOptions>;
   /** Printer for the report (default console.log); progress goes to stderr unless spec.progressEvery is 0. */
   print?: (line: string) => void;
 }
 
 export interface DemoReport {
-  summaries: StageSummary[];
+  summaries: RunReport[];
   table: string;
   /** Largest |loss - stage 0's loss| over all steps and stages (training losses, mean over ranks). */
   maxLossDifference: number;
@@ -31,7 +32,7 @@ export interface DemoReport {
  * bit for bit, see [Note: exact norm exchange] in src/zero/norm-exchange.ts); under a minute for all four stages on 2
  * idle cores, about 2 on a loaded machine.
  */
-export const DEMO_SPEC: StageRunSpec = {
+export const DEMO_SPEC: StageRunOptions = {
   model: { vocabSize: 256, blockSize: 64, nLayer: 4, nHead: 4, nEmbd: 128 },
   seed: 1337,
   microBatch: 8,
@@ -57,7 +58,7 @@ export async function demo(opts: DemoOptions = {}): Promise<DemoReport> {
   const N = opts.worldSize ?? 2;
   if (!Number.isInteger(N) || N < 1)
     throw new ConfigError(`demo: world size must be an integer >= 1, got ${N}`, 'worldSize');
-  const spec: StageRunSpec = { ...DEMO_SPEC, ...opts.spec, ...(opts.steps === undefined ? {} : { steps: opts.steps }) };
+  const spec: StageRunOptions = { ...DEMO_SPEC, ...opts.spec, ...(opts.steps === undefined ? {} : { steps: opts.steps }) };
   if (!Number.isInteger(spec.steps) || spec.steps < 1)
     throw new ConfigError(`demo: steps must be an integer >= 1, got ${spec.steps}`, 'steps');
   const m = spec.model;
@@ -69,7 +70,7 @@ export async function demo(opts: DemoOptions = {}): Promise<DemoReport> {
   print(`Every stage trains the same model on the same data; ZeRO changes only what each rank keeps in memory.`);
   if (spec.progressEvery > 0)
     process.stderr.write(`training stages ${spec.stages.join(', ')} (interleaved step by step) ...\n`);
-  const summaries = await runStages(spec, N);
+  const summaries = await trainWorld(stagesSpec(spec), N, 900_000);
   const ref = summaries.find((s) => s.stage === 0) ?? summaries[0]!;
   const maxLossDifference = Math.max(
     0,

@@ -1,5 +1,5 @@
 // The config layer's public surface.
-export { resolveConfig, type ResolveOptions } from './resolve.js';
+export { isResolvedConfig, resolveConfig, type ResolveOptions } from './resolve.js';
 export { policyFromConfig } from './policy.js';
 export type { ZeroPolicy, Precision, Placement, GradientReducerKind, ParameterFetcherKind } from './policy.js';
 export type * from './types.js';

@@ -18,6 +18,11 @@ import { validateAgainst } from './validate.js';
 // biome-ignore lint/suspicious/noExplicitAny: the object was checked against the schema above
 type Json = Record<string, any>;
 
+/** Whether `c` is already a resolveConfig result (frozen, with zero and worldSize): callers accept either form. */
+export function isResolvedConfig(c: unknown): c is ZeroConfig {
+  return typeof c === 'object' && c !== null && 'zero' in c && 'worldSize' in c && Object.isFrozen(c);
+}
+
 export interface ResolveOptions {
   /** Data-parallel world size (from the launcher or process group). */
   worldSize: number;

@@ -22,6 +22,14 @@ export interface GPTConfig {
   seed: number;
 }
 
+/**
+ * GPT-2 practice: no weight decay on 1-D parameters (biases and LayerNorm gains). The `noDecay` rule every GPT
+ * training program passes to initialize().
+ */
+export function gptNoDecay(_name: string, shape: readonly number[]): boolean {
+  return shape.length < 2;
+}
+
 /** Tokens [B, T]: nested rows, or flat row-major data with its B and T. */
 export type TokenBatch =
   | readonly (readonly number[])[]

@@ -5,7 +5,7 @@
 // overlap_comm only overlaps for real with a progress thread (otherwise *Async collectives run at the call), so the
 // progress thread follows the config's overlap_comm unless the caller says otherwise (it costs a core per rank).
 import type { ThreadsGroupOptions } from '../comm/threads/setup.js';
-import { resolveConfig } from '../config/resolve.js';
+import { isResolvedConfig, resolveConfig } from '../config/resolve.js';
 import type { ZeroConfig } from '../config/types.js';
 import { ConfigError } from '../errors.js';
 import type { Allocation, Device } from '../tensor/device.js';
@@ -44,7 +44,7 @@ export function commOptionsFor(device: Device, config: unknown, req: CommOptions
       'scratchBytes',
     );
   }
-  const resolved = isResolved(config) ? config : resolveConfig(config, { worldSize: req.worldSize });
+  const resolved = isResolvedConfig(config) ? config : resolveConfig(config, { worldSize: req.worldSize });
   const scratch = device.alloc(bytes, 'comm', 'collective staging (threads transport scratch)');
   let freed = false;
   return {
@@ -62,6 +62,3 @@ export function commOptionsFor(device: Device, config: unknown, req: CommOptions
   };
 }
 
-function isResolved(c: unknown): c is ZeroConfig {
-  return typeof c === 'object' && c !== null && 'zero' in c && 'worldSize' in c && Object.isFrozen(c);
-}

@@ -4,7 +4,7 @@
 import { Tape } from '../autograd/tape.js';
 import type { CommLog, ProcessGroup } from '../comm/types.js';
 import { policyFromConfig, type ZeroPolicy } from '../config/policy.js';
-import { resolveConfig } from '../config/resolve.js';
+import { isResolvedConfig, resolveConfig } from '../config/resolve.js';
 import type { ZeroConfig } from '../config/types.js';
 import { ConfigError, NumericsError, StateError } from '../errors.js';
 import type { Module } from '../nn/module.js';
@@ -353,12 +353,9 @@ export function initialize<M extends TrainableModule>(opts: InitializeOptions<M>
   const device = opts.device ?? (opts.model as { device?: Device }).device;
   if (device === undefined)
     throw new ConfigError('initialize: pass device (the model has no `device` property)', 'device');
-  const config = isResolved(opts.config)
+  const config = isResolvedConfig(opts.config)
     ? opts.config
     : resolveConfig(opts.config, { worldSize: opts.group.worldSize });
   return new ZeroEngine(opts.model, config, opts.group, device, opts);
 }
 
-function isResolved(c: unknown): c is ZeroConfig {
-  return typeof c === 'object' && c !== null && 'zero' in c && 'worldSize' in c && Object.isFrozen(c);
-}

@@ -7,20 +7,20 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { demo } from '../../src/cli/demo.js';
 import { benchZero } from '../../src/cli/bench-zero.js';
-import type { StageRunSpec } from '../../src/cli/ranks/stage-spec.js';
-import type { StageSummary } from '../../src/cli/ranks/stage-world.js';
+import type { StageRunOptions } from '../../src/train/stages.js';
+import type { RunReport } from '../../src/train/report.js';
 import { commBytesPerRankPadded } from '../../src/estimate/index.js';
 import type { BucketedLayout } from '../../src/zero/partition.js';
 import { Device } from '../../src/tensor/device.js';
 import { Tape } from '../../src/autograd/tape.js';
 import { GPT } from '../../src/nn/gpt.js';
 import { DistributedSampler, loadCorpus, trainValSplit } from '../../src/data/index.js';
-import { median, pairedRatio } from '../../src/cli/ranks/stats.js';
+import { median, pairedRatio } from '../../src/train/stats.js';
 import { normSlots } from '../../src/zero/norm-exchange.js';
 
 const N = 2;
 /** Uneven enough that buckets are padded; ~11k parameters in 6 buckets. */
-const TINY: Partial<StageRunSpec> = {
+const TINY: Partial<StageRunOptions> = {
   model: { vocabSize: 256, blockSize: 12, nLayer: 2, nHead: 2, nEmbd: 18 },
   microBatch: 3,
   steps: 3,
@@ -39,7 +39,7 @@ function collect(): { lines: string[]; print: (l: string) => void } {
 }
 
 /** Every stage's per-step losses (mean over ranks) against stage 0's, relative. */
-function assertSameLosses(s: readonly StageSummary[], rel: number, tag: string): void {
+function assertSameLosses(s: readonly RunReport[], rel: number, tag: string): void {
   const ref = s[0]!.losses;
   for (const x of s) {
     assert.equal(x.losses.length, ref.length, `${tag} stage ${x.stage}: steps`);
@@ -53,7 +53,7 @@ function assertSameLosses(s: readonly StageSummary[], rel: number, tag: string):
 }
 
 /** The single-process oracle: the first step's loss is one forward of the global batch (rank 0's windows, then 1's). */
-function firstLossOneProcess(spec: Partial<StageRunSpec>): number {
+function firstLossOneProcess(spec: Partial<StageRunOptions>): number {
   const m = spec.model!;
   const T = m.blockSize;
   const { train } = trainValSplit(loadCorpus());

@@ -1,42 +1,44 @@
-// `zerots train --world-size N`: the ZeRO engine on thread ranks, end to end on a tiny GPT. The default config
-// (stage 2, fp32, AdamW, WarmupCosineLR) at N = 2 learns (held-out loss below the initial ln(256)-ish loss) and
-// reports from rank 0; a config file with stage 3 and gradient accumulation at N = 1 (world size 1 with --config goes
-// through the engine too); a bad config key fails before any rank starts, naming the key.
+// `zerots train`: the ZeRO engine on thread ranks (or this thread at world size 1), end to end on a tiny GPT. The
+// default config (stage 2 at N > 1, stage 0 at N = 1; fp32, AdamW, WarmupCosineLR) at N = 2 learns (held-out loss
+// below the initial ln(256)-ish loss) and reports from rank 0; without --world-size the run is the engine at stage 0
+// on one rank; a config file with stage 3 and gradient accumulation at N = 1; a bad config key fails before any
+// rank starts, naming the key; a run that ends on a NaN loss is a NumericsError, never a success.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { train, usesZero } from '../../src/cli/train.js';
-import { defaultZeroConfig, type ZeroTrainReport } from '../../src/train/zero-train.js';
-import { ConfigError } from '../../src/errors.js';
+import { train } from '../../src/cli/train.js';
+import { gptTrainingConfig } from '../../src/train/configs.js';
+import { ConfigError, NumericsError } from '../../src/errors.js';
 
 const model = { blockSize: 16, nLayer: 1, nHead: 2, nEmbd: 32 };
 
-test('usesZero: world size > 1, or world size with a config', () => {
-  assert.equal(usesZero({}), false);
-  assert.equal(usesZero({ config: 'x.json' }), false);
-  assert.equal(usesZero({ worldSize: 1 }), false);
-  assert.equal(usesZero({ worldSize: 1, config: 'x.json' }), true);
-  assert.equal(usesZero({ worldSize: 2 }), true);
+test('train without --world-size: one rank, the engine at stage 0 (one path for every world size)', async () => {
+  const lines: string[] = [];
+  const r = await train({ steps: 3, model, batchSize: 2, log: (l) => lines.push(l) });
+  assert.equal(r.worldSize, 1);
+  assert.equal(r.stage, 0);
+  assert.equal(r.tokensPerStep, 2 * 16);
+  assert.equal(JSON.parse(lines[lines.length - 1]!).train.worldSize, 1);
 });
 
 test('train --world-size 2 (default config: stage 2, AdamW, WarmupCosineLR) learns and reports from rank 0', async () => {
   const lines: string[] = [];
-  const r = (await train({
+  const r = await train({
     worldSize: 2,
     steps: 10,
     model,
     batchSize: 4,
     lr: 1e-2,
     log: (l) => lines.push(l),
-  })) as ZeroTrainReport;
+  });
   assert.equal(r.worldSize, 2);
   assert.equal(r.stage, 2);
   assert.equal(r.precision, 'fp32');
   assert.equal(r.tokensPerStep, 2 * 4 * 16);
   assert.ok(r.initialLoss > 5 && r.initialLoss < 6, `initial loss ${r.initialLoss} near ln(256)`);
-  assert.ok(r.valLoss < r.initialLoss - 0.3, `held-out loss ${r.valLoss} well below the initial ${r.initialLoss}`);
+  assert.ok(r.valLoss !== null && r.valLoss < r.initialLoss - 0.3, `held-out loss ${r.valLoss} well below the initial ${r.initialLoss}`);
   assert.equal(lines.filter((l) => /^step \d+\/10 \| loss /.test(l)).length, 10, 'a loss line per step at 10 steps');
   assert.ok(lines.some((l) => l.startsWith('held-out loss')));
   assert.equal(JSON.parse(lines[lines.length - 1]).train.stage, 2);
@@ -45,26 +47,39 @@ test('train --world-size 2 (default config: stage 2, AdamW, WarmupCosineLR) lear
 
 test('train --world-size 1 --config (stage 3, accumulation 2) runs through the engine; a bad key fails early', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'zerots-train-'));
-  const cfg = defaultZeroConfig(4, { microBatch: 2, lr: 1e-2 }) as Record<string, unknown>;
+  const cfg = gptTrainingConfig({ steps: 4, stage: 2, microBatch: 2, lr: 1e-2 });
   const file = join(dir, 'ds.json');
   writeFileSync(file, JSON.stringify({ ...cfg, gradient_accumulation_steps: 2, zero_optimization: { stage: 3 } }));
   const lines: string[] = [];
-  const r = (await train({
+  const r = await train({
     worldSize: 1,
     config: file,
     steps: 4,
     model,
     log: (l) => lines.push(l),
-  })) as ZeroTrainReport;
+  });
   assert.equal(r.stage, 3);
   assert.equal(r.tokensPerStep, 2 * 2 * 16);
   assert.ok(
-    Number.isFinite(r.valLoss) && r.valLoss < r.initialLoss,
+    r.valLoss !== null && Number.isFinite(r.valLoss) && r.valLoss < r.initialLoss,
     `held-out ${r.valLoss} vs initial ${r.initialLoss}`,
   );
   writeFileSync(file, JSON.stringify({ ...cfg, zero_optimisation: { stage: 3 } }));
   await assert.rejects(
     train({ worldSize: 2, config: file, steps: 4, model, log: () => {} }),
     (e: unknown) => e instanceof ConfigError && /zero_optimisation/.test(e.message),
+  );
+});
+
+test('train: a run that diverges to a NaN loss is a NumericsError, not a success', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'zerots-train-'));
+  const file = join(dir, 'ds.json');
+  // fp16 with a loss scaler that skips every overflowing step: at lr 1e6 the weights blow up within a few steps, the
+  // scaler keeps skipping, and the final loss is not finite
+  const cfg = gptTrainingConfig({ steps: 6, stage: 0, microBatch: 2, lr: 1e6, clip: 0 });
+  writeFileSync(file, JSON.stringify({ ...cfg, bf16: { enabled: false }, fp16: { enabled: true } }));
+  await assert.rejects(
+    train({ config: file, steps: 6, model, log: () => {} }),
+    (e: unknown) => e instanceof NumericsError && /loss/.test(e.message),
   );
 });

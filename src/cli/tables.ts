@@ -1,6 +1,7 @@
 // Text tables of the stage summaries: the demo's (loss, speed, memory by category, model states against the
 // formula, communication) and the benchmark's (speed ratios and where the time goes), plus the benchmark's JSON.
-import type { StageSummary } from './stage-world.js';
+import { ConfigError } from '../errors.js';
+import type { RunReport } from '../train/report.js';
 
 const MiB = 2 ** 20;
 
@@ -20,7 +21,7 @@ function ms(seconds: number): string {
 }
 
 /** The demo's table: one row per stage. Memory in MiB per rank (the largest rank). */
-export function demoTable(s: readonly StageSummary[]): string {
+export function demoTable(s: readonly RunReport[]): string {
   const header = [
     'stage',
     'loss',
@@ -65,7 +66,7 @@ export const DEMO_LEGEND = [
 ].join('\n');
 
 /** The benchmark's table: speed against stage 0, time per phase, memory, communication. */
-export function benchTable(s: readonly StageSummary[]): string {
+export function benchTable(s: readonly RunReport[]): string {
   const s0 = s.find((x) => x.stage === 0);
   const header = [
     'stage',
@@ -136,10 +137,10 @@ export interface BenchZeroRecord {
 }
 
 /** The benchmark's last line (needs stages 0..3). */
-export function benchRecord(s: readonly StageSummary[]): BenchZeroRecord {
+export function benchRecord(s: readonly RunReport[]): BenchZeroRecord {
   const by = (k: number) => {
     const x = s.find((y) => y.stage === k);
-    if (x === undefined) throw new Error(`bench zero: no result for stage ${k}`);
+    if (x === undefined) throw new ConfigError(`bench zero: no result for stage ${k}; run stages 0, 1, 2 and 3`, 'stages');
     return x;
   };
   const t0 = by(0).tokensPerSecond;
