@@ -1,6 +1,7 @@
 // The ZeRO engine: initialize({ model, config, group, device }) -> engine with forward, backward, step.
-// The policy (config/policy.ts) picks three parts and the step reads like the paper: reduce gradients, clip by the
-// global norm, update this rank's shard, gather parameters. No stage numbers below this line.
+// The policy (config/policy.ts) picks three parts (a GradientReducer, a ParameterStore, the OptimizerState's
+// placement) and step() reads like the paper: reduce the gradients, agree on the global norm, clip, update this
+// rank's shard, gather the updated parameters. No stage numbers below this line.
 import { Tape } from '../autograd/tape.js';
 import type { CommLog, ProcessGroup } from '../comm/types.js';
 import { policyFromConfig, type ZeroPolicy } from '../config/policy.js';
@@ -21,12 +22,14 @@ import type { HostMemory } from '../tensor/host.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { buildPlan } from './build-plan.js';
 import { FlatBuffer } from './flat-buffer.js';
-import { makeGradientReducer, type GradientReducer } from './grad-reducer.js';
+import { makeGradientReducer } from './grad-reducer.js';
+import type { GradientReducer } from './gradient-reducer.js';
 import { OptimizerState, type PreparedUpdate } from './optimizer-state.js';
 import { locateNonFinite, nonFiniteNormError } from './step-checks.js';
 import { ParamFetcher } from './param-fetcher.js';
 import type { ZeroPlan } from './plan.js';
-import { ReplicatedParams, type ParameterStore } from './replicated-params.js';
+import type { ParameterStore } from './parameter-store.js';
+import { ReplicatedParams } from './replicated-params.js';
 import { consolidate, type Consolidated } from './consolidate.js';
 import { normSlots, readNormSlots, writeNormSlots } from './norm-exchange.js';
 import { ReadinessTracker } from './readiness.js';
@@ -71,7 +74,8 @@ export class ZeroEngine<M extends TrainableModule> {
   private readonly store: ParameterStore;
   private readonly state: OptimizerState;
   private readonly scalar: FlatBuffer;
-  private readonly readiness: ReadinessTracker;
+  /** Gradient readiness, for reducers that work during backward (null otherwise). */
+  private readonly readiness: ReadinessTracker | null;
   private tape: Tape | null = null;
   private loss: Tensor | null = null;
   private microSteps = 0;
@@ -130,12 +134,16 @@ export class ZeroEngine<M extends TrainableModule> {
       overlapComm: this.policy.gradientReducer.overlapComm,
     });
     this.reducer.bind(built.params);
-    this.readiness = new ReadinessTracker(
-      model.modules(),
-      built.params,
-      (i) => this.reducer.paramReady(i),
-      (i) => this.reducer.prepare(i),
-    );
+    const during = this.reducer.duringBackward;
+    this.readiness =
+      during === null
+        ? null
+        : new ReadinessTracker(
+            model.modules(),
+            built.params,
+            (i) => during.paramReady(i),
+            (i) => during.prepare(i),
+          );
     this.state = new OptimizerState(this.plan, optimizer, this.store, {
       placement: this.policy.optimizerState.placement,
       host: opts.host,
@@ -166,9 +174,8 @@ export class ZeroEngine<M extends TrainableModule> {
     if (this.tape === null) this.tape = new Tape(this.device);
     if (this.loss !== null)
       throw new StateError('forward() twice without backward(): call backward() after each forward()');
-    this.store.beginPass('forward');
     const out = (this.model.forward as (t: Tape, ...a: unknown[]) => { loss: Tensor | null })(this.tape, ...inputs);
-    this.store.endPass('forward');
+    this.store.endPass?.();
     if (out.loss === null) throw new StateError('forward() returned no loss: pass targets');
     this.loss = out.loss;
     return out as ReturnType<M['forward']>;
@@ -178,13 +185,12 @@ export class ZeroEngine<M extends TrainableModule> {
   backward(): number {
     if (this.loss === null || this.tape === null) throw new StateError('backward() without forward()');
     const scale = (this.scaler?.scale ?? 1) / this.config.gradientAccumulationSteps;
-    this.store.beginPass('backward');
     const value = this.tape.backward(this.loss, scale);
     this.tape.clear();
     this.loss = null;
-    this.store.endPass('backward');
-    this.reducer.afterBackward();
-    this.readiness.reset();
+    this.store.endPass?.();
+    this.reducer.duringBackward?.afterBackward();
+    this.readiness?.reset();
     this.microSteps++;
     return value;
   }
@@ -196,17 +202,43 @@ export class ZeroEngine<M extends TrainableModule> {
 
   /**
    * Call after every backward(); updates at the accumulation boundary (returns null elsewhere), as DeepSpeed's step().
-   * Two phases: everything that can fail for a reason other than a lost peer (the workspace, the agreed norm and its
-   * finiteness, the reduction-order check, the clipping coefficient, the loss scaler's decision) happens before
-   * anything the step updates is written, so a step that throws leaves parameters, master weights, optimizer state,
-   * counters, the scheduler and the loss scaler as they were; the gradients are zeroed and the engine stays usable.
+   * The phases of the paper, in order. Everything that can fail for a reason other than a lost peer (the workspace,
+   * the agreed norm and its finiteness, the reduction-order check, the clipping coefficient, the loss scaler's
+   * decision) happens before anything the step updates is written, so a step that throws leaves parameters, master
+   * weights, optimizer state, counters, the scheduler and the loss scaler as they were; the gradients are zeroed and
+   * the engine stays usable (failTogether).
    */
   step(): StepInfo | null {
     if (!this.atBoundary) return null;
     this.microSteps = 0;
-    this.reducer.reduce();
-    // A rank-local failure while preparing (device memory) still joins the norm's all-reduce, with a NaN that makes
-    // every other rank fail this step too, instead of leaving them waiting in a collective.
+    this.reducer.reduce(); // reduce the gradients (stages 2, 3: already done bucket by bucket during backward)
+    return this.failTogether((update, localError) => {
+      const sums = this.state.localSumSquaresByBucket(this.reducer);
+      const sumSq = this.agreeOnNorm(sums, localError);
+      const { skip, gradScale, info } = this.clip(sumSq, sums);
+      if (!skip) {
+        this.optimizer.lr = info.lr;
+        update!.apply(gradScale); // update this rank's shard: the only write to parameters and optimizer state
+      }
+      update!.release(); // the workspace goes before the gather, as the peak memory accounting expects
+      this.store.gatherUpdated(); // gather the updated parameters (a skipped step: the unchanged ones)
+      if (!skip) {
+        this.scheduler.step();
+        this.globalSteps++;
+      }
+      this.reducer.zero();
+      return info;
+    });
+  }
+
+  /**
+   * The failure bookkeeping of a step. Prepares the update (the fp32 gradient workspace, the shards' layout); a
+   * rank-local failure there (device memory) is not thrown at once but handed to the phases, whose norm all-reduce
+   * then carries a NaN that makes every other rank fail this step too, instead of leaving them waiting in a
+   * collective. A step that throws zeroes the gradients and re-gathers the parameters as every rank does after a
+   * step; the workspace is released in all cases.
+   */
+  private failTogether(phases: (update: PreparedUpdate | null, localError: unknown) => StepInfo): StepInfo {
     let update: PreparedUpdate | null = null;
     let localError: unknown = null;
     try {
@@ -214,42 +246,33 @@ export class ZeroEngine<M extends TrainableModule> {
     } catch (e) {
       localError = e;
     }
-    let info: StepInfo;
     try {
-      const r = this.decide(localError);
-      if (r.skip) {
-        this.reducer.zero();
-        this.store.afterStep();
-        return r.info;
-      }
-      info = r.info;
-      // Phase 2: the update. Only a failing kernel could throw from here on.
-      this.optimizer.lr = info.lr;
-      update!.apply(r.gradScale);
+      return phases(update, localError);
     } catch (e) {
-      this.abandonAfterError();
+      try {
+        this.reducer.zero();
+        this.store.gatherUpdated();
+      } catch {
+        // a lost peer; the caller reports the error that ended the step
+      }
       throw e;
     } finally {
       update?.release();
     }
-    this.store.afterStep();
-    this.scheduler.step();
-    this.reducer.zero();
-    this.globalSteps++;
-    return info;
   }
 
-  /** Phase 1's decision; writes nothing but the loss scaler, and that only as its last act (restored if it throws). */
-  private decide(localError: unknown): { skip: boolean; info: StepInfo; gradScale: number } {
-    // One scalar all-reduce gives the global norm and, through Inf/NaN, the overflow every rank agrees on; it also
-    // carries the order of this step's bucket reductions, which must be the same on every rank.
-    const sums = this.state.localSumSquaresByBucket(this.reducer);
+  /**
+   * Agree on the global squared norm: one scalar all-reduce of every rank's partial sum (exact, [Note: exact norm
+   * exchange]), which also carries the order of this step's bucket reductions (the same on every rank, or the ranks
+   * mixed up buckets) and, through Inf/NaN, the overflow every rank agrees on. A local failure joins it with a NaN
+   * and is thrown after it.
+   */
+  private agreeOnNorm(sums: readonly number[], localError: unknown): number {
     let sumSq = localError === null ? sums.reduce((a, x) => a + x, 0) : NaN;
     if (this.plan.partitioned && this.group.worldSize > 1) {
       const s = this.scalar.comm() as Float32Array;
       const { rank, worldSize } = this.group;
-      const sig = this.reducer.signature();
-      writeNormSlots(s, rank, worldSize, sumSq, sig);
+      writeNormSlots(s, rank, worldSize, sumSq, this.reducer.duringBackward?.signature() ?? 0);
       this.group.allReduce(s, 'sum', 'f32');
       const exchanged = readNormSlots(s, worldSize);
       sumSq = exchanged.sumSq;
@@ -263,6 +286,15 @@ export class ZeroEngine<M extends TrainableModule> {
       }
     }
     if (localError !== null) throw localError;
+    return sumSq;
+  }
+
+  /**
+   * Clip: the gradient scale (loss-scale removal times the clipping coefficient) and, with fp16, the loss scaler's
+   * decision to skip an overflowing step. Writes nothing but the loss scaler, and that only as its last act
+   * (restored if it throws).
+   */
+  private clip(sumSq: number, sums: readonly number[]): { skip: boolean; info: StepInfo; gradScale: number } {
     const lossScale = this.scaler?.scale ?? 1;
     const lr = this.scheduler.lr;
     const overflow = !Number.isFinite(sumSq);
@@ -288,16 +320,6 @@ export class ZeroEngine<M extends TrainableModule> {
       }
     }
     return { skip, gradScale, info: { applied: !skip, gradNorm: skip ? Infinity : norm, lr, lossScale } };
-  }
-
-  /** A step that threw: gradients back to zero, parameters re-gathered as every rank does after a step. */
-  private abandonAfterError(): void {
-    try {
-      this.reducer.zero();
-      this.store.afterStep();
-    } catch {
-      // a lost peer; the caller reports the error that ended the step
-    }
   }
 
   /** gradient_accumulation_steps micro-batches: forward, backward each, then step. Returns the mean loss. */
@@ -341,7 +363,7 @@ export class ZeroEngine<M extends TrainableModule> {
 
   dispose(): void {
     this.tape?.clear();
-    this.readiness.dispose();
+    this.readiness?.dispose();
     this.store.dispose();
     this.reducer.dispose();
     this.state.dispose();

@@ -14,11 +14,12 @@ import type { Parameter } from '../nn/parameter.js';
 import type { Work } from '../comm/types.js';
 import { FlatBuffer } from './flat-buffer.js';
 import { addSame, addTensorInto } from './grad-math.js';
-import type { GradientReducer } from './grad-reducer.js';
+import type { BackwardReduction, GradientReducer } from './gradient-reducer.js';
 import type { ZeroPlan } from './plan.js';
 
-export class PartitionedGradReducer implements GradientReducer {
+export class PartitionedGradReducer implements GradientReducer, BackwardReduction {
   readonly kind = 'reduce-scatter-during-backward' as const;
+  readonly duringBackward: BackwardReduction = this;
   private readonly shard: FlatBuffer;
   private readonly staging: (FlatBuffer | null)[];
   private readonly done: boolean[];

@@ -1,7 +1,5 @@
-// Gradient reducers: how gradients get from backward to the optimizer's segment, averaged over the ranks.
-// The policy (config/policy.ts) names the kind; makeGradientReducer builds it. The engine sets every parameter's
-// onGrad to reducer.addGrad and calls afterBackward() after each micro-step's backward and reduce() at the
-// accumulation boundary; the optimizer then reads segmentGrad(b).
+// makeGradientReducer (the policy, config/policy.ts, names the kind) and the reducer of stages 0 and 1. The
+// interface is in gradient-reducer.ts; the reducer of stages 2 and 3 in grad-reducer-partitioned.ts.
 import { StateError } from '../errors.js';
 import type { GradientReducerKind } from '../config/policy.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -10,29 +8,9 @@ import { FlatBuffer } from './flat-buffer.js';
 import { addTensorInto } from './grad-math.js';
 import { segment, type ZeroPlan } from './plan.js';
 import { PartitionedGradReducer } from './grad-reducer-partitioned.js';
+import type { GradientReducer } from './gradient-reducer.js';
 
-export interface GradientReducer {
-  readonly kind: GradientReducerKind;
-  /** Routes the parameters' gradients here (parameters in layout order); undone by dispose(). */
-  bind(params: readonly Parameter[]): void;
-  /** One gradient contribution (fp32, the parameter's shape) of parameter i (layout index). */
-  addGrad(i: number, g: Tensor): void;
-  /** A module using parameter i starts its backward: its gradient is coming. */
-  prepare(i: number): void;
-  /** Parameter i's gradient of this backward is complete (reducers that reduce during backward may start). */
-  paramReady(i: number): void;
-  /** After each backward (micro-step). */
-  afterBackward(): void;
-  /** At the accumulation boundary, before the optimizer step: completes the reduction. */
-  reduce(): void;
-  /** The averaged gradient over bucket b's optimizer segment: a flat buffer (the plan's dtype) and an element offset. */
-  segmentGrad(b: number): { readonly buf: FlatBuffer; readonly offset: number };
-  /** The order buckets were reduced in during backward (0 when the order is fixed); see grad-reducer-partitioned.ts. */
-  signature(): number;
-  /** After the step (or a skipped step): gradients back to zero. */
-  zero(): void;
-  dispose(): void;
-}
+export type { GradientReducer };
 
 export function makeGradientReducer(
   kind: GradientReducerKind,
@@ -58,6 +36,8 @@ class FullGradReducer implements GradientReducer {
   private readonly grads: FlatBuffer;
   private reduced = false;
   private bound: readonly Parameter[] = [];
+  /** Reduces once per step, after the last backward: nothing to learn during backward. */
+  readonly duringBackward = null;
 
   constructor(
     private readonly plan: ZeroPlan,
@@ -95,16 +75,6 @@ class FullGradReducer implements GradientReducer {
     const at = this.plan.layout.buckets[b].flatOffset + this.plan.layout.buckets[b].layout.entries[j].offset;
     addTensorInto(this.plan.device, this.grads.at(at), this.plan.dtype, g);
   }
-
-  paramReady(): void {}
-
-  prepare(): void {}
-
-  signature(): number {
-    return 0;
-  }
-
-  afterBackward(): void {}
 
   reduce(): void {
     if (this.reduced) return;

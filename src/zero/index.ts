@@ -3,9 +3,11 @@ export { initialize, ZeroEngine, type InitializeOptions, type StepInfo, type Tra
 export type { Consolidated } from './consolidate.js';
 export * from './partition.js';
 export { FlatBuffer, type FlatDType } from './flat-buffer.js';
-export { makeGradientReducer, type GradientReducer } from './grad-reducer.js';
+export { makeGradientReducer } from './grad-reducer.js';
+export type { BackwardReduction, GradientReducer } from './gradient-reducer.js';
+export type { ParameterStore } from './parameter-store.js';
 export { ParamFetcher, type FetcherOptions } from './param-fetcher.js';
-export { ReplicatedParams, type ParameterStore } from './replicated-params.js';
+export { ReplicatedParams } from './replicated-params.js';
 export { Lifecycle, type GroupState } from './param-lifecycle.js';
 export { OptimizerState, type OptimizerStateOptions } from './optimizer-state.js';
 export { buildPlan } from './build-plan.js';

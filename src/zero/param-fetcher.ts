@@ -16,7 +16,7 @@ import { Lifecycle } from './param-lifecycle.js';
 import { writeInitial } from './param-init.js';
 import { shardSlices } from './partition.js';
 import type { ZeroPlan } from './plan.js';
-import type { ParameterStore } from './replicated-params.js';
+import type { ParameterStore } from './parameter-store.js';
 
 export interface FetcherOptions {
   prefetchElements: number;
@@ -124,7 +124,7 @@ export class ParamFetcher implements ParameterStore {
   }
 
   /** The shard changed (optimizer step): gathered copies are stale, drop them (persistent ones are re-gathered). */
-  afterStep(): void {
+  gatherUpdated(): void {
     this.groups.forEach((g, b) => {
       if (g.refs !== 0)
         throw new StateError(
@@ -136,8 +136,6 @@ export class ParamFetcher implements ParameterStore {
     if (this.trace === null && this.recording.length > 0) this.trace = this.recording;
     this.pos = 0;
   }
-
-  beginPass(): void {}
 
   endPass(): void {
     while (this.onDemand.length > 0) this.releaseRef(this.onDemand.pop()!);
@@ -159,11 +157,6 @@ export class ParamFetcher implements ParameterStore {
     });
     for (const p of this.params) p.onFetch = null;
     this.shard.dispose();
-  }
-
-  /** The states of every group (tests). */
-  states(): string[] {
-    return this.groups.map((g) => g.life.state);
   }
 
   private acquire(b: number): void {

@@ -1,25 +1,12 @@
 // Stages 0-2: every rank holds all parameters (in the model's storage dtype) in one flat, bucketed buffer; each
 // parameter's data is a view into it. Stage 0 updates every element on every rank (replicated optimizer); stages 1
 // and 2 update only the rank's chunk of each bucket and all-gather the buckets after the step.
-import type { ParameterFetcherKind } from '../config/policy.js';
 import type { Parameter } from '../nn/parameter.js';
 import { FlatBuffer } from './flat-buffer.js';
-import type { FlatStorage } from './host-flat.js';
+import type { ParameterStore } from './parameter-store.js';
 import { writeInitial } from './param-init.js';
 import type { ZeroPlan } from './plan.js';
 import { segment } from './plan.js';
-
-export interface ParameterStore {
-  readonly kind: ParameterFetcherKind;
-  /** The model-dtype storage of bucket b's optimizer segment, where updated parameters are written. */
-  segmentParam(b: number): { readonly buf: FlatStorage; readonly offset: number };
-  /** After the optimizer has written every segment. */
-  afterStep(): void;
-  /** Start / end of a forward or backward pass (stage 3 releases what it fetched on demand). */
-  beginPass(kind: 'forward' | 'backward'): void;
-  endPass(kind: 'forward' | 'backward'): void;
-  dispose(): void;
-}
 
 export class ReplicatedParams implements ParameterStore {
   private readonly flat: FlatBuffer;
@@ -43,7 +30,7 @@ export class ReplicatedParams implements ParameterStore {
     return { buf: this.flat, offset: this.plan.layout.buckets[b].flatOffset + segment(this.plan, b).start };
   }
 
-  afterStep(): void {
+  gatherUpdated(): void {
     if (this.kind !== 'allgather-after-step') return;
     const { group } = this.plan;
     for (const bk of this.plan.layout.buckets) {
@@ -55,9 +42,6 @@ export class ReplicatedParams implements ParameterStore {
       );
     }
   }
-
-  beginPass(): void {}
-  endPass(): void {}
 
   dispose(): void {
     for (const p of this.params) p.data = null;

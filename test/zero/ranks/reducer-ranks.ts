@@ -68,12 +68,12 @@ function reduce(device: Device, group: ProcessGroup, ctx: FakeRankContext, c: Re
           reducer.addGrad(i, g);
           g.dispose();
         }
-        reducer.paramReady(i);
+        reducer.duringBackward?.paramReady(i);
       }
       // every parameter was ready: a reducer that reduces during backward has nothing staged any more (with
       // overlap_comm, at most the last bucket's reduction is still in flight)
       if (reducer instanceof PartitionedGradReducer) stagingBefore = Math.max(stagingBefore, reducer.stagingBytes());
-      reducer.afterBackward();
+      reducer.duringBackward?.afterBackward();
       if (reducer instanceof PartitionedGradReducer) stagingAfter = Math.max(stagingAfter, reducer.stagingBytes());
     }
     reducer.reduce();
