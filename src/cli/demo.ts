@@ -58,7 +58,11 @@ export async function demo(opts: DemoOptions = {}): Promise<DemoReport> {
   const N = opts.worldSize ?? 2;
   if (!Number.isInteger(N) || N < 1)
     throw new ConfigError(`demo: world size must be an integer >= 1, got ${N}`, 'worldSize');
-  const spec: StageRunOptions = { ...DEMO_SPEC, ...opts.spec, ...(opts.steps === undefined ? {} : { steps: opts.steps }) };
+  const spec: StageRunOptions = {
+    ...DEMO_SPEC,
+    ...opts.spec,
+    ...(opts.steps === undefined ? {} : { steps: opts.steps }),
+  };
   if (!Number.isInteger(spec.steps) || spec.steps < 1)
     throw new ConfigError(`demo: steps must be an integer >= 1, got ${spec.steps}`, 'steps');
   const m = spec.model;

@@ -140,7 +140,8 @@ export interface BenchZeroRecord {
 export function benchRecord(s: readonly RunReport[]): BenchZeroRecord {
   const by = (k: number) => {
     const x = s.find((y) => y.stage === k);
-    if (x === undefined) throw new ConfigError(`bench zero: no result for stage ${k}; run stages 0, 1, 2 and 3`, 'stages');
+    if (x === undefined)
+      throw new ConfigError(`bench zero: no result for stage ${k}; run stages 0, 1, 2 and 3`, 'stages');
     return x;
   };
   const t0 = by(0).tokensPerSecond;

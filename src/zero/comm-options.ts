@@ -6,7 +6,6 @@
 // progress thread follows the config's overlap_comm unless the caller says otherwise (it costs a core per rank).
 import type { ThreadsGroupOptions } from '../comm/threads/setup.js';
 import { isResolvedConfig, resolveConfig } from '../config/resolve.js';
-import type { ZeroConfig } from '../config/types.js';
 import { ConfigError } from '../errors.js';
 import type { Allocation, Device } from '../tensor/device.js';
 
@@ -61,4 +60,3 @@ export function commOptionsFor(device: Device, config: unknown, req: CommOptions
     },
   };
 }
-

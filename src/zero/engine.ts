@@ -380,4 +380,3 @@ export function initialize<M extends TrainableModule>(opts: InitializeOptions<M>
     : resolveConfig(opts.config, { worldSize: opts.group.worldSize });
   return new ZeroEngine(opts.model, config, opts.group, device, opts);
 }
-

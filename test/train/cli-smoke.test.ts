@@ -15,7 +15,10 @@ test('train: a few steps of a tiny GPT report train and held-out loss', async ()
   });
   assert.equal(r.steps, 8);
   assert.ok(r.initialLoss > 5 && r.initialLoss < 6, `initial loss ${r.initialLoss} near ln(256)`);
-  assert.ok(r.valLoss !== null && r.valLoss < r.initialLoss, `held-out loss ${r.valLoss} below the initial ${r.initialLoss}`);
+  assert.ok(
+    r.valLoss !== null && r.valLoss < r.initialLoss,
+    `held-out loss ${r.valLoss} below the initial ${r.initialLoss}`,
+  );
   assert.deepEqual(JSON.parse(lines[lines.length - 1]).train.steps, 8);
   await assert.rejects(train({ worldSize: 0, log: () => {} }), /world size 0/);
 });

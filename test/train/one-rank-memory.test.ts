@@ -25,13 +25,24 @@ function oneRank(
   const device = new Device({ capacityBytes: 64 * 2 ** 20, name: 'rank0' });
   const gpt = new GPT(device, { ...model, seed: 1337 }, { materialize: false });
   const config = gptTrainingConfig({ steps, stage: 0, microBatch: B, lr, precision });
-  const engine = initialize({ model: gpt, config, group: localProcessGroup(device.memory), device, noDecay: gptNoDecay });
+  const engine = initialize({
+    model: gpt,
+    config,
+    group: localProcessGroup(device.memory),
+    device,
+    noDecay: gptNoDecay,
+  });
   const { train, val } = trainValSplit(loadCorpus().subarray(0, corpusBytes));
   const T = model.blockSize;
   const sampler = new DistributedSampler(train, { blockSize: T, microBatchSize: B });
   const step = (s: number): number => {
     const b = sampler.batch(1337, Math.floor(s / sampler.stepsPerEpoch), s % sampler.stepsPerEpoch);
-    return engine.trainBatch([[{ B, T, data: b.inputs }, { B, T, data: b.targets }]]).loss;
+    return engine.trainBatch([
+      [
+        { B, T, data: b.inputs },
+        { B, T, data: b.targets },
+      ],
+    ]).loss;
   };
   return { device, engine, step, val };
 }

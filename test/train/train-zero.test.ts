@@ -38,7 +38,10 @@ test('train --world-size 2 (default config: stage 2, AdamW, WarmupCosineLR) lear
   assert.equal(r.precision, 'fp32');
   assert.equal(r.tokensPerStep, 2 * 4 * 16);
   assert.ok(r.initialLoss > 5 && r.initialLoss < 6, `initial loss ${r.initialLoss} near ln(256)`);
-  assert.ok(r.valLoss !== null && r.valLoss < r.initialLoss - 0.3, `held-out loss ${r.valLoss} well below the initial ${r.initialLoss}`);
+  assert.ok(
+    r.valLoss !== null && r.valLoss < r.initialLoss - 0.3,
+    `held-out loss ${r.valLoss} well below the initial ${r.initialLoss}`,
+  );
   assert.equal(lines.filter((l) => /^step \d+\/10 \| loss /.test(l)).length, 10, 'a loss line per step at 10 steps');
   assert.ok(lines.some((l) => l.startsWith('held-out loss')));
   assert.equal(JSON.parse(lines[lines.length - 1]).train.stage, 2);
