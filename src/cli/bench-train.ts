@@ -189,7 +189,8 @@ export async function benchTrain(
   log(
     `bench train: GPT ${model.nLayer} layers, d ${model.nEmbd}, ${model.nHead} heads, context ${model.blockSize}, ` +
       `batch ${B}, vocab ${model.vocabSize}; ` +
-      `forward + backward + AdamW (the ZeRO engine at stage 0, one rank); best of ${steps} timed steps; 1 thread in CPU time, 2 threads in wall time`,
+      'forward + backward + AdamW (the ZeRO engine at stage 0, one rank); ' +
+      `best of ${steps} timed steps; 1 thread in CPU time, 2 threads in wall time`,
   );
   const blasDir = opts.noTorch ? null : findBlasDir(opts.torchBlasDir);
   const ours: (SideResult & { profile: ReturnType<KernelProfile['report']> })[] = [];
