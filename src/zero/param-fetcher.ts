@@ -1,22 +1,25 @@
-// Stage 3: parameters live as shards; a gather unit's parameter groups (one flat group per unit: a transformer block
-// or a single module, see [Note: coalesced gather units] in gather-units.ts) are gathered by one all-gather each
-// before the unit's root module runs its forward and backward, and released after (unless small:
-// stage3_param_persistence_threshold, or reused soon: stage3_max_reuse_distance), the next groups of the recorded
+// Stage 3's ParameterStore: parameters live as shards. A gather unit's parameter groups (one flat group per unit: a
+// transformer block or a single module, see [Note: coalesced gather units] in gather-units.ts) are gathered by one
+// all-gather each before the unit's root module runs its forward and backward, and released after (unless small:
+// stage3_param_persistence_threshold, or reused soon: stage3_max_reuse_distance); the next groups of the recorded
 // order are prefetched (stage3_prefetch_bucket_size), and gathered elements are capped (stage3_max_live_parameters)
-// by dropping prefetched groups nobody uses yet. Each group moves through Lifecycle's 'sharded' -> 'gathering' ->
-// 'gathered' states.
-import { StateError } from '../errors.js';
-import type { Work } from '../comm/types.js';
+// by dropping prefetched groups nobody uses yet. The parts, as FSDP2 splits them: ParamGroup (param-group.ts: a
+// group's buffer, lifecycle, gather/wait/release), FetchSchedule (fetch-schedule.ts: trace, prefetch window, reuse
+// distance, eviction) and ModuleHookState (module-hooks.ts: a module's hooks). This file composes them and keeps
+// the count of gathered elements.
 import type { Module } from '../nn/module.js';
 import type { Parameter } from '../nn/parameter.js';
-import { FlatBuffer } from './flat-buffer.js';
-import { HostFlat, type FlatStorage } from './host-flat.js';
 import type { HostMemory } from '../tensor/host.js';
-import { Lifecycle } from './param-lifecycle.js';
+import { StateError } from '../errors.js';
+import { FetchSchedule } from './fetch-schedule.js';
+import { FlatBuffer } from './flat-buffer.js';
+import { type FlatStorage, HostFlat } from './host-flat.js';
+import { ModuleHookState } from './module-hooks.js';
+import type { ParameterStore } from './parameter-store.js';
+import { ParamGroup } from './param-group.js';
 import { writeInitial } from './param-init.js';
 import { shardSlices } from './partition.js';
 import type { ZeroPlan } from './plan.js';
-import type { ParameterStore } from './parameter-store.js';
 
 export interface FetcherOptions {
   prefetchElements: number;
@@ -28,23 +31,13 @@ export interface FetcherOptions {
   host?: HostMemory;
 }
 
-interface Group {
-  readonly life: Lifecycle;
-  readonly persistent: boolean;
-  full: FlatBuffer | null;
-  work: Work | null;
-  refs: number;
-}
-
 export class ParamFetcher implements ParameterStore {
   readonly kind = 'gather-per-module' as const;
   private readonly shard: FlatBuffer | HostFlat;
-  private readonly groups: Group[];
-  private readonly unhook: (() => void)[] = [];
-  /** Group acquisitions of one whole step (forward then backward), recorded in the first step. */
-  private trace: number[] | null = null;
-  private recording: number[] = [];
-  private pos = 0;
+  private readonly groups: ParamGroup[];
+  private readonly schedule: FetchSchedule;
+  private readonly hooks: ModuleHookState[];
+  /** Groups fetched on demand (a parameter read outside its module's hooks), released at the end of the pass. */
   private readonly onDemand: number[] = [];
   /** Gathered elements now, and the most at any time (for the memory tests). */
   liveElements = 0;
@@ -62,26 +55,14 @@ export class ParamFetcher implements ParameterStore {
       o.host !== undefined
         ? new HostFlat(o.host, layout.shardNumel, plan.dtype, 'param', 'parameters (own shard, offloaded)')
         : FlatBuffer.zeros(plan.device, layout.shardNumel, plan.dtype, 'param', 'parameters (own shard)');
-    // Each rank computes only its own slices of the initial values: the full model never exists on a rank.
-    layout.buckets.forEach((bk) => {
-      for (const s of shardSlices(bk.layout, group.rank)) {
-        writeInitial(
-          plan,
-          params[bk.layout.entries[s.entry].index],
-          this.shard,
-          bk.shardOffset + s.shardStart,
-          s.paramStart,
-          s.length,
-        );
-      }
-    });
-    this.groups = layout.buckets.map((bk, b) => ({
-      life: new Lifecycle(`stage-3 parameter group ${b} (${bk.layout.entries.map((e) => e.name).join(', ')})`),
-      persistent: bk.layout.used < o.persistenceThreshold,
-      full: null,
-      work: null,
-      refs: 0,
-    }));
+    writeOwnShard(plan, params, this.shard);
+    this.groups = layout.buckets.map(
+      (bk, b) => new ParamGroup(plan, b, params, this.shard, bk.layout.used < o.persistenceThreshold),
+    );
+    this.schedule = new FetchSchedule(
+      this.groups.map((g) => g.numel),
+      o,
+    );
     params.forEach((p, i) => {
       p.release();
       p.onFetch = () => {
@@ -90,33 +71,10 @@ export class ParamFetcher implements ParameterStore {
         this.onDemand.push(b);
       };
     });
-    for (const { module, groups } of modules) {
-      if (groups.length === 0) continue;
-      const name = module.prefix === '' ? '(root)' : module.prefix;
-      // A gather that fails (ranks that diverged in which modules they run fail here with a collective mismatch)
-      // names the module it was for.
-      const named = (phase: string, fn: () => void) => () => {
-        try {
-          fn();
-        } catch (e) {
-          if (e instanceof Error && !e.message.startsWith('stage 3'))
-            e.message = `stage 3, module "${name}" (${phase}), rank ${group.rank}: ${e.message}`;
-          throw e;
-        }
-      };
-      const pre = () => {
-        for (const b of groups) this.acquire(b);
-      };
-      const post = () => {
-        for (const b of groups) this.releaseRef(b);
-      };
-      this.unhook.push(
-        module.registerPreForward(named('before forward', pre)),
-        module.registerPostForward(named('after forward', post)),
-        module.registerPreBackward(named('before backward', pre)),
-        module.registerPostBackward(named('after backward', post)),
-      );
-    }
+    const access = { acquire: (b: number) => this.acquire(b), letGo: (b: number) => this.letGo(b) };
+    this.hooks = modules
+      .filter((m) => m.groups.length > 0)
+      .map((m) => new ModuleHookState(m.module, m.groups, group.rank, access));
   }
 
   segmentParam(b: number): { buf: FlatStorage; offset: number } {
@@ -130,126 +88,84 @@ export class ParamFetcher implements ParameterStore {
         throw new StateError(
           `stage-3 parameter group ${b} is still in use (a module's forward or backward did not finish) at step()`,
         );
-      if (g.life.state === 'gathering') this.finish(b);
-      if (g.life.state === 'gathered') this.release(b);
+      this.release(g);
     });
-    if (this.trace === null && this.recording.length > 0) this.trace = this.recording;
-    this.pos = 0;
+    this.schedule.endStep();
   }
 
   endPass(): void {
-    while (this.onDemand.length > 0) this.releaseRef(this.onDemand.pop()!);
+    while (this.onDemand.length > 0) this.letGo(this.onDemand.pop()!);
     // prefetched but not used and not about to be (the order changed): give the memory back
-    const ahead = this.window();
+    const ahead = this.schedule.window();
     this.groups.forEach((g, b) => {
-      if (g.refs === 0 && !g.persistent && g.life.state !== 'sharded' && !ahead.has(b) && !this.reusedSoon(b)) {
-        if (g.life.state === 'gathering') this.finish(b);
-        this.release(b);
-      }
+      if (this.idle(g) && !ahead.has(b) && !this.schedule.reusedSoon(b)) this.release(g);
     });
   }
 
   dispose(): void {
-    for (const u of this.unhook) u();
-    this.groups.forEach((g, b) => {
-      if (g.life.state === 'gathering') this.finish(b);
-      if (g.life.state === 'gathered') this.release(b);
-    });
+    for (const h of this.hooks) h.dispose();
+    for (const g of this.groups) this.release(g);
     for (const p of this.params) p.onFetch = null;
     this.shard.dispose();
   }
 
   private acquire(b: number): void {
-    const g = this.groups[b];
-    if (this.trace === null) this.recording.push(b);
-    else this.pos++;
-    if (g.life.state === 'sharded') this.start(b, false);
-    if (g.life.state === 'gathering') this.finish(b);
+    const g = this.groups[b]!;
+    this.schedule.acquired(b);
+    if (g.state === 'sharded') this.gather(g, false);
+    if (g.state === 'gathering') g.wait();
     g.refs++;
     this.prefetch();
   }
 
-  private releaseRef(b: number): void {
-    const g = this.groups[b];
+  private letGo(b: number): void {
+    const g = this.groups[b]!;
     g.refs--;
-    if (g.refs === 0 && !g.persistent && !this.reusedSoon(b)) this.release(b);
+    if (g.refs === 0 && !g.persistent && !this.schedule.reusedSoon(b)) this.release(g);
   }
 
-  /** Whether group b is acquired again within maxReuseDistance gathered elements (known from the first step). */
-  private reusedSoon(b: number): boolean {
-    if (this.trace === null) return false;
-    let between = 0;
-    for (let q = this.pos; q < this.trace.length; q++) {
-      if (this.trace[q] === b) return between < this.o.maxReuseDistance;
-      between += this.plan.layout.buckets[this.trace[q]].layout.padded;
-      if (between >= this.o.maxReuseDistance) return false;
-    }
-    return false;
-  }
-
-  /** The groups the prefetcher would fetch next: the trace from here on, up to prefetchElements. */
-  private window(): Set<number> {
-    const out = new Set<number>();
-    if (this.trace === null || this.o.prefetchElements <= 0) return out;
-    let budget = this.o.prefetchElements;
-    for (let q = this.pos; q < this.trace.length && budget > 0; q++) {
-      out.add(this.trace[q]);
-      budget -= this.plan.layout.buckets[this.trace[q]].layout.padded;
-    }
-    return out;
+  /** Gathered (or gathering), held by nobody, and not kept for its size. */
+  private idle(g: ParamGroup): boolean {
+    return g.refs === 0 && !g.persistent && g.state !== 'sharded';
   }
 
   private prefetch(): void {
-    for (const b of this.window()) {
-      if (this.groups[b].life.state !== 'sharded') continue;
-      if (this.liveElements + this.plan.layout.buckets[b].layout.padded > this.o.maxLiveElements) return;
-      this.start(b, this.o.overlapComm);
+    for (const b of this.schedule.window()) {
+      const g = this.groups[b]!;
+      if (g.state !== 'sharded') continue;
+      if (!this.schedule.fits(this.liveElements, g.numel)) return;
+      this.gather(g, this.o.overlapComm);
     }
   }
 
-  private start(b: number, async: boolean): void {
-    const g = this.groups[b];
-    const L = this.plan.layout.buckets[b].layout;
-    const { group, device, dtype } = this.plan;
-    if (this.liveElements + L.padded > this.o.maxLiveElements) this.evict(L.padded);
-    g.life.to('gathering');
-    const full = new FlatBuffer(device, L.padded, dtype, 'param', `gathered group ${b}`);
-    g.full = full;
-    const mine = full.comm(group.rank * L.chunk, L.chunk);
-    mine.set(this.shard.comm(this.plan.layout.buckets[b].shardOffset, L.chunk) as never);
-    this.liveElements += L.padded;
+  private gather(g: ParamGroup, async: boolean): void {
+    if (!this.schedule.fits(this.liveElements, g.numel)) {
+      const idle = this.groups.filter((x) => this.idle(x)).map((x) => x.bucket);
+      for (const b of this.schedule.evictions(this.liveElements, g.numel, idle)) this.release(this.groups[b]!);
+    }
+    g.gather(async);
+    this.liveElements += g.numel;
     this.peakLiveElements = Math.max(this.peakLiveElements, this.liveElements);
     this.gathers++;
-    if (async) g.work = group.allGatherAsync(full.comm(0, L.padded), mine, dtype);
-    else group.allGather(full.comm(0, L.padded), mine, dtype);
   }
 
-  private finish(b: number): void {
-    const g = this.groups[b];
-    g.work?.wait();
-    g.work = null;
-    g.life.to('gathered');
-    for (const e of this.plan.layout.buckets[b].layout.entries)
-      this.params[e.index].data = g.full!.view(e.offset, this.plan.shapes[e.index]);
+  private release(g: ParamGroup): void {
+    if (g.state === 'sharded') return;
+    g.release();
+    this.liveElements -= g.numel;
   }
+}
 
-  private release(b: number): void {
-    const g = this.groups[b];
-    g.life.to('sharded');
-    for (const e of this.plan.layout.buckets[b].layout.entries) this.params[e.index].data = null;
-    this.liveElements -= g.full!.numel;
-    g.full!.dispose();
-    g.full = null;
-  }
-
-  /** Frees prefetched or kept groups nobody holds until `need` more elements fit under the cap. */
-  private evict(need: number): void {
-    this.groups.forEach((g, b) => {
-      if (this.liveElements + need <= this.o.maxLiveElements) return;
-      if (g.refs === 0 && !g.persistent && g.life.state !== 'sharded') {
-        if (g.life.state === 'gathering') this.finish(b);
-        this.release(b);
-      }
-    });
-  }
+/** Each rank computes only its own slices of the initial values: the full model never exists on a rank. */
+function writeOwnShard(plan: ZeroPlan, params: readonly Parameter[], shard: FlatStorage): void {
+  for (const bk of plan.layout.buckets)
+    for (const s of shardSlices(bk.layout, plan.group.rank))
+      writeInitial(
+        plan,
+        params[bk.layout.entries[s.entry].index]!,
+        shard,
+        bk.shardOffset + s.shardStart,
+        s.paramStart,
+        s.length,
+      );
 }

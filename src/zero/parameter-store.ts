@@ -1,6 +1,6 @@
 // The ParameterStore interface: where the model's parameters live between steps and how the optimizer's update
 // reaches them. ReplicatedParams (stages 0-2, replicated-params.ts): every rank holds every parameter in one flat
-// buffer. ShardedParams (stage 3, stage3/sharded-params.ts): each rank holds its shard; module hooks gather what
+// buffer. ParamFetcher (stage 3, param-fetcher.ts): each rank holds its shard; module hooks gather what
 // a module needs around its forward and backward.
 import type { ParameterFetcherKind } from '../config/policy.js';
 import type { FlatStorage } from './host-flat.js';
