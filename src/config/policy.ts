@@ -38,7 +38,6 @@ export interface ZeroPolicy {
   };
   readonly parameterFetcher: {
     readonly kind: ParameterFetcherKind;
-    readonly allgatherBucketElements: number; // allgather_bucket_size (stages 1, 2)
     readonly prefetchElements: number; // stage3_prefetch_bucket_size
     readonly persistenceThreshold: number; // stage3_param_persistence_threshold: params this small stay gathered
     readonly maxLiveElements: number; // stage3_max_live_parameters
@@ -117,7 +116,6 @@ export function policyFromConfig(config: ZeroConfig): ZeroPolicy {
     gradientReducer: Object.freeze({ kind: reducer, bucketElements: z.reduceBucketSize, overlapComm: z.overlapComm }),
     parameterFetcher: Object.freeze({
       kind: fetcher,
-      allgatherBucketElements: z.allgatherBucketSize,
       prefetchElements: z.stage3PrefetchBucketSize,
       persistenceThreshold: z.stage3ParamPersistenceThreshold,
       maxLiveElements: z.stage3MaxLiveParameters,

@@ -1,5 +1,5 @@
 // resolveConfig: DeepSpeed JSON -> a frozen, fully-defaulted, typed ZeroConfig. Defaults are DeepSpeed's
-// (../shared/reference/zero.md). Order: aliases and refusals (normalize.ts), the schema (schema.ts via ajv),
+// (DeepSpeed's documented config defaults). Order: aliases and refusals (normalize.ts), the schema (schema.ts via ajv),
 // per-type optimizer/scheduler params, values of DeepSpeed-only features, then the batch triple.
 import { ConfigError } from '../errors.js';
 import { resolveBatch } from './batch.js';

@@ -1,5 +1,5 @@
 // The resolved, fully-defaulted configuration zerots trains with. It is read from DeepSpeed's JSON config (the keys
-// users already know, see ../shared/reference/zero.md) by resolveConfig() in resolve.ts; field comments give the
+// users already know, as DeepSpeed documents them) by resolveConfig() in resolve.ts; field comments give the
 // DeepSpeed key each field comes from. Every object here is frozen.
 
 export type OptimizerType = 'Adam' | 'AdamW' | 'SGD';

@@ -1,4 +1,4 @@
-// Communication volume per rank per step (ZeRO paper, section 7; ../shared/reference/zero.md). A ring collective
+// Communication volume per rank per step (ZeRO paper, Rajbhandari et al. 2020, section 7). A ring collective
 // over N ranks moves (N-1)/N of its payload per rank. Plain data parallelism all-reduces the gradients
 // (reduce-scatter + all-gather: 2 Psi); stages 1 and 2 reduce-scatter the gradients and all-gather the updated
 // parameters (2 Psi); stage 3 all-gathers the parameters in forward and again in backward and reduce-scatters the

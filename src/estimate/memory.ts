@@ -1,4 +1,4 @@
-// Closed-form memory of model states per rank (ZeRO paper, section 5; ../shared/reference/zero.md). Psi parameters,
+// Closed-form memory of model states per rank (ZeRO paper, Rajbhandari et al. 2020, section 5). Psi parameters,
 // N data-parallel ranks. Mixed precision keeps a 16-bit weight (2 B), a 16-bit gradient (2 B) and K = 12 B of fp32
 // optimizer state (master weight, Adam m, Adam v); pure fp32 keeps a 4 B weight (the master copy), a 4 B gradient
 // and 8 B of Adam state. Stage s partitions: 1 the optimizer state, 2 also gradients, 3 also parameters.

@@ -2,7 +2,7 @@
 // these numbers, so both must report the same).
 // [Note: gemm packing] the wasm GEMM packs an MC x KC block of op(A) into MR-row panels and all of K for up to
 // NC columns of op(B) into NR-column panels (at most GEMM_BPACK floats), then runs a 6x8 register tile over them
-// (see src/kernels/assembly/_gemm.ts and shared/reference/measured-limits.md). The packing buffers live in the
+// (see src/kernels/assembly/_gemm.ts and src/kernels/README.md). The packing buffers live in the
 // device's 'workspace' allocation at `scratch`, never in static wasm data. Keep these equal to the constants there.
 
 export const GEMM_MC = 72;

@@ -92,7 +92,6 @@ export class GPT extends Module {
     for (let i = 0; i < nLayer; i++) this.h.push(this.addChild(`h.${i}`, new Block(ctx, `h.${i}`, C, nHead, nLayer)));
     this.ln_f = this.addChild('ln_f', new LayerNorm(ctx, 'ln_f', C));
     this.lm_head = this.addChild('lm_head', new TiedLMHead('lm_head', this.wte.weight));
-    this.wte.weight.uses = 2;
     materializeAll(this, opts);
   }
 

@@ -19,12 +19,6 @@ export class Parameter implements ParamRef {
   onFetch: (() => void) | null = null;
   /** Set by an engine: consumes a gradient contribution (e.g. adds it into a flat bucket). Replaces the default. */
   onGrad: ((g: Tensor) => void) | null = null;
-  /**
-   * Ops that use this parameter per forward = gradient contributions (accumulateGrad calls) per backward. 2 for
-   * GPT's wte (embedding and tied LM head; the head's contribution arrives first). An engine counting readiness
-   * waits for this many.
-   */
-  uses = 1;
 
   constructor(
     /** GPT-2 state-dict name, e.g. `h.0.attn.c_attn.weight`. */

@@ -12,6 +12,7 @@ import type { Optimizer, ParamShard, ShardMemory } from '../optim/index.js';
 import type { HostAllocation, HostMemory } from '../tensor/host.js';
 import type { Allocation } from '../tensor/device.js';
 import { f32ToHalfArray, halfToF32Array } from '../tensor/dtype.js';
+import { CheckpointError, ConfigError, StateError } from '../errors.js';
 import type { FlatStorage } from './host-flat.js';
 import { segment, segmentOffset, segmentSlices, segmentsNumel, type ZeroPlan } from './plan.js';
 
@@ -60,7 +61,11 @@ export class OptimizerState {
     const buffers = (this.separateMaster ? 1 : 0) + this.keys.length + (o.placement === 'host' ? 1 : 0);
     const bytes = Math.max(4, buffers * this.numel * 4);
     if (o.placement === 'host') {
-      if (o.host === undefined) throw new Error('OptimizerState: placement "host" needs a HostMemory');
+      if (o.host === undefined)
+        throw new ConfigError(
+          'offload_optimizer "cpu" needs host memory: pass initialize({ ..., host: new HostMemory() })',
+          'zero_optimization.offload_optimizer.device',
+        );
       this.hostAlloc = o.host.alloc(bytes, 'optimizer', 'optimizer state (offloaded)');
       this.memory = o.host.arenaView(this.hostAlloc);
       this.base = this.hostAlloc.ptr;
@@ -90,12 +95,10 @@ export class OptimizerState {
     return ((this.separateMaster ? 1 : 0) + this.keys.length) * this.numel * 4;
   }
 
-  /** Sum of squares of this rank's segment gradients (as stored: loss-scaled in fp16), in f64. */
-  localSumSquares(grads: SegmentSource): number {
-    return this.localSumSquaresByBucket(grads).reduce((a, x) => a + x, 0);
-  }
-
-  /** The same, per bucket (to say which bucket held a non-finite value). */
+  /**
+   * Sum of squares of this rank's segment gradients (as stored: loss-scaled in fp16), in f64, per bucket (so a
+   * message can say which bucket held a non-finite value).
+   */
   localSumSquaresByBucket(grads: SegmentSource): number[] {
     const k = this.plan.device.kernels;
     return this.plan.layout.buckets.map((_, b) => {
@@ -105,16 +108,6 @@ export class OptimizerState {
         ? k.sumSquares(buf.at(offset), n)
         : k.sumSquares16(buf.at(offset), n, this.plan.dtype);
     });
-  }
-
-  /** One optimizer step over every segment; writes the updated parameters into `target`. */
-  step(grads: SegmentSource, target: SegmentTarget, gradScale: number): void {
-    const u = this.prepare(grads, target);
-    try {
-      u.apply(gradScale);
-    } finally {
-      u.release();
-    }
   }
 
   /**
@@ -178,7 +171,7 @@ export class OptimizerState {
       let applied = false;
       return {
         apply: (gradScale: number) => {
-          if (applied) throw new Error('PreparedUpdate.apply called twice');
+          if (applied) throw new StateError('PreparedUpdate.apply called twice: prepare() a new update for each step');
           applied = true;
           this.optimizer.step(shards, { gradScale });
           if (host) this.copyBack(target);
@@ -209,7 +202,10 @@ export class OptimizerState {
       return this.memory.f32(this.base + so * 4, len).slice();
     }
     const q = this.keys.indexOf(which);
-    if (q < 0) throw new Error(`optimizer has no state "${which}" (it has ${this.keys.join(', ')})`);
+    if (q < 0)
+      throw new CheckpointError(
+        `the ${this.optimizer.type} optimizer has no state "${which}": it keeps ${['param', ...this.keys].join(', ')}`,
+      );
     return this.memory.f32(this.base + ((this.separateMaster ? 1 : 0) + q) * this.numel * 4 + so * 4, len).slice();
   }
 

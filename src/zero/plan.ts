@@ -4,7 +4,7 @@
 import type { ProcessGroup } from '../comm/types.js';
 import type { Device } from '../tensor/device.js';
 import { rangeSlices, type BucketedLayout, type Range, type ShardSlice } from './partition.js';
-import { ELEMENT_BYTES, type FlatDType } from './flat-buffer.js';
+import type { FlatDType } from './flat-buffer.js';
 
 export interface ZeroPlan {
   readonly device: Device;
@@ -41,8 +41,4 @@ export function segmentOffset(plan: ZeroPlan, b: number): number {
 export function segmentSlices(plan: ZeroPlan, b: number): ShardSlice[] {
   const s = segment(plan, b);
   return rangeSlices(plan.layout.buckets[b].layout, s.start, s.end);
-}
-
-export function elementBytes(plan: ZeroPlan): number {
-  return ELEMENT_BYTES[plan.dtype];
 }

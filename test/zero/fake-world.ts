@@ -1,4 +1,4 @@
-// spawnWorld's shape (see /tmp/api.md, src/launch/spawn.ts) over the fake group: runs `module`'s export `fn(ctx, args)`
+// spawnWorld's shape (src/launch/spawn.ts) over the fake group: runs `module`'s export `fn(ctx, args)`
 // on worldSize worker threads and resolves to the results in rank order; the first failure rejects and stops all.
 import type { WasmMemory } from '../../src/kernels/wasm-api.js';
 import { Worker } from 'node:worker_threads';
