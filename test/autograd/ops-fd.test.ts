@@ -15,7 +15,7 @@ import {
   linear,
 } from '../../src/autograd/ops/index.js';
 import type { Parameter } from '../../src/nn/parameter.js';
-import { param, rand, weightedSum } from './helpers.js';
+import { param, rand, weightedSum } from '../helpers/autograd.js';
 
 interface Case {
   name: string;

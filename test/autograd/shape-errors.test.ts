@@ -6,7 +6,7 @@ import { Device } from '../../src/tensor/device.js';
 import { Tape } from '../../src/autograd/tape.js';
 import { add, causalAttention, crossEntropy, embedding, layerNorm, linear } from '../../src/autograd/ops/index.js';
 import { ShapeError } from '../../src/errors.js';
-import { param, rand } from './helpers.js';
+import { param, rand } from '../helpers/autograd.js';
 
 function refused(fn: () => unknown, ...mustName: RegExp[]): void {
   assert.throws(fn, (e: unknown) => {

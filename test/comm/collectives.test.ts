@@ -4,9 +4,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnWorld } from '../../src/launch/spawn.js';
-import { SIZES } from './fixtures/collectives.js';
+import { SIZES } from '../ranks/collectives.js';
 
-const fixture = new URL('./fixtures/collectives.js', import.meta.url);
+const fixture = new URL('../ranks/collectives.js', import.meta.url);
 
 for (const [worldSize, progressThread] of [
   [1, false],

@@ -6,9 +6,9 @@ import assert from 'node:assert/strict';
 import { CollectiveTimeoutError, PeerLostError } from '../../src/errors.js';
 import { spawnWorld } from '../../src/launch/spawn.js';
 import { startThreads } from '../../src/launch/threads.js';
-import type { LostArgs } from './fixtures/faults.js';
+import type { LostArgs } from '../ranks/faults.js';
 
-const fixture = new URL('./fixtures/faults.js', import.meta.url);
+const fixture = new URL('../ranks/faults.js', import.meta.url);
 
 test('mismatched collectives fail on every rank with CollectiveMismatchError naming both calls', {
   timeout: 10_000,

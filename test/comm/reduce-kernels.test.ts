@@ -7,7 +7,7 @@ import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, reduceInto } from '../../src/
 import { Reducer } from '../../src/comm/reducer.js';
 import { copyAcross } from '../../src/comm/threads/copy.js';
 import type { CommDType, ReduceOp } from '../../src/comm/types.js';
-import { testDevice } from './fixtures/memory.js';
+import { testDevice } from '../helpers/test-device.js';
 
 const f = new Float32Array(1),
   u = new Uint32Array(f.buffer);

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnWorld } from '../../src/launch/spawn.js';
 
-const fixture = new URL('./fixtures/collectives.js', import.meta.url);
+const fixture = new URL('../ranks/collectives.js', import.meta.url);
 
 for (const worldSize of [1, 2, 3, 4]) {
   test(`tcp collectives, world size ${worldSize}`, { timeout: 90_000 }, async () => {

@@ -4,9 +4,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startProcessWorld } from '../../src/launch/processes.js';
 import type { RankOutcome } from '../../src/launch/processes.js';
-import type { Seen } from './tcp-faults.fixture.js';
+import type { Seen } from '../ranks/tcp-faults.js';
 
-const fixture = new URL('./tcp-faults.fixture.js', import.meta.url);
+const fixture = new URL('../ranks/tcp-faults.js', import.meta.url);
 
 function world(fn: string, args: unknown) {
   return startProcessWorld<Seen>({ worldSize: 3, module: fixture, fn, args, timeoutMs: 40_000, stdio: 'ignore' });

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { f16ToF32, bf16ToF32 } from '../../src/tensor/dtype.js';
-import { assertClose, makeBench, randomArray } from './helpers.js';
+import { assertClose, makeBench, randomArray } from '../helpers/kernel-memory.js';
 
 function adamwFormula(
   p: Float32Array,

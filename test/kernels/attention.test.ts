@@ -1,7 +1,7 @@
 // Causal self-attention: wasm (GEMM per batch and head) against the js oracle (llm.c's loops).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { assertClose, makeBench, randomArray } from './helpers.js';
+import { assertClose, makeBench, randomArray } from '../helpers/kernel-memory.js';
 
 const CASES: [number, number, number, number][] = [
   // B, T, C, nh

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Kernels } from '../../src/kernels/index.js';
-import { makeBench, randomArray, type Bench } from './helpers.js';
+import { makeBench, randomArray, type Bench } from '../helpers/kernel-memory.js';
 
 const H = 1e-2;
 

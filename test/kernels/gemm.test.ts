@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createWasmKernels, kernelScratchBytes } from '../../src/kernels/index.js';
 import { CTRL_BYTES, ParallelGemm } from '../../src/kernels/parallel-gemm.js';
-import { assertClose, makeBench, randomArray } from './helpers.js';
+import { assertClose, makeBench, randomArray } from '../helpers/kernel-memory.js';
 
 const SHAPES: [number, number, number][] = [
   [1, 1, 1],

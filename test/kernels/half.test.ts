@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { f32BitsToBf16, f32BitsToF16 } from '../../src/tensor/dtype.js';
-import { makeBench, rng } from './helpers.js';
+import { makeBench, rng } from '../helpers/kernel-memory.js';
 
 const isNaN16 = (h: number, t: 'bf16' | 'f16'): boolean =>
   t === 'bf16' ? (h & 0x7f80) === 0x7f80 && (h & 0x7f) !== 0 : (h & 0x7c00) === 0x7c00 && (h & 0x3ff) !== 0;

@@ -1,7 +1,7 @@
 // Elementwise, row-wise and reduction kernels: wasm against the js oracle on awkward sizes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { assertClose, makeBench, randomArray, rng } from './helpers.js';
+import { assertClose, makeBench, randomArray, rng } from '../helpers/kernel-memory.js';
 
 const SIZES = [1, 3, 4, 7, 8, 33, 1001];
 const SHAPES: [number, number][] = [

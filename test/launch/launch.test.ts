@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { launch } from '../../src/cli/launch.js';
 import { freePort } from '../../src/launch/processes.js';
 
-const script = fileURLToPath(new URL('./fixtures/rank-script.js', import.meta.url));
+const script = fileURLToPath(new URL('../ranks/launch-script.js', import.meta.url));
 
 function alive(pid: number): boolean {
   try {

@@ -10,7 +10,7 @@ import type { Module } from '../../src/nn/module.js';
 import type { Parameter } from '../../src/nn/parameter.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
 import { paramAdamW } from '../helpers/param-adamw.js';
-import { loadFixture, relErr, type Fixture } from './fixture.js';
+import { loadFixture, relErr, type Fixture } from '../helpers/golden-fixture.js';
 
 const TOL = 2e-5;
 

@@ -6,7 +6,7 @@ import { GPT } from '../../src/nn/gpt.js';
 import { initialize } from '../../src/zero/engine.js';
 import { ConfigError } from '../../src/errors.js';
 import type { ProcessGroup } from '../../src/comm/types.js';
-import { GPT_TINY } from './lockstep-common.js';
+import { GPT_TINY } from '../helpers/lockstep-cases.js';
 
 // Collectives must not be reached: any call throws.
 const noComm = new Proxy({ rank: 0, worldSize: 1, transport: 'threads' } as unknown as ProcessGroup, {
@@ -44,7 +44,7 @@ test('initialize refuses unsupported setups with the key to change', () => {
 
 test('a materialised model is taken over (its values copied, its tensors freed) and trains like an unmaterialised one', async () => {
   const { localProcessGroup } = await import('../../src/comm/local.js');
-  const { microBatch, dsConfig } = await import('./lockstep-common.js');
+  const { microBatch, dsConfig } = await import('../helpers/lockstep-cases.js');
   for (const stage of [0, 3] as const) {
     const runs = [true, false].map((materialize) => {
       const device = new Device({ capacityBytes: 16 << 20, kernels: 'js' });

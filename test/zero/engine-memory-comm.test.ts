@@ -2,14 +2,14 @@
 // (padding-exact, from the engine's own layout), for every stage, fp32 and bf16, on 3 ranks.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fakeWorld } from './fake-world.js';
-import type { LockstepCase } from './lockstep-common.js';
-import type { EngineResult } from './ranks/engine-ranks.js';
+import { fakeWorld } from '../helpers/fake-world.js';
+import type { LockstepCase } from '../helpers/lockstep-cases.js';
+import type { EngineResult } from '../ranks/engine-ranks.js';
 import { modelStatesBytesPadded, commBytesPerRankPadded } from '../../src/estimate/index.js';
 import type { BucketedLayout } from '../../src/zero/partition.js';
 import { normSlots } from '../../src/zero/norm-exchange.js';
 
-const ranks = new URL('./ranks/engine-ranks.js', import.meta.url);
+const ranks = new URL('../ranks/engine-ranks.js', import.meta.url);
 const N = 3;
 
 test('memory by category and comm bytes per step equal the formulas (N = 3, stages 0-3, fp32 and bf16)', async () => {

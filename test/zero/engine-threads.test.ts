@@ -3,12 +3,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnWorld } from '../../src/launch/spawn.js';
-import { reference } from './reference.js';
-import type { LockstepCase } from './lockstep-common.js';
-import type { EngineResult } from './ranks/engine-ranks.js';
+import { reference } from '../helpers/zero-reference.js';
+import type { LockstepCase } from '../helpers/lockstep-cases.js';
+import type { EngineResult } from '../ranks/engine-ranks.js';
 import { normSlots } from '../../src/zero/norm-exchange.js';
 
-const ranks = new URL('./ranks/engine-ranks.js', import.meta.url);
+const ranks = new URL('../ranks/engine-ranks.js', import.meta.url);
 
 test(
   'threads transport, N = 3: stages 0-3 fp32 and stage 2 with offload_optimizer cpu, stage 3 with offload_param ' +

@@ -9,10 +9,10 @@ import { GPT } from '../../src/nn/gpt.js';
 import { gatherUnits } from '../../src/zero/gather-units.js';
 import { commBytesPerRankPadded } from '../../src/estimate/index.js';
 import type { BucketedLayout } from '../../src/zero/partition.js';
-import { fakeWorld } from './fake-world.js';
-import { reference } from './reference.js';
-import { GPT_TINY, type LockstepCase } from './lockstep-common.js';
-import type { EngineResult } from './ranks/engine-ranks.js';
+import { fakeWorld } from '../helpers/fake-world.js';
+import { reference } from '../helpers/zero-reference.js';
+import { GPT_TINY, type LockstepCase } from '../helpers/lockstep-cases.js';
+import type { EngineResult } from '../ranks/engine-ranks.js';
 import { normSlots } from '../../src/zero/norm-exchange.js';
 
 function tinyGPT(): GPT {
@@ -108,7 +108,7 @@ test('stage 3 with one group per block (N = 2): same training, one gather per gr
   ];
   const res = await fakeWorld<EngineResult[]>({
     worldSize: N,
-    module: new URL('./ranks/engine-ranks.js', import.meta.url),
+    module: new URL('../ranks/engine-ranks.js', import.meta.url),
     fn: 'trainMany',
     args: cases,
   });
@@ -157,7 +157,7 @@ test('stage 3 with one group per block (N = 2): same training, one gather per gr
 });
 
 test('stage 3 with one group per block: ranks whose forwards run different blocks fail with a named error, not a hang', async () => {
-  const module = new URL('./ranks/diverge-units-ranks.js', import.meta.url);
+  const module = new URL('../ranks/diverge-units-ranks.js', import.meta.url);
   await assert.rejects(
     fakeWorld({
       worldSize: 2,

@@ -2,12 +2,12 @@
 // micro-steps (the sequential reference computed here in fp64), and stage 2's staging buffers are gone after backward.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fakeWorld } from './fake-world.js';
-import { contribution, type ReducerCase, type ReducerResult } from './ranks/reducer-ranks.js';
+import { fakeWorld } from '../helpers/fake-world.js';
+import { contribution, type ReducerCase, type ReducerResult } from '../ranks/reducer-ranks.js';
 import { bucketedLayout } from '../../src/zero/partition.js';
 import type { GradientReducerKind } from '../../src/config/policy.js';
 
-const ranks = new URL('./ranks/reducer-ranks.js', import.meta.url);
+const ranks = new URL('../ranks/reducer-ranks.js', import.meta.url);
 const shapes = [[7, 15], [7], [3, 5], [1], [11]];
 const uses = [2, 1, 1, 3, 1];
 

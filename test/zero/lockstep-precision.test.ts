@@ -3,12 +3,12 @@
 // are in lockstep.test.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fakeWorld } from './fake-world.js';
-import { reference } from './reference.js';
-import type { LockstepCase } from './lockstep-common.js';
-import type { EngineResult } from './ranks/engine-ranks.js';
+import { fakeWorld } from '../helpers/fake-world.js';
+import { reference } from '../helpers/zero-reference.js';
+import type { LockstepCase } from '../helpers/lockstep-cases.js';
+import type { EngineResult } from '../ranks/engine-ranks.js';
 
-const ranks = new URL('./ranks/engine-ranks.js', import.meta.url);
+const ranks = new URL('../ranks/engine-ranks.js', import.meta.url);
 
 test('accumulation (stages 1-3) equals one big batch; fp16 overflow is skipped on every rank and counted', async () => {
   const accum: LockstepCase[] = [

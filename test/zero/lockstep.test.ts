@@ -3,12 +3,12 @@
 // and global norm at every step, and parameters and Adam moments after the last step, must agree (fp32: 1e-5).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fakeWorld } from './fake-world.js';
-import { reference, type ReferenceResult } from './reference.js';
-import type { LockstepCase } from './lockstep-common.js';
-import type { EngineResult } from './ranks/engine-ranks.js';
+import { fakeWorld } from '../helpers/fake-world.js';
+import { reference, type ReferenceResult } from '../helpers/zero-reference.js';
+import type { LockstepCase } from '../helpers/lockstep-cases.js';
+import type { EngineResult } from '../ranks/engine-ranks.js';
 
-const ranks = new URL('./ranks/engine-ranks.js', import.meta.url);
+const ranks = new URL('../ranks/engine-ranks.js', import.meta.url);
 
 function close(a: number, b: number, rel: number, abs: number, what: string): void {
   assert.ok(Math.abs(a - b) <= abs + rel * Math.abs(b), `${what}: ${a} vs ${b} (diff ${Math.abs(a - b)})`);

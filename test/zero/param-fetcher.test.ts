@@ -4,12 +4,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Lifecycle } from '../../src/zero/param-lifecycle.js';
 import { StateError } from '../../src/errors.js';
-import { fakeWorld } from './fake-world.js';
-import { reference } from './reference.js';
-import type { LockstepCase } from './lockstep-common.js';
-import type { EngineResult } from './ranks/engine-ranks.js';
+import { fakeWorld } from '../helpers/fake-world.js';
+import { reference } from '../helpers/zero-reference.js';
+import type { LockstepCase } from '../helpers/lockstep-cases.js';
+import type { EngineResult } from '../ranks/engine-ranks.js';
 
-const ranks = new URL('./ranks/engine-ranks.js', import.meta.url);
+const ranks = new URL('../ranks/engine-ranks.js', import.meta.url);
 
 test("lifecycle: 'sharded' -> 'gathering' -> 'gathered' -> 'sharded'; anything else throws", () => {
   const l = new Lifecycle('group 0');
@@ -64,7 +64,7 @@ test('stage 3 fetch policies: same training, different gathering (N = 2)', async
 });
 
 test('ranks whose forwards run different modules fail with an error naming the module and ranks, not a hang', async () => {
-  const diverge = new URL('./ranks/diverge-ranks.js', import.meta.url);
+  const diverge = new URL('../ranks/diverge-ranks.js', import.meta.url);
   await assert.rejects(fakeWorld({ worldSize: 2, module: diverge, fn: 'diverge', timeoutMs: 30_000 }), (e: unknown) => {
     const m = String((e as Error).message);
     assert.match(m, /stage 3, module "[^"]+" \(before forward\), rank \d/);
@@ -74,7 +74,7 @@ test('ranks whose forwards run different modules fail with an error naming the m
 });
 
 test('stage 2: ranks whose backward passes run different modules fail at the step, not silently', async () => {
-  const diverge = new URL('./ranks/diverge-ranks.js', import.meta.url);
+  const diverge = new URL('../ranks/diverge-ranks.js', import.meta.url);
   await assert.rejects(
     fakeWorld({ worldSize: 2, module: diverge, fn: 'diverge', args: { stage: 2, mode: 'one' }, timeoutMs: 30_000 }),
     /CollectiveMismatchError/,

@@ -9,7 +9,7 @@ import {
   shardSlices,
   type ParamShape,
 } from '../../src/zero/partition.js';
-import { rng, randInt } from './rng.js';
+import { rng, randInt } from '../helpers/rng.js';
 
 function randomParams(r: () => number): ParamShape[] {
   const n = randInt(r, 0, 9);

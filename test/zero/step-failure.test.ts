@@ -5,12 +5,12 @@
 // single-process reference. On the fake group (stages 0-3) and on the real threads transport.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fakeWorld } from './fake-world.js';
+import { fakeWorld } from '../helpers/fake-world.js';
 import { spawnWorld } from '../../src/launch/spawn.js';
-import { reference } from './reference.js';
-import type { NanCase, NanResult } from './ranks/nan-ranks.js';
+import { reference } from '../helpers/zero-reference.js';
+import type { NanCase, NanResult } from '../ranks/nan-ranks.js';
 
-const ranks = new URL('./ranks/nan-ranks.js', import.meta.url);
+const ranks = new URL('../ranks/nan-ranks.js', import.meta.url);
 
 function check(cases: NanCase[], res: NanResult[][]): void {
   cases.forEach((c, k) => {

@@ -1,13 +1,13 @@
 // Rank program for the lockstep tests: the ZeRO engine trains the tiny GPT; returns per-step losses and norms, and
 // (rank 0) the consolidated fp32 parameters and Adam moments.
-import { Device } from '../../../src/tensor/device.js';
-import { GPT } from '../../../src/nn/gpt.js';
-import { HostMemory } from '../../../src/tensor/host.js';
-import { initialize } from '../../../src/zero/engine.js';
-import { commOptionsFor } from '../../../src/zero/comm-options.js';
-import { GPT_TINY, dsConfig, microBatch, noDecay, type LockstepCase } from '../lockstep-common.js';
-import type { FakeRankContext } from '../fake-world.js';
-import type { ProcessGroup } from '../../../src/comm/types.js';
+import { Device } from '../../src/tensor/device.js';
+import { GPT } from '../../src/nn/gpt.js';
+import { HostMemory } from '../../src/tensor/host.js';
+import { initialize } from '../../src/zero/engine.js';
+import { commOptionsFor } from '../../src/zero/comm-options.js';
+import { GPT_TINY, dsConfig, microBatch, noDecay, type LockstepCase } from '../helpers/lockstep-cases.js';
+import type { FakeRankContext } from '../helpers/fake-world.js';
+import type { ProcessGroup } from '../../src/comm/types.js';
 
 export interface EngineResult {
   losses: number[];

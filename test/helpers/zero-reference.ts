@@ -6,7 +6,7 @@ import { Tensor } from '../../src/tensor/tensor.js';
 import { Tape } from '../../src/autograd/tape.js';
 import { GPT } from '../../src/nn/gpt.js';
 import { AdamW, clipCoefficient } from '../../src/optim/index.js';
-import { GPT_TINY, LR, MICRO, microBatch, noDecay, type LockstepCase } from './lockstep-common.js';
+import { GPT_TINY, LR, MICRO, microBatch, noDecay, type LockstepCase } from './lockstep-cases.js';
 
 export interface ReferenceResult {
   losses: number[];

@@ -1,7 +1,7 @@
-// Rank programs for fake-group.test.ts (run on worker threads by fakeWorld).
-import { Device } from '../../../src/tensor/device.js';
-import { f32ToBf16Array, bf16ToF32Array } from '../../../src/tensor/dtype.js';
-import type { FakeRankContext } from '../fake-world.js';
+// Rank programs for test/comm/fake-transport.test.ts (run on worker threads by fakeWorld).
+import { Device } from '../../src/tensor/device.js';
+import { f32ToBf16Array, bf16ToF32Array } from '../../src/tensor/dtype.js';
+import type { FakeRankContext } from '../helpers/fake-world.js';
 
 export async function collectives(ctx: FakeRankContext): Promise<Record<string, number[]>> {
   const device = new Device({ capacityBytes: 4 << 20, kernels: 'js', name: `rank${ctx.rank}` });

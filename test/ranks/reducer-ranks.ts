@@ -1,16 +1,16 @@
 // Rank programs for grad-reducer.test.ts: feed deterministic gradient contributions through a reducer and return
 // what the rank's optimizer would read.
-import { Device } from '../../../src/tensor/device.js';
-import { Tensor } from '../../../src/tensor/tensor.js';
-import { bucketedLayout } from '../../../src/zero/partition.js';
-import { makeGradientReducer } from '../../../src/zero/grad-reducer.js';
-import { PartitionedGradReducer } from '../../../src/zero/grad-reducer-partitioned.js';
-import { segment, type ZeroPlan } from '../../../src/zero/plan.js';
-import type { GradientReducerKind } from '../../../src/config/policy.js';
-import type { FlatDType } from '../../../src/zero/flat-buffer.js';
-import { halfToF32Array } from '../../../src/tensor/dtype.js';
-import type { FakeRankContext } from '../fake-world.js';
-import type { ProcessGroup } from '../../../src/comm/types.js';
+import { Device } from '../../src/tensor/device.js';
+import { Tensor } from '../../src/tensor/tensor.js';
+import { bucketedLayout } from '../../src/zero/partition.js';
+import { makeGradientReducer } from '../../src/zero/grad-reducer.js';
+import { PartitionedGradReducer } from '../../src/zero/grad-reducer-partitioned.js';
+import { segment, type ZeroPlan } from '../../src/zero/plan.js';
+import type { GradientReducerKind } from '../../src/config/policy.js';
+import type { FlatDType } from '../../src/zero/flat-buffer.js';
+import { halfToF32Array } from '../../src/tensor/dtype.js';
+import type { FakeRankContext } from '../helpers/fake-world.js';
+import type { ProcessGroup } from '../../src/comm/types.js';
 
 export interface ReducerCase {
   kind: GradientReducerKind;

@@ -1,10 +1,10 @@
 // Bad input under stage 3 with one parameter group per transformer block: rank 1's forward skips block 1 ('one'),
 // or each rank skips a different block of equal shape ('swap': every gather has the same size on both ranks).
-import { Device } from '../../../src/tensor/device.js';
-import { SkippingGPT } from '../../helpers/skipping-gpt.js';
-import { initialize } from '../../../src/zero/engine.js';
-import { GPT_TINY, dsConfig, microBatch } from '../lockstep-common.js';
-import type { FakeRankContext } from '../fake-world.js';
+import { Device } from '../../src/tensor/device.js';
+import { SkippingGPT } from '../helpers/skipping-gpt.js';
+import { initialize } from '../../src/zero/engine.js';
+import { GPT_TINY, dsConfig, microBatch } from '../helpers/lockstep-cases.js';
+import type { FakeRankContext } from '../helpers/fake-world.js';
 
 export async function divergeUnits(
   ctx: FakeRankContext,

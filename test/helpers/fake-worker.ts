@@ -1,7 +1,8 @@
-// The worker side of fake-world.ts: joins the fake group with the rank's memory, runs the test function.
+// The worker side of fake-world.ts: joins the real ProcessGroup over the fake transport with the rank's memory,
+// runs the test function.
 import type { WasmMemory } from '../../src/kernels/wasm-api.js';
 import { parentPort, workerData } from 'node:worker_threads';
-import { FakeGroup } from './fake-group.js';
+import { fakeProcessGroup } from './fake-transport.js';
 import type { FakeRankContext } from './fake-world.js';
 
 const { rank, worldSize, control, module, fn, args } = workerData as {
@@ -17,15 +18,16 @@ const port = parentPort!;
 const ctx: FakeRankContext = {
   rank,
   worldSize,
-  initProcessGroup(memory: WasmMemory) {
+  initProcessGroup(memory: WasmMemory, opts?: { timeoutMs?: number }) {
     return new Promise((resolve) => {
       port.once('message', (m: { memories: WasmMemory[] }) =>
         resolve(
-          new FakeGroup(
+          fakeProcessGroup(
             rank,
             worldSize,
             m.memories.map((x, r) => (r === rank ? memory : x)),
             control,
+            opts,
           ),
         ),
       );

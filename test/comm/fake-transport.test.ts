@@ -1,12 +1,13 @@
-// The fake group is the oracle transport for zero/'s multi-rank tests: check it against hand-computed values.
+// The fake transport is the oracle under the real ProcessGroup for zero/'s multi-rank tests: check it against
+// hand-computed values (validation, sequence numbers and the byte log are the real group's).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fakeWorld } from './fake-world.js';
+import { fakeWorld } from '../helpers/fake-world.js';
 import { f32ToBf16, bf16ToF32 } from '../../src/tensor/dtype.js';
 
-const ranks = new URL('./ranks/fake-group-ranks.js', import.meta.url);
+const ranks = new URL('../ranks/fake-transport-ranks.js', import.meta.url);
 
-test('fake group: collectives over 3 ranks equal the sequential reference', async () => {
+test('fake transport: collectives over 3 ranks equal the sequential reference', async () => {
   const N = 3;
   const res = await fakeWorld<Record<string, number[]>>({ worldSize: N, module: ranks, fn: 'collectives' });
   const input = (r: number) => Array.from({ length: 2 * N }, (_, i) => (r + 1) * 10 + i);
@@ -24,7 +25,7 @@ test('fake group: collectives over 3 ranks equal the sequential reference', asyn
   });
 });
 
-test('fake group: ranks calling different collectives fail with CollectiveMismatchError', async () => {
+test('fake transport: ranks calling different collectives fail with CollectiveMismatchError', async () => {
   await assert.rejects(
     fakeWorld({ worldSize: 2, module: ranks, fn: 'mismatch' }),
     /CollectiveMismatchError|called all_reduce/,

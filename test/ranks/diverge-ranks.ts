@@ -1,10 +1,10 @@
 // Bad input: rank 1's forward skips the second transformer block. Under stage 3 the ranks then gather different
 // parameter groups; that must fail with an error naming the module and the ranks, not hang.
-import { Device } from '../../../src/tensor/device.js';
-import { SkippingGPT } from '../../helpers/skipping-gpt.js';
-import { initialize } from '../../../src/zero/engine.js';
-import { GPT_TINY, dsConfig, microBatch } from '../lockstep-common.js';
-import type { FakeRankContext } from '../fake-world.js';
+import { Device } from '../../src/tensor/device.js';
+import { SkippingGPT } from '../helpers/skipping-gpt.js';
+import { initialize } from '../../src/zero/engine.js';
+import { GPT_TINY, dsConfig, microBatch } from '../helpers/lockstep-cases.js';
+import type { FakeRankContext } from '../helpers/fake-world.js';
 
 /**
  * mode 'one': rank 1 leaves out block 1. mode 'swap': rank 0 leaves out block 1, rank 1 block 0: the blocks have equal

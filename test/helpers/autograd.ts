@@ -3,7 +3,7 @@ import { Tensor } from '../../src/tensor/tensor.js';
 import type { Device } from '../../src/tensor/device.js';
 import type { Tape } from '../../src/autograd/tape.js';
 import { Parameter } from '../../src/nn/parameter.js';
-import { xorshift32 } from '../helpers/xorshift.js';
+import { xorshift32 } from './xorshift.js';
 
 /** loss = sum_i x[i] * r[i]; d loss / dx = r. */
 export function weightedSum(tape: Tape, x: Tensor, r: Float32Array): Tensor {

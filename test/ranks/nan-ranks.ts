@@ -1,18 +1,18 @@
 // Rank program for "a step that throws leaves parameters and optimizer state as they were": a GPT whose forward adds
 // an input tensor to the token embeddings (zeros, except one NaN on the poisoned rank when `poison` is set), so every
 // rank runs the same modules and a clean run is bit-identical to a plain GPT's up to x + 0.
-import { Device } from '../../../src/tensor/device.js';
-import { DeviceOutOfMemoryError } from '../../../src/errors.js';
-import { GPT, flattenBatch, type TokenBatch } from '../../../src/nn/gpt.js';
-import type { Tape } from '../../../src/autograd/tape.js';
-import type { Tensor } from '../../../src/tensor/tensor.js';
-import { add, crossEntropy } from '../../../src/autograd/ops/index.js';
-import { initialize, type ZeroEngine } from '../../../src/zero/engine.js';
-import type { ProcessGroup } from '../../../src/comm/types.js';
-import { segment } from '../../../src/zero/plan.js';
-import { commOptionsFor } from '../../../src/zero/comm-options.js';
-import { GPT_TINY, dsConfig, microBatch, noDecay, type LockstepCase } from '../lockstep-common.js';
-import type { FakeRankContext } from '../fake-world.js';
+import { Device } from '../../src/tensor/device.js';
+import { DeviceOutOfMemoryError } from '../../src/errors.js';
+import { GPT, flattenBatch, type TokenBatch } from '../../src/nn/gpt.js';
+import type { Tape } from '../../src/autograd/tape.js';
+import type { Tensor } from '../../src/tensor/tensor.js';
+import { add, crossEntropy } from '../../src/autograd/ops/index.js';
+import { initialize, type ZeroEngine } from '../../src/zero/engine.js';
+import type { ProcessGroup } from '../../src/comm/types.js';
+import { segment } from '../../src/zero/plan.js';
+import { commOptionsFor } from '../../src/zero/comm-options.js';
+import { GPT_TINY, dsConfig, microBatch, noDecay, type LockstepCase } from '../helpers/lockstep-cases.js';
+import type { FakeRankContext } from '../helpers/fake-world.js';
 
 class PoisonGPT extends GPT {
   poison = false;

@@ -1,15 +1,15 @@
-// spawnWorld's shape (src/launch/spawn.ts) over the fake group: runs `module`'s export `fn(ctx, args)`
+// spawnWorld's shape (src/launch/spawn.ts) over the fake transport (fake-transport.ts): runs `module`'s export `fn(ctx, args)`
 // on worldSize worker threads and resolves to the results in rank order; the first failure rejects and stops all.
 import type { WasmMemory } from '../../src/kernels/wasm-api.js';
 import { Worker } from 'node:worker_threads';
 import type { ProcessGroup } from '../../src/comm/types.js';
-import { controlBytes } from './fake-group.js';
+import { controlBytes } from './fake-transport.js';
 
 export interface FakeRankContext {
   rank: number;
   worldSize: number;
-  /** opts: the threads transport's (scratch, progressThread); the fake group ignores them. */
-  initProcessGroup(memory: WasmMemory, opts?: object): Promise<ProcessGroup>;
+  /** opts: the threads transport's; the fake one takes timeoutMs and ignores the rest (scratch, progressThread). */
+  initProcessGroup(memory: WasmMemory, opts?: { timeoutMs?: number }): Promise<ProcessGroup>;
 }
 
 export function fakeWorld<T>(opts: {

@@ -4,7 +4,7 @@ import { connect } from 'node:net';
 import type { RankContext } from '../../src/launch/spawn.js';
 import type { ProcessGroup } from '../../src/comm/types.js';
 import { encodeHeader, encodeJsonFrame, FrameKind } from '../../src/comm/tcp/frame.js';
-import { testDevice } from './fixtures/memory.js';
+import { testDevice } from '../helpers/test-device.js';
 
 export interface Seen {
   rank: number;
