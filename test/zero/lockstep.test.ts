@@ -1,14 +1,23 @@
 // The ZeRO engine against the single-process reference, in lockstep: every stage x world size (1-4) x precision
 // (fp32, bf16, fp16) trains the tiny GPT (uneven shapes, padded last partition) with the same seed and data; loss
 // and global norm at every step, and parameters and Adam moments after the last step, must agree (fp32: 1e-5).
+// Every case runs twice: over the fake transport (an oracle, test/helpers/fake-transport.ts) and over the threads
+// transport (the real one, src/comm/threads), both under the real ProcessGroup.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fakeWorld } from '../helpers/fake-world.js';
+import { spawnWorld } from '../../src/launch/spawn.js';
 import { reference, type ReferenceResult } from '../helpers/zero-reference.js';
 import type { LockstepCase } from '../helpers/lockstep-cases.js';
 import type { EngineResult } from '../ranks/engine-ranks.js';
 
 const ranks = new URL('../ranks/engine-ranks.js', import.meta.url);
+
+type World = <T>(o: { worldSize: number; module: URL; fn: string; args: unknown }) => Promise<T[]>;
+const WORLDS: [string, World][] = [
+  ['fake transport', (o) => fakeWorld(o)],
+  ['threads transport', (o) => spawnWorld({ ...o, timeoutMs: 120_000 })],
+];
 
 function close(a: number, b: number, rel: number, abs: number, what: string): void {
   assert.ok(Math.abs(a - b) <= abs + rel * Math.abs(b), `${what}: ${a} vs ${b} (diff ${Math.abs(a - b)})`);
@@ -66,69 +75,71 @@ function compare16(res: EngineResult[], ref: ReferenceResult, c: LockstepCase, s
   assert.ok(sum / n <= 3e-4, `${tag} mean parameter difference ${sum / n}`);
 }
 
-for (const worldSize of [1, 2, 3, 4]) {
-  test(`lockstep, world size ${worldSize}: stages 0-3 x fp32, bf16, fp16 equal the single process`, async () => {
-    const cases: LockstepCase[] = [];
-    for (const precision of ['fp32', 'bf16', 'fp16'] as const) {
-      for (const stage of [0, 1, 2, 3] as const)
-        cases.push({
-          stage,
-          precision,
-          worldSize,
-          gas: 1,
-          steps: precision === 'fp32' ? 5 : 3,
-          clip: 0.5,
-          kernels: 'js',
-          strict3: true,
-        });
-    }
-    const res = await fakeWorld<EngineResult[]>({ worldSize, module: ranks, fn: 'trainMany', args: cases });
-    const at = (k: number) => res.map((r) => r[k]);
-    cases.forEach((c, k) => {
-      const stage0 = at(cases.findIndex((x) => x.precision === c.precision && x.stage === 0));
-      if (c.precision === 'fp32') compare(at(k), reference(c), c, FP32);
-      else compare16(at(k), reference({ ...c, precision: 'fp32' }), c, stage0);
-      // [Note: exact norm exchange]: the clipping norm does not depend on the partitioning beyond f64 rounding (an
-      // fp32 all-reduce of the partial sums would differ by ~1e-7 and, under bf16, grow into different losses)
-      at(k).forEach((r, rank) =>
-        r.norms.forEach((x, s) =>
-          close(
-            x,
-            stage0[rank].norms[s],
-            1e-12,
-            0,
-            `stage ${c.stage} N=${worldSize} ${c.precision} rank ${rank} norm at step ${s} vs stage 0`,
+for (const [transport, world] of WORLDS)
+  for (const worldSize of [1, 2, 3, 4]) {
+    test(`lockstep, world size ${worldSize}, ${transport}: stages 0-3 x fp32, bf16, fp16 equal the single process`, async () => {
+      const cases: LockstepCase[] = [];
+      for (const precision of ['fp32', 'bf16', 'fp16'] as const) {
+        for (const stage of [0, 1, 2, 3] as const)
+          cases.push({
+            stage,
+            precision,
+            worldSize,
+            gas: 1,
+            steps: precision === 'fp32' ? 5 : 3,
+            clip: 0.5,
+            kernels: 'js',
+            strict3: true,
+          });
+      }
+      const res = await world<EngineResult[]>({ worldSize, module: ranks, fn: 'trainMany', args: cases });
+      const at = (k: number) => res.map((r) => r[k]);
+      cases.forEach((c, k) => {
+        const stage0 = at(cases.findIndex((x) => x.precision === c.precision && x.stage === 0));
+        if (c.precision === 'fp32') compare(at(k), reference(c), c, FP32);
+        else compare16(at(k), reference({ ...c, precision: 'fp32' }), c, stage0);
+        // [Note: exact norm exchange]: the clipping norm does not depend on the partitioning beyond f64 rounding (an
+        // fp32 all-reduce of the partial sums would differ by ~1e-7 and, under bf16, grow into different losses)
+        at(k).forEach((r, rank) =>
+          r.norms.forEach((x, s) =>
+            close(
+              x,
+              stage0[rank].norms[s],
+              1e-12,
+              0,
+              `stage ${c.stage} N=${worldSize} ${c.precision} rank ${rank} norm at step ${s} vs stage 0`,
+            ),
           ),
-        ),
-      );
+        );
+      });
     });
-  });
-}
+  }
 
 // Bit-exact where the summation order matches: with one rank and no clipping (whose norm stages 1-3 sum per
 // segment) nothing is reordered. In fp32 each parameter's gradient is its view into the flat (stages 0, 1) or staging
 // (stages 2, 3) buffer, so the ops accumulate there exactly as they do into a single process's gradients (the tied
 // wte's two contributions included).
-test('N = 1, no clipping: every stage bit-exact to the single process for 3 steps (loss, parameters, Adam m and v)', async () => {
-  const cases: LockstepCase[] = ([0, 1, 2, 3] as const).map((stage) => ({
-    stage,
-    precision: 'fp32',
-    worldSize: 1,
-    gas: 1,
-    steps: 3,
-    clip: 0,
-    kernels: 'js',
-    strict3: true,
-  }));
-  const res = await fakeWorld<EngineResult[]>({ worldSize: 1, module: ranks, fn: 'trainMany', args: cases });
-  cases.forEach((c, k) => {
-    const ref = reference(c);
-    const r = res[0][k];
-    assert.deepEqual(r.losses, ref.losses, `stage ${c.stage} losses`);
-    for (const name of Object.keys(ref.params)) {
-      assert.deepEqual(r.params![name], [...ref.params[name]], `stage ${c.stage} ${name} bit-exact`);
-      assert.deepEqual(r.m![name], [...ref.m[name]], `stage ${c.stage} m ${name} bit-exact`);
-      assert.deepEqual(r.v![name], [...ref.v[name]], `stage ${c.stage} v ${name} bit-exact`);
-    }
+for (const [transport, world] of WORLDS)
+  test(`N = 1, no clipping, ${transport}: every stage bit-exact to the single process for 3 steps (loss, parameters, Adam m and v)`, async () => {
+    const cases: LockstepCase[] = ([0, 1, 2, 3] as const).map((stage) => ({
+      stage,
+      precision: 'fp32',
+      worldSize: 1,
+      gas: 1,
+      steps: 3,
+      clip: 0,
+      kernels: 'js',
+      strict3: true,
+    }));
+    const res = await world<EngineResult[]>({ worldSize: 1, module: ranks, fn: 'trainMany', args: cases });
+    cases.forEach((c, k) => {
+      const ref = reference(c);
+      const r = res[0][k];
+      assert.deepEqual(r.losses, ref.losses, `stage ${c.stage} losses`);
+      for (const name of Object.keys(ref.params)) {
+        assert.deepEqual(r.params![name], [...ref.params[name]], `stage ${c.stage} ${name} bit-exact`);
+        assert.deepEqual(r.m![name], [...ref.m[name]], `stage ${c.stage} m ${name} bit-exact`);
+        assert.deepEqual(r.v![name], [...ref.v[name]], `stage ${c.stage} v ${name} bit-exact`);
+      }
+    });
   });
-});
