@@ -75,8 +75,3 @@ export function dsConfig(c: LockstepCase): Record<string, unknown> {
     },
   };
 }
-
-/** GPT-2 practice: no weight decay on biases and LayerNorm gains (1-D parameters). */
-export function noDecay(_name: string, shape: readonly number[]): boolean {
-  return shape.length < 2;
-}

@@ -8,36 +8,36 @@ import { Tensor } from '../../src/tensor/tensor.js';
 import { gptNoDecay } from '../../src/nn/gpt.js';
 
 export interface ParamAdamW {
-  step(): void;
+  /** One AdamW step over every parameter, the gradients multiplied by gradScale (clipping). */
+  step(gradScale?: number): void;
+  /** Adam's m and v by parameter name (copies). */
+  moments(): { m: Record<string, Float32Array>; v: Record<string, Float32Array> };
   dispose(): void;
 }
 
 export function paramAdamW(params: readonly Parameter[], opts: AdamOptions): ParamAdamW {
   const opt = new AdamW(opts);
-  const state: Tensor[] = [];
-  const shard = (p: Parameter): ParamShard => {
-    const zeros = (what: string) => {
-      const t = Tensor.zeros(p.device, p.shape, { dtype: 'f32', category: 'optimizer', label: `${p.name}.${what}` });
-      state.push(t);
-      return t.ptr;
-    };
-    return {
-      name: p.name,
-      memory: p.device,
-      n: p.numel,
-      param: p.value().ptr,
-      get grad() {
-        return p.grad!.ptr;
-      },
-      state: { m: zeros('exp_avg'), v: zeros('exp_avg_sq') },
-      ...(gptNoDecay(p.name, p.shape) ? { weightDecay: 0 } : {}),
-    };
-  };
-  const shards = params.map(shard);
+  const zeros = (p: Parameter, what: string) =>
+    Tensor.zeros(p.device, p.shape, { dtype: 'f32', category: 'optimizer', label: `${p.name}.${what}` });
+  const m = params.map((p) => zeros(p, 'exp_avg'));
+  const v = params.map((p) => zeros(p, 'exp_avg_sq'));
+  const shards: ParamShard[] = params.map((p, i) => ({
+    name: p.name,
+    memory: p.device,
+    n: p.numel,
+    param: p.value().ptr,
+    get grad() {
+      return p.grad!.ptr;
+    },
+    state: { m: m[i]!.ptr, v: v[i]!.ptr },
+    ...(gptNoDecay(p.name, p.shape) ? { weightDecay: 0 } : {}),
+  }));
+  const byName = (ts: Tensor[]) => Object.fromEntries(params.map((p, i) => [p.name, ts[i]!.f32().slice()]));
   return {
-    step: () => opt.step(shards),
+    step: (gradScale = 1) => opt.step(shards, { gradScale }),
+    moments: () => ({ m: byName(m), v: byName(v) }),
     dispose: () => {
-      for (const t of state) t.dispose();
+      for (const t of [...m, ...v]) t.dispose();
     },
   };
 }

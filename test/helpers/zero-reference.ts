@@ -2,11 +2,11 @@
 // forward, default fp32 gradients, the global norm and clipping from the gradients, and src/optim's AdamW over each
 // parameter. Nothing from src/zero.
 import { Device } from '../../src/tensor/device.js';
-import { Tensor } from '../../src/tensor/tensor.js';
 import { Tape } from '../../src/autograd/tape.js';
 import { GPT } from '../../src/nn/gpt.js';
-import { AdamW, clipCoefficient } from '../../src/optim/index.js';
-import { GPT_TINY, LR, MICRO, microBatch, noDecay, type LockstepCase } from './lockstep-cases.js';
+import { clipCoefficient } from '../../src/optim/index.js';
+import { GPT_TINY, LR, MICRO, microBatch, type LockstepCase } from './lockstep-cases.js';
+import { paramAdamW } from './param-adamw.js';
 
 export interface ReferenceResult {
   losses: number[];
@@ -21,9 +21,7 @@ export function reference(c: LockstepCase): ReferenceResult {
   const model = new GPT(device, GPT_TINY);
   const tape = new Tape(device);
   const params = model.parameters();
-  const opt = new AdamW({ lr: LR, betas: [0.9, 0.95], eps: 1e-8, weightDecay: 0.1 });
-  const m = params.map((p) => Tensor.zeros(device, p.shape, { category: 'optimizer' }));
-  const v = params.map((p) => Tensor.zeros(device, p.shape, { category: 'optimizer' }));
+  const opt = paramAdamW(params, { lr: LR, betas: [0.9, 0.95], eps: 1e-8, weightDecay: 0.1 });
   const losses: number[] = [];
   const norms: number[] = [];
   const N = c.worldSize;
@@ -46,19 +44,8 @@ export function reference(c: LockstepCase): ReferenceResult {
     for (const p of params) sq += device.kernels.sumSquares(p.grad!.ptr, p.numel);
     const norm = Math.sqrt(sq);
     norms.push(norm);
-    opt.step(
-      params.map((p, i) => ({
-        name: p.name,
-        memory: device,
-        n: p.numel,
-        param: p.data!.ptr,
-        grad: p.grad!.ptr,
-        state: { m: m[i].ptr, v: v[i].ptr },
-        ...(noDecay(p.name, p.shape) ? { weightDecay: 0 } : {}),
-      })),
-      { gradScale: clipCoefficient(norm, c.clip) },
-    );
+    opt.step(clipCoefficient(norm, c.clip));
   }
-  const byName = (ts: Tensor[]) => Object.fromEntries(params.map((p, i) => [p.name, ts[i].f32().slice()]));
-  return { losses, norms, params: byName(params.map((p) => p.data!)), m: byName(m), v: byName(v) };
+  const { m, v } = opt.moments();
+  return { losses, norms, params: Object.fromEntries(params.map((p) => [p.name, p.data!.f32().slice()])), m, v };
 }

@@ -5,7 +5,8 @@ import { GPT } from '../../src/nn/gpt.js';
 import { HostMemory } from '../../src/tensor/host.js';
 import { initialize } from '../../src/zero/engine.js';
 import { commOptionsFor } from '../../src/zero/comm-options.js';
-import { GPT_TINY, dsConfig, microBatch, noDecay, type LockstepCase } from '../helpers/lockstep-cases.js';
+import { gptNoDecay } from '../../src/nn/gpt.js';
+import { GPT_TINY, dsConfig, microBatch, type LockstepCase } from '../helpers/lockstep-cases.js';
 import type { FakeRankContext } from '../helpers/fake-world.js';
 import type { ProcessGroup } from '../../src/comm/types.js';
 
@@ -64,7 +65,7 @@ function train(
   const host = c.offload
     ? new HostMemory({ arenaBytes: 4 << 20, kernels: c.kernels, name: `host${ctx.rank}` })
     : undefined;
-  const engine = initialize({ model, config: dsConfig(c), group, noDecay, host }); // device: the model's
+  const engine = initialize({ model, config: dsConfig(c), group, noDecay: gptNoDecay, host }); // device: the model's
   const cat = () =>
     Object.fromEntries(
       Object.entries(device.memoryStats().byCategory).map(([k, v]) => [

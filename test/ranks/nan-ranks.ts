@@ -11,7 +11,8 @@ import { initialize, type ZeroEngine } from '../../src/zero/engine.js';
 import type { ProcessGroup } from '../../src/comm/types.js';
 import { segment } from '../../src/zero/plan.js';
 import { commOptionsFor } from '../../src/zero/comm-options.js';
-import { GPT_TINY, dsConfig, microBatch, noDecay, type LockstepCase } from '../helpers/lockstep-cases.js';
+import { gptNoDecay } from '../../src/nn/gpt.js';
+import { GPT_TINY, dsConfig, microBatch, type LockstepCase } from '../helpers/lockstep-cases.js';
 import type { FakeRankContext } from '../helpers/fake-world.js';
 
 class PoisonGPT extends GPT {
@@ -134,7 +135,7 @@ function run(
   fail: boolean,
 ): { res: NanResult; final: Map<string, Uint32Array | Uint16Array | string> } {
   const model = new PoisonGPT(device, GPT_TINY, { materialize: false });
-  const engine = initialize({ model, config: dsConfig(c), group, noDecay });
+  const engine = initialize({ model, config: dsConfig(c), group, noDecay: gptNoDecay });
   const res: NanResult = { thrown: '', changed: [], diverged: [], losses: [] };
   try {
     res.losses.push(engine.trainBatch([batch(0, ctx.rank, ctx.worldSize)]).loss);

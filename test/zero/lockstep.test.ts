@@ -120,7 +120,7 @@ for (const [transport, world] of WORLDS)
 // (stages 2, 3) buffer, so the ops accumulate there exactly as they do into a single process's gradients (the tied
 // wte's two contributions included).
 for (const [transport, world] of WORLDS)
-  test(`N = 1, no clipping, ${transport}: every stage bit-exact to the single process for 3 steps (loss, parameters, Adam m and v)`, async () => {
+  test(`N = 1, no clipping, ${transport}: every stage bit-exact to one process for 3 steps (loss, parameters, Adam m, v)`, async () => {
     const cases: LockstepCase[] = ([0, 1, 2, 3] as const).map((stage) => ({
       stage,
       precision: 'fp32',
