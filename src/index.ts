@@ -5,7 +5,7 @@ export { initialize, ZeroEngine, type InitializeOptions, type StepInfo, type Tra
 export { resolveConfig, policyFromConfig } from './config/index.js';
 export { Device, HostMemory, Tensor } from './tensor/index.js';
 export type { MemoryCategory, MemoryStats } from './tensor/device.js';
-export { GPT, MLPClassifier, Module, Parameter, type GPTConfig, type TokenBatch } from './nn/index.js';
+export { GPT, gptNoDecay, MLPClassifier, Module, Parameter, type GPTConfig, type TokenBatch } from './nn/index.js';
 export { Tape } from './autograd/index.js';
 export { spawnWorld, initFromEnv, type RankContext } from './launch/index.js';
 export type { ProcessGroup, Work, CommLog, ReduceOp, CommDType } from './comm/types.js';

@@ -7,7 +7,7 @@ import { ConfigError } from '../errors.js';
 import type { RunReport } from '../train/report.js';
 import { type StageRunOptions, stagesSpec } from '../train/stages.js';
 import { trainWorld } from '../train/world.js';
-import { BENCH_LEGEND, benchRecord, benchTable, type BenchZeroRecord } from './tables.js';
+import { BENCH_LEGEND, benchRecord, benchTable } from './tables.js';
 
 export interface BenchZeroOptions {
   worldSize?: number;
@@ -43,12 +43,8 @@ export const BENCH_SPEC: StageRunOptions = {
   progressEvery: 0,
 };
 
-export interface BenchZeroReport {
-  record: BenchZeroRecord;
-  summaries: RunReport[];
-}
-
-export async function benchZero(opts: BenchZeroOptions = {}): Promise<BenchZeroReport> {
+/** Prints the benchmark (its last line the JSON record, benchRecord) and returns one report per stage. */
+export async function benchZero(opts: BenchZeroOptions = {}): Promise<RunReport[]> {
   const N = opts.worldSize ?? 2;
   if (!Number.isInteger(N) || N < 1)
     throw new ConfigError(`bench zero: world size must be an integer >= 1, got ${N}`, 'worldSize');
@@ -73,5 +69,5 @@ export async function benchZero(opts: BenchZeroOptions = {}): Promise<BenchZeroR
       ` (stage 1 ${record.stage1_ratio}, stage 2 ${record.stage2_ratio}, stage 3 ${record.stage3_ratio})`,
   );
   print(JSON.stringify(record));
-  return { record, summaries };
+  return summaries;
 }

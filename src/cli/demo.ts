@@ -19,13 +19,6 @@ export interface DemoOptions {
   print?: (line: string) => void;
 }
 
-export interface DemoReport {
-  summaries: RunReport[];
-  table: string;
-  /** Largest |loss - stage 0's loss| over all steps and stages (training losses, mean over ranks). */
-  maxLossDifference: number;
-}
-
 /**
  * 4 layers, d 128, 4 heads, context 64 (0.83M parameters), 8 sequences per rank per step, bf16 mixed precision
  * (the paper's 2 + 2 + 12 bytes per parameter), gradient clipping at 1.0 (GPT-2 practice; the stages still agree
@@ -53,7 +46,8 @@ export const DEMO_SPEC: StageRunOptions = {
   progressEvery: 10,
 };
 
-export async function demo(opts: DemoOptions = {}): Promise<DemoReport> {
+/** Prints the demo and returns one report per stage. */
+export async function demo(opts: DemoOptions = {}): Promise<RunReport[]> {
   const print = opts.print ?? ((l: string) => console.log(l));
   const N = opts.worldSize ?? 2;
   if (!Number.isInteger(N) || N < 1)
@@ -108,5 +102,5 @@ export async function demo(opts: DemoOptions = {}): Promise<DemoReport> {
         `${mib(summaries.find((s) => s.stage === 3)?.commBytesPerStep ?? NaN, 3)} MiB in stage 3 (about 3 Psi ` +
         `(N-1)/N: it gathers the parameters in forward and again in backward).`,
     );
-  return { summaries, table, maxLossDifference };
+  return summaries;
 }

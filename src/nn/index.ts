@@ -4,6 +4,6 @@ export { Module, type ModuleHook } from './module.js';
 export { initInto, hashName, type InitSpec } from './init.js';
 export { Linear, Embedding, LayerNorm, type LayerContext } from './layers.js';
 export { CausalSelfAttention, MLP, Block } from './transformer.js';
-export { GPT, TiedLMHead, flattenBatch, type GPTConfig, type TokenBatch } from './gpt.js';
+export { GPT, gptNoDecay, TiedLMHead, flattenBatch, type GPTConfig, type TokenBatch } from './gpt.js';
 export { MLPClassifier, type MLPClassifierConfig } from './mlp-classifier.js';
 export { materializeAll, type ModelOptions } from './model-options.js';

@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { demo } from '../../src/cli/demo.js';
 import { benchZero } from '../../src/cli/bench-zero.js';
+import { benchRecord } from '../../src/cli/tables.js';
 import type { StageRunOptions } from '../../src/train/stages.js';
 import type { RunReport } from '../../src/train/report.js';
 import { commBytesPerRankPadded } from '../../src/estimate/index.js';
@@ -86,8 +87,7 @@ test(
   async () => {
     const out = collect();
     const spec = { ...TINY, precision: 'fp32' as const };
-    const report = await demo({ steps: 3, worldSize: N, spec, print: out.print });
-    const s = report.summaries;
+    const s = await demo({ steps: 3, worldSize: N, spec, print: out.print });
     assert.deepEqual(
       s.map((x) => x.stage),
       [0, 1, 2, 3],
@@ -158,7 +158,7 @@ test(
 
 test('bench zero, bf16, 2 thread ranks: same losses in every stage; the last line is the documented JSON record', async () => {
   const out = collect();
-  const { record, summaries } = await benchZero({
+  const summaries = await benchZero({
     worldSize: N,
     spec: { ...TINY, precision: 'bf16', evalBatches: 0 },
     print: out.print,
@@ -185,7 +185,7 @@ test('bench zero, bf16, 2 thread ranks: same losses in every stage; the last lin
   const peaks = last.peak_bytes as Record<string, number>;
   assert.deepEqual(Object.keys(peaks), ['0', '1', '2', '3']);
   summaries.forEach((x) => assert.equal(peaks[String(x.stage)], x.peakTotal));
-  assert.deepEqual(last, JSON.parse(JSON.stringify(record)));
+  assert.deepEqual(last, JSON.parse(JSON.stringify(benchRecord(summaries))));
   // 16-bit states: 2 + 2 + 12 bytes per padded element in stage 0
   assert.equal(summaries[0]!.modelStates.total, 16 * summaries[0]!.perRank[0]!.layout.padded);
 });
