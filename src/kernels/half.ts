@@ -1,4 +1,5 @@
-// Scalar fp32 <-> 16-bit conversions (bit patterns), the oracle for the casting kernels.
+// Scalar fp32 <-> 16-bit conversions (bit patterns), the oracle for the casting kernels and the one source of
+// these conversions (src/tensor/dtype.ts builds its value and bulk forms on them; comm may import them too).
 // Rounding is to nearest, ties to even. NaN stays NaN: the sign and the top payload bits are kept and the quiet
 // bit is set (so a NaN never rounds into Inf); Inf stays Inf; fp32 values beyond the 16-bit range round to Inf;
 // f16 subnormals are produced and read exactly.
@@ -19,9 +20,14 @@ export function bitsToBf16(b: number): number {
   return ((b + 0x7fff + ((b >>> 16) & 1)) >>> 16) & 0xffff;
 }
 
+/** bf16 bit pattern -> fp32 bit pattern (exact). */
+export function bf16ToF32Bits(h: number): number {
+  return ((h & 0xffff) << 16) >>> 0;
+}
+
 /** bf16 bit pattern -> fp32 value (exact). */
 export function bf16BitsToF32(h: number): number {
-  u32[0] = (h & 0xffff) << 16;
+  u32[0] = bf16ToF32Bits(h);
   return f32[0]!;
 }
 
@@ -57,17 +63,28 @@ export function bitsToF16(b: number): number {
   return sign | h;
 }
 
-/** f16 bit pattern -> fp32 value (exact). */
-export function f16BitsToF32(h: number): number {
+/** f16 bit pattern -> fp32 bit pattern (exact; NaN stays NaN with its payload, subnormals are normalised). */
+export function f16ToF32Bits(h: number): number {
   const sign = (h & 0x8000) << 16;
   const exp = (h >>> 10) & 0x1f;
-  const m = h & 0x3ff;
+  let mant = h & 0x3ff;
+  if (exp === 0x1f) return (sign | 0x7f800000 | (mant === 0 ? 0 : 0x400000 | (mant << 13))) >>> 0;
   if (exp === 0) {
-    const v = m * 2 ** -24;
-    return sign !== 0 ? -v : v;
+    if (mant === 0) return sign >>> 0;
+    // subnormal: normalise so the leading one becomes the implicit bit
+    let e = -14;
+    while ((mant & 0x400) === 0) {
+      mant <<= 1;
+      e -= 1;
+    }
+    return (sign | ((e + 127) << 23) | ((mant & 0x3ff) << 13)) >>> 0;
   }
-  if (exp === 0x1f) u32[0] = (sign | 0x7f800000 | (m << 13)) >>> 0;
-  else u32[0] = (sign | ((exp + 112) << 23) | (m << 13)) >>> 0;
+  return (sign | ((exp - 15 + 127) << 23) | (mant << 13)) >>> 0;
+}
+
+/** f16 bit pattern -> fp32 value (exact). */
+export function f16BitsToF32(h: number): number {
+  u32[0] = f16ToF32Bits(h);
   return f32[0]!;
 }
 

@@ -7,6 +7,13 @@
 // mantissa bit is set) with as much of its payload as fits; subnormals are produced and decoded in both directions.
 // Everything works on bit patterns, because a JS number cannot carry a NaN payload or be relied on to keep it.
 
+import {
+  bf16ToF32Bits,
+  bitsToBf16 as f32BitsToBf16,
+  bitsToF16 as f32BitsToF16,
+  f16ToF32Bits,
+} from '../kernels/half.js';
+
 export type DType = 'f32' | 'bf16' | 'f16' | 'i32';
 
 /** Bytes per element of each dtype. */
@@ -28,22 +35,16 @@ export function f32FromBits(bits: number): number {
   return scratchF32[0]!;
 }
 
+// ---- the bit-level conversions: one source, src/kernels/half.ts (the casting kernels' oracle)
+
+export {
+  bitsToBf16 as f32BitsToBf16,
+  bf16ToF32Bits,
+  bitsToF16 as f32BitsToF16,
+  f16ToF32Bits,
+} from '../kernels/half.js';
+
 // ---- bf16
-
-/** fp32 bit pattern -> bf16 bit pattern, round to nearest even. */
-export function f32BitsToBf16(bits: number): number {
-  bits >>>= 0;
-  if ((bits & 0x7fffffff) > 0x7f800000) return ((bits >>> 16) | 0x0040) & 0xffff; // NaN: keep it quiet
-  // Adding 0x7fff plus the lowest kept bit rounds half to even; a carry out of the mantissa bumps the exponent,
-  // which turns the largest values into Inf as IEEE requires. No overflow past 2^32: bits <= 0xff800000 here.
-  const rounded = bits + 0x7fff + ((bits >>> 16) & 1);
-  return (rounded >>> 16) & 0xffff;
-}
-
-/** bf16 bit pattern -> fp32 bit pattern (exact). */
-export function bf16ToF32Bits(h: number): number {
-  return ((h & 0xffff) << 16) >>> 0;
-}
 
 /** fp32 value (the number is first rounded to fp32) -> bf16 bits. */
 export function f32ToBf16(x: number): number {
@@ -56,59 +57,6 @@ export function bf16ToF32(h: number): number {
 }
 
 // ---- f16
-
-/** fp32 bit pattern -> f16 bit pattern, round to nearest even. */
-export function f32BitsToF16(bits: number): number {
-  bits >>>= 0;
-  const sign = (bits >>> 16) & 0x8000;
-  const exp = (bits >>> 23) & 0xff;
-  const mant = bits & 0x7fffff;
-  if (exp === 0xff) {
-    if (mant === 0) return sign | 0x7c00;
-    return sign | 0x7c00 | 0x0200 | (mant >>> 13); // quiet NaN, top payload bits kept
-  }
-  const e = exp - 127 + 15; // biased f16 exponent if the value were normal there
-  if (e >= 31) return sign | 0x7c00; // >= 2^16: beyond max + half ulp, overflow to Inf
-  let q: number;
-  let rem: number;
-  let half: number;
-  if (e > 0) {
-    // normal: keep 10 of 23 mantissa bits
-    q = (e << 10) | (mant >>> 13);
-    rem = mant & 0x1fff;
-    half = 0x1000;
-  } else {
-    // subnormal (or zero) in f16: value = m * 2^(exp-150), f16 subnormal unit is 2^-24, so shift by 14 - e.
-    if (exp === 0 || e < -10) return sign; // fp32 subnormals and anything below 2^-25 round to (signed) zero
-    const m = mant | 0x800000;
-    const shift = 14 - e; // 14..24
-    q = m >>> shift;
-    rem = m & ((1 << shift) - 1);
-    half = 1 << (shift - 1);
-  }
-  // A carry out of the mantissa moves into the exponent field: subnormal -> normal, max -> Inf; both correct.
-  if (rem > half || (rem === half && (q & 1) === 1)) q += 1;
-  return sign | q;
-}
-
-/** f16 bit pattern -> fp32 bit pattern (exact). */
-export function f16ToF32Bits(h: number): number {
-  const sign = (h & 0x8000) << 16;
-  const exp = (h >>> 10) & 0x1f;
-  let mant = h & 0x3ff;
-  if (exp === 0x1f) return (sign | 0x7f800000 | (mant === 0 ? 0 : 0x400000 | (mant << 13))) >>> 0;
-  if (exp === 0) {
-    if (mant === 0) return sign >>> 0;
-    // subnormal: normalise so the leading one becomes the implicit bit
-    let e = -14;
-    while ((mant & 0x400) === 0) {
-      mant <<= 1;
-      e -= 1;
-    }
-    return (sign | ((e + 127) << 23) | ((mant & 0x3ff) << 13)) >>> 0;
-  }
-  return (sign | ((exp - 15 + 127) << 23) | (mant << 13)) >>> 0;
-}
 
 /** fp32 value (rounded to fp32 first) -> f16 bits. */
 export function f32ToF16(x: number): number {

@@ -1,6 +1,6 @@
 // Consolidation: every rank's segments all-gathered into full fp32 tensors by parameter name (the fp32 master
 // parameters and each optimizer state). A collective, one all-gather per bucket and buffer; used by the lockstep
-// tests and by checkpoint consolidation. Costs one bucket of fp32 device memory at a time.
+// tests and by `engine.consolidate()`. Costs one bucket of fp32 device memory at a time.
 import { FlatBuffer } from './flat-buffer.js';
 import type { OptimizerState, SegmentTarget } from './optimizer-state.js';
 import type { ZeroPlan } from './plan.js';
