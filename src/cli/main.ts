@@ -94,13 +94,16 @@ bench
 program
   .command('train')
   .description(
-    'train GPT on the shipped corpus: one rank, or with --world-size/--config N thread ranks through the ZeRO engine',
+    'train GPT on the shipped corpus through the ZeRO engine: one rank (stage 0) or N thread ranks (stage 2)',
   )
-  .option('--config <file>', 'DeepSpeed JSON config (default: stage 2, AdamW, WarmupCosineLR); implies the ZeRO engine')
+  .option(
+    '--config <file>',
+    'DeepSpeed JSON config (default: stage 0 on one rank, 2 on several; AdamW, WarmupCosineLR)',
+  )
   .option('--steps <n>', 'optimizer steps', int('--steps', 1, 1_000_000))
   .option(
     '--world-size <n>',
-    'data-parallel ranks as worker threads, trained by the ZeRO engine',
+    'data-parallel ranks as worker threads (default 1: this thread)',
     int('--world-size', 1, 64),
   )
   .action(async (o) => (await load<{ train(o: unknown): Promise<void> }>('./train.js')).train(o));
