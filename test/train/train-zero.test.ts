@@ -86,3 +86,13 @@ test('train: a run that diverges to a NaN loss is a NumericsError, not a success
     (e: unknown) => e instanceof NumericsError && /loss/.test(e.message),
   );
 });
+
+test('train: one rank with batch 2b trains what two ranks with batch b train (one path, [Note: sampler equivalence])', async () => {
+  const one = await train({ steps: 3, model, batchSize: 4, lr: 1e-2, log: () => {} });
+  const two = await train({ worldSize: 2, steps: 3, model, batchSize: 2, lr: 1e-2, log: () => {} });
+  assert.deepEqual([one.stage, two.stage], [0, 2]);
+  one.losses.forEach((l, s) =>
+    assert.ok(Math.abs(l - two.losses[s]!) <= 1e-5 * l, `step ${s}: one rank ${l}, two ranks ${two.losses[s]}`),
+  );
+  assert.ok(Math.abs(one.valLoss! - two.valLoss!) <= 1e-5 * one.valLoss!, `held-out ${one.valLoss} vs ${two.valLoss}`);
+});
