@@ -43,6 +43,8 @@ interface Live {
   config: ZeroConfig;
   model: GPT;
   engine: ZeroEngine<GPT>;
+  /** This rank's share of every global batch, at the run's micro-batch size. */
+  sampler: DistributedSampler;
   losses: number[];
   last: StepInfo | null;
   /** Cumulative training seconds after each step (evaluation excluded). */
@@ -63,7 +65,8 @@ interface World {
   group: ProcessGroup;
   ctx: RankContext;
   spec: RunSpec;
-  sampler: DistributedSampler;
+  /** The training split of the corpus. */
+  train: Uint8Array;
   /** One float for averaging a loss over the ranks (progress lines). */
   mean: Allocation;
   lines: string[];
@@ -84,14 +87,8 @@ export async function trainRank(ctx: RankContext, spec: RunSpec): Promise<RankRe
   const group = await ctx.initProcessGroup(device.memory, comm.options);
   const { train, val } = trainValSplit(spec.corpus ?? loadCorpus());
   const configs = spec.runs.map((r) => resolveConfig(r.config, { worldSize: ctx.worldSize }));
-  const sampler = new DistributedSampler(train, {
-    blockSize: spec.model.blockSize,
-    microBatchSize: configs[0]!.trainMicroBatchSizePerGpu,
-    worldSize: ctx.worldSize,
-    rank: ctx.rank,
-  });
   const mean = device.alloc(4, 'comm', 'loss averaged over ranks (progress lines)');
-  const w: World = { device, group, ctx, spec, sampler, mean, lines: [], peakBefore: 0 };
+  const w: World = { device, group, ctx, spec, train, mean, lines: [], peakBefore: 0 };
   const idle = device.memoryStats().inUseBytes;
   // at least one untimed step (the memory is measured there) and, from 2 steps on, at least one timed step
   const untimed = Math.min(Math.max(1, spec.untimedSteps), Math.max(1, spec.steps - 1));
@@ -125,11 +122,18 @@ function start(w: World, run: RunConfig, config: ZeroConfig, untimed: number): L
   resetPeak(w);
   const model = new GPT(device, { ...spec.model, seed: spec.seed }, { materialize: false });
   const engine = initialize({ model, config, group, device, noDecay: gptNoDecay });
+  const sampler = new DistributedSampler(w.train, {
+    blockSize: spec.model.blockSize,
+    microBatchSize: config.trainMicroBatchSizePerGpu,
+    worldSize: w.ctx.worldSize,
+    rank: w.ctx.rank,
+  });
   const live: Live = {
     run,
     config,
     model,
     engine,
+    sampler,
     losses: [],
     last: null,
     elapsed: [],
@@ -169,7 +173,8 @@ function addElapsed(live: Live, seconds: number): void {
 
 /** One optimizer step: gradient_accumulation_steps micro-batches forward and backward, then step(). */
 function trainStep(w: World, live: Live, s: number): { forward: number; backward: number; step: number } {
-  const { sampler, spec } = w;
+  const { spec } = w;
+  const { sampler } = live;
   const T = spec.model.blockSize;
   const gas = live.config.gradientAccumulationSteps;
   const t = { forward: 0, backward: 0, step: 0 };

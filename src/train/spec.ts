@@ -97,6 +97,6 @@ export interface RankResult {
   /** Parameters of the model (Psi) and the engine's padded layout, for the formulas. */
   params: number;
   layout: { padded: number; shardNumel: number; worldSize: number };
-  /** Rank 0: the progress lines (also written live unless progressTo is 'none'). */
+  /** Rank 0's first run: the progress lines of all runs (also written live unless progressTo is 'none'). */
   lines: string[];
 }
