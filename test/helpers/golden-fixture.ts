@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-// Compiled to dist/test/nn/fixture.js; fixtures stay in the source tree.
+// Compiled to dist/test/helpers/golden-fixture.js; fixtures stay in the source tree.
 export const FIXTURE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'test', 'fixtures');
 
 export interface Fixture {

@@ -35,7 +35,7 @@ export interface EngineResult {
 /** Several cases on one device and group (worker start-up is the expensive part); each must free all it took. */
 export async function trainMany(ctx: FakeRankContext, cases: LockstepCase[]): Promise<EngineResult[]> {
   const device = new Device({ capacityBytes: 32 << 20, kernels: cases[0].kernels, name: `rank${ctx.rank}` });
-  // the threads transport's scratch and, when a case asks for overlap_comm, its progress thread (fake group: ignored)
+  // the threads transport's scratch and, when a case asks for overlap_comm, its progress thread (fake transport: ignored)
   const comm = commOptionsFor(device, dsConfig(cases[0]), {
     worldSize: ctx.worldSize,
     progressThread: cases.some((c) => c.overlap === true),

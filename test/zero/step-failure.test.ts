@@ -2,7 +2,7 @@
 // NaN at the second step (world size 2); in fp32 and bf16 (no loss scaler) every rank must throw NumericsError naming
 // the step, with parameters, master weights, Adam moments, step counters, scheduler and loss scaler bitwise
 // unchanged; the step redone with clean data must then equal a run that never failed (bitwise) and, in fp32, the
-// single-process reference. On the fake group (stages 0-3) and on the real threads transport.
+// single-process reference. Over the fake transport (stages 0-3) and over the real threads transport.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fakeWorld } from '../helpers/fake-world.js';
@@ -55,7 +55,7 @@ function check(cases: NanCase[], res: NanResult[][]): void {
 const base = { worldSize: 2, gas: 1, steps: 2, clip: 0.5, kernels: 'js', poisonRank: 1, strict3: true } as const;
 
 test(
-  'fake group, N = 2: a NaN on one rank throws on every rank and changes nothing (stages 0-3 fp32, stages 2-3 ' +
+  'fake transport, N = 2: a NaN on one rank throws on every rank and changes nothing (stages 0-3 fp32, stages 2-3 ' +
     'bf16); so does a failed workspace allocation on one rank',
   async () => {
     const cases: NanCase[] = [
