@@ -1,73 +1,31 @@
-// Before schema validation: refuse "auto", map DeepSpeed's accepted aliases to their canonical keys and values, set
-// aside keys DeepSpeed accepts that do not change training (monitoring), and refuse known DeepSpeed features zerots
-// does not implement with a message that says so (rather than "unknown key").
+// Before schema validation: refuse "auto" (fillAuto in auto.ts replaces it first), map DeepSpeed's accepted aliases
+// to their canonical keys and values, set aside keys DeepSpeed accepts that do not change training (monitoring) or
+// that DeepSpeed hands elsewhere (warned), and refuse known DeepSpeed features zerots does not implement with a
+// message that says so (rather than "unknown key"). The key lists and their reasons are in keys.ts.
 import { ConfigError } from '../errors.js';
+import {
+  BF16_KEYS,
+  INERT_TOP_LEVEL,
+  OTHER_DS_OPTIMIZERS,
+  OTHER_DS_SCHEDULERS,
+  UNSUPPORTED_TOP_LEVEL,
+  WARNED_TOP_LEVEL,
+  ZERO_ALIASES,
+} from './keys.js';
 import { didYouMean } from './suggest.js';
 
 type Json = Record<string, unknown>;
 
 export const OPTIMIZER_TYPES = ['Adam', 'AdamW', 'SGD'] as const;
 export const SCHEDULER_TYPES = ['WarmupLR', 'WarmupDecayLR', 'WarmupCosineLR'] as const;
-/** DeepSpeed optimizers zerots does not implement (lower case, as DeepSpeed compares them). */
-const OTHER_DS_OPTIMIZERS = [
-  'lamb',
-  'onebitadam',
-  'onebitlamb',
-  'zerooneadam',
-  'adagrad',
-  'muadam',
-  'muadamw',
-  'musgd',
-  'lion',
-  'adam_w',
-];
-const OTHER_DS_SCHEDULERS = ['LRRangeTest', 'OneCycle'];
-
-/** Top-level DeepSpeed keys accepted and ignored: they configure monitoring or tooling, not the training math. */
-const IGNORED_TOP_LEVEL = [
-  'tensorboard',
-  'wandb',
-  'csv_monitor',
-  'comet',
-  'flops_profiler',
-  'comms_logger',
-  'memory_breakdown',
-  'dump_state',
-  'zero_allow_untested_optimizer',
-  'zero_force_ds_cpu_optimizer',
-  'aio',
-  'checkpoint',
-  'activation_checkpointing',
-  'timers',
-  'autotuning',
-];
-/** Top-level DeepSpeed features zerots lacks: refused unless present and disabled. */
-const UNSUPPORTED_TOP_LEVEL = [
-  'amp',
-  'sparse_attention',
-  'pipeline',
-  'compression_training',
-  'elasticity',
-  'curriculum_learning',
-  'data_efficiency',
-  'quantize_training',
-  'nebula',
-  'hybrid_engine',
-  'torch_autocast',
-  'sparse_gradients',
-  'communication_data_type',
-  'data_types',
-  'eigenvalue',
-  'progressive_layer_drop',
-];
 
 /** Throws for any string value "auto" (the Hugging Face Trainer's placeholder, filled in before DeepSpeed runs). */
 export function refuseAuto(value: unknown, path = ''): void {
   if (value === 'auto') {
     throw new ConfigError(
       `config "${path}" = "auto": "auto" is a placeholder that the Hugging Face Trainer replaces before DeepSpeed ` +
-        `reads the config; zerots needs the concrete value. Replace it with a number (or true/false), or delete the key ` +
-        `to take the default.`,
+        `reads the config. \`zerots train\` fills it from its flags and the model; through the API, pass the config ` +
+        `through fillAuto() first, or replace it with a number (or true/false).`,
       path,
     );
   }
@@ -120,23 +78,35 @@ function canonicalType(
 
 export interface Normalized {
   readonly json: Json;
+  /** Keys accepted without effect (set aside here; resolve.ts adds those the schema checks). */
   readonly ignoredKeys: string[];
+  /** One line per key that DeepSpeed ignores or reads elsewhere, saying what zerots does instead. */
+  readonly warnings: string[];
 }
 
 /** A deep copy of `input` with aliases resolved; the input is not modified. */
 export function normalize(input: unknown): Normalized {
   if (!isObject(input)) {
     throw new ConfigError(
-      `the config must be a JSON object, got ${Array.isArray(input) ? 'an array' : JSON.stringify(input)}.`,
+      input === null
+        ? 'the config is null (a file whose content is `null`); it must be a JSON object such as ' +
+            '{"train_micro_batch_size_per_gpu": 8}.'
+        : `the config must be a JSON object, got ${Array.isArray(input) ? 'an array' : JSON.stringify(input)}.`,
       '',
     );
   }
   refuseAuto(input);
   const json = structuredClone(input) as Json;
   const ignoredKeys: string[] = [];
-  for (const k of IGNORED_TOP_LEVEL)
+  const warnings: string[] = [];
+  for (const k of INERT_TOP_LEVEL)
     if (k in json) {
       ignoredKeys.push(k);
+      delete json[k];
+    }
+  for (const [k, why] of Object.entries(WARNED_TOP_LEVEL))
+    if (k in json) {
+      warnings.push(`config "${k}" is ignored: ${why}.`);
       delete json[k];
     }
   for (const k of UNSUPPORTED_TOP_LEVEL) {
@@ -150,7 +120,18 @@ export function normalize(input: unknown): Normalized {
     ignoredKeys.push(k);
     delete json[k];
   }
+  dataTypes(json, warnings);
+  if (json.communication_data_type === 'bfp16') json.communication_data_type = 'bf16'; // DeepSpeed's other spelling
   alias(json, 'bfloat16', 'bf16', '');
+  if (isObject(json.bf16)) {
+    for (const k of Object.keys(json.bf16)) {
+      if (BF16_KEYS.includes(k)) continue;
+      warnings.push(
+        `config "bf16.${k}" is ignored: bf16 has no loss scaling or other fp16 settings (DeepSpeed ignores it too).`,
+      );
+      delete json.bf16[k];
+    }
+  }
   if (isObject(json.optimizer)) {
     json.optimizer.type = canonicalType(
       json.optimizer.type,
@@ -171,12 +152,11 @@ export function normalize(input: unknown): Normalized {
   }
   const z = json.zero_optimization;
   if (isObject(z)) {
-    alias(
-      z,
-      'stage3_gather_fp16_weights_on_model_save',
-      'stage3_gather_16bit_weights_on_model_save',
-      'zero_optimization',
-    );
+    for (const [field, aliases] of Object.entries(ZERO_ALIASES))
+      for (const a of aliases) alias(z, a, field, 'zero_optimization');
+    // DeepSpeed's Optional fields: null means "the default".
+    for (const k of ['offload_optimizer', 'offload_param', 'overlap_comm']) if (z[k] === null) delete z[k];
+    alias(z, 'cpu_offload_params', 'cpu_offload_param', 'zero_optimization'); // the plural zerots took before
     // DeepSpeed's older booleans (still accepted there, with a deprecation warning).
     if ('cpu_offload' in z) {
       if (z.cpu_offload === true) {
@@ -186,7 +166,7 @@ export function normalize(input: unknown): Normalized {
             'zero_optimization.cpu_offload',
           );
         z.offload_optimizer = { device: 'cpu', pin_memory: z.cpu_offload_use_pin_memory === true };
-      } else if (z.cpu_offload !== false) {
+      } else if (z.cpu_offload !== false && z.cpu_offload !== null) {
         throw new ConfigError(
           `config "zero_optimization.cpu_offload" = ${JSON.stringify(z.cpu_offload)} must be true or false.`,
           'zero_optimization.cpu_offload',
@@ -194,21 +174,21 @@ export function normalize(input: unknown): Normalized {
       }
       delete z.cpu_offload;
     }
-    if ('cpu_offload_params' in z) {
-      if (z.cpu_offload_params === true) {
+    if ('cpu_offload_param' in z) {
+      if (z.cpu_offload_param === true) {
         if ('offload_param' in z)
           throw new ConfigError(
-            'config has both "zero_optimization.cpu_offload_params" and "zero_optimization.offload_param"; keep only offload_param.',
-            'zero_optimization.cpu_offload_params',
+            'config has both "zero_optimization.cpu_offload_param" and "zero_optimization.offload_param"; keep only offload_param.',
+            'zero_optimization.cpu_offload_param',
           );
         z.offload_param = { device: 'cpu', pin_memory: z.cpu_offload_use_pin_memory === true };
-      } else if (z.cpu_offload_params !== false) {
+      } else if (z.cpu_offload_param !== false && z.cpu_offload_param !== null) {
         throw new ConfigError(
-          `config "zero_optimization.cpu_offload_params" = ${JSON.stringify(z.cpu_offload_params)} must be true or false.`,
-          'zero_optimization.cpu_offload_params',
+          `config "zero_optimization.cpu_offload_param" = ${JSON.stringify(z.cpu_offload_param)} must be true or false.`,
+          'zero_optimization.cpu_offload_param',
         );
       }
-      delete z.cpu_offload_params;
+      delete z.cpu_offload_param;
     }
     delete z.cpu_offload_use_pin_memory;
   } else if (typeof z === 'boolean') {
@@ -219,5 +199,26 @@ export function normalize(input: unknown): Normalized {
       'zero_optimization',
     );
   }
-  return { json, ignoredKeys };
+  return { json, ignoredKeys, warnings };
+}
+
+/**
+ * data_types {grad_accum_dtype}: zerots accumulates gradients in the training precision (fp32 master weights are
+ * updated from them), so another accumulation dtype is warned about and not applied; other keys are refused.
+ */
+function dataTypes(json: Json, warnings: string[]): void {
+  const d = json.data_types;
+  if (d === undefined) return;
+  if (!isObject(d) || Object.keys(d).some((k) => k !== 'grad_accum_dtype')) {
+    throw new ConfigError(
+      `config "data_types" = ${JSON.stringify(d)}: zerots knows only {"grad_accum_dtype": ...}; remove the other keys.`,
+      'data_types',
+    );
+  }
+  if (d.grad_accum_dtype !== undefined && d.grad_accum_dtype !== null)
+    warnings.push(
+      `config "data_types.grad_accum_dtype" = ${JSON.stringify(d.grad_accum_dtype)} is ignored: zerots accumulates ` +
+        'gradients in the training precision.',
+    );
+  delete json.data_types;
 }

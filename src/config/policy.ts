@@ -113,7 +113,12 @@ export function policyFromConfig(config: ZeroConfig): ZeroPolicy {
     stage: z.stage,
     precision,
     lossScaling: precision !== 'fp16' ? 'none' : config.fp16.lossScale > 0 ? 'static' : 'dynamic',
-    gradientReducer: Object.freeze({ kind: reducer, bucketElements: z.reduceBucketSize, overlapComm: z.overlapComm }),
+    // reduce_bucket_size 0 (DeepSpeed accepts it): every parameter is its own bucket, as a 1-element budget gives.
+    gradientReducer: Object.freeze({
+      kind: reducer,
+      bucketElements: Math.max(1, z.reduceBucketSize),
+      overlapComm: z.overlapComm,
+    }),
     parameterFetcher: Object.freeze({
       kind: fetcher,
       prefetchElements: z.stage3PrefetchBucketSize,

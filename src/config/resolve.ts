@@ -3,6 +3,7 @@
 // per-type optimizer/scheduler params, values of DeepSpeed-only features, then the batch triple.
 import { ConfigError } from '../errors.js';
 import { resolveBatch } from './batch.js';
+import { INERT_CHECKED_TOP_LEVEL, INERT_OFFLOAD, INERT_ZERO } from './keys.js';
 import { normalize } from './normalize.js';
 import { optimizerParamsSchemas, schedulerParamsSchemas, topLevelSchema } from './schema.js';
 import type {
@@ -34,8 +35,8 @@ export function resolveConfig(input: unknown, opts: ResolveOptions): ZeroConfig 
   }
   const normalized = normalize(input);
   const json = normalized.json as Json;
-  const ignoredKeys = normalized.ignoredKeys;
   validateAgainst(topLevelSchema, json, '');
+  const ignoredKeys = [...normalized.ignoredKeys, ...inertKeys(json)];
   const optimizer = json.optimizer === undefined ? null : resolveOptimizer(json.optimizer);
   const scheduler = json.scheduler === undefined ? null : resolveScheduler(json.scheduler);
   const zero = resolveZero(json.zero_optimization ?? {});
@@ -75,7 +76,9 @@ export function resolveConfig(input: unknown, opts: ResolveOptions): ZeroConfig 
     wallClockBreakdown: json.wall_clock_breakdown ?? false,
     prescaleGradients: json.prescale_gradients ?? false,
     gradientPredivideFactor: json.gradient_predivide_factor ?? 1,
+    communicationDataType: json.communication_data_type ?? null,
     ignoredKeys,
+    warnings: normalized.warnings,
   };
   return deepFreeze(config);
 }
@@ -147,16 +150,17 @@ function resolveScheduler(s: Json): SchedulerConfig {
 /** DeepSpeed keys accepted only at their defaults: other values select features zerots does not implement. */
 const ONLY_DEFAULT: Record<string, unknown> = {
   legacy_stage1: false,
-  zero_hpz_partition_size: 1,
   zero_quantized_weights: false,
+  zero_quantized_nontrainable_weights: false,
   zero_quantized_gradients: false,
   mics_shard_size: -1,
-  use_multi_rank_bucket_allreduce: true,
-  memory_efficient_linear: true,
+  zeropp_loco_param: null,
 };
 
 function resolveZero(z: Json): ZeroOptimizationConfig {
-  for (const [k, def] of Object.entries(ONLY_DEFAULT)) {
+  // zero_hpz_partition_size 0 or 1 both mean one partition group (no hierarchical partitioning).
+  if (z.zero_hpz_partition_size === 0) z.zero_hpz_partition_size = 1;
+  for (const [k, def] of Object.entries({ ...ONLY_DEFAULT, zero_hpz_partition_size: 1 })) {
     if (k in z && z[k] !== def) {
       throw new ConfigError(
         `config "zero_optimization.${k}" = ${JSON.stringify(z[k])} selects a DeepSpeed feature zerots does not ` +
@@ -207,14 +211,27 @@ function resolveZero(z: Json): ZeroOptimizationConfig {
     offloadOptimizer,
     offloadParam,
     subGroupSize: z.sub_group_size ?? 1e9,
-    stage3PrefetchBucketSize: z.stage3_prefetch_bucket_size ?? 5e7,
-    stage3ParamPersistenceThreshold: z.stage3_param_persistence_threshold ?? 1e5,
-    stage3MaxLiveParameters: z.stage3_max_live_parameters ?? 1e9,
-    stage3MaxReuseDistance: z.stage3_max_reuse_distance ?? 1e9,
-    stage3Gather16bitWeightsOnModelSave: z.stage3_gather_16bit_weights_on_model_save ?? false,
+    stage3PrefetchBucketSize: z.prefetch_bucket_size ?? 5e7,
+    stage3ParamPersistenceThreshold: z.param_persistence_threshold ?? 1e5,
+    stage3MaxLiveParameters: z.max_live_parameters ?? 1e9,
+    stage3MaxReuseDistance: z.max_reuse_distance ?? 1e9,
+    stage3Gather16bitWeightsOnModelSave: z.gather_16bit_weights_on_model_save ?? false,
     roundRobinGradients: z.round_robin_gradients ?? false,
     ignoreUnusedParameters: z.ignore_unused_parameters ?? true,
   };
+}
+
+/** Key paths present in the (normalized, validated) config that zerots accepts without acting on them. */
+function inertKeys(json: Json): string[] {
+  const out = INERT_CHECKED_TOP_LEVEL.filter((k) => k in json);
+  const z: Json = json.zero_optimization ?? {};
+  for (const k of INERT_ZERO) if (k in z) out.push(`zero_optimization.${k}`);
+  for (const o of ['offload_optimizer', 'offload_param'])
+    for (const k of INERT_OFFLOAD) if (z[o] !== undefined && k in z[o]) out.push(`zero_optimization.${o}.${k}`);
+  if (json.bf16?.immediate_grad_update !== undefined) out.push('bf16.immediate_grad_update');
+  if (json.bf16?.check_grad_overflow !== undefined) out.push('bf16.check_grad_overflow');
+  if (json.fp16?.auto_cast !== undefined) out.push('fp16.auto_cast');
+  return out;
 }
 
 function deepFreeze<T>(o: T): T {

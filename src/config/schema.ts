@@ -39,35 +39,43 @@ export const offloadParamSchema = object({
   max_in_cpu: size,
 });
 
+/** zero_optimization under DeepSpeed's field names (normalize.ts renames the stage3_ aliases); ranges are DeepSpeed's. */
 export const zeroOptimizationSchema = object({
   stage: { type: 'integer', enum: [0, 1, 2, 3] },
   contiguous_gradients: bool,
   reduce_scatter: bool,
-  reduce_bucket_size: posInt,
+  reduce_bucket_size: size,
   allgather_partitions: bool,
-  allgather_bucket_size: posInt,
+  allgather_bucket_size: size,
   overlap_comm: bool,
   load_from_fp32_weights: bool,
   elastic_checkpoint: bool,
   offload_optimizer: offloadOptimizerSchema,
   offload_param: offloadParamSchema,
-  sub_group_size: posInt,
-  stage3_prefetch_bucket_size: size,
-  stage3_param_persistence_threshold: size,
-  stage3_max_live_parameters: size,
-  stage3_max_reuse_distance: size,
-  stage3_gather_16bit_weights_on_model_save: bool,
+  sub_group_size: size,
+  prefetch_bucket_size: size,
+  param_persistence_threshold: size,
+  model_persistence_threshold: size,
+  max_live_parameters: size,
+  max_reuse_distance: size,
+  gather_16bit_weights_on_model_save: bool,
+  module_granularity_threshold: size,
+  use_all_reduce_for_fetch_params: bool,
   round_robin_gradients: bool,
   ignore_unused_parameters: bool,
+  memory_efficient_linear: bool,
+  pipeline_loading_checkpoint: bool,
+  override_module_apply: bool,
+  use_multi_rank_bucket_allreduce: bool,
+  mics_hierarchical_params_gather: bool,
   // Accepted at their DeepSpeed defaults only (resolve.ts refuses other values: features zerots lacks).
   legacy_stage1: bool,
-  zero_hpz_partition_size: posInt,
+  zero_hpz_partition_size: nonNegInt,
   zero_quantized_weights: bool,
+  zero_quantized_nontrainable_weights: bool,
   zero_quantized_gradients: bool,
+  zeropp_loco_param: { type: ['object', 'null'] },
   mics_shard_size: { type: 'integer' },
-  memory_efficient_linear: bool,
-  use_multi_rank_bucket_allreduce: bool,
-  stage3_module_granularity_threshold: size,
 });
 
 export const fp16Schema = object({
@@ -82,7 +90,7 @@ export const fp16Schema = object({
   fp16_master_weights_and_grads: bool,
 });
 
-export const bf16Schema = object({ enabled: bool, immediate_grad_update: bool });
+export const bf16Schema = object({ enabled: bool, immediate_grad_update: bool, check_grad_overflow: bool });
 
 export const topLevelSchema = object({
   train_batch_size: posInt,
@@ -93,6 +101,7 @@ export const topLevelSchema = object({
   wall_clock_breakdown: bool,
   prescale_gradients: bool,
   gradient_predivide_factor: { type: 'number', exclusiveMinimum: 0 },
+  communication_data_type: { enum: ['fp32', 'fp16', 'bf16', null] },
   optimizer: object({ type: { type: 'string' }, params: { type: 'object' } }, ['type']),
   scheduler: object({ type: { type: 'string' }, params: { type: 'object' } }, ['type']),
   fp16: fp16Schema,

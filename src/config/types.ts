@@ -6,6 +6,7 @@ export type OptimizerType = 'Adam' | 'AdamW' | 'SGD';
 export type SchedulerType = 'WarmupLR' | 'WarmupDecayLR' | 'WarmupCosineLR';
 export type OffloadDevice = 'none' | 'cpu' | 'nvme';
 export type WarmupType = 'log' | 'linear';
+export type CommDataType = 'fp32' | 'fp16' | 'bf16';
 
 /** optimizer.params for Adam / AdamW. */
 export interface AdamParams {
@@ -99,11 +100,11 @@ export interface ZeroOptimizationConfig {
   readonly offloadOptimizer: OffloadOptimizerConfig; // offload_optimizer (or the older cpu_offload: true)
   readonly offloadParam: OffloadParamConfig; // offload_param (or the older cpu_offload_params: true)
   readonly subGroupSize: number; // sub_group_size, default 1e9
-  readonly stage3PrefetchBucketSize: number; // stage3_prefetch_bucket_size, default 5e7
-  readonly stage3ParamPersistenceThreshold: number; // stage3_param_persistence_threshold, default 1e5
-  readonly stage3MaxLiveParameters: number; // stage3_max_live_parameters, default 1e9
-  readonly stage3MaxReuseDistance: number; // stage3_max_reuse_distance, default 1e9
-  readonly stage3Gather16bitWeightsOnModelSave: boolean; // stage3_gather_16bit_weights_on_model_save (alias ..._fp16_...)
+  readonly stage3PrefetchBucketSize: number; // prefetch_bucket_size (alias stage3_...), default 5e7
+  readonly stage3ParamPersistenceThreshold: number; // param_persistence_threshold (alias stage3_...), default 1e5
+  readonly stage3MaxLiveParameters: number; // max_live_parameters (alias stage3_...), default 1e9
+  readonly stage3MaxReuseDistance: number; // max_reuse_distance (alias stage3_...), default 1e9
+  readonly stage3Gather16bitWeightsOnModelSave: boolean; // gather_16bit_weights_on_model_save (alias stage3_...)
   readonly roundRobinGradients: boolean; // round_robin_gradients, default false
   readonly ignoreUnusedParameters: boolean; // ignore_unused_parameters, default true
 }
@@ -124,6 +125,10 @@ export interface ZeroConfig {
   readonly wallClockBreakdown: boolean; // wall_clock_breakdown, default false
   readonly prescaleGradients: boolean; // prescale_gradients, default false
   readonly gradientPredivideFactor: number; // gradient_predivide_factor, default 1
-  /** DeepSpeed keys accepted but not acted on (monitoring, profilers, ...), as key paths. */
+  /** communication_data_type: the dtype gradients are reduced in; null = the training precision (DeepSpeed's). */
+  readonly communicationDataType: CommDataType | null;
+  /** DeepSpeed keys accepted but not acted on (monitoring, profilers, performance knobs, ...), as key paths. */
   readonly ignoredKeys: readonly string[];
+  /** One line per key DeepSpeed ignores or reads elsewhere (set aside, not used), saying what zerots does instead. */
+  readonly warnings: readonly string[];
 }
