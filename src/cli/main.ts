@@ -45,7 +45,7 @@ async function load<T>(file: string): Promise<T> {
 
 const program = new Command('zerots')
   .description('ZeRO data-parallel training for TypeScript on Node.js')
-  .showHelpAfterError()
+  .showHelpAfterError('(zerots <command> --help shows the options)')
   .enablePositionalOptions();
 
 const bench = program
@@ -93,20 +93,39 @@ bench
 
 program
   .command('train')
-  .description(
-    'train GPT on the shipped corpus through the ZeRO engine: one rank (stage 0) or N thread ranks (stage 2)',
-  )
+  .description('train a GPT on your text (or the shipped corpus) through the ZeRO engine on N ranks')
+  .option('--config <file>', 'DeepSpeed JSON config; "auto" values are filled from these flags and the model')
+  .option('--data <file>', 'training text: plain text, or JSON Lines with a "text" field (.jsonl); .gz is read too')
+  .option('--tokenizer <name>', 'byte | gpt2 (GPT-2 BPE, vocabulary 50257)', 'byte')
+  .option('--model <name|file>', 'gpt2 | gpt2-medium | gpt2-large | gpt2-xl | tiny | FILE.json (dimensions)')
+  .option('--steps <n>', 'optimizer steps', int('--steps', 1, 1_000_000_000))
+  .option('--world-size <n>', 'data-parallel ranks', int('--world-size', 1, 64))
+  .option('--transport <t>', 'threads | tcp (ranks as processes)', transport, 'threads')
+  .option('--micro-batch <n>', 'sequences per rank per micro-step', int('--micro-batch', 1, 1 << 20))
+  .option('--lr <x>', 'peak learning rate (fills "auto"; AdamW when the config has no optimizer)', positive('--lr'))
+  .option('--seed <n>', 'model initialisation and data order seed', int('--seed', 0, 2 ** 31 - 1))
+  .option('--eval-every <n>', 'held-out loss every n steps (and at the end)', int('--eval-every', 1, 1_000_000_000))
+  .option('--eval-batches <n>', 'held-out micro-batches per rank', int('--eval-batches', 0, 1 << 20))
+  .option('--device-mib <n>', 'device memory per rank, MiB (default 512, at most 4096)', int('--device-mib', 16, 4096))
   .option(
-    '--config <file>',
-    'DeepSpeed JSON config (default: stage 0 on one rank, 2 on several; AdamW, WarmupCosineLR)',
+    '--host-mib <n>',
+    'host memory per rank for offload, MiB (default: unbounded)',
+    int('--host-mib', 16, 1 << 30),
   )
-  .option('--steps <n>', 'optimizer steps', int('--steps', 1, 1_000_000))
-  .option(
-    '--world-size <n>',
-    'data-parallel ranks as worker threads (default 1: this thread)',
-    int('--world-size', 1, 64),
+  .option('--log <file>', 'JSON Lines file: one record per step')
+  .option('--verbose', 'show the stack of an error')
+  .addHelpText(
+    'after',
+    `
+Examples:
+  zerots train --steps 50
+  zerots train --data corpus.jsonl --tokenizer gpt2 --model tiny --world-size 2 --steps 20
+  zerots train --config ds_config.json --world-size 2 --steps 100 --log run.jsonl`,
   )
-  .action(async (o) => (await load<{ train(o: unknown): Promise<void> }>('./train.js')).train(o));
+  .action(async (o) => {
+    const { log, verbose: _v, ...rest } = o as { log?: string; verbose?: boolean } & Record<string, unknown>;
+    await (await load<{ train(o: unknown): Promise<void> }>('./train.js')).train({ ...rest, logFile: log });
+  });
 
 program
   .command('launch')
@@ -164,11 +183,11 @@ program
   .option('--steps <n>', 'steps per stage', int('--steps', 1, 10_000))
   .action(async (o) => (await load<{ demo(o: unknown): Promise<void> }>('./demo.js')).demo(o));
 
+// Bad input is one line and a non-zero exit; the stack only with --verbose (any subcommand).
+const verbose = process.argv.includes('--verbose');
 program.parseAsync(process.argv).catch((err: unknown) => {
-  if (err instanceof ZeroTsError) {
-    console.error(`zerots: ${err.name}: ${err.message}`);
-  } else {
-    console.error(err);
-  }
+  if (verbose) console.error(err);
+  else if (err instanceof ZeroTsError) console.error(`zerots: ${err.name}: ${err.message}`);
+  else console.error(`zerots: ${err instanceof Error ? err.message : String(err)} (--verbose shows the stack)`);
   process.exit(1);
 });

@@ -1,13 +1,19 @@
-// `zerots train`: GPT on the shipped corpus through the ZeRO engine, reporting the training loss and the held-out
-// loss. One path for every world size: N thread ranks (--world-size, default 1: this thread over the local process
-// group), the DeepSpeed config (--config) deciding stage, precision, batch sizes, optimizer and schedule; without
-// one, gptTrainingConfig (src/train/configs.ts): ZeRO stage 2 on several ranks, stage 0 (plain data parallelism,
-// which at one rank is plain training) on one, fp32, AdamW, WarmupCosineLR, clipping at 1.0. The model size comes
-// from `model` options (defaults below). A non-finite final loss is a NumericsError (a non-zero exit).
+// `zerots train`: a GPT on the user's text (--data: plain text or JSONL; default the shipped corpus), tokenized as
+// bytes or with GPT-2's BPE (--tokenizer), at a preset or given size (--model), through the ZeRO engine on N ranks
+// (--world-size, threads or --transport tcp processes; world size 1 runs in this thread over the local group). The
+// DeepSpeed config (--config) decides stage, precision, batch sizes, optimizer and schedule, with "auto" filled
+// from the flags and the model as the Hugging Face Trainer fills it (src/config/auto.ts) and AdamW when it names no
+// optimizer; without one, gptTrainingConfig (src/train/configs.ts). Rank 0 draws a progress bar on a terminal
+// (plain lines otherwise) and --log writes a JSON record per step; the last stdout line is one JSON object
+// ({"train": ...}). No time limit. A non-finite final loss is a NumericsError (a non-zero exit).
 import { readFileSync } from 'node:fs';
+import { fillAuto, type AutoValues } from '../config/auto.js';
+import { configNotices } from '../config/notices.js';
 import { resolveConfig } from '../config/resolve.js';
+import { loadTextDataset } from '../data/dataset.js';
 import { ConfigError } from '../errors.js';
 import type { GPTConfig } from '../nn/gpt.js';
+import { type ModelDims, modelForTokenizer, modelFromJson, modelPreset } from '../nn/presets.js';
 import { gptTrainingConfig } from '../train/configs.js';
 import type { RunReport } from '../train/report.js';
 import { trainWorld } from '../train/world.js';
@@ -16,17 +22,31 @@ export interface TrainCliOptions {
   config?: string;
   steps?: number;
   worldSize?: number;
-  /** Model shape (default: 4 layers, d 128, 4 heads, context 64, vocab 256). */
-  model?: Partial<Omit<GPTConfig, 'seed'>>;
-  /** Sequences per rank per step without --config (default 16 on one rank, 8 on several). */
+  /** --data: a text or JSONL file (default: the shipped corpus). */
+  data?: string;
+  /** --tokenizer byte | gpt2 (default byte). */
+  tokenizer?: string;
+  /** --model: a preset name or FILE.json, or the dimensions (default: 4 layers, d 128, 4 heads, context 64). */
+  model?: string | Partial<Omit<GPTConfig, 'seed'>>;
+  /** --micro-batch: sequences per rank per micro-step (default 16 on one rank, 8 on several). */
+  microBatch?: number;
+  /** the same as microBatch (the name the API had first) */
   batchSize?: number;
   lr?: number;
+  /** Held-out evaluation every this many steps, besides the end (default: only at the end). */
+  evalEvery?: number;
   /** Held-out micro-batches per rank (default 4). */
   evalBatches?: number;
+  transport?: 'threads' | 'tcp';
   kernels?: 'wasm' | 'js';
   seed?: number;
-  /** Device bytes per rank (default 512 MiB). */
-  deviceBytes?: number;
+  /** Device memory per rank in MiB (default 512), host memory per rank for offload in MiB (default unbounded). */
+  deviceMib?: number;
+  hostMib?: number;
+  /** --log: JSON Lines file, one record per step. */
+  logFile?: string;
+  /** Draw the progress bar (default: stdout is a terminal and no `log` function is given). */
+  bar?: boolean;
   /** Where lines go; default: rank 0's progress live to stdout, the rest through console.log. */
   log?: (line: string) => void;
 }
@@ -39,12 +59,134 @@ export const DEFAULT_MODEL: Omit<GPTConfig, 'seed'> = {
   nEmbd: 128,
 };
 
-function readJson(path: string): unknown {
+/** The hyperparameters the flags stand for (what fills "auto" and a missing optimizer). */
+const ADAMW = { betas: [0.9, 0.95] as const, eps: 1e-8, weightDecay: 0.1, clip: 1.0, lr: 3e-3 };
+
+function readJson(path: string, what: string): unknown {
+  let text: string;
   try {
-    return JSON.parse(readFileSync(path, 'utf8'));
+    text = readFileSync(path, 'utf8');
   } catch (e) {
-    throw new ConfigError(`cannot read config ${path}: ${(e as Error).message}`, 'config');
+    throw new ConfigError(`cannot read ${what} ${path}: ${(e as Error).message}`, what);
   }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(`${what} ${path} is not valid JSON: ${(e as Error).message}`, what);
+  }
+}
+
+function modelDims(m: TrainCliOptions['model'], tokenizerVocab: number): { dims: ModelDims; name: string } {
+  if (m === undefined) return { dims: { ...DEFAULT_MODEL, vocabSize: Math.max(256, tokenizerVocab) }, name: 'default' };
+  if (typeof m !== 'string') return { dims: { ...DEFAULT_MODEL, ...m }, name: 'given' };
+  const dims = m.endsWith('.json') ? modelFromJson(readJson(m, 'model'), m) : modelPreset(m);
+  return { dims: modelForTokenizer(dims, tokenizerVocab, m), name: m };
+}
+
+function positiveInt(v: number | undefined, flag: string): void {
+  if (v !== undefined && !(Number.isSafeInteger(v) && v >= 1))
+    throw new ConfigError(`${flag} ${v}: use a whole number >= 1`, flag.replace(/^--/, ''));
+}
+
+/**
+ * A flag the user gave that the config contradicts with a concrete value: the Trainer's "mismatch" error, rather
+ * than one of the two silently winning.
+ */
+function checkMatch(json: unknown, path: string[], flag: string, value: number | undefined): void {
+  if (value === undefined) return;
+  let v: unknown = json;
+  for (const k of path) v = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined;
+  if (typeof v === 'number' && v !== value)
+    throw new ConfigError(
+      `config "${path.join('.')}" = ${v} but ${flag} ${value}; set it to "auto" in the config, or drop the flag.`,
+      path.join('.'),
+    );
+}
+
+export async function train(opts: TrainCliOptions = {}): Promise<RunReport> {
+  const N = opts.worldSize ?? 1;
+  if (!(Number.isSafeInteger(N) && N >= 1))
+    throw new ConfigError(`world size ${opts.worldSize}: use a whole number >= 1`, 'worldSize');
+  const steps = opts.steps ?? 300;
+  if (!(Number.isSafeInteger(steps) && steps > 0))
+    throw new ConfigError(`steps = ${steps} must be a positive integer`, 'steps');
+  const micro = opts.microBatch ?? opts.batchSize;
+  positiveInt(micro, '--micro-batch');
+  positiveInt(opts.evalEvery, '--eval-every');
+  if (opts.lr !== undefined && !(opts.lr > 0)) throw new ConfigError(`--lr ${opts.lr}: use a number > 0`, 'lr');
+  const log = opts.log ?? ((l: string) => console.log(l));
+  const dataset = await loadTextDataset({ data: opts.data, tokenizer: opts.tokenizer });
+  const { dims: model, name: modelName } = modelDims(opts.model, dataset.tokenizer.vocabSize);
+  const raw =
+    opts.config === undefined
+      ? gptTrainingConfig({ steps, stage: N === 1 ? 0 : 2, microBatch: micro ?? (N === 1 ? 16 : 8), lr: opts.lr })
+      : readJson(opts.config, 'config');
+  checkMatch(raw, ['train_micro_batch_size_per_gpu'], '--micro-batch', micro);
+  checkMatch(raw, ['optimizer', 'params', 'lr'], '--lr', opts.lr);
+  const values: AutoValues = {
+    worldSize: N,
+    microBatch: micro ?? (N === 1 ? 16 : 8),
+    gradientAccumulation: 1,
+    lr: opts.lr ?? ADAMW.lr,
+    betas: ADAMW.betas,
+    eps: ADAMW.eps,
+    weightDecay: ADAMW.weightDecay,
+    gradClip: ADAMW.clip,
+    warmupSteps: Math.max(1, Math.round(steps / 10)),
+    totalSteps: steps,
+    precision: 'fp32',
+    hiddenSize: model.nEmbd,
+  };
+  const { config: json, filled } = fillAuto(raw, values);
+  const c = resolveConfig(json, { worldSize: N });
+  for (const line of configNotices(c, filled)) log(line);
+  const precision = c.bf16.enabled ? 'bf16' : c.fp16.enabled ? 'fp16' : 'fp32';
+  const T = model.blockSize;
+  const transport = opts.transport ?? 'threads';
+  log(
+    `training GPT ${modelName} (${model.nLayer} layers, d ${model.nEmbd}, ${model.nHead} heads, context ${T}, ` +
+      `vocabulary ${model.vocabSize}) on ${dataset.source} (${dataset.tokens.length} ${dataset.tokenizer.name} ` +
+      `tokens) with ZeRO stage ${c.zero.stage}, ${precision}, ${N} ${transport === 'tcp' ? 'process' : 'thread'} ` +
+      `rank${N === 1 ? '' : 's'}, ${c.trainBatchSize * T} tokens/step (micro-batch ${c.trainMicroBatchSizePerGpu} x ` +
+      `accumulation ${c.gradientAccumulationSteps} x ${N} ranks), ${steps} steps, ${opts.kernels ?? 'wasm'} kernels; ` +
+      `ln(${model.vocabSize}) = ${Math.log(model.vocabSize).toFixed(3)}`,
+  );
+  const bar = opts.bar ?? (opts.log === undefined && process.stdout.isTTY === true);
+  const [r] = await trainWorld(
+    {
+      model,
+      seed: opts.seed ?? 1337,
+      runs: [{ label: 'train', config: json }],
+      steps,
+      untimedSteps: 1,
+      evalBatches: opts.evalBatches ?? 4,
+      ...(opts.evalEvery === undefined ? {} : { evalEvery: opts.evalEvery }),
+      kernels: opts.kernels ?? 'wasm',
+      deviceBytes: (opts.deviceMib ?? 512) * 2 ** 20,
+      ...(opts.hostMib === undefined ? {} : { hostBytes: opts.hostMib * 2 ** 20 }),
+      corpus: dataset.tokens,
+      progressEvery: Math.max(1, Math.round(steps / 10)),
+      progressTo: opts.log === undefined ? 'stdout' : 'none',
+      display: {
+        bar,
+        columns: process.stdout.columns,
+        ...(opts.logFile === undefined ? {} : { logFile: opts.logFile }),
+      },
+    },
+    N,
+    null,
+    transport,
+  );
+  const report = r!;
+  if (opts.log !== undefined) for (const l of report.perRank[0]!.lines) log(l);
+  const rec = trainRecord(report);
+  log(
+    `held-out loss ${report.valLoss!.toFixed(4)} (mean over ${N} rank${N === 1 ? '' : 's'}) after ${steps} steps; ` +
+      `${Math.round(rec.tokensPerSecond as number)} tok/s; peak device memory per rank ` +
+      `${(Math.max(...report.devicePeakBytes) / 2 ** 20).toFixed(1)} MiB`,
+  );
+  log(JSON.stringify({ train: rec }));
+  return report;
 }
 
 /** The `{"train": ...}` JSON line: the report without its per-step and per-rank detail. */
@@ -64,58 +206,4 @@ export function trainRecord(r: RunReport): Record<string, unknown> {
     commBytesPerStep: r.commBytesPerStep,
     skippedSteps: r.skippedSteps,
   };
-}
-
-export async function train(opts: TrainCliOptions = {}): Promise<RunReport> {
-  const N = opts.worldSize ?? 1;
-  if (!(Number.isSafeInteger(N) && N >= 1))
-    throw new ConfigError(`world size ${opts.worldSize}: use a whole number >= 1`, 'worldSize');
-  const steps = opts.steps ?? 300;
-  if (!(Number.isSafeInteger(steps) && steps > 0))
-    throw new ConfigError(`steps = ${steps} must be a positive integer`, 'steps');
-  const model = { ...DEFAULT_MODEL, ...opts.model };
-  const json =
-    opts.config === undefined
-      ? gptTrainingConfig({
-          steps,
-          stage: N === 1 ? 0 : 2,
-          microBatch: opts.batchSize ?? (N === 1 ? 16 : 8),
-          lr: opts.lr,
-        })
-      : readJson(opts.config);
-  const c = resolveConfig(json, { worldSize: N });
-  const precision = c.bf16.enabled ? 'bf16' : c.fp16.enabled ? 'fp16' : 'fp32';
-  const log = opts.log ?? ((l: string) => console.log(l));
-  const T = model.blockSize;
-  log(
-    `training GPT (${model.nLayer} layers, d ${model.nEmbd}, ${model.nHead} heads, context ${T}) on the shipped corpus with ` +
-      `ZeRO stage ${c.zero.stage}, ${precision}, ${N} thread rank${N === 1 ? '' : 's'}, ${c.trainBatchSize * T} tokens/step ` +
-      `(micro-batch ${c.trainMicroBatchSizePerGpu} x accumulation ${c.gradientAccumulationSteps} x ${N} ranks), ${steps} steps, ` +
-      `${opts.kernels ?? 'wasm'} kernels; ln(256) = ${Math.log(256).toFixed(3)}`,
-  );
-  const [r] = await trainWorld(
-    {
-      model,
-      seed: opts.seed ?? 1337,
-      runs: [{ label: 'train', config: json }],
-      steps,
-      untimedSteps: 1,
-      evalBatches: opts.evalBatches ?? 4,
-      kernels: opts.kernels ?? 'wasm',
-      deviceBytes: opts.deviceBytes ?? 512 << 20,
-      progressEvery: Math.max(1, Math.round(steps / 10)),
-      progressTo: opts.log === undefined ? 'stdout' : 'none',
-    },
-    N,
-  );
-  const report = r!;
-  if (opts.log !== undefined) for (const l of report.perRank[0]!.lines) log(l);
-  const rec = trainRecord(report);
-  log(
-    `held-out loss ${report.valLoss!.toFixed(4)} (mean over ${N} rank${N === 1 ? '' : 's'}) after ${steps} steps; ` +
-      `${Math.round(rec.tokensPerSecond as number)} tok/s; peak device memory per rank ` +
-      `${(Math.max(...report.devicePeakBytes) / 2 ** 20).toFixed(1)} MiB`,
-  );
-  log(JSON.stringify({ train: rec }));
-  return report;
 }

@@ -18,7 +18,7 @@ export interface HeldOutShare {
 }
 
 /** Mean loss over this rank's `batches` validation batches. */
-export function heldOutLoss(device: Device, model: GPT, val: Uint8Array, share: HeldOutShare): number {
+export function heldOutLoss(device: Device, model: GPT, val: Uint8Array | Int32Array, share: HeldOutShare): number {
   const T = share.blockSize;
   const sampler = new DistributedSampler(val, {
     blockSize: T,

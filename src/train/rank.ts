@@ -24,6 +24,9 @@ import { initialize, type StepInfo, type ZeroEngine } from '../zero/engine.js';
 import { heldOutLoss } from './held-out.js';
 import type { PhaseSeconds, RankResult, RunConfig, RunSpec } from './spec.js';
 import { median } from './stats.js';
+import { ProgressReporter } from './progress.js';
+import { policyFromConfig } from '../config/policy.js';
+import { HostMemory } from '../tensor/host.js';
 
 const OPS: readonly CollectiveOp[] = ['all_reduce', 'reduce_scatter', 'all_gather', 'broadcast', 'barrier'];
 
@@ -66,12 +69,14 @@ interface World {
   ctx: RankContext;
   spec: RunSpec;
   /** The training split of the corpus. */
-  train: Uint8Array;
+  train: Uint8Array | Int32Array;
   /** One float for averaging a loss over the ranks (progress lines). */
   mean: Allocation;
   lines: string[];
   /** The device's peak bytes before the last resetPeak (the runs reset it to measure each one's steady state). */
   peakBefore: number;
+  /** Rank 0's bar and step log (spec.display), else null. */
+  reporter: ProgressReporter | null;
 }
 
 export async function trainRank(ctx: RankContext, spec: RunSpec): Promise<RankResult[]> {
@@ -88,7 +93,11 @@ export async function trainRank(ctx: RankContext, spec: RunSpec): Promise<RankRe
   const { train, val } = trainValSplit(spec.corpus ?? loadCorpus());
   const configs = spec.runs.map((r) => resolveConfig(r.config, { worldSize: ctx.worldSize }));
   const mean = device.alloc(4, 'comm', 'loss averaged over ranks (progress lines)');
-  const w: World = { device, group, ctx, spec, train, mean, lines: [], peakBefore: 0 };
+  const reporter =
+    ctx.rank === 0 && spec.display !== undefined && (spec.display.bar || spec.display.logFile !== undefined)
+      ? new ProgressReporter({ steps: spec.steps, fd: 1, ...spec.display })
+      : null;
+  const w: World = { device, group, ctx, spec, train, mean, lines: [], peakBefore: 0, reporter };
   const idle = device.memoryStats().inUseBytes;
   // at least one untimed step (the memory is measured there) and, from 2 steps on, at least one timed step
   const untimed = Math.min(Math.max(1, spec.untimedSteps), Math.max(1, spec.steps - 1));
@@ -96,15 +105,21 @@ export async function trainRank(ctx: RankContext, spec: RunSpec): Promise<RankRe
   let out: RankResult[];
   try {
     for (let k = 0; k < spec.runs.length; k++) lives.push(start(w, spec.runs[k]!, configs[k]!, untimed));
-    for (let s = 0; s < untimed; s++) progress(w, lives, s);
+    for (let s = 0; s < untimed; s++) {
+      progress(w, lives, s);
+      midEval(w, lives, s, val);
+    }
     for (let s = untimed; s < spec.steps; s++) {
       // rotate which run goes first, so that no run always follows the same one
       for (let k = 0; k < lives.length; k++) timedStep(w, lives[(k + s) % lives.length]!, s);
       progress(w, lives, s);
+      midEval(w, lives, s, val);
     }
+    reporter?.stop();
     out = lives.map((live) => finish(w, live, val));
     out[0]!.lines = w.lines;
   } finally {
+    reporter?.stop();
     for (const live of lives) live.engine.dispose();
   }
   const left = device.memoryStats().inUseBytes - idle;
@@ -121,7 +136,13 @@ function start(w: World, run: RunConfig, config: ZeroConfig, untimed: number): L
   const above = (c: MemoryCategory, v: number) => v - base.byCategory[c].inUse;
   resetPeak(w);
   const model = new GPT(device, { ...spec.model, seed: spec.seed }, { materialize: false });
-  const engine = initialize({ model, config, group, device, noDecay: gptNoDecay });
+  const policy = policyFromConfig(config);
+  // offload: the rank's host memory (HostMemory, outside the device's capacity), as DeepSpeed's CPU buffers
+  const host =
+    policy.optimizerState.placement === 'host' || policy.paramShardPlacement === 'host'
+      ? new HostMemory({ capacityBytes: spec.hostBytes, kernels: spec.kernels, name: `host${w.ctx.rank}` })
+      : undefined;
+  const engine = initialize({ model, config, group, device, host, noDecay: gptNoDecay });
   const sampler = new DistributedSampler(w.train, {
     blockSize: spec.model.blockSize,
     microBatchSize: config.trainMicroBatchSizePerGpu,
@@ -221,7 +242,10 @@ function timedStep(w: World, live: Live, s: number): void {
 /** Step s's progress line, on rank 0, with each run's loss averaged over the ranks (a collective: every rank calls it). */
 function progress(w: World, lives: readonly Live[], s: number): void {
   const { spec, ctx, device, group } = w;
-  if (spec.progressEvery <= 0 || ((s + 1) % spec.progressEvery !== 0 && s + 1 !== spec.steps)) return;
+  const lineStep = spec.progressEvery > 0 && ((s + 1) % spec.progressEvery === 0 || s + 1 === spec.steps);
+  // the bar and the step log want every step: their ranks all take part in the averaging (rank 0 alone knows)
+  const everyStep = spec.display !== undefined && (spec.display.bar || spec.display.logFile !== undefined);
+  if (!lineStep && !everyStep) return;
   const v = device.f32(w.mean.ptr, 1);
   const means = lives.map((l) => {
     v[0] = l.losses[s]! / ctx.worldSize;
@@ -229,6 +253,8 @@ function progress(w: World, lives: readonly Live[], s: number): void {
     return v[0]!;
   });
   if (ctx.rank !== 0) return;
+  if (w.reporter !== null && lives.length === 1) report(w, lives[0]!, means[0]!, s);
+  if (!lineStep) return;
   let line: string;
   if (lives.length === 1) {
     const l = lives[0]!;
@@ -243,10 +269,56 @@ function progress(w: World, lives: readonly Live[], s: number): void {
   w.lines.push(line);
   // A worker's process.stdout/stderr is flushed through its event loop, which the synchronous training loop never
   // yields to; a direct write to the process's fd shows up at once.
-  if (spec.progressTo !== 'none') writeSync(spec.progressTo === 'stdout' ? 1 : 2, `${line}\n`);
+  if (spec.progressTo !== 'none' && spec.display?.bar !== true)
+    writeSync(spec.progressTo === 'stdout' ? 1 : 2, `${line}\n`);
 }
 
-function finish(w: World, live: Live, val: Uint8Array): RankResult {
+/** --eval-every: the held-out loss after step s, averaged over the ranks (every rank evaluates its share). */
+function midEval(w: World, lives: readonly Live[], s: number, val: Uint8Array | Int32Array): void {
+  const { spec, ctx, device, group } = w;
+  const every = spec.evalEvery ?? 0;
+  if (every <= 0 || (s + 1) % every !== 0 || s + 1 === spec.steps || spec.evalBatches <= 0) return;
+  const v = device.f32(w.mean.ptr, 1);
+  const means = lives.map((l) => {
+    const mine = heldOutLoss(device, l.model, val, {
+      rank: ctx.rank,
+      worldSize: ctx.worldSize,
+      blockSize: spec.model.blockSize,
+      microBatch: l.config.trainMicroBatchSizePerGpu,
+      batches: spec.evalBatches,
+    });
+    v[0] = mine / ctx.worldSize;
+    group.allReduce(v, 'sum', 'f32');
+    return v[0]!;
+  });
+  if (ctx.rank !== 0) return;
+  const losses = lives.map((l, k) => `${lives.length > 1 ? `${l.run.label} ` : ''}${means[k]!.toFixed(4)}`);
+  const line = `  step ${s + 1}/${spec.steps}: held-out loss ${losses.join(', ')}`;
+  w.lines.push(line);
+  w.reporter?.eval(s + 1, means[0]!);
+  if (spec.progressTo !== 'none' && spec.display?.bar !== true)
+    writeSync(spec.progressTo === 'stdout' ? 1 : 2, `${line}\n`);
+}
+
+/** Step s of a single run to rank 0's bar and step log. */
+function report(w: World, l: Live, loss: number, s: number): void {
+  const m = w.device.memoryStats();
+  const tokens = (s + 1) * l.config.trainBatchSize * w.spec.model.blockSize;
+  w.reporter!.step({
+    step: s + 1,
+    loss,
+    lr: l.last?.lr ?? NaN,
+    gradNorm: l.last?.gradNorm ?? NaN,
+    lossScale: l.last?.lossScale ?? 1,
+    applied: l.last?.applied ?? true,
+    tokensPerSecond: tokens / l.elapsed[s]!,
+    deviceBytes: m.inUseBytes,
+    devicePeakBytes: m.peakBytes,
+    elapsedSeconds: l.elapsed[s]!,
+  });
+}
+
+function finish(w: World, live: Live, val: Uint8Array | Int32Array): RankResult {
   const { spec, ctx, device } = w;
   const valLoss =
     spec.evalBatches > 0

@@ -28,10 +28,19 @@ export interface RunSpec {
   untimedSteps: number;
   /** Validation batches per rank for the held-out loss after training (0: none). */
   evalBatches: number;
+  /** Also evaluate the held-out loss every this many steps (a progress line and a log record; default: never). */
+  evalEvery?: number;
   kernels: 'wasm' | 'js';
   deviceBytes: number;
-  /** Token stream (bytes); absent: the shipped corpus. */
-  corpus?: Uint8Array;
+  /** Token stream (bytes, or a tokenizer's ids below model.vocabSize); absent: the shipped corpus as bytes. */
+  corpus?: Uint8Array | Int32Array;
+  /** Host memory per rank for offload_optimizer / offload_param "cpu" (bytes; default: unbounded). */
+  hostBytes?: number;
+  /**
+   * Rank 0's per-step display (progress.ts): a progress bar on a terminal, and/or a JSON Lines log with a record per
+   * step. With the bar on, the progress lines are only returned (RankResult.lines), not written.
+   */
+  display?: { bar: boolean; columns?: number; logFile?: string };
   /**
    * Every this many steps (and at the last) the ranks average their losses and rank 0 writes a progress line
    * (0: none); 'stdout' / 'stderr' write it as it happens, 'none' only returns it (RankResult.lines).

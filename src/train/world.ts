@@ -23,8 +23,16 @@ export function localRankContext(): RankContext {
   };
 }
 
-/** Runs `spec` on `worldSize` ranks; one report per run, in spec.runs order. */
-export async function trainWorld(spec: RunSpec, worldSize: number, timeoutMs = 3_600_000): Promise<RunReport[]> {
+/**
+ * Runs `spec` on `worldSize` ranks; one report per run, in spec.runs order. timeoutMs null: no time limit (zerots
+ * train); transport 'tcp': the ranks are processes (src/launch/processes.ts).
+ */
+export async function trainWorld(
+  spec: RunSpec,
+  worldSize: number,
+  timeoutMs: number | null = 3_600_000,
+  transport: 'threads' | 'tcp' = 'threads',
+): Promise<RunReport[]> {
   for (const r of spec.runs) resolveConfig(r.config, { worldSize });
   const perRank =
     worldSize === 1
@@ -34,7 +42,8 @@ export async function trainWorld(spec: RunSpec, worldSize: number, timeoutMs = 3
           module: new URL('./rank.js', import.meta.url),
           fn: 'trainRank',
           args: spec,
-          timeoutMs,
+          transport,
+          ...(timeoutMs === null ? {} : { timeoutMs }),
         });
   const out = spec.runs.map((_, k) =>
     summarize(
