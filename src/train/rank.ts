@@ -140,7 +140,13 @@ function start(w: World, run: RunConfig, config: ZeroConfig, untimed: number): L
   // offload: the rank's host memory (HostMemory, outside the device's capacity), as DeepSpeed's CPU buffers
   const host =
     policy.optimizerState.placement === 'host' || policy.paramShardPlacement === 'host'
-      ? new HostMemory({ capacityBytes: spec.hostBytes, kernels: spec.kernels, name: `host${w.ctx.rank}` })
+      ? new HostMemory({
+          capacityBytes: spec.hostBytes,
+          // an arena no larger than the whole budget (the default arena is 256 MiB)
+          arenaBytes: spec.hostBytes === undefined ? undefined : Math.min(spec.hostBytes, 256 * 2 ** 20),
+          kernels: spec.kernels,
+          name: `host${w.ctx.rank}`,
+        })
       : undefined;
   const engine = initialize({ model, config, group, device, host, noDecay: gptNoDecay });
   const sampler = new DistributedSampler(w.train, {
