@@ -38,6 +38,15 @@ function transport(value: string): 'threads' | 'tcp' {
   return value;
 }
 
+function trainTransport(value: string): 'threads' | 'tcp' {
+  if (value === 'mpi')
+    throw new InvalidArgumentError(
+      "'mpi': zerots has no MPI transport; under mpirun, ranks find each other from OMPI_COMM_WORLD_* and talk TCP " +
+        '(see `zerots launch`); use threads or tcp',
+    );
+  return transport(value);
+}
+
 /** Loads a subcommand module by its file name (relative to this file). */
 async function load<T>(file: string): Promise<T> {
   return (await import(new URL(file, import.meta.url).href)) as T;
@@ -100,7 +109,7 @@ program
   .option('--model <name|file>', 'gpt2 | gpt2-medium | gpt2-large | gpt2-xl | tiny | FILE.json (dimensions)')
   .option('--steps <n>', 'optimizer steps', int('--steps', 1, 1_000_000_000))
   .option('--world-size <n>', 'data-parallel ranks', int('--world-size', 1, 64))
-  .option('--transport <t>', 'threads | tcp (ranks as processes)', transport, 'threads')
+  .option('--transport <t>', 'threads | tcp (ranks as processes)', trainTransport, 'threads')
   .option('--micro-batch <n>', 'sequences per rank per micro-step', int('--micro-batch', 1, 1 << 20))
   .option('--lr <x>', 'peak learning rate (fills "auto"; AdamW when the config has no optimizer)', positive('--lr'))
   .option('--seed <n>', 'model initialisation and data order seed', int('--seed', 0, 2 ** 31 - 1))
