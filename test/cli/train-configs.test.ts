@@ -2,7 +2,7 @@
 // world size 2: "auto" filled from the flags, offload on host memory, AdamW where the config names no optimizer.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -58,11 +58,28 @@ test('GPT-2 BPE on a JSONL file, a model from a dimensions file, 2 steps at worl
       steps: 2,
       microBatch: 2,
       evalBatches: 1,
+      evalEvery: 1,
       logFile: log,
       log: (l) => lines.push(l),
     });
     assert.ok(r.initialLoss > 10 && r.initialLoss < 11.5, `initial loss ${r.initialLoss} near ln(50257)`);
     assert.ok(lines.some((l) => l.includes('gpt2 tokens')));
+    assert.ok(
+      lines.some((l) => l.includes('step 1/2: held-out loss')),
+      '--eval-every 1 evaluates after step 1',
+    );
+    const records = readFileSync(log, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    assert.deepEqual(
+      records.map((x) => [x.step, 'valLoss' in x]),
+      [
+        [1, false],
+        [1, true],
+        [2, false],
+      ],
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
