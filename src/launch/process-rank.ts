@@ -2,7 +2,7 @@
 // the environment, receives { module, fn, args } over IPC, runs the export and sends back the result or error.
 import { ConfigError } from '../errors.js';
 import { readProcessEnv } from './env.js';
-import { markRankImport } from './spawn.js';
+import { markRankImport } from './rank-import.js';
 import { tcpRankContext } from './tcp-context.js';
 import type { ProcessRankContext } from './tcp-context.js';
 import { toWire } from './wire-error.js';
@@ -24,7 +24,7 @@ async function run(task: ProcessTask): Promise<void> {
   let report: ProcessReport;
   try {
     ctx = tcpRankContext(readProcessEnv());
-    markRankImport(task.module, task.fn); // [Note: a rank module that also spawns] in spawn.ts
+    markRankImport(task.module, task.fn); // [Note: a rank module that also spawns] in rank-import.ts
     const mod = (await import(task.module)) as Record<string, unknown>;
     const f = mod[task.fn];
     if (typeof f !== 'function') {

@@ -7,6 +7,7 @@ import type { ThreadsGroupOptions } from '../comm/threads/setup.js';
 import type { CommMemory } from '../comm/wasm.js';
 import { ConfigError } from '../errors.js';
 import { spawnThreads } from './threads.js';
+import { isRankImport } from './rank-import.js';
 
 export interface RankContext {
   rank: number;
@@ -61,24 +62,6 @@ export async function spawnWorld<T>(opts: SpawnWorldOptions): Promise<T[]> {
   if (isRankImport(moduleHref(opts.module), opts.fn)) return []; // [Note: a rank module that also spawns]
   if ((opts.transport ?? 'threads') === 'threads') return spawnThreads<T>({ ...opts, module: moduleHref(opts.module) });
   return spawnTcp<T>(opts);
-}
-
-// [Note: a rank module that also spawns] (issue 12) README's snippet exports `rank` and calls
-// `await spawnWorld({ module: import.meta.url, fn: 'rank' })` at its top level. Each rank imports that module to
-// find `rank`, which would run the top-level spawnWorld again: a world per rank, each waiting on its own ranks, a
-// hang. So a rank records which module and export it runs before importing it (markRankImport, in thread-rank.ts
-// and process-rank.ts), and spawnWorld of that same module and export inside the rank resolves at once to []:
-// the import completes, and the rank then runs `rank`. Kept on globalThis so that a second copy of zerots loaded
-// by the module (another install) sees the mark too.
-const RANK_IMPORT = Symbol.for('zerots.rankImport');
-
-/** Called by a rank before it imports the module whose export it runs. */
-export function markRankImport(moduleHref: string, fn: string): void {
-  (globalThis as Record<symbol, unknown>)[RANK_IMPORT] = `${fn}@${moduleHref}`;
-}
-
-function isRankImport(href: string, fn: string): boolean {
-  return (globalThis as Record<symbol, unknown>)[RANK_IMPORT] === `${fn}@${href}`;
 }
 
 type ProcessSpawner = (opts: SpawnWorldOptions) => Promise<unknown[]>;

@@ -3,7 +3,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { checkJoin, joinThreadsGroup, type ThreadsRendezvous } from '../comm/threads/setup.js';
 import { ConfigError, StateError } from '../errors.js';
-import { markRankImport, type RankContext } from './spawn.js';
+import { markRankImport } from './rank-import.js';
+import type { RankContext } from './spawn.js';
 import { toWire } from './wire-error.js';
 
 export interface ThreadRankData extends ThreadsRendezvous {
@@ -39,7 +40,7 @@ async function main(): Promise<void> {
     },
   };
   try {
-    markRankImport(d.module, d.fn); // [Note: a rank module that also spawns] in spawn.ts
+    markRankImport(d.module, d.fn); // [Note: a rank module that also spawns] in rank-import.ts
     const mod = (await import(d.module)) as Record<string, unknown>;
     const f = mod[d.fn];
     if (typeof f !== 'function') {
