@@ -35,6 +35,8 @@ export interface ZeroPolicy {
     readonly kind: GradientReducerKind;
     readonly bucketElements: number; // reduce_bucket_size
     readonly overlapComm: boolean; // overlap_comm: use the async collectives
+    /** communication_data_type: the dtype of the reduction (default: the training precision, as DeepSpeed). */
+    readonly commPrecision: Precision;
   };
   readonly parameterFetcher: {
     readonly kind: ParameterFetcherKind;
@@ -118,6 +120,7 @@ export function policyFromConfig(config: ZeroConfig): ZeroPolicy {
       kind: reducer,
       bucketElements: Math.max(1, z.reduceBucketSize),
       overlapComm: z.overlapComm,
+      commPrecision: config.communicationDataType ?? precision,
     }),
     parameterFetcher: Object.freeze({
       kind: fetcher,

@@ -78,7 +78,7 @@ export function resolveConfig(input: unknown, opts: ResolveOptions): ZeroConfig 
     gradientPredivideFactor: json.gradient_predivide_factor ?? 1,
     communicationDataType: json.communication_data_type ?? null,
     ignoredKeys,
-    warnings: [...normalized.warnings, ...commDataTypeWarning(json)],
+    warnings: normalized.warnings,
   };
   return deepFreeze(config);
 }
@@ -219,21 +219,6 @@ function resolveZero(z: Json): ZeroOptimizationConfig {
     roundRobinGradients: z.round_robin_gradients ?? false,
     ignoreUnusedParameters: z.ignore_unused_parameters ?? true,
   };
-}
-
-/**
- * communication_data_type is validated and resolved, but the engine reduces gradients in the training precision:
- * another dtype is said, not silently dropped.
- */
-function commDataTypeWarning(json: Json): string[] {
-  const want = json.communication_data_type;
-  if (want === undefined || want === null) return [];
-  const precision = json.fp16?.enabled === true ? 'fp16' : json.bf16?.enabled === true ? 'bf16' : 'fp32';
-  if (want === precision) return [];
-  return [
-    `config "communication_data_type" = "${want}" is not applied yet: gradients are reduced in the training ` +
-      `precision (${precision}).`,
-  ];
 }
 
 /** Key paths present in the (normalized, validated) config that zerots accepts without acting on them. */

@@ -36,12 +36,15 @@ export function buildPlan(model: Module, policy: ZeroPolicy, device: Device, gro
     groups = bucketize(shapes, policy.gradientReducer.bucketElements);
   }
   const layout = groupedLayout(shapes, groups, { worldSize: group.worldSize });
-  const dtype: FlatDType = policy.precision === 'fp32' ? 'f32' : policy.precision === 'bf16' ? 'bf16' : 'f16';
+  const flat = (p: 'fp32' | 'bf16' | 'fp16'): FlatDType => (p === 'fp32' ? 'f32' : p === 'bf16' ? 'bf16' : 'f16');
+  const dtype = flat(policy.precision);
+  const commDtype = flat(policy.gradientReducer.commPrecision);
   const plan: ZeroPlan = {
     device,
     group,
     layout,
     dtype,
+    ...(commDtype === dtype ? {} : { commDtype }),
     partitioned: policy.optimizerState.partitioned,
     shapes: params.map((p) => p.shape),
     names: params.map((p) => p.name),

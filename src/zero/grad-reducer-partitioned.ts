@@ -14,6 +14,7 @@ import type { Parameter } from '../nn/parameter.js';
 import type { Work } from '../comm/types.js';
 import { FlatBuffer } from './flat-buffer.js';
 import { addSame, addTensorInto } from './grad-math.js';
+import { castedCopy, castRange } from './comm-cast.js';
 import type { BackwardReduction, GradientReducer } from './gradient-reducer.js';
 import type { ZeroPlan } from './plan.js';
 
@@ -25,7 +26,8 @@ export class PartitionedGradReducer implements GradientReducer, BackwardReductio
   private readonly done: boolean[];
   private readonly ready: Uint8Array;
   private readonly readyCount: Int32Array;
-  private readonly pending: { b: number; work: Work | null }[] = [];
+  /** In flight: bucket b's reduction, on its staging buffer or (communication_data_type) on a cast copy. */
+  private readonly pending: { b: number; work: Work | null; cast: FlatBuffer | null }[] = [];
   /** A hash of the order buckets were reduced in since the last zero() (see signature()). */
   private order = 0;
 
@@ -167,22 +169,31 @@ export class PartitionedGradReducer implements GradientReducer, BackwardReductio
     this.order = (this.order * 31 + b + 1) % 1048573; // a prime below 2^20
     // Overlap keeps at most one reduction in flight behind the backward computation.
     this.drain();
-    const out = st.comm(group.rank * L.chunk, L.chunk);
+    const commDtype = this.plan.commDtype ?? this.plan.dtype;
+    const cast =
+      commDtype === this.plan.dtype ? null : castedCopy(this.plan.device, st.ptr, this.plan.dtype, L.padded, commDtype);
+    const buf = cast ?? st;
+    const out = buf.comm(group.rank * L.chunk, L.chunk);
     if (this.overlapComm) {
-      this.pending.push({ b, work: group.reduceScatterAsync(out, st.comm(0, L.padded), 'avg', this.plan.dtype) });
+      this.pending.push({ b, work: group.reduceScatterAsync(out, buf.comm(0, L.padded), 'avg', commDtype), cast });
     } else {
-      group.reduceScatter(out, st.comm(0, L.padded), 'avg', this.plan.dtype);
-      this.pending.push({ b, work: null });
+      group.reduceScatter(out, buf.comm(0, L.padded), 'avg', commDtype);
+      this.pending.push({ b, work: null, cast });
       this.drain();
     }
   }
 
   private drain(): void {
     while (this.pending.length > 0) {
-      const { b, work } = this.pending.shift()!;
+      const { b, work, cast } = this.pending.shift()!;
       work?.wait();
       const bk = this.plan.layout.buckets[b];
       const st = this.staging[b]!;
+      if (cast !== null) {
+        const at = this.plan.group.rank * bk.layout.chunk;
+        castRange(this.plan.device, st.at(at), this.plan.dtype, cast.at(at), cast.dtype, bk.layout.chunk);
+        cast.dispose();
+      }
       addSame(
         this.plan.device,
         this.shard.at(bk.shardOffset),

@@ -1,5 +1,6 @@
 // makeGradientReducer (the policy, config/policy.ts, names the kind) and the reducer of stages 0 and 1. The
 // interface is in gradient-reducer.ts; the reducer of stages 2 and 3 in grad-reducer-partitioned.ts.
+import { castedCopy, castRange } from './comm-cast.js';
 import { StateError } from '../errors.js';
 import type { GradientReducerKind } from '../config/policy.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -78,17 +79,24 @@ class FullGradReducer implements GradientReducer {
 
   reduce(): void {
     if (this.reduced) return;
-    const { group } = this.plan;
+    const { group, device, dtype } = this.plan;
+    const commDtype = this.plan.commDtype ?? dtype;
     for (const bk of this.plan.layout.buckets) {
       const L = bk.layout;
-      if (this.kind === 'allreduce') group.allReduce(this.grads.comm(bk.flatOffset, L.padded), 'avg', this.plan.dtype);
-      else
-        group.reduceScatter(
-          this.grads.comm(bk.flatOffset + group.rank * L.chunk, L.chunk),
-          this.grads.comm(bk.flatOffset, L.padded),
-          'avg',
-          this.plan.dtype,
-        );
+      // communication_data_type: reduce a cast copy, cast the part this rank keeps back (comm-cast.ts)
+      const buf =
+        commDtype === dtype ? this.grads : castedCopy(device, this.grads.at(bk.flatOffset), dtype, L.padded, commDtype);
+      const base = buf === this.grads ? bk.flatOffset : 0;
+      const mine = this.kind === 'allreduce' ? 0 : group.rank * L.chunk;
+      const n = this.kind === 'allreduce' ? L.padded : L.chunk;
+      try {
+        if (this.kind === 'allreduce') group.allReduce(buf.comm(base, L.padded), 'avg', commDtype);
+        else group.reduceScatter(buf.comm(base + mine, L.chunk), buf.comm(base, L.padded), 'avg', commDtype);
+        if (buf !== this.grads)
+          castRange(device, this.grads.at(bk.flatOffset + mine), dtype, buf.at(mine), commDtype, n);
+      } finally {
+        if (buf !== this.grads) buf.dispose();
+      }
     }
     this.reduced = true;
   }

@@ -12,6 +12,11 @@ export interface ZeroPlan {
   readonly layout: BucketedLayout;
   /** storage type of 16-bit-or-fp32 parameters and gradients ('f32' in fp32 training) */
   readonly dtype: FlatDType;
+  /**
+   * The dtype gradients are reduced in (communication_data_type); absent or equal to dtype: in place. Otherwise each
+   * bucket is cast into a 'comm' buffer of this dtype, reduced there and cast back (comm-cast.ts).
+   */
+  readonly commDtype?: FlatDType;
   /** names and shapes of the parameters, in layout index order */
   readonly shapes: readonly (readonly number[])[];
   readonly names: readonly string[];

@@ -15,6 +15,8 @@ import type { ProcessGroup } from '../../src/comm/types.js';
 export interface ReducerCase {
   kind: GradientReducerKind;
   dtype: FlatDType;
+  /** communication_data_type (default: dtype) */
+  commDtype?: FlatDType;
   shapes: number[][];
   bucketElements: number;
   microSteps: number;
@@ -49,6 +51,7 @@ function reduce(device: Device, group: ProcessGroup, ctx: FakeRankContext, c: Re
     device,
     group,
     dtype: c.dtype,
+    ...(c.commDtype === undefined ? {} : { commDtype: c.commDtype }),
     partitioned: c.kind !== 'allreduce',
     layout: bucketedLayout(params, { worldSize: ctx.worldSize, bucketElements: c.bucketElements }),
     shapes: c.shapes,

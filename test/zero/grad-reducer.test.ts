@@ -6,6 +6,7 @@ import { fakeWorld } from '../helpers/fake-world.js';
 import { contribution, type ReducerCase, type ReducerResult } from '../ranks/reducer-ranks.js';
 import { bucketedLayout } from '../../src/zero/partition.js';
 import type { GradientReducerKind } from '../../src/config/policy.js';
+import { bf16ToF32, f32ToBf16 } from '../../src/tensor/dtype.js';
 
 const ranks = new URL('../ranks/reducer-ranks.js', import.meta.url);
 const shapes = [[7, 15], [7], [3, 5], [1], [11]];
@@ -84,3 +85,48 @@ for (const worldSize of [1, 2, 3]) {
     },
   );
 }
+
+test('communication_data_type: bf16 gradients reduced in fp32 round once; fp32 gradients reduced in bf16 are rounded', async () => {
+  const worldSize = 3;
+  const cases: ReducerCase[] = kinds.flatMap((kind) =>
+    (
+      [
+        ['bf16', 'f32'],
+        ['f32', 'bf16'],
+      ] as const
+    ).map(([dtype, commDtype]) => ({
+      kind,
+      dtype,
+      commDtype,
+      shapes,
+      bucketElements: 40,
+      microSteps: 1, // stage 2 adds each micro-step's average into the shard: one reduction, one rounding
+      uses,
+      overlapComm: kind === 'reduce-scatter-during-backward',
+    })),
+  );
+  const res = await fakeWorld<ReducerResult[]>({ worldSize, module: ranks, fn: 'reduceMany', args: cases });
+  cases.forEach((c, k) => {
+    const ref = reference(worldSize, c);
+    let rounded = 0;
+    res
+      .map((x) => x[k])
+      .forEach((r, rank) => {
+        assert.ok(r.stagingAfter === 0);
+        for (const s of r.segments)
+          s.values.forEach((v, e) => {
+            // the average of multiples of 1/16 over 3 ranks: a multiple of 1/48 (the fp64 reference, snapped)
+            const want = Math.round(ref[s.start + e]! * 48) / 48 + 0; // + 0: no -0
+            const where = `${c.kind} ${c.dtype} reduced in ${c.commDtype}, rank ${rank} element ${s.start + e}`;
+            // the contributions are multiples of 1/16: every rank's bf16 sum is exact, so only the average rounds
+            if (c.dtype === 'bf16') assert.equal(v, bf16ToF32(f32ToBf16(want)), `${where}: one rounding`);
+            else {
+              assert.equal(v, bf16ToF32(f32ToBf16(v)), `${where}: the reduction's bf16 value`);
+              assert.ok(Math.abs(v - want) <= 2 ** -8 * Math.max(1, Math.abs(want)), `${where}: ${v} vs ${want}`);
+              if (Math.abs(v - want) > 1e-6) rounded++;
+            }
+          });
+      });
+    if (c.dtype === 'f32') assert.ok(rounded > 0, `${c.kind}: the bf16 reduction rounded some averages`);
+  });
+});
