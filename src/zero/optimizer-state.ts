@@ -209,6 +209,36 @@ export class OptimizerState {
     return this.memory.f32(this.base + ((this.separateMaster ? 1 : 0) + q) * this.numel * 4 + so * 4, len).slice();
   }
 
+  // --- checkpoint load (issue 8): the inverse of readSegment, and the parameters rewritten from the master ---
+
+  /** Overwrites bucket b's segment of the fp32 master ('param') or of a state buffer with `data`. */
+  writeSegment(which: string, b: number, target: SegmentTarget, data: Float32Array): void {
+    const seg = segment(this.plan, b);
+    const len = seg.end - seg.start;
+    if (data.length !== len) throw new Error(`writeSegment: ${data.length} values for a segment of ${len}`);
+    const so = segmentOffset(this.plan, b);
+    if (which === 'param') {
+      if (!this.separateMaster) {
+        const { buf, offset } = target.segmentParam(b);
+        (buf.comm(offset, len) as Float32Array).set(data);
+      } else this.memory.f32(this.base + so * 4, len).set(data);
+      return;
+    }
+    const q = this.keys.indexOf(which);
+    if (q < 0) throw new Error(`optimizer has no state "${which}" (it has ${this.keys.join(', ')})`);
+    this.memory.f32(this.base + ((this.separateMaster ? 1 : 0) + q) * this.numel * 4 + so * 4, len).set(data);
+  }
+
+  /** Whether the model's parameters are a separate copy of the master (16-bit, or offloaded). */
+  get hasSeparateMaster(): boolean {
+    return this.separateMaster;
+  }
+
+  /** The model's parameters (every segment) rewritten from the master, rounded to 16 bits where they are. */
+  writeParamsFromMaster(target: SegmentTarget): void {
+    if (this.separateMaster) this.copyBack(target);
+  }
+
   dispose(): void {
     if (this.own !== null) this.plan.device.free(this.own);
     if (this.hostAlloc !== null) this.o.host!.free(this.hostAlloc);
