@@ -5,7 +5,17 @@
 // A process killed at any point leaves either the previous `latest` and its folder untouched (plus a stray `.tmp-`
 // folder the loader never looks at) or the new checkpoint complete. An existing `<dir>/<tag>/` (saving the same tag
 // twice) is moved aside before the rename and removed after `latest` names the new one.
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { CheckpointError } from '../errors.js';
 
@@ -51,7 +61,9 @@ export function ensureDir(dir: string): void {
   try {
     mkdirSync(dir, { recursive: true });
   } catch (e) {
-    throw new CheckpointError(`checkpoint folder ${dir}: cannot create it (${(e as Error).message}); choose a writable folder`);
+    throw new CheckpointError(
+      `checkpoint folder ${dir}: cannot create it (${(e as Error).message}); choose a writable folder`,
+    );
   }
 }
 

@@ -29,7 +29,11 @@ export function ignoredHfName(hf: string): boolean {
 
 export function isGptDims(x: unknown): x is GptDims {
   const c = x as Record<string, unknown> | null;
-  return c !== null && typeof c === 'object' && ['vocabSize', 'blockSize', 'nLayer', 'nHead', 'nEmbd'].every((k) => typeof c[k] === 'number');
+  return (
+    c !== null &&
+    typeof c === 'object' &&
+    ['vocabSize', 'blockSize', 'nLayer', 'nHead', 'nEmbd'].every((k) => typeof c[k] === 'number')
+  );
 }
 
 export function gpt2ConfigJson(d: GptDims, dtype: 'fp32' | 'bf16' | 'fp16'): Record<string, unknown> {

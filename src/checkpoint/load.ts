@@ -72,7 +72,9 @@ function segmentLength(st: ShardedState, b: number): number {
 export function loadCheckpoint(st: ShardedState, path: string, o: LoadOptions = {}): LoadReport {
   const { rank, worldSize } = st.group;
   if (st.pendingMicroSteps !== 0)
-    throw new StateError(`loadCheckpoint: ${st.pendingMicroSteps} micro-batches since the last step(); load before training`);
+    throw new StateError(
+      `loadCheckpoint: ${st.pendingMicroSteps} micro-batches since the last step(); load before training`,
+    );
   const what = `loadCheckpoint(${path})`;
   let dir = path;
   let m: Manifest | null = null;

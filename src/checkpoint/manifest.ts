@@ -62,7 +62,8 @@ export function readManifest(dir: string): Manifest {
   }
   const bad = (why: string) => new CheckpointError(`checkpoint ${path}: ${why}`);
   if (m?.format !== FORMAT) throw bad(`not a zerots checkpoint manifest (format ${JSON.stringify(m?.format)})`);
-  if (!(Number.isInteger(m.formatVersion) && m.formatVersion >= 1)) throw bad(`formatVersion ${m.formatVersion} is not valid`);
+  if (!(Number.isInteger(m.formatVersion) && m.formatVersion >= 1))
+    throw bad(`formatVersion ${m.formatVersion} is not valid`);
   if (m.formatVersion > FORMAT_VERSION)
     throw bad(
       `written in checkpoint format version ${m.formatVersion}, newer than this zerots reads (up to ${FORMAT_VERSION}); ` +

@@ -188,7 +188,8 @@ export class SafetensorsReader {
   ) {
     this.fd = fd;
     this.fileBytes = fstatSync(fd).size;
-    const bad = (why: string) => new CheckpointError(`safetensors ${path}: ${why}; the file is not a valid safetensors file`);
+    const bad = (why: string) =>
+      new CheckpointError(`safetensors ${path}: ${why}; the file is not a valid safetensors file`);
     if (this.fileBytes < 8) throw bad(`${this.fileBytes} bytes, too short for the 8-byte header length`);
     const len = this.pread(8, 0).readBigUInt64LE(0);
     if (len > BigInt(Math.min(MAX_HEADER, this.fileBytes - 8)))
@@ -211,12 +212,16 @@ export class SafetensorsReader {
       }
       const t = v as { dtype?: string; shape?: number[]; data_offsets?: [number, number] };
       if (!(t.dtype !== undefined && t.dtype in SAFE_DTYPE_BYTES))
-        throw bad(`tensor "${name}" has dtype ${JSON.stringify(t.dtype)} (this reader knows ${Object.keys(SAFE_DTYPE_BYTES).join(', ')})`);
+        throw bad(
+          `tensor "${name}" has dtype ${JSON.stringify(t.dtype)} (this reader knows ${Object.keys(SAFE_DTYPE_BYTES).join(', ')})`,
+        );
       const dtype = t.dtype as SafeDType;
       const shape = t.shape ?? [];
       const [begin, end] = t.data_offsets ?? [NaN, NaN];
       if (!(Number.isSafeInteger(begin) && Number.isSafeInteger(end) && begin >= 0 && end >= begin && end <= dataBytes))
-        throw bad(`tensor "${name}" has data_offsets [${begin}, ${end}] outside the ${dataBytes} data bytes (truncated?)`);
+        throw bad(
+          `tensor "${name}" has data_offsets [${begin}, ${end}] outside the ${dataBytes} data bytes (truncated?)`,
+        );
       if (end - begin !== numelOf(shape) * SAFE_DTYPE_BYTES[dtype])
         throw bad(`tensor "${name}": ${end - begin} bytes do not hold ${dtype} [${shape.join(', ')}]`);
       map.set(name, { name, dtype, shape, begin, end });
@@ -252,7 +257,9 @@ export class SafetensorsReader {
     const eb = SAFE_DTYPE_BYTES[t.dtype];
     const n = (t.end - t.begin) / eb;
     if (!(start >= 0 && count >= 0 && start + count <= n))
-      throw new CheckpointError(`safetensors ${this.path}: "${name}" range [${start}, ${start + count}) outside [0, ${n})`);
+      throw new CheckpointError(
+        `safetensors ${this.path}: "${name}" range [${start}, ${start + count}) outside [0, ${n})`,
+      );
     return this.pread(count * eb, this.dataStart + t.begin + start * eb);
   }
 
@@ -267,7 +274,10 @@ export class SafetensorsReader {
     let done = 0;
     while (done < n) {
       const r = readSync(this.fd, b, done, n - done, pos + done);
-      if (r === 0) throw new CheckpointError(`safetensors ${this.path}: file ends at byte ${pos + done}, expected ${pos + n} (truncated)`);
+      if (r === 0)
+        throw new CheckpointError(
+          `safetensors ${this.path}: file ends at byte ${pos + done}, expected ${pos + n} (truncated)`,
+        );
       done += r;
     }
     this.bytesRead += n;

@@ -58,7 +58,10 @@ export function saveCheckpoint(st: ShardedState, dir: string, o: SaveOptions = {
   const mine = [...MAGIC, ...[0, 2, 4, 6].map((i) => rb.readUInt16LE(i)), 0, 0, 0, 0, ...hashWords(tag)];
   packNumberInto(mine, 6, sc.globalSteps);
   const hs = broadcastWords(st, what, mine);
-  const nonce = hs.slice(2, 6).map((w) => w.toString(16).padStart(4, '0')).join('');
+  const nonce = hs
+    .slice(2, 6)
+    .map((w) => w.toString(16).padStart(4, '0'))
+    .join('');
   const tmp = tmpDirFor(dir, tag, nonce);
   const file = shardFileName(rank, worldSize);
   const status = new Uint16Array(SLOT);
@@ -110,7 +113,7 @@ export function saveCheckpoint(st: ShardedState, dir: string, o: SaveOptions = {
       `${what} failed on rank ${rank}: ${msg}; nothing was published (the previous checkpoint and "latest" are unchanged)`,
     );
   }
-  const who = failed >= 0 ? failed : 0;
+  const who = Math.max(failed, 0);
   throw new CheckpointError(
     `${what}: rank ${who} could not write its part (its own error says why); nothing was published ` +
       '(the previous checkpoint and "latest" are unchanged)',
@@ -134,7 +137,11 @@ function slicesOf(st: ShardedState, r: number): [number, number, number][] {
   return out;
 }
 
-function writeShard(st: ShardedState, path: string, slicesOut: [number, number, number][]): { sha256: string; bytes: number } {
+function writeShard(
+  st: ShardedState,
+  path: string,
+  slicesOut: [number, number, number][],
+): { sha256: string; bytes: number } {
   const kinds = kindsOf(st);
   const specs: TensorSpec[] = [];
   st.layout.buckets.forEach((bk, b) => {

@@ -122,7 +122,8 @@ export function saveWeightsFromState(st: ShardedState, path: string, o: WeightsO
 export function weightsFile(path: string): string {
   if (existsSync(path) && statSync(path).isDirectory()) {
     const f = join(path, 'model.safetensors');
-    if (!existsSync(f)) throw new CheckpointError(`${path}: a folder without model.safetensors; pass the .safetensors file`);
+    if (!existsSync(f))
+      throw new CheckpointError(`${path}: a folder without model.safetensors; pass the .safetensors file`);
     return f;
   }
   return path;
@@ -149,7 +150,9 @@ export function openWeights(
   const cfg = join(dirname(file), 'config.json');
   if (existsSync(cfg) && isGptDims(modelConfig)) {
     const d = dimsFromGpt2Config(cfg);
-    const diff = (['vocabSize', 'blockSize', 'nLayer', 'nHead', 'nEmbd'] as const).filter((k) => d[k] !== modelConfig[k]);
+    const diff = (['vocabSize', 'blockSize', 'nLayer', 'nHead', 'nEmbd'] as const).filter(
+      (k) => d[k] !== modelConfig[k],
+    );
     if (diff.length > 0)
       throw new CheckpointError(
         `${cfg} does not fit the model: ${diff.map((k) => `${k} ${d[k]} (model ${modelConfig[k]})`).join(', ')}; ` +
@@ -184,7 +187,8 @@ export function loadWeightsIntoState(st: ShardedState, path: string): WeightsInR
   const slots = allGatherSlots(st, what, status);
   if (localError !== null) throw localError;
   const failed = slots.findIndex((s) => s[0] !== 1);
-  if (failed >= 0) throw new CheckpointError(`${what}: rank ${failed} could not open the weights (its own error says why)`);
+  if (failed >= 0)
+    throw new CheckpointError(`${what}: rank ${failed} could not open the weights (its own error says why)`);
   const { rd, byName, file } = opened!;
   try {
     st.layout.buckets.forEach((bk, b) => {
@@ -206,4 +210,3 @@ export function loadWeightsIntoState(st: ShardedState, path: string): WeightsInR
   st.finishLoad(false);
   return { path: file, tensors: st.names.length, bytesRead: rd.bytesRead };
 }
-

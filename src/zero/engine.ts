@@ -35,7 +35,12 @@ import { normSlots, readNormSlots, writeNormSlots } from './norm-exchange.js';
 import { ReadinessTracker } from './readiness.js';
 // checkpoints (issue 8)
 import { loadCheckpoint, saveCheckpoint } from '../checkpoint/index.js';
-import { loadWeightsIntoState, saveWeightsFromState, type WeightsInReport, type WeightsOutOptions } from '../checkpoint/index.js';
+import {
+  loadWeightsIntoState,
+  saveWeightsFromState,
+  type WeightsInReport,
+  type WeightsOutOptions,
+} from '../checkpoint/index.js';
 import type { LoadOptions, LoadReport, SaveOptions, ShardedState } from '../checkpoint/types.js';
 import { shardedState } from './checkpoint-state.js';
 

@@ -9,7 +9,14 @@ import type { CkptCase, CkptResult } from './ranks/ckpt-ranks.js';
 export const ranks = new URL('./ranks/ckpt-ranks.js', import.meta.url);
 
 export function runCase(c: CkptCase, transport: 'threads' | 'tcp' = 'threads'): Promise<CkptResult[]> {
-  return spawnWorld<CkptResult>({ worldSize: c.worldSize, transport, module: ranks, fn: 'run', args: c, timeoutMs: 120_000 });
+  return spawnWorld<CkptResult>({
+    worldSize: c.worldSize,
+    transport,
+    module: ranks,
+    fn: 'run',
+    args: c,
+    timeoutMs: 120_000,
+  });
 }
 
 export function tempDir(t: { after(fn: () => void): void }): string {
@@ -32,7 +39,12 @@ export function sameParams(a: Record<string, Float32Array>, b: Record<string, Fl
   for (const k of Object.keys(a)) assert.deepEqual(bits(a[k]), bits(b[k]), `${what}: ${k} differs`);
 }
 
-export function closeParams(a: Record<string, Float32Array>, b: Record<string, Float32Array>, tol: number, what: string): void {
+export function closeParams(
+  a: Record<string, Float32Array>,
+  b: Record<string, Float32Array>,
+  tol: number,
+  what: string,
+): void {
   for (const k of Object.keys(a)) {
     let worst = 0;
     for (let i = 0; i < a[k].length; i++) worst = Math.max(worst, Math.abs(a[k][i] - b[k][i]));

@@ -70,7 +70,14 @@ for (const { from, to } of moves) {
     async (t) => {
       const dir = tempDir(t);
       const common = { precision: 'fp32' as const, steps: 6, dir };
-      const first = await runCase({ ...common, stage: from.stage, worldSize: from.N, gas: from.gas, steps: 3, saveAt: [3] });
+      const first = await runCase({
+        ...common,
+        stage: from.stage,
+        worldSize: from.N,
+        gas: from.gas,
+        steps: 3,
+        saveAt: [3],
+      });
       noErrors(first);
       const resumed = await runCase({ ...common, stage: to.stage, worldSize: to.N, gas: to.gas, resume: { dir } });
       noErrors(resumed);

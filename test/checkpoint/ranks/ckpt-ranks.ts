@@ -62,7 +62,16 @@ export const TOKENS = (() => {
 })();
 
 export function config(c: CkptCase): Record<string, unknown> {
-  const base = dsConfig({ stage: c.stage, precision: c.precision, worldSize: c.worldSize, gas: c.gas, steps: c.steps, clip: 0.5, kernels: 'js', offload: c.offload });
+  const base = dsConfig({
+    stage: c.stage,
+    precision: c.precision,
+    worldSize: c.worldSize,
+    gas: c.gas,
+    steps: c.steps,
+    clip: 0.5,
+    kernels: 'js',
+    offload: c.offload,
+  });
   return {
     ...base,
     scheduler: { type: 'WarmupCosineLR', params: { total_num_steps: 12, warmup_num_steps: 2, cos_min_ratio: 0.1 } },
@@ -101,7 +110,8 @@ export async function run(ctx: RankContext, c: CkptCase): Promise<CkptResult> {
     if (c.resume !== undefined) {
       res.report = engine.loadCheckpoint(c.resume.dir, { tag: c.resume.tag });
       first = res.report.globalSteps;
-      if (res.report.data.sampleIndex % (ctx.worldSize * MICRO) !== 0) throw new Error('data position not on a micro-step');
+      if (res.report.data.sampleIndex % (ctx.worldSize * MICRO) !== 0)
+        throw new Error('data position not on a micro-step');
     }
     if (c.initFrom !== undefined) res.weightsRead = engine.loadWeights(c.initFrom).bytesRead;
     let micro = res.report === null ? 0 : res.report.data.sampleIndex / (ctx.worldSize * MICRO);
@@ -110,7 +120,11 @@ export async function run(ctx: RankContext, c: CkptCase): Promise<CkptResult> {
       const mbs: [Tokens, Tokens][] = [];
       const starts: number[] = [];
       for (let k = 0; k < c.gas; k++, micro++) {
-        const b = sampler.batch(modelCfg.seed, Math.floor(micro / sampler.stepsPerEpoch), micro % sampler.stepsPerEpoch);
+        const b = sampler.batch(
+          modelCfg.seed,
+          Math.floor(micro / sampler.stepsPerEpoch),
+          micro % sampler.stepsPerEpoch,
+        );
         starts.push(...b.starts);
         mbs.push([
           { B: b.B, T: b.T, data: b.inputs },
@@ -139,7 +153,8 @@ export async function run(ctx: RankContext, c: CkptCase): Promise<CkptResult> {
         const fail = c.failRankAt.rank;
         engine.saveCheckpoint(c.dir, {
           onPhase: (p) => {
-            if (p === 'shard-written' && ctx.rank === fail) throw new Error('ENOSPC: no space left on device (simulated)');
+            if (p === 'shard-written' && ctx.rank === fail)
+              throw new Error('ENOSPC: no space left on device (simulated)');
           },
         });
       }
@@ -150,7 +165,7 @@ export async function run(ctx: RankContext, c: CkptCase): Promise<CkptResult> {
             clientState: { note: 'test', step: done },
             onPhase: (p) => {
               if (p !== block) return;
-              writeSync(1, `BLOCKED ${p}\n`);
+              writeSync(1, `BLOCKED ${p} ${JSON.stringify(res.losses)}\n`);
               Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 120_000);
             },
           }),
