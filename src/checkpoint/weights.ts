@@ -5,8 +5,8 @@
 // bucket's segment copy and one tensor. Stage 0 (every rank holds everything): rank 0 alone, no communication.
 //
 // In: every rank opens the file, checks names and shapes, and reads only the element ranges of its own segments
-// (under stage 3: its partition; stages 0-2 keep full parameters, so every rank reads them), converting F32 / BF16 /
-// F16 to fp32 master values; the 16-bit (or offloaded) parameters follow from the master, and stages 1-2 re-gather.
+// (stages 1-3: its partition, 1/N of the bytes; stage 0: everything), converting F32 / BF16 / F16 to fp32 master
+// values; the 16-bit (or offloaded) parameters follow from the master, and stages 1-2 all-gather them.
 import { existsSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { CheckpointError } from '../errors.js';

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The `zerots` command: train | launch | estimate | bench | demo. Each subcommand lives in its own module under
+// The `zerots` command: train | launch | estimate | consolidate | bench | demo. Each subcommand lives in its own module under
 // src/cli/ and is loaded only when called, so `zerots launch` does not pay for the kernels' compile.
 import { Command, InvalidArgumentError } from 'commander';
 import { ZeroTsError } from '../errors.js';
@@ -156,6 +156,21 @@ program
         json: o.json,
       });
     },
+  );
+
+program
+  .command('consolidate')
+  .description("a checkpoint's weights as one safetensors file in Hugging Face's GPT-2 layout, with config.json")
+  .argument('<dir>', 'checkpoint folder (or the save folder holding "latest")')
+  .requiredOption('--out <file>', 'output .safetensors file (config.json is written beside it)')
+  .option('--tag <tag>', 'checkpoint tag (default: the one "latest" names)')
+  .option('--dtype <d>', 'fp32 | bf16 | fp16', (v: string) => {
+    if (v !== 'fp32' && v !== 'bf16' && v !== 'fp16')
+      throw new InvalidArgumentError(`--dtype must be fp32, bf16 or fp16, got '${v}'`);
+    return v;
+  })
+  .action(async (dir: string, o: { out: string; tag?: string; dtype?: 'fp32' | 'bf16' | 'fp16' }) =>
+    (await load<{ consolidate(o: unknown): void }>('./consolidate.js')).consolidate({ ...o, dir }),
   );
 
 program
