@@ -100,3 +100,18 @@ for (const { from, to } of moves) {
     },
   );
 }
+
+test('over TCP (2 processes): save at step 2, resume, bit-identical to the uninterrupted run; resharded to 1 rank', async (t) => {
+  const dir = tempDir(t);
+  const base: CkptCase = { stage: 2, precision: 'bf16', worldSize: 2, gas: 1, steps: 4, dir };
+  const whole = await runCase({ ...base, saveAt: [2] }, 'tcp');
+  noErrors(whole);
+  const resumed = await runCase({ ...base, resume: { dir } }, 'tcp');
+  noErrors(resumed);
+  for (let s = 2; s < 4; s++) assert.equal(resumed[1].rankLosses[s], whole[1].rankLosses[s], `step ${s + 1}`);
+  sameParams(resumed[0].params!, whole[0].params!, 'parameters');
+  const one = await runCase({ ...base, worldSize: 1, gas: 2, resume: { dir } });
+  noErrors(one);
+  assert.deepEqual(one[0].windows[3], whole[0].windows[3]);
+  assert.ok(Math.abs(one[0].losses[3]! - whole[0].losses[3]!) < 1e-2, 'bf16 at another world size: close');
+});
