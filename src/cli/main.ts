@@ -90,6 +90,16 @@ bench
     if (o.steps !== undefined) spec.steps = o.steps;
     await m.benchZero({ worldSize: o.worldSize, spec });
   });
+bench
+  .command('checkpoint')
+  .description('checkpoint save and load GB/s against a plain file copy of the same bytes')
+  .option('--params <n>', 'model parameters (default 100e6)', positive('--params'))
+  .option('--world-size <n>', 'ranks', int('--world-size', 1, 16), 2)
+  .option('--repeats <n>', 'rounds (best of)', int('--repeats', 1, 100), 3)
+  .option('--dir <dir>', 'where to write (default: a temporary folder)')
+  .action(async (o) =>
+    (await load<{ benchCheckpoint(o: unknown): Promise<unknown> }>('./bench-checkpoint.js')).benchCheckpoint(o),
+  );
 
 program
   .command('train')
