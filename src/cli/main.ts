@@ -97,9 +97,9 @@ bench
   .option('--world-size <n>', 'ranks', int('--world-size', 1, 16), 2)
   .option('--repeats <n>', 'rounds (best of)', int('--repeats', 1, 100), 3)
   .option('--dir <dir>', 'where to write (default: a temporary folder)')
-  .action(async (o) =>
-    (await load<{ benchCheckpoint(o: unknown): Promise<unknown> }>('./bench-checkpoint.js')).benchCheckpoint(o),
-  );
+  .action(async (o) => {
+    await (await load<{ benchCheckpoint(o: unknown): Promise<unknown> }>('./bench-checkpoint.js')).benchCheckpoint(o);
+  });
 
 program
   .command('train')
