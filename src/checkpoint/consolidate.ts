@@ -3,7 +3,7 @@
 // with config.json beside it. Memory: the header and one tensor, whatever the model's size or the saved world size.
 import { renameSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { resolveCheckpointDir, writeFileDurable } from './atomic.js';
+import { ensureDir, resolveCheckpointDir, writeFileDurable } from './atomic.js';
 import { encodeAs, gpt2ConfigJson, isGptDims, safeDType, toHfName } from './hf-gpt2.js';
 import { readManifest, tensorName } from './manifest.js';
 import { verifyShard } from './load.js';
@@ -34,6 +34,7 @@ export function consolidateCheckpoint(path: string, out: string, o: ConsolidateO
   });
   const dtype = safeDType(o.dtype ?? 'fp32');
   const tmp = `${out}.tmp-${process.pid}`;
+  ensureDir(dirname(out));
   rmSync(tmp, { force: true });
   const w = new SafetensorsWriter(
     tmp,

@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { CheckpointError } from '../errors.js';
 import { ownerRanks, rangeSlices } from '../zero/partition.js';
 import { SLOT, allGatherSlots, broadcastWords, collective } from './agree.js';
-import { writeFileDurable } from './atomic.js';
+import { ensureDir, writeFileDurable } from './atomic.js';
 import {
   decodeToF32,
   dimsFromGpt2Config,
@@ -53,6 +53,7 @@ export function saveWeightsFromState(st: ShardedState, path: string, o: WeightsO
   const tmp = `${path}.tmp-${process.pid}`;
   if (rank === 0) {
     try {
+      ensureDir(dirname(path));
       rmSync(tmp, { force: true });
       const specs: TensorSpec[] = order.map((i) => ({ name: toHfName(st.names[i]), dtype, shape: st.shapes[i] }));
       writer = new SafetensorsWriter(tmp, specs, { format: 'pt' });
