@@ -10,14 +10,16 @@ import type { CkptCase } from './ranks/ckpt-ranks.js';
 import { bits, closeParams, noErrors, runCase, sameParams, tempDir } from './helpers.js';
 import { readManifest } from '../../src/checkpoint/manifest.js';
 
-for (const [stage, precision, N] of [
-  [2, 'fp32', 2],
-  [3, 'bf16', 2],
-  [1, 'bf16', 3],
+for (const [stage, precision, N, offload] of [
+  [2, 'fp32', 2, false],
+  [3, 'bf16', 2, false],
+  [1, 'bf16', 3, false],
+  [2, 'fp16', 2, true],
 ] as const) {
-  test(`resume exactly: stage ${stage} ${precision} N = ${N}, 3 steps after loading step 3 are bit-identical`, async (t) => {
+  const how = `stage ${stage} ${precision}${offload ? ' offload_optimizer cpu' : ''} N = ${N}`;
+  test(`resume exactly: ${how}, 3 steps after loading step 3 are bit-identical`, async (t) => {
     const dir = tempDir(t);
-    const base: CkptCase = { stage, precision, worldSize: N, gas: 1, steps: 6, dir };
+    const base: CkptCase = { stage, precision, worldSize: N, gas: 1, steps: 6, dir, offload };
     const whole = await runCase({ ...base, saveAt: [3] });
     noErrors(whole);
     assert.equal(readFileSync(join(dir, 'latest'), 'utf8').trim(), 'step-3');
@@ -30,6 +32,7 @@ for (const [stage, precision, N] of [
     assert.equal(m.scalars.globalSteps, 3);
     assert.equal(m.scalars.scheduler.last_batch_iteration, 2);
     assert.deepEqual(m.kinds, precision === 'fp32' ? ['master', 'm', 'v'] : ['master', 'm', 'v', 'param16']);
+    assert.equal(m.scalars.scaler === null, precision !== 'fp16', 'the fp16 loss scaler is saved');
     assert.deepEqual(
       readdirSync(dir).filter((f) => f.startsWith('.')),
       [],

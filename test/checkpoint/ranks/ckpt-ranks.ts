@@ -4,6 +4,7 @@
 // train_batch_size takes exactly the windows the uninterrupted run takes.
 import { writeSync } from 'node:fs';
 import { Device } from '../../../src/tensor/device.js';
+import { HostMemory } from '../../../src/tensor/host.js';
 import { GPT, type GPTConfig } from '../../../src/nn/gpt.js';
 import { initialize } from '../../../src/zero/engine.js';
 import { commOptionsFor } from '../../../src/zero/comm-options.js';
@@ -85,7 +86,8 @@ export async function run(ctx: RankContext, c: CkptCase): Promise<CkptResult> {
   const group = await ctx.initProcessGroup(device.memory, comm.options);
   const modelCfg = { ...GPT_TINY, ...c.model };
   const model = new GPT(device, modelCfg, { materialize: false });
-  const engine = initialize({ model, config: cfg, group, device, noDecay });
+  const host = c.offload ? new HostMemory({ arenaBytes: 4 << 20, kernels: c.kernels ?? 'js' }) : undefined;
+  const engine = initialize({ model, config: cfg, group, device, noDecay, host });
   const sampler = new DistributedSampler(TOKENS, {
     blockSize: modelCfg.blockSize,
     microBatchSize: MICRO,
