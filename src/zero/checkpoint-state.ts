@@ -8,7 +8,7 @@ import type { DynamicLossScaler, LRScheduler, Optimizer } from '../optim/index.j
 import type { OptimizerStateDict } from '../optim/optimizer.js';
 import type { OptimizerState } from './optimizer-state.js';
 import { segment, type ZeroPlan } from './plan.js';
-import type { ParameterStore } from './replicated-params.js';
+import type { ParameterStore } from './parameter-store.js';
 
 export interface EngineParts {
   readonly plan: ZeroPlan;
@@ -67,7 +67,7 @@ export function shardedState(e: EngineParts): ShardedState {
     finishLoad(param16Written) {
       // fp32 on the device: the master is the parameters (a no-op); offloaded or 16-bit: a copy, rounded
       if (!param16Written) state.writeParamsFromMaster(store);
-      store.afterStep();
+      store.gatherUpdated();
     },
     scalars(): RunScalars {
       return {

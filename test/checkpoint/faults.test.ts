@@ -19,10 +19,10 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { CkptCase } from './ranks/ckpt-ranks.js';
-import { bits, noErrors, runCase, tempDir } from './helpers.js';
+import type { CkptCase } from '../ranks/checkpoint-ranks.js';
+import { bits, noErrors, runCase, tempDir } from '../helpers/checkpoint.js';
 
-const child = fileURLToPath(new URL('./fixtures/child.js', import.meta.url));
+const child = fileURLToPath(new URL('../ranks/checkpoint-child.js', import.meta.url));
 
 test('corrupted shard, truncated shard, newer format: CheckpointError on every rank naming the file', async (t) => {
   const dir = tempDir(t);

@@ -6,8 +6,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { CkptCase } from './ranks/ckpt-ranks.js';
-import { bits, closeParams, noErrors, runCase, sameParams, tempDir } from './helpers.js';
+import type { CkptCase } from '../ranks/checkpoint-ranks.js';
+import { bits, closeParams, noErrors, runCase, sameParams, tempDir } from '../helpers/checkpoint.js';
 import { readManifest } from '../../src/checkpoint/manifest.js';
 
 for (const [stage, precision, N, offload] of [

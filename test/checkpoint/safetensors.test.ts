@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { SafetensorsReader, SafetensorsWriter, sha256File } from '../../src/checkpoint/safetensors.js';
 import { publish, resolveCheckpointDir } from '../../src/checkpoint/atomic.js';
 import { createHash } from 'node:crypto';
-import { tempDir } from './helpers.js';
+import { tempDir } from '../helpers/checkpoint.js';
 
 test('safetensors: the bytes follow the format; pieces, ranges, sha256', (t) => {
   const dir = tempDir(t);

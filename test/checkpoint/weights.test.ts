@@ -13,9 +13,9 @@ import { loadModelWeights } from '../../src/checkpoint/model-weights.js';
 import { GPT } from '../../src/nn/gpt.js';
 import { Device } from '../../src/tensor/device.js';
 import { f32ToBf16Array } from '../../src/tensor/dtype.js';
-import type { CkptCase } from './ranks/ckpt-ranks.js';
-import { GPT_TINY } from '../zero/lockstep-common.js';
-import { bits, noErrors, runCase, sameParams, tempDir } from './helpers.js';
+import type { CkptCase } from '../ranks/checkpoint-ranks.js';
+import { GPT_TINY } from '../helpers/lockstep-cases.js';
+import { bits, noErrors, runCase, sameParams, tempDir } from '../helpers/checkpoint.js';
 
 const cli = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 

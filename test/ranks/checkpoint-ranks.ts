@@ -3,16 +3,16 @@
 // first micro-step is sampleIndex / (worldSize x micro-batch)), so a run resumed at another world size with the same
 // train_batch_size takes exactly the windows the uninterrupted run takes.
 import { writeSync } from 'node:fs';
-import { Device } from '../../../src/tensor/device.js';
-import { HostMemory } from '../../../src/tensor/host.js';
-import { GPT, type GPTConfig } from '../../../src/nn/gpt.js';
-import { initialize } from '../../../src/zero/engine.js';
-import { commOptionsFor } from '../../../src/zero/comm-options.js';
-import { DistributedSampler } from '../../../src/data/sampler.js';
-import type { LoadReport } from '../../../src/checkpoint/types.js';
-import type { RankContext } from '../../../src/launch/spawn.js';
-import { GPT_TINY, MICRO, dsConfig, noDecay } from '../../zero/lockstep-common.js';
-import { xorshift32 } from '../../helpers/xorshift.js';
+import { Device } from '../../src/tensor/device.js';
+import { HostMemory } from '../../src/tensor/host.js';
+import { GPT, gptNoDecay, type GPTConfig } from '../../src/nn/gpt.js';
+import { initialize } from '../../src/zero/engine.js';
+import { commOptionsFor } from '../../src/zero/comm-options.js';
+import { DistributedSampler } from '../../src/data/sampler.js';
+import type { LoadReport } from '../../src/checkpoint/types.js';
+import type { RankContext } from '../../src/launch/spawn.js';
+import { GPT_TINY, MICRO, dsConfig } from '../helpers/lockstep-cases.js';
+import { xorshift32 } from '../helpers/xorshift.js';
 
 export interface CkptCase {
   stage: 0 | 1 | 2 | 3;
@@ -87,7 +87,7 @@ export async function run(ctx: RankContext, c: CkptCase): Promise<CkptResult> {
   const modelCfg = { ...GPT_TINY, ...c.model };
   const model = new GPT(device, modelCfg, { materialize: false });
   const host = c.offload ? new HostMemory({ arenaBytes: 4 << 20, kernels: c.kernels ?? 'js' }) : undefined;
-  const engine = initialize({ model, config: cfg, group, device, noDecay, host });
+  const engine = initialize({ model, config: cfg, group, device, noDecay: gptNoDecay, host });
   const sampler = new DistributedSampler(TOKENS, {
     blockSize: modelCfg.blockSize,
     microBatchSize: MICRO,

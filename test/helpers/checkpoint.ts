@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { spawnWorld } from '../../src/launch/spawn.js';
-import type { CkptCase, CkptResult } from './ranks/ckpt-ranks.js';
+import type { CkptCase, CkptResult } from '../ranks/checkpoint-ranks.js';
 
-export const ranks = new URL('./ranks/ckpt-ranks.js', import.meta.url);
+export const ranks = new URL('../ranks/checkpoint-ranks.js', import.meta.url);
 
 export function runCase(c: CkptCase, transport: 'threads' | 'tcp' = 'threads'): Promise<CkptResult[]> {
   return spawnWorld<CkptResult>({
