@@ -116,6 +116,13 @@ program
     'data-parallel ranks as worker threads (default 1: this thread)',
     int('--world-size', 1, 64),
   )
+  .option(
+    '--save-dir <dir>',
+    'save checkpoints here (<dir>/step-N, <dir>/latest); without --save-every once, at the end',
+  )
+  .option('--save-every <n>', 'a checkpoint every n optimizer steps', int('--save-every', 1, 1_000_000))
+  .option('--resume [dir]', 'resume from a checkpoint (default: the latest in --save-dir), at any world size and stage')
+  .option('--init-from <file>', 'initialise the weights from a safetensors file or folder (GPT-2 layout)')
   .action(async (o) => (await load<{ train(o: unknown): Promise<void> }>('./train.js')).train(o));
 
 program

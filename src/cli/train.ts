@@ -27,6 +27,11 @@ export interface TrainCliOptions {
   seed?: number;
   /** Device bytes per rank (default 512 MiB). */
   deviceBytes?: number;
+  /** --save-dir, --save-every, --resume [DIR], --init-from FILE (src/checkpoint); --resume without DIR: --save-dir. */
+  saveDir?: string;
+  saveEvery?: number;
+  resume?: string | true;
+  initFrom?: string;
   /** Where lines go; default: rank 0's progress live to stdout, the rest through console.log. */
   log?: (line: string) => void;
 }
@@ -59,7 +64,8 @@ export function trainRecord(r: RunReport): Record<string, unknown> {
     finalTrainLoss: r.finalLoss,
     valLoss: r.valLoss,
     seconds: r.trainSeconds,
-    tokensPerSecond: (r.steps * r.tokensPerStep) / r.trainSeconds,
+    // a resumed run trains only the steps after its checkpoint
+    tokensPerSecond: (r.perRank[0]!.losses.length * r.tokensPerStep) / r.trainSeconds,
     peakBytes: r.devicePeakBytes,
     commBytesPerStep: r.commBytesPerStep,
     skippedSteps: r.skippedSteps,
@@ -84,6 +90,20 @@ export async function train(opts: TrainCliOptions = {}): Promise<RunReport> {
         })
       : readJson(opts.config);
   const c = resolveConfig(json, { worldSize: N });
+  const resume = opts.resume === true ? opts.saveDir : opts.resume;
+  if (opts.resume === true && opts.saveDir === undefined)
+    throw new ConfigError('--resume without a folder resumes from --save-dir: give one of them', 'resume');
+  if (resume !== undefined && opts.initFrom !== undefined)
+    throw new ConfigError(
+      '--resume and --init-from together: a resumed run has its weights already; pick one',
+      'initFrom',
+    );
+  if (opts.saveEvery !== undefined && opts.saveDir === undefined)
+    throw new ConfigError('--save-every needs --save-dir (where to save)', 'saveEvery');
+  const checkpoint =
+    opts.saveDir === undefined && resume === undefined && opts.initFrom === undefined
+      ? undefined
+      : { saveDir: opts.saveDir, saveEvery: opts.saveEvery, resume, initFrom: opts.initFrom };
   const precision = c.bf16.enabled ? 'bf16' : c.fp16.enabled ? 'fp16' : 'fp32';
   const log = opts.log ?? ((l: string) => console.log(l));
   const T = model.blockSize;
@@ -105,6 +125,7 @@ export async function train(opts: TrainCliOptions = {}): Promise<RunReport> {
       deviceBytes: opts.deviceBytes ?? 512 << 20,
       progressEvery: Math.max(1, Math.round(steps / 10)),
       progressTo: opts.log === undefined ? 'stdout' : 'none',
+      checkpoint,
     },
     N,
   );
