@@ -12,3 +12,12 @@ export type { ProcessGroup, Work, CommLog, ReduceOp, CommDType } from './comm/ty
 export { loadCorpus, ByteTokenizer, trainValSplit, DistributedSampler } from './data/index.js';
 export { modelStatesBytes, commBytesPerRank } from './estimate/index.js';
 export { createKernels, kernelScratchBytes } from './kernels/index.js';
+export {
+  consolidateCheckpoint,
+  loadModelWeights,
+  readManifest,
+  SafetensorsReader,
+  SafetensorsWriter,
+  type LoadReport,
+  type SaveOptions,
+} from './checkpoint/index.js';

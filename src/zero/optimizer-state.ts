@@ -12,7 +12,7 @@ import type { Optimizer, ParamShard, ShardMemory } from '../optim/index.js';
 import type { HostAllocation, HostMemory } from '../tensor/host.js';
 import type { Allocation } from '../tensor/device.js';
 import { f32ToHalfArray, halfToF32Array } from '../tensor/dtype.js';
-import { CheckpointError, ConfigError, StateError } from '../errors.js';
+import { CheckpointError, ConfigError, ShapeError, StateError } from '../errors.js';
 import type { FlatStorage } from './host-flat.js';
 import { segment, segmentOffset, segmentSlices, segmentsNumel, type ZeroPlan } from './plan.js';
 
@@ -215,7 +215,8 @@ export class OptimizerState {
   writeSegment(which: string, b: number, target: SegmentTarget, data: Float32Array): void {
     const seg = segment(this.plan, b);
     const len = seg.end - seg.start;
-    if (data.length !== len) throw new Error(`writeSegment: ${data.length} values for a segment of ${len}`);
+    if (data.length !== len)
+      throw new ShapeError(`writeSegment: ${data.length} values for bucket ${b}'s segment of ${len} elements`);
     const so = segmentOffset(this.plan, b);
     if (which === 'param') {
       if (!this.separateMaster) {
@@ -225,13 +226,11 @@ export class OptimizerState {
       return;
     }
     const q = this.keys.indexOf(which);
-    if (q < 0) throw new Error(`optimizer has no state "${which}" (it has ${this.keys.join(', ')})`);
+    if (q < 0)
+      throw new CheckpointError(
+        `the ${this.optimizer.type} optimizer has no state "${which}": it keeps ${['param', ...this.keys].join(', ')}`,
+      );
     this.memory.f32(this.base + ((this.separateMaster ? 1 : 0) + q) * this.numel * 4 + so * 4, len).set(data);
-  }
-
-  /** Whether the model's parameters are a separate copy of the master (16-bit, or offloaded). */
-  get hasSeparateMaster(): boolean {
-    return this.separateMaster;
   }
 
   /** The model's parameters (every segment) rewritten from the master, rounded to 16 bits where they are. */
