@@ -111,3 +111,12 @@ export {
 } from './data/index.js';
 export { modelStatesBytes, commBytesPerRank } from './estimate/index.js';
 export { createKernels, kernelScratchBytes } from './kernels/index.js';
+export {
+  consolidateCheckpoint,
+  loadModelWeights,
+  readManifest,
+  SafetensorsReader,
+  SafetensorsWriter,
+  type LoadReport,
+  type SaveOptions,
+} from './checkpoint/index.js';

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The `zerots` command: train | launch | estimate | bench | demo. Each subcommand lives in its own module under
+// The `zerots` command: train | launch | estimate | consolidate | bench | demo. Each subcommand lives in its own module under
 // src/cli/ and is loaded only when called, so `zerots launch` does not pay for the kernels' compile.
 import { Command, InvalidArgumentError } from 'commander';
 import { ZeroTsError } from '../errors.js';
@@ -99,6 +99,16 @@ bench
     if (o.steps !== undefined) spec.steps = o.steps;
     await m.benchZero({ worldSize: o.worldSize, spec });
   });
+bench
+  .command('checkpoint')
+  .description('checkpoint save and load GB/s against a plain file copy of the same bytes')
+  .option('--params <n>', 'model parameters (default 100e6)', positive('--params'))
+  .option('--world-size <n>', 'ranks', int('--world-size', 1, 16), 2)
+  .option('--repeats <n>', 'rounds (best of)', int('--repeats', 1, 100), 3)
+  .option('--dir <dir>', 'where to write (default: a temporary folder)')
+  .action(async (o) => {
+    await (await load<{ benchCheckpoint(o: unknown): Promise<unknown> }>('./bench-checkpoint.js')).benchCheckpoint(o);
+  });
 
 program
   .command('train')
@@ -131,6 +141,13 @@ Examples:
   zerots train --data corpus.jsonl --tokenizer gpt2 --model tiny --world-size 2 --steps 20
   zerots train --config ds_config.json --world-size 2 --steps 100 --log run.jsonl`,
   )
+  .option(
+    '--save-dir <dir>',
+    'save checkpoints here (<dir>/step-N, <dir>/latest); without --save-every once, at the end',
+  )
+  .option('--save-every <n>', 'a checkpoint every n optimizer steps', int('--save-every', 1, 1_000_000))
+  .option('--resume [dir]', 'resume from a checkpoint (default: the latest in --save-dir), at any world size and stage')
+  .option('--init-from <file>', 'initialise the weights from a safetensors file or folder (GPT-2 layout)')
   .action(async (o) => {
     const { log, verbose: _v, ...rest } = o as { log?: string; verbose?: boolean } & Record<string, unknown>;
     await (await load<{ train(o: unknown): Promise<void> }>('./train.js')).train({ ...rest, logFile: log });
@@ -184,6 +201,21 @@ program
         json: o.json,
       });
     },
+  );
+
+program
+  .command('consolidate')
+  .description("a checkpoint's weights as one safetensors file in Hugging Face's GPT-2 layout, with config.json")
+  .argument('<dir>', 'checkpoint folder (or the save folder holding "latest")')
+  .requiredOption('--out <file>', 'output .safetensors file (config.json is written beside it)')
+  .option('--tag <tag>', 'checkpoint tag (default: the one "latest" names)')
+  .option('--dtype <d>', 'fp32 | bf16 | fp16', (v: string) => {
+    if (v !== 'fp32' && v !== 'bf16' && v !== 'fp16')
+      throw new InvalidArgumentError(`--dtype must be fp32, bf16 or fp16, got '${v}'`);
+    return v;
+  })
+  .action(async (dir: string, o: { out: string; tag?: string; dtype?: 'fp32' | 'bf16' | 'fp16' }) =>
+    (await load<{ consolidate(o: unknown): void }>('./consolidate.js')).consolidate({ ...o, dir }),
   );
 
 program

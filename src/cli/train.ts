@@ -47,6 +47,11 @@ export interface TrainCliOptions {
   logFile?: string;
   /** Draw the progress bar (default: stdout is a terminal and no `log` function is given). */
   bar?: boolean;
+  /** --save-dir, --save-every, --resume [DIR], --init-from FILE (src/checkpoint); --resume without DIR: --save-dir. */
+  saveDir?: string;
+  saveEvery?: number;
+  resume?: string | true;
+  initFrom?: string;
   /** Where lines go; default: rank 0's progress live to stdout, the rest through console.log. */
   log?: (line: string) => void;
 }
@@ -139,6 +144,20 @@ export async function train(opts: TrainCliOptions = {}): Promise<RunReport> {
   };
   const { config: json, filled } = fillAuto(raw, values);
   const c = resolveConfig(json, { worldSize: N });
+  const resume = opts.resume === true ? opts.saveDir : opts.resume;
+  if (opts.resume === true && opts.saveDir === undefined)
+    throw new ConfigError('--resume without a folder resumes from --save-dir: give one of them', 'resume');
+  if (resume !== undefined && opts.initFrom !== undefined)
+    throw new ConfigError(
+      '--resume and --init-from together: a resumed run has its weights already; pick one',
+      'initFrom',
+    );
+  if (opts.saveEvery !== undefined && opts.saveDir === undefined)
+    throw new ConfigError('--save-every needs --save-dir (where to save)', 'saveEvery');
+  const checkpoint =
+    opts.saveDir === undefined && resume === undefined && opts.initFrom === undefined
+      ? undefined
+      : { saveDir: opts.saveDir, saveEvery: opts.saveEvery, resume, initFrom: opts.initFrom };
   for (const line of configNotices(c, filled)) log(line);
   const precision = c.bf16.enabled ? 'bf16' : c.fp16.enabled ? 'fp16' : 'fp32';
   const T = model.blockSize;
@@ -165,6 +184,7 @@ export async function train(opts: TrainCliOptions = {}): Promise<RunReport> {
       deviceBytes: (opts.deviceMib ?? 512) * 2 ** 20,
       ...(opts.hostMib === undefined ? {} : { hostBytes: opts.hostMib * 2 ** 20 }),
       corpus: dataset.tokens,
+      checkpoint,
       progressEvery: Math.max(1, Math.round(steps / 10)),
       progressTo: opts.log === undefined ? 'stdout' : 'none',
       display: {
@@ -201,7 +221,8 @@ export function trainRecord(r: RunReport): Record<string, unknown> {
     finalTrainLoss: r.finalLoss,
     valLoss: r.valLoss,
     seconds: r.trainSeconds,
-    tokensPerSecond: (r.steps * r.tokensPerStep) / r.trainSeconds,
+    // a resumed run trains only the steps after its checkpoint
+    tokensPerSecond: (r.perRank[0]!.losses.length * r.tokensPerStep) / r.trainSeconds,
     peakBytes: r.devicePeakBytes,
     commBytesPerStep: r.commBytesPerStep,
     skippedSteps: r.skippedSteps,

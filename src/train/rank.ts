@@ -16,7 +16,7 @@ import type { RankContext } from '../launch/spawn.js';
 import { resolveConfig } from '../config/resolve.js';
 import type { ZeroConfig } from '../config/types.js';
 import { DistributedSampler, loadCorpus, trainValSplit } from '../data/index.js';
-import { StateError } from '../errors.js';
+import { ConfigError, StateError } from '../errors.js';
 import { GPT, gptNoDecay } from '../nn/gpt.js';
 import { type Allocation, Device, MEMORY_CATEGORIES, type MemoryCategory } from '../tensor/device.js';
 import { commOptionsFor } from '../zero/comm-options.js';
@@ -43,6 +43,9 @@ type Tokens = { B: number; T: number; data: Int32Array };
 /** One run's engine and what is measured of it. */
 interface Live {
   run: RunConfig;
+  /** Optimizer steps done before this program (a resumed run: the checkpoint's step) and the first micro-step's data index. */
+  first: number;
+  firstMicro: number;
   config: ZeroConfig;
   model: GPT;
   engine: ZeroEngine<GPT>;
@@ -77,6 +80,8 @@ interface World {
   peakBefore: number;
   /** Rank 0's bar and step log (spec.display), else null. */
   reporter: ProgressReporter | null;
+  /** Memory before the run being started was built. */
+  base?: ReturnType<Device['memoryStats']>;
 }
 
 export async function trainRank(ctx: RankContext, spec: RunSpec): Promise<RankResult[]> {
@@ -99,21 +104,31 @@ export async function trainRank(ctx: RankContext, spec: RunSpec): Promise<RankRe
       : null;
   const w: World = { device, group, ctx, spec, train, mean, lines: [], peakBefore: 0, reporter };
   const idle = device.memoryStats().inUseBytes;
-  // at least one untimed step (the memory is measured there) and, from 2 steps on, at least one timed step
-  const untimed = Math.min(Math.max(1, spec.untimedSteps), Math.max(1, spec.steps - 1));
+  if (spec.checkpoint !== undefined && spec.runs.length !== 1)
+    throw new ConfigError(`checkpoints need a spec with one run; this one has ${spec.runs.length}`, 'checkpoint');
   const lives: Live[] = [];
   let out: RankResult[];
   try {
-    for (let k = 0; k < spec.runs.length; k++) lives.push(start(w, spec.runs[k]!, configs[k]!, untimed));
-    for (let s = 0; s < untimed; s++) {
+    let first = 0;
+    let untimed = 0;
+    for (let k = 0; k < spec.runs.length; k++) {
+      const live = build(w, spec.runs[k]!, configs[k]!);
+      lives.push(live);
+      first = live.first;
+      // at least one untimed step (the memory is measured there) and, from 2 steps on, at least one timed step
+      untimed = Math.min(Math.max(1, spec.untimedSteps), Math.max(1, spec.steps - first - 1));
+      start(w, live, untimed);
+    }
+    for (let s = first; s < first + untimed; s++) {
       progress(w, lives, s);
       midEval(w, lives, s, val);
     }
-    for (let s = untimed; s < spec.steps; s++) {
+    for (let s = first + untimed; s < spec.steps; s++) {
       // rotate which run goes first, so that no run always follows the same one
       for (let k = 0; k < lives.length; k++) timedStep(w, lives[(k + s) % lives.length]!, s);
       progress(w, lives, s);
       midEval(w, lives, s, val);
+      for (const live of lives) maybeSave(w, live, s);
     }
     reporter?.stop();
     out = lives.map((live) => finish(w, live, val));
@@ -129,12 +144,13 @@ export async function trainRank(ctx: RankContext, spec: RunSpec): Promise<RankRe
   return out;
 }
 
-/** Builds the run's engine and trains its untimed steps alone, measuring its memory above what was in use before. */
-function start(w: World, run: RunConfig, config: ZeroConfig, untimed: number): Live {
+/** Builds the run's engine (restored from a checkpoint, or its weights from a file, when the spec says so). */
+function build(w: World, run: RunConfig, config: ZeroConfig): Live {
   const { device, group, spec } = w;
   const base = device.memoryStats();
   const above = (c: MemoryCategory, v: number) => v - base.byCategory[c].inUse;
   resetPeak(w);
+  w.base = base;
   const model = new GPT(device, { ...spec.model, seed: spec.seed }, { materialize: false });
   const policy = policyFromConfig(config);
   // offload: the rank's host memory (HostMemory, outside the device's capacity), as DeepSpeed's CPU buffers
@@ -155,8 +171,11 @@ function start(w: World, run: RunConfig, config: ZeroConfig, untimed: number): L
     worldSize: w.ctx.worldSize,
     rank: w.ctx.rank,
   });
+  const { first, firstMicro } = restore(w, engine, config);
   const live: Live = {
     run,
+    first,
+    firstMicro,
     config,
     model,
     engine,
@@ -174,19 +193,86 @@ function start(w: World, run: RunConfig, config: ZeroConfig, untimed: number): L
     peakTotal: 0,
     firstStepPeakTotal: 0,
   };
-  for (let s = 0; s < untimed; s++) {
+  return live;
+}
+
+/** Trains the run's untimed steps alone, measuring its memory above what was in use before it was built. */
+function start(w: World, live: Live, untimed: number): void {
+  const { device } = w;
+  const base = w.base!;
+  const above = (c: MemoryCategory, v: number) => v - base.byCategory[c].inUse;
+  for (let s = live.first; s < live.first + untimed; s++) {
     // The first step learns (stage 2: gradient readiness, holding every bucket; stage 3: the gather order); the
     // steady-state peak is that of a later step when there is one.
-    if (s === 1) resetPeak(w);
+    if (s === live.first + 1) resetPeak(w);
     const t0 = performance.now();
     trainStep(w, live, s);
     addElapsed(live, (performance.now() - t0) / 1000);
-    if (s === 0) live.firstStepPeakTotal = device.memoryStats().peakBytes - base.inUseBytes;
+    if (s === live.first) live.firstStepPeakTotal = device.memoryStats().peakBytes - base.inUseBytes;
+    maybeSave(w, live, s);
   }
   const m = device.memoryStats();
   live.peak = categories((c) => above(c, m.byCategory[c].peak));
   live.peakTotal = m.peakBytes - base.inUseBytes;
-  return live;
+}
+
+/** --resume / --init-from: the step and data position to start from (0, 0 for a fresh run). */
+function restore(w: World, engine: ZeroEngine<GPT>, config: ZeroConfig): { first: number; firstMicro: number } {
+  const c = w.spec.checkpoint;
+  const { ctx } = w;
+  if (c?.resume !== undefined) {
+    const r = engine.loadCheckpoint(c.resume);
+    const perMicro = ctx.worldSize * config.trainMicroBatchSizePerGpu;
+    if (r.data.sampleIndex % perMicro !== 0)
+      throw new ConfigError(
+        `checkpoint ${r.dir} stopped after ${r.data.sampleIndex} samples, not a whole number of micro-steps of ` +
+          `${perMicro} (world size ${ctx.worldSize} x micro-batch ${config.trainMicroBatchSizePerGpu}); resume with a ` +
+          'micro-batch that divides it (keep train_batch_size as it was)',
+        'train_micro_batch_size_per_gpu',
+      );
+    if (r.globalSteps >= w.spec.steps)
+      throw new ConfigError(
+        `checkpoint ${r.dir} is at step ${r.globalSteps}; --steps ${w.spec.steps} counts from the start of the run, ` +
+          'so ask for more steps than that',
+        'steps',
+      );
+    const fp = (x: string) => (x === 'f32' ? 'fp32' : x);
+    say(
+      w,
+      `resumed from ${r.dir}: step ${r.globalSteps} (${r.data.sampleIndex} samples); world size ${r.worldSize.saved} then, ` +
+        `${r.worldSize.now} now; ZeRO stage ${r.stage.saved} then, ${r.stage.now} now; ${fp(r.precision.saved)} then, ` +
+        `${fp(r.precision.now)} now`,
+    );
+    return { first: r.globalSteps, firstMicro: r.data.sampleIndex / perMicro };
+  }
+  if (c?.initFrom !== undefined) {
+    const r = engine.loadWeights(c.initFrom);
+    say(w, `weights from ${r.path} (${r.tensors} tensors); optimizer state fresh`);
+  }
+  return { first: 0, firstMicro: 0 };
+}
+
+/** After step s (0-based): a checkpoint when --save-dir asks for one (a collective: every rank calls it). */
+function maybeSave(w: World, live: Live, s: number): void {
+  const c = w.spec.checkpoint;
+  if (c?.saveDir === undefined) return;
+  const done = s + 1;
+  const every = c.saveEvery ?? 0;
+  if (!(done === w.spec.steps || (every > 0 && done % every === 0))) return;
+  const gas = live.config.gradientAccumulationSteps;
+  const next = live.firstMicro + (done - live.first) * gas;
+  const perMicro = w.ctx.worldSize * live.config.trainMicroBatchSizePerGpu;
+  const dir = live.engine.saveCheckpoint(c.saveDir, {
+    data: { epoch: Math.floor(next / live.sampler.stepsPerEpoch), sampleIndex: next * perMicro },
+  });
+  say(w, `saved ${dir} at step ${done}`);
+}
+
+/** A line from rank 0, kept for the report and written as it happens (see progress). */
+function say(w: World, line: string): void {
+  if (w.ctx.rank !== 0) return;
+  w.lines.push(line);
+  if (w.spec.progressTo !== 'none') writeSync(w.spec.progressTo === 'stdout' ? 1 : 2, `${line}\n`);
 }
 
 function resetPeak(w: World): void {
@@ -207,7 +293,7 @@ function trainStep(w: World, live: Live, s: number): { forward: number; backward
   const t = { forward: 0, backward: 0, step: 0 };
   let loss = 0;
   for (let k = 0; k < gas; k++) {
-    const i = s * gas + k;
+    const i = live.firstMicro + (s - live.first) * gas + k;
     const b = sampler.batch(spec.seed, Math.floor(i / sampler.stepsPerEpoch), i % sampler.stepsPerEpoch);
     const inputs: Tokens = { B: b.B, T, data: b.inputs };
     const targets: Tokens = { B: b.B, T, data: b.targets };
@@ -254,7 +340,7 @@ function progress(w: World, lives: readonly Live[], s: number): void {
   if (!lineStep && !everyStep) return;
   const v = device.f32(w.mean.ptr, 1);
   const means = lives.map((l) => {
-    v[0] = l.losses[s]! / ctx.worldSize;
+    v[0] = l.losses[s - l.first]! / ctx.worldSize;
     group.allReduce(v, 'sum', 'f32');
     return v[0]!;
   });
@@ -264,11 +350,11 @@ function progress(w: World, lives: readonly Live[], s: number): void {
   let line: string;
   if (lives.length === 1) {
     const l = lives[0]!;
-    const tokens = (s + 1) * l.config.trainBatchSize * spec.model.blockSize;
+    const tokens = (s + 1 - l.first) * l.config.trainBatchSize * spec.model.blockSize;
     line =
       `step ${s + 1}/${spec.steps} | loss ${means[0]!.toFixed(4)} | lr ${(l.last?.lr ?? NaN).toExponential(2)} | ` +
       `grad norm ${(l.last?.gradNorm ?? NaN).toFixed(3)}${l.last?.applied === false ? ' (skipped: fp16 overflow)' : ''}` +
-      ` | ${Math.round(tokens / l.elapsed[s]!)} tok/s`;
+      ` | ${Math.round(tokens / l.elapsed[s - l.first]!)} tok/s`;
   } else {
     line = `  step ${s + 1}/${spec.steps}: loss ${lives.map((l, k) => `${l.run.label} ${means[k]!.toFixed(4)}`).join(', ')}`;
   }
@@ -309,7 +395,7 @@ function midEval(w: World, lives: readonly Live[], s: number, val: Uint8Array | 
 /** Step s of a single run to rank 0's bar and step log. */
 function report(w: World, l: Live, loss: number, s: number): void {
   const m = w.device.memoryStats();
-  const tokens = (s + 1) * l.config.trainBatchSize * w.spec.model.blockSize;
+  const tokens = (s + 1 - l.first) * l.config.trainBatchSize * w.spec.model.blockSize;
   w.reporter!.step({
     step: s + 1,
     loss,
@@ -317,10 +403,10 @@ function report(w: World, l: Live, loss: number, s: number): void {
     gradNorm: l.last?.gradNorm ?? NaN,
     lossScale: l.last?.lossScale ?? 1,
     applied: l.last?.applied ?? true,
-    tokensPerSecond: tokens / l.elapsed[s]!,
+    tokensPerSecond: tokens / l.elapsed[s - l.first]!,
     deviceBytes: m.inUseBytes,
     devicePeakBytes: m.peakBytes,
-    elapsedSeconds: l.elapsed[s]!,
+    elapsedSeconds: l.elapsed[s - l.first]!,
   });
 }
 

@@ -47,6 +47,23 @@ export interface RunSpec {
    */
   progressEvery: number;
   progressTo: 'stdout' | 'stderr' | 'none';
+  /** Checkpoints of a single-run spec (`zerots train --save-dir/--resume/--init-from`); see src/checkpoint. */
+  checkpoint?: CheckpointSpec;
+}
+
+/**
+ * `steps` counts optimizer steps from the start of the run, so a run resumed at step k with the same steps ends
+ * where the uninterrupted one ends, having trained steps - k.
+ */
+export interface CheckpointSpec {
+  /** Save checkpoints here (`<saveDir>/step-<n>/`, `<saveDir>/latest`). */
+  saveDir?: string;
+  /** Every this many optimizer steps (counted from the start of the run); 0 or absent: once, at the end. */
+  saveEvery?: number;
+  /** Resume from this checkpoint: a save folder (its `latest`) or one checkpoint's folder. */
+  resume?: string;
+  /** Initialise the weights from a safetensors file or folder (Hugging Face GPT-2 layout); fresh optimizer. */
+  initFrom?: string;
 }
 
 /** Per-phase wall time per timed step on this rank, seconds; comm is the time inside collectives by op. */

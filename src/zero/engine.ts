@@ -33,6 +33,16 @@ import { ReplicatedParams } from './replicated-params.js';
 import { consolidate, type Consolidated } from './consolidate.js';
 import { normSlots, readNormSlots, writeNormSlots } from './norm-exchange.js';
 import { ReadinessTracker } from './readiness.js';
+// checkpoints (issue 8)
+import { loadCheckpoint, saveCheckpoint } from '../checkpoint/index.js';
+import {
+  loadWeightsIntoState,
+  saveWeightsFromState,
+  type WeightsInReport,
+  type WeightsOutOptions,
+} from '../checkpoint/index.js';
+import type { LoadOptions, LoadReport, SaveOptions, ShardedState } from '../checkpoint/types.js';
+import { shardedState } from './checkpoint-state.js';
 
 /** A model the engine can drive: a Module whose forward(tape, ...inputs) returns at least the loss. */
 export interface TrainableModule extends Module {
@@ -360,6 +370,49 @@ export class ZeroEngine<M extends TrainableModule> {
   consolidate(): Consolidated {
     return consolidate(this.plan, this.store, this.state);
   }
+
+  // --- checkpoints (issue 8): src/checkpoint does the work, checkpoint-state.ts adapts this engine's parts ---
+
+  /** Collective: every rank writes its shard, rank 0 the manifest; atomic. Returns the checkpoint's folder. */
+  saveCheckpoint(dir: string, opts?: SaveOptions): string {
+    return saveCheckpoint(this.checkpointState(), dir, opts);
+  }
+
+  /** Collective: loads a checkpoint saved at any world size and stage (resharded), at a step boundary. */
+  loadCheckpoint(dir: string, opts?: LoadOptions): LoadReport {
+    return loadCheckpoint(this.checkpointState(), dir, opts);
+  }
+
+  /** Collective: the fp32 master weights as one safetensors file in Hugging Face's GPT-2 names (rank 0 writes). */
+  saveWeights(path: string, opts?: WeightsOutOptions): void {
+    saveWeightsFromState(this.checkpointState(), path, opts);
+  }
+
+  /** Initialises the weights from a safetensors file or folder; each rank reads only its own segments' bytes. */
+  loadWeights(path: string): WeightsInReport {
+    return loadWeightsIntoState(this.checkpointState(), path);
+  }
+
+  private checkpointState(): ShardedState {
+    return shardedState({
+      plan: this.plan,
+      group: this.group,
+      store: this.store,
+      state: this.state,
+      optimizer: this.optimizer,
+      scheduler: this.scheduler,
+      scaler: this.scaler,
+      config: this.config,
+      modelConfig: (this.model as { config?: unknown }).config ?? null,
+      pendingMicroSteps: this.microSteps,
+      getGlobalSteps: () => this.globalSteps,
+      setGlobalSteps: (n) => {
+        this.globalSteps = n;
+      },
+    });
+  }
+
+  // --- end checkpoints ---
 
   dispose(): void {
     this.tape?.clear();

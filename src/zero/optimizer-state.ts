@@ -12,7 +12,7 @@ import type { Optimizer, ParamShard, ShardMemory } from '../optim/index.js';
 import type { HostAllocation, HostMemory } from '../tensor/host.js';
 import type { Allocation } from '../tensor/device.js';
 import { f32ToHalfArray, halfToF32Array } from '../tensor/dtype.js';
-import { CheckpointError, ConfigError, StateError } from '../errors.js';
+import { CheckpointError, ConfigError, ShapeError, StateError } from '../errors.js';
 import type { FlatStorage } from './host-flat.js';
 import { segment, segmentOffset, segmentSlices, segmentsNumel, type ZeroPlan } from './plan.js';
 
@@ -207,6 +207,35 @@ export class OptimizerState {
         `the ${this.optimizer.type} optimizer has no state "${which}": it keeps ${['param', ...this.keys].join(', ')}`,
       );
     return this.memory.f32(this.base + ((this.separateMaster ? 1 : 0) + q) * this.numel * 4 + so * 4, len).slice();
+  }
+
+  // --- checkpoint load (issue 8): the inverse of readSegment, and the parameters rewritten from the master ---
+
+  /** Overwrites bucket b's segment of the fp32 master ('param') or of a state buffer with `data`. */
+  writeSegment(which: string, b: number, target: SegmentTarget, data: Float32Array): void {
+    const seg = segment(this.plan, b);
+    const len = seg.end - seg.start;
+    if (data.length !== len)
+      throw new ShapeError(`writeSegment: ${data.length} values for bucket ${b}'s segment of ${len} elements`);
+    const so = segmentOffset(this.plan, b);
+    if (which === 'param') {
+      if (!this.separateMaster) {
+        const { buf, offset } = target.segmentParam(b);
+        (buf.comm(offset, len) as Float32Array).set(data);
+      } else this.memory.f32(this.base + so * 4, len).set(data);
+      return;
+    }
+    const q = this.keys.indexOf(which);
+    if (q < 0)
+      throw new CheckpointError(
+        `the ${this.optimizer.type} optimizer has no state "${which}": it keeps ${['param', ...this.keys].join(', ')}`,
+      );
+    this.memory.f32(this.base + ((this.separateMaster ? 1 : 0) + q) * this.numel * 4 + so * 4, len).set(data);
+  }
+
+  /** The model's parameters (every segment) rewritten from the master, rounded to 16 bits where they are. */
+  writeParamsFromMaster(target: SegmentTarget): void {
+    if (this.separateMaster) this.copyBack(target);
   }
 
   dispose(): void {
