@@ -66,3 +66,14 @@ export class NumericsError extends ZeroTsError {}
 
 /** An object was used in a state that does not allow it (e.g. a released parameter read without a fetch hook). */
 export class StateError extends ZeroTsError {}
+
+/** The ranks of a job could not meet: the rendezvous store is unreachable, taken by another job, or ranks are missing. */
+export class RendezvousError extends ZeroTsError {
+  constructor(
+    message: string,
+    readonly address: string,
+    readonly port: number,
+  ) {
+    super(message);
+  }
+}

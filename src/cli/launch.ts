@@ -4,17 +4,22 @@
 //     for a one-node job; a multi-node job needs the same ZEROTS_JOB_TOKEN exported on every node).
 //   --transport threads: one worker thread per rank in this process (one node only).
 // The script finds its rank with initFromEnv() (src/launch/index.ts). If a rank dies (non-zero exit, signal), the
-// launcher names it, gives the others a moment to notice (they fail with PeerLostError), stops the rest and exits
-// non-zero. Ctrl-C / SIGTERM stops every rank.
+// launcher names it with its error, gives the others a moment to notice (they fail with PeerLostError), stops the
+// rest and exits non-zero. Ctrl-C / SIGTERM stops every rank; a launcher killed outright (SIGKILL) is noticed by
+// the ranks themselves ([Note: ranks watch the launcher], src/launch/watch-launcher.ts). Every line a rank prints
+// reaches the launcher's stdout/stderr, whole and in order per rank (src/launch/rank-output.ts).
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { constants } from 'node:os';
+import { availableParallelism, constants } from 'node:os';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import type { Writable } from 'node:stream';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import { ConfigError } from '../errors.js';
-import { inheritedEnv } from '../launch/env.js';
+import { LAUNCH_PROTOCOL, inheritedEnv } from '../launch/env.js';
+import { RankOutput } from '../launch/rank-output.js';
 import { startThreads } from '../launch/threads.js';
 
 export interface LaunchOptions {
@@ -36,6 +41,10 @@ export interface LaunchOptions {
   env?: Record<string, string>;
   /** how long the other ranks get after one died before they are stopped (default 10 s). */
   graceMs?: number;
+  /** how long the ranks wait for the rendezvous (ZEROTS_RENDEZVOUS_TIMEOUT_MS; default: the ranks' own, 60 s). */
+  rdzvTimeoutMs?: number;
+  /** where the ranks' lines go (tcp; default this process's stdout and stderr). */
+  output?: { stdout: Writable; stderr: Writable };
 }
 
 function check(o: LaunchOptions): void {
@@ -61,6 +70,8 @@ function check(o: LaunchOptions): void {
       'launch: transport threads runs on one node; use --transport tcp with --nnodes > 1',
       'transport',
     );
+  if (o.rdzvTimeoutMs !== undefined && !(Number.isInteger(o.rdzvTimeoutMs) && o.rdzvTimeoutMs > 0))
+    throw new ConfigError(`launch: rdzvTimeoutMs must be a positive integer, got ${o.rdzvTimeoutMs}`, 'rdzvTimeoutMs');
   if (!existsSync(o.script)) throw new ConfigError(`launch: script ${o.script} does not exist`, 'script');
 }
 
@@ -138,7 +149,8 @@ async function launchProcesses(o: LaunchOptions): Promise<number> {
   let live = N;
   // Failures seen within REPORT_MS of the first are reported together: when a rank dies its peers fail too (with
   // PeerLostError, exit code 1) within milliseconds, and the order of their exit events is not the order of death.
-  const failures: { rank: number; pid: number; code: number; how: string; signal: boolean }[] = [];
+  const failures: { rank: number; pid: number; code: number; how: string; signal: boolean; out: RankOutput }[] = [];
+  const outputs: RankOutput[] = [];
   let firstFailure: { code: number } | null = null;
   let reportTimer: NodeJS.Timeout | undefined;
   let stopping: { code: number } | null = null;
@@ -150,7 +162,11 @@ async function launchProcesses(o: LaunchOptions): Promise<number> {
   });
 
   const terminateAll = () => {
-    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
+    for (const c of children)
+      if (c.exitCode === null && c.signalCode === null) {
+        c.kill('SIGTERM');
+        c.kill('SIGCONT'); // a stopped (SIGSTOP) rank only receives the SIGTERM once it runs again
+      }
     killTimer ??= setTimeout(() => {
       for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
     }, 5000);
@@ -170,16 +186,28 @@ async function launchProcesses(o: LaunchOptions): Promise<number> {
     const root = rootFirst[0]!;
     firstFailure = { code: root.code };
     const others = rootFirst.slice(1).map((f) => `rank ${f.rank} ${f.how}`);
+    const why = root.out.error ? `: ${root.out.error}` : '';
     log(
-      `zerots launch: rank ${root.rank} (pid ${root.pid}) ${root.how}${others.length ? ` (then ${others.join(', ')})` : ''}; ` +
+      `zerots launch: rank ${root.rank} (pid ${root.pid}) ${root.how}${why}` +
+        `${others.length ? ` (then ${others.join(', ')})` : ''}; ` +
         `stopping the other ranks (they get ${Math.round((o.graceMs ?? 10_000) / 1000)} s to finish)`,
     );
     graceTimer = setTimeout(terminateAll, o.graceMs ?? 10_000);
   };
   const finish = (): void => {
-    if (failures.length && !firstFailure) report();
-    done(stopping ? stopping.code : firstFailure ? firstFailure.code : 0);
+    // every rank has exited: forward what is still in the pipes (bounded: a grandchild may hold one open)
+    let t: NodeJS.Timeout | undefined;
+    const drained = new Promise<void>((r) => {
+      t = setTimeout(r, 2000);
+    });
+    void Promise.race([Promise.all(outputs.map((x) => x.closed)), drained]).then(() => {
+      clearTimeout(t);
+      if (failures.length && !firstFailure) report();
+      done(stopping ? stopping.code : firstFailure ? firstFailure.code : 0);
+    });
   };
+  const to = o.output ?? { stdout: process.stdout, stderr: process.stderr };
+  const preload = new URL('../launch/rank-preload.js', import.meta.url).href;
 
   for (let l = 0; l < N; l++) {
     const rank = (o.nodeRank ?? 0) * N + l;
@@ -194,9 +222,17 @@ async function launchProcesses(o: LaunchOptions): Promise<number> {
       MASTER_PORT: String(o.masterPort ?? 29500),
       ZEROTS_JOB_TOKEN: token,
       ZEROTS_TRANSPORT: 'tcp',
+      ZEROTS_LAUNCHER_PID: String(process.pid),
+      ZEROTS_LAUNCH_PROTOCOL: LAUNCH_PROTOCOL,
+      ...(o.rdzvTimeoutMs !== undefined ? { ZEROTS_RENDEZVOUS_TIMEOUT_MS: String(o.rdzvTimeoutMs) } : {}),
     };
-    const c = spawn(process.execPath, [...process.execArgv, o.script, ...o.args], { env, stdio: 'inherit' });
+    const c = spawn(process.execPath, [...process.execArgv, '--import', preload, o.script, ...o.args], {
+      env,
+      stdio: ['inherit', 'pipe', 'pipe'],
+    });
     children.push(c);
+    const out = new RankOutput(c, to);
+    outputs.push(out);
     c.on('error', (e) => log(`zerots launch: rank ${rank} could not start: ${e.message}`));
     c.on('exit', (code, signal) => {
       live--;
@@ -209,6 +245,7 @@ async function launchProcesses(o: LaunchOptions): Promise<number> {
           code: signal ? 128 + sig : (code ?? 1),
           signal: signal !== null,
           how: signal ? `was killed by ${signal}` : `exited with code ${code}`,
+          out,
         });
         reportTimer ??= setTimeout(report, REPORT_MS);
       }
@@ -223,4 +260,123 @@ async function launchProcesses(o: LaunchOptions): Promise<number> {
     clearTimeout(reportTimer);
     off();
   }
+}
+
+/** Parsed flags of `zerots launch` (torchrun's underscore spellings land in their own keys). */
+interface LaunchFlags {
+  nprocPerNode?: string;
+  nproc_per_node?: string;
+  transport: 'threads' | 'tcp';
+  nnodes?: string;
+  nodeRank?: string;
+  node_rank?: string;
+  masterAddr?: string;
+  master_addr?: string;
+  masterPort?: string;
+  master_port?: string;
+  standalone?: boolean;
+  rdzvTimeout?: string;
+  rdzv_timeout?: string;
+}
+
+function flagInt(flag: string, raw: string | undefined, min: number, max: number): number | undefined {
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new ConfigError(`launch: ${flag} must be an integer in [${min}, ${max}], got '${raw}'`, flag);
+  return n;
+}
+
+/** The LaunchOptions that `zerots launch` flags describe (torchrun's spellings included). */
+export async function optionsFromFlags(f: LaunchFlags, script: string, args: string[]): Promise<LaunchOptions> {
+  const nproc = f.nprocPerNode ?? f.nproc_per_node;
+  if (nproc === undefined)
+    throw new ConfigError('launch: --nproc-per-node <n|auto> is required (ranks on this node)', '--nproc-per-node');
+  const nprocPerNode = nproc === 'auto' ? availableParallelism() : flagInt('--nproc-per-node', nproc, 1, 256)!;
+  const nnodesRaw = f.nnodes;
+  if (nnodesRaw?.includes(':'))
+    throw new ConfigError(
+      `launch: --nnodes ${nnodesRaw}: elastic ranges (MIN:MAX) are not supported yet; give one node count`,
+      '--nnodes',
+    );
+  const rdzv = f.rdzvTimeout ?? f.rdzv_timeout;
+  const rdzvSeconds = rdzv === undefined ? undefined : Number(rdzv);
+  if (rdzvSeconds !== undefined && !(rdzvSeconds > 0 && Number.isFinite(rdzvSeconds)))
+    throw new ConfigError(
+      `launch: --rdzv-timeout must be a positive number of seconds, got '${rdzv}'`,
+      '--rdzv-timeout',
+    );
+  const o: LaunchOptions = {
+    nprocPerNode,
+    transport: f.transport,
+    nnodes: flagInt('--nnodes', nnodesRaw, 1, 4096) ?? 1,
+    nodeRank: flagInt('--node-rank', f.nodeRank ?? f.node_rank, 0, 4095) ?? 0,
+    masterAddr: f.masterAddr ?? f.master_addr ?? '127.0.0.1',
+    masterPort: flagInt('--master-port', f.masterPort ?? f.master_port, 1, 65535) ?? 29500,
+    rdzvTimeoutMs: rdzvSeconds === undefined ? undefined : Math.ceil(rdzvSeconds * 1000),
+    script,
+    args,
+  };
+  if (f.standalone) {
+    // torchrun --standalone: one node, a rendezvous on a free local port (so several jobs never collide)
+    if ((o.nnodes ?? 1) > 1) throw new ConfigError('launch: --standalone runs one node; drop --nnodes', '--standalone');
+    const { freePort } = await import('../launch/processes.js');
+    o.masterAddr = '127.0.0.1';
+    o.masterPort = await freePort();
+  }
+  return o;
+}
+
+const EXAMPLES = `
+Examples:
+  zerots launch --nproc-per-node 4 train.js --lr 3e-4       4 ranks (processes) on this machine
+  zerots launch --standalone --nproc-per-node auto train.js one rank per core, on a free rendezvous port
+  zerots launch --nproc-per-node 2 --transport threads x.js 2 ranks as threads of one process
+
+  two nodes (same ZEROTS_JOB_TOKEN exported on both, e.g. $(openssl rand -hex 32)):
+  node A: zerots launch --nnodes 2 --node-rank 0 --nproc-per-node 8 --master-addr 10.0.0.1 train.js
+  node B: zerots launch --nnodes 2 --node-rank 1 --nproc-per-node 8 --master-addr 10.0.0.1 train.js
+
+torchrun's spellings work too (--nproc_per_node, --node_rank, --master_addr, --master_port, --rdzv_timeout).
+Environment for the ranks: ZEROTS_BIND_ADDR (listen on / connect from this address), ZEROTS_NODE_ID (this node's
+identity), ZEROTS_COMM_TIMEOUT_MS (collective timeout).`;
+
+/** Adds `zerots launch` to the CLI (src/cli/main.ts). */
+export function addLaunchCommand(program: Command): void {
+  const cmd = program
+    .command('launch')
+    .description('start N ranks of a script (threads or processes), with rank discovery from the environment')
+    .option('--nproc-per-node <n>', "ranks on this node, or 'auto' (one per core)")
+    .option(
+      '--transport <t>',
+      'threads | tcp',
+      (v: string) => {
+        if (v !== 'threads' && v !== 'tcp')
+          throw new InvalidArgumentError(`transport must be 'threads' or 'tcp', got '${v}'`);
+        return v;
+      },
+      'tcp',
+    )
+    .option('--nnodes <n>', 'number of nodes (default 1)')
+    .option('--node-rank <k>', "this node's index (default 0)")
+    .option('--master-addr <addr>', 'rendezvous host (default 127.0.0.1)')
+    .option('--master-port <port>', 'rendezvous port (default 29500)')
+    .option('--standalone', 'one node, rendezvous on a free local port')
+    .option('--rdzv-timeout <seconds>', 'how long ranks wait for the rendezvous (default 60)');
+  for (const [flag, arg] of [
+    ['nproc_per_node', '<n>'],
+    ['node_rank', '<k>'],
+    ['master_addr', '<addr>'],
+    ['master_port', '<port>'],
+    ['rdzv_timeout', '<seconds>'],
+  ] as const)
+    cmd.addOption(new Option(`--${flag} ${arg}`).hideHelp());
+  cmd
+    .argument('<script>', 'the script every rank runs')
+    .argument('[args...]', 'arguments for the script')
+    .passThroughOptions()
+    .addHelpText('after', EXAMPLES)
+    .action(async (script: string, args: string[], f: LaunchFlags) => {
+      await launch(await optionsFromFlags(f, script, args));
+    });
 }

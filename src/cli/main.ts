@@ -3,6 +3,7 @@
 // src/cli/ and is loaded only when called, so `zerots launch` does not pay for the kernels' compile.
 import { Command, InvalidArgumentError } from 'commander';
 import { ZeroTsError } from '../errors.js';
+import { addLaunchCommand } from './launch.js';
 
 function int(name: string, min: number, max: number) {
   return (value: string): number => {
@@ -153,21 +154,7 @@ Examples:
     await (await load<{ train(o: unknown): Promise<void> }>('./train.js')).train({ ...rest, logFile: log });
   });
 
-program
-  .command('launch')
-  .description('start N ranks of a script (threads or processes), with rank discovery from the environment')
-  .requiredOption('--nproc-per-node <n>', 'ranks on this node', int('--nproc-per-node', 1, 256))
-  .option('--transport <t>', 'threads | tcp', transport, 'tcp')
-  .option('--nnodes <n>', 'number of nodes', int('--nnodes', 1, 4096), 1)
-  .option('--node-rank <k>', "this node's index", int('--node-rank', 0, 4095), 0)
-  .option('--master-addr <addr>', 'rendezvous host', '127.0.0.1')
-  .option('--master-port <port>', 'rendezvous port', int('--master-port', 1, 65535), 29500)
-  .argument('<script>', 'the script every rank runs')
-  .argument('[args...]', 'arguments for the script')
-  .passThroughOptions()
-  .action(async (script: string, args: string[], o) =>
-    (await load<{ launch(o: unknown): Promise<void> }>('./launch.js')).launch({ ...o, script, args }),
-  );
+addLaunchCommand(program);
 
 program
   .command('estimate')

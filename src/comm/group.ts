@@ -3,13 +3,26 @@
 // 'destroyed'). [Note: synchronous collectives] in types.ts.
 import { CollectiveMismatchError, StateError } from '../errors.js';
 import { CommLogImpl } from './log.js';
-import type { CollectiveCall, CollectiveDesc, PendingTransfer, TransferStats, Transport } from './transport.js';
+import type {
+  CollectiveCall,
+  CollectiveDesc,
+  LinkInfo,
+  PendingTransfer,
+  TransferStats,
+  Transport,
+} from './transport.js';
 import type { CollectiveOp, CommBuffer, CommDType, ProcessGroup, ReduceOp, Work } from './types.js';
 import { checkChunked, checkReduceOp, checkRoot, checkSameKind, checkTimeout, resolveDtype } from './validate.js';
 
 export interface ProcessGroupOptions {
   /** Per-collective timeout in ms (default 300 s): past it the collective throws CollectiveTimeoutError. */
   timeoutMs?: number;
+  /**
+   * TCP: how long joining waits for the rendezvous store and every peer (default: 60 s, or timeoutMs when that is
+   * longer; ZEROTS_RENDEZVOUS_TIMEOUT_MS and `zerots launch --rdzv-timeout` override it). The threads transport
+   * joins in-process and ignores it.
+   */
+  rendezvousTimeoutMs?: number;
 }
 
 export const DEFAULT_TIMEOUT_MS = 300_000;
@@ -88,6 +101,11 @@ export class Group implements ProcessGroup {
     this.transport = t.kind;
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     checkTimeout(this.timeoutMs);
+  }
+
+  /** The transport's links to the peers (TCP: one per peer, over TCP or a Unix socket); empty for threads. */
+  get links(): readonly LinkInfo[] {
+    return this.t.links ?? [];
   }
 
   allReduce(buf: CommBuffer, op: ReduceOp = 'sum', dtype?: CommDType): void {

@@ -70,10 +70,20 @@ export interface PendingTransfer {
   readonly done: boolean;
 }
 
+/** One link of a transport that has them (TCP): to which peer, over what, between which addresses. */
+export interface LinkInfo {
+  peer: number;
+  via: 'tcp' | 'unix';
+  local: string;
+  remote: string;
+}
+
 export interface Transport {
   readonly kind: 'threads' | 'tcp';
   readonly rank: number;
   readonly worldSize: number;
+  /** Optional: the links to the peers (TCP), for diagnostics and tests. */
+  readonly links?: readonly LinkInfo[];
   /**
    * Optional: throws (ShapeError) when `buf` cannot be used by this transport, e.g. is not a view of the rank's
    * device memory. The group calls it while validating, so a refused buffer fails on all ranks at once.

@@ -50,6 +50,8 @@ export interface ProcessGroup {
   readonly worldSize: number;
   readonly transport: 'threads' | 'tcp';
   readonly log: CommLog;
+  /** The links to the peers where the transport has them (TCP: over TCP or a Unix socket, and the addresses). */
+  readonly links?: readonly { peer: number; via: 'tcp' | 'unix'; local: string; remote: string }[];
 
   /** dtype defaults to 'f32' for Float32Array; a Uint16Array needs 'bf16' or 'f16'. */
   allReduce(buf: CommBuffer, op?: ReduceOp, dtype?: CommDType): void;

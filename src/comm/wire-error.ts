@@ -10,7 +10,12 @@ export interface WireError {
   fields: Record<string, string | number>;
 }
 
-const FIELDS = ['lostRank', 'op', 'rank', 'seq', 'path'] as const;
+const FIELDS = ['lostRank', 'op', 'rank', 'seq', 'path', 'address', 'port'] as const;
+
+/** A record made directly (by code that reports an error it did not throw, e.g. the TCP collective runner). */
+export function wire(name: string, message: string, fields: Record<string, string | number> = {}): WireError {
+  return { name, message, fields };
+}
 
 export function toWire(e: unknown): WireError {
   if (e instanceof Error) {
@@ -58,6 +63,9 @@ export function fromWire(w: WireError, messagePrefix = ''): Error {
       break;
     case 'NumericsError':
       e = new errors.NumericsError(msg);
+      break;
+    case 'RendezvousError':
+      e = new errors.RendezvousError(msg, String(f.address ?? ''), Number(f.port ?? -1));
       break;
     default:
       e = new Error(msg);

@@ -10,7 +10,11 @@
 //   5. none: a single rank (rank 0 of 1).
 // Rendezvous: MASTER_ADDR (default 127.0.0.1, or the first Slurm host), MASTER_PORT (default 29500),
 // ZEROTS_JOB_TOKEN (the job's secret), ZEROTS_BIND_ADDR (where listeners bind; default: loopback when the master is
-// loopback, else the interface that reaches the master), ZEROTS_TRANSPORT ('tcp' default, or 'threads').
+// loopback, else the interface that reaches the master; outgoing connections leave from it too), ZEROTS_NODE_ID
+// (this node's identity: ranks with the same one may use Unix sockets between them; default hostname + boot id),
+// ZEROTS_RENDEZVOUS_TIMEOUT_MS (how long to wait for the store and the peers), ZEROTS_TRANSPORT ('tcp' default, or
+// 'threads'). Set by `zerots launch` only: ZEROTS_LAUNCHER_PID (the ranks watch it, watch-launcher.ts) and
+// ZEROTS_LAUNCH_PROTOCOL (a rank of another install's launcher is refused rather than misread).
 import { ConfigError } from '../errors.js';
 
 export type EnvLike = Readonly<Record<string, string | undefined>>;
@@ -30,11 +34,44 @@ export interface RankEnv {
   transport: 'threads' | 'tcp';
   /** ZEROTS_COMM_TIMEOUT_MS, when set: default collective timeout. */
   timeoutMs: number | undefined;
+  /** ZEROTS_RENDEZVOUS_TIMEOUT_MS, when set: how long setup waits for the store and the peers. */
+  rendezvousTimeoutMs: number | undefined;
+  /** ZEROTS_NODE_ID, when set: ranks with equal ids are on one machine (Unix sockets between them). */
+  nodeId: string | undefined;
   source: RankSource;
 }
 
 export const DEFAULT_MASTER_ADDR = '127.0.0.1';
 export const DEFAULT_MASTER_PORT = 29500;
+/** What `zerots launch` and its ranks agree on (the variables above); bumped when that changes. */
+export const LAUNCH_PROTOCOL = '2';
+
+/** The launcher this process was started by (ZEROTS_LAUNCHER_PID), if any. */
+export function launcherOf(env: EnvLike): { pid: number; label: string } | null {
+  const pid = Number(env.ZEROTS_LAUNCHER_PID ?? '');
+  if (!Number.isInteger(pid) || pid <= 0) return null;
+  return { pid, label: `rank ${env.RANK ?? '?'} (pid ${process.pid})` };
+}
+
+/** A rank of a launcher must find its world there: never a silent world of 1, never another install's variables. */
+function checkLauncher(env: EnvLike, source: RankSource): void {
+  const launched = env.ZEROTS_LAUNCHER_PID !== undefined || env.ZEROTS_LAUNCH_PROTOCOL !== undefined;
+  if (!launched) return;
+  const proto = env.ZEROTS_LAUNCH_PROTOCOL;
+  if (proto !== LAUNCH_PROTOCOL)
+    throw new ConfigError(
+      `this rank was started by a zerots launcher of another install (ZEROTS_LAUNCH_PROTOCOL=${JSON.stringify(proto)}; ` +
+        `this install speaks ${LAUNCH_PROTOCOL}): run the script with the \`zerots launch\` of the same install`,
+      'ZEROTS_LAUNCH_PROTOCOL',
+    );
+  if (source === 'single')
+    throw new ConfigError(
+      `this process was started by zerots launch (ZEROTS_LAUNCHER_PID=${env.ZEROTS_LAUNCHER_PID}) but finds no ` +
+        'world: RANK and WORLD_SIZE are not set (were they removed from the environment?); refusing to run as a ' +
+        'world of 1',
+      'RANK',
+    );
+}
 
 function int(env: EnvLike, key: string, min: number): number {
   const raw = env[key];
@@ -137,6 +174,7 @@ function ranks(
 /** Pure: the rank layout and rendezvous settings described by `env`. Throws ConfigError naming the variable. */
 export function discoverRank(env: EnvLike): RankEnv {
   const { master, ...r } = ranks(env);
+  checkLauncher(env, r.source);
   if (r.rank >= r.worldSize)
     throw new ConfigError(
       `rank ${r.rank} is not below the world size ${r.worldSize} (from ${r.source} variables)`,
@@ -170,6 +208,8 @@ export function discoverRank(env: EnvLike): RankEnv {
     bindAddr: env.ZEROTS_BIND_ADDR?.trim() || undefined,
     transport,
     timeoutMs: optInt(env, 'ZEROTS_COMM_TIMEOUT_MS', 1),
+    rendezvousTimeoutMs: optInt(env, 'ZEROTS_RENDEZVOUS_TIMEOUT_MS', 1),
+    nodeId: env.ZEROTS_NODE_ID?.trim() || undefined,
   };
 }
 

@@ -1,11 +1,12 @@
 // The entry of one rank's process under spawnWorld({ transport: 'tcp' }) (see processes.ts): reads its rank from
 // the environment, receives { module, fn, args } over IPC, runs the export and sends back the result or error.
 import { ConfigError } from '../errors.js';
-import { readProcessEnv } from './env.js';
+import { launcherOf, readProcessEnv } from './env.js';
 import { markRankImport } from './rank-import.js';
+import { watchLauncher } from './watch-launcher.js';
 import { tcpRankContext } from './tcp-context.js';
 import type { ProcessRankContext } from './tcp-context.js';
-import { toWire } from './wire-error.js';
+import { toWire } from '../comm/wire-error.js';
 
 export interface ProcessTask {
   kind: 'task';
@@ -49,4 +50,7 @@ if (!process.send) {
   );
   process.exit(2);
 }
+// the world's owner may be killed outright: this rank must not outlive it ([Note: ranks watch the launcher])
+const owner = launcherOf(process.env);
+if (owner) watchLauncher(owner.pid, owner.label);
 process.once('message', (m: ProcessTask) => void run(m));

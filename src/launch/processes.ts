@@ -8,12 +8,12 @@ import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { CollectiveTimeoutError, PeerLostError } from '../errors.js';
-import { inheritedEnv } from './env.js';
+import { LAUNCH_PROTOCOL, inheritedEnv } from './env.js';
 import type { ProcessReport, ProcessTask } from './process-rank.js';
 import type { SpawnWorldOptions } from './spawn.js';
 import { checkSpawnOptions, moduleHref } from './spawn.js';
-import { fromWire, isNamed, toWire } from './wire-error.js';
-import type { WireError } from './wire-error.js';
+import { fromWire, isNamed, toWire } from '../comm/wire-error.js';
+import type { WireError } from '../comm/wire-error.js';
 
 /** How long the other ranks get to report after the first failure before all are killed. */
 const GRACE_MS = 12_000;
@@ -125,6 +125,8 @@ export function startProcessWorld<T>(o: ProcessWorldOptions): ProcessWorld<T> {
         MASTER_PORT: String(port),
         ZEROTS_JOB_TOKEN: token,
         ZEROTS_TRANSPORT: 'tcp',
+        ZEROTS_LAUNCHER_PID: String(process.pid),
+        ZEROTS_LAUNCH_PROTOCOL: LAUNCH_PROTOCOL,
       };
       const stdio = o.stdio ?? 'inherit';
       const c = fork(entry, [], { env, serialization: 'advanced', stdio: [stdio, stdio, stdio, 'ipc'] });

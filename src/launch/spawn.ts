@@ -1,5 +1,5 @@
 // spawnWorld: run one function on every rank of a world, as threads (default) or processes ('tcp'), and collect
-// the results in rank order. See /tmp/api.md-style contract in the interface comments below.
+// the results in rank order. The contract is in the interface comments below.
 import { pathToFileURL } from 'node:url';
 import { resolve } from 'node:path';
 import type { ProcessGroup } from '../comm/types.js';

@@ -17,9 +17,18 @@ export interface ProcessRankContext extends RankContext {
 }
 
 export interface TcpContextOptions {
-  /** how long initProcessGroup waits for the store and the peers (default 60 s). */
+  /** how long initProcessGroup waits for the store and the peers (default: see rendezvousTimeout). */
   setupTimeoutMs?: number;
   quiet?: boolean;
+}
+
+export const DEFAULT_RENDEZVOUS_TIMEOUT_MS = 60_000;
+
+/** The rendezvous timeout: the environment (the launcher's --rdzv-timeout) first, then the group options. */
+export function rendezvousTimeout(env: RankEnv, opts: ThreadsGroupOptions): number {
+  return (
+    env.rendezvousTimeoutMs ?? opts.rendezvousTimeoutMs ?? Math.max(DEFAULT_RENDEZVOUS_TIMEOUT_MS, opts.timeoutMs ?? 0)
+  );
 }
 
 export function tcpRankContext(env: RankEnv, o: TcpContextOptions = {}): ProcessRankContext {
@@ -56,8 +65,9 @@ export function tcpRankContext(env: RankEnv, o: TcpContextOptions = {}): Process
         masterPort: env.masterPort,
         token: env.token ?? 'single-rank',
         bindAddr: env.bindAddr,
+        nodeId: env.nodeId,
         group: generation++,
-        setupTimeoutMs: o.setupTimeoutMs,
+        setupTimeoutMs: o.setupTimeoutMs ?? rendezvousTimeout(env, opts),
         quiet: o.quiet,
       });
       transports.push(t);

@@ -5,7 +5,7 @@ import { checkJoin, joinThreadsGroup, type ThreadsRendezvous } from '../comm/thr
 import { ConfigError, StateError } from '../errors.js';
 import { markRankImport } from './rank-import.js';
 import type { RankContext } from './spawn.js';
-import { toWire } from './wire-error.js';
+import { toWire } from '../comm/wire-error.js';
 
 export interface ThreadRankData extends ThreadsRendezvous {
   /** file: URL of the module to import. */
@@ -50,10 +50,23 @@ async function main(): Promise<void> {
       );
     }
     const value: unknown = await (f as (c: RankContext, a: unknown) => unknown)(ctx, d.args);
+    await flushStdio();
     parentPort!.postMessage({ kind: 'result', value } satisfies RankReport);
   } catch (e) {
+    await flushStdio();
     parentPort!.postMessage({ kind: 'error', error: toWire(e) } satisfies RankReport);
   }
+}
+
+/**
+ * [Note: thread output] A worker thread's stdout/stderr are streams that hand each chunk to the launcher's thread
+ * and wait for it to ask for more; chunks still queued when the launcher terminates the worker are lost. An empty
+ * write completes only after every earlier one has been handed over, so the report is sent after the last line;
+ * what was handed over is drained by Node when the launcher terminates the worker.
+ */
+function flushStdio(): Promise<void> {
+  const one = (s: NodeJS.WriteStream) => new Promise<void>((r) => s.write('', () => r()));
+  return Promise.all([one(process.stdout), one(process.stderr)]).then(() => {});
 }
 
 void main();

@@ -12,7 +12,7 @@ import type { CommMemory } from '../comm/wasm.js';
 import { CollectiveTimeoutError, ConfigError, PeerLostError } from '../errors.js';
 import type { SpawnWorldOptions } from './spawn.js';
 import type { RankReport, ThreadRankData } from './thread-rank.js';
-import { fromWire, isNamed, toWire, type WireError } from './wire-error.js';
+import { fromWire, isNamed, toWire, type WireError } from '../comm/wire-error.js';
 
 /** How long peers get to report their own errors after the first failure, before all are terminated. */
 const GRACE_MS = 1000;

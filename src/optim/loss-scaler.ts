@@ -10,7 +10,10 @@
 //   - the iteration counter advances on every call.
 // A static scale (loss_scale > 0) never changes; overflowing steps are still skipped.
 // When an overflow arrives while the scale already sits at min_loss_scale, nothing more can be done by scaling:
-// DeepSpeed raises by default; we warn once (clearly) and go on skipping, or raise when raiseAtMinScale is set.
+// DeepSpeed raises ("loss scale already at minimum"). We warn once (clearly) and go on skipping, because a short
+// burst of overflows at the minimum can pass; but loss_scale_window consecutive overflows at the minimum (no good
+// step in a whole window) mean the run has diverged, and that is a NumericsError: a job must not skip every step
+// to the end and exit 0. raiseAtMinScale raises at the first overflow at the minimum, as DeepSpeed does.
 import { ConfigError, NumericsError } from '../errors.js';
 
 export interface LossScalerOptions {
@@ -35,6 +38,8 @@ export interface LossScalerState {
   lastOverflowIter: number;
   curHysteresis: number;
   skippedSteps: number;
+  /** consecutive overflows while at min_loss_scale (absent in states saved before it existed). */
+  overflowsAtMin?: number;
 }
 
 function check(ok: boolean, key: string, value: unknown, allowed: string): void {
@@ -56,6 +61,7 @@ export class DynamicLossScaler {
   private curHysteresis: number;
   private skipped = 0;
   private warnedAtMin = false;
+  private overflowsAtMin = 0;
 
   constructor(opts: LossScalerOptions = {}) {
     const lossScale = opts.lossScale ?? 0;
@@ -123,6 +129,8 @@ export class DynamicLossScaler {
       this.curIter += 1;
       return overflow;
     }
+    if (overflow && this.curScale <= this.minScale) this.overflowAtMinimum();
+    else this.overflowsAtMin = 0;
     if (overflow) {
       if (this.delayedShift === 1 || this.curHysteresis === 1) {
         if (this.curScale <= this.minScale) this.atMinimum();
@@ -140,6 +148,18 @@ export class DynamicLossScaler {
     }
     this.curIter += 1;
     return overflow;
+  }
+
+  /** One more overflow with the scale already at the minimum; a whole window of them ends the run. */
+  private overflowAtMinimum(): void {
+    this.overflowsAtMin += 1;
+    if (this.overflowsAtMin < this.scaleWindow) return;
+    throw new NumericsError(
+      `fp16 loss scale already at minimum (min_loss_scale = ${this.minScale}) and the gradients overflowed in ` +
+        `${this.overflowsAtMin} consecutive steps (loss_scale_window = ${this.scaleWindow}; iteration ${this.curIter}, ` +
+        `${this.skipped} steps skipped in all): the model has diverged and every step is skipped. Lower the ` +
+        'learning rate, enable gradient_clipping, use bf16, or lower min_loss_scale.',
+    );
   }
 
   private atMinimum(): void {
@@ -161,6 +181,8 @@ export class DynamicLossScaler {
       lastOverflowIter: this.lastOverflowIter,
       curHysteresis: this.curHysteresis,
       skippedSteps: this.skipped,
+      // only while a run of overflows at the minimum is going on (a healthy run's state keeps its old shape)
+      ...(this.overflowsAtMin > 0 ? { overflowsAtMin: this.overflowsAtMin } : {}),
     };
   }
 
@@ -170,5 +192,6 @@ export class DynamicLossScaler {
     this.lastOverflowIter = s.lastOverflowIter;
     this.curHysteresis = s.curHysteresis;
     this.skipped = s.skippedSteps;
+    this.overflowsAtMin = s.overflowsAtMin ?? 0;
   }
 }

@@ -108,9 +108,13 @@ export class HostMemory {
           ? `one host allocation can be at most ${formatBytes(MAX_DEVICE_BYTES - need + bytes)} (a 4 GiB arena)`
           : `${this.arenas.length} arenas hold ${formatBytes(this.arenaTotalBytes)} and another ` +
             `${formatBytes(size)} would pass the capacity`;
+      const cap =
+        this.capacityBytes === Number.MAX_SAFE_INTEGER
+          ? 'capacity unbounded'
+          : `capacity ${formatBytes(this.capacityBytes)}`;
       throw new DeviceOutOfMemoryError(
         `${this.name}: out of host memory allocating ${formatBytes(bytes)} (${bytes} B) for ${category}${label ? ` "${label}"` : ''}; ` +
-          `capacity ${formatBytes(this.capacityBytes)}, in use ${formatBytes(this.inUse)}: ${parts.join(', ') || 'nothing'}; ${why}`,
+          `${cap}, in use ${formatBytes(this.inUse)}: ${parts.join(', ') || 'nothing'}; ${why}`,
         bytes,
         this.capacityBytes,
         Object.fromEntries(MEMORY_CATEGORIES.map((c) => [c, this.byCategory[c].inUse])),

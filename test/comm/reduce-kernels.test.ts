@@ -3,7 +3,13 @@
 // midpoint of two neighbouring 16-bit values round to nearest, ties to even.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, reduceInto } from '../../src/comm/reduce-js.js';
+import { reduceInto } from '../../src/comm/reduce-js.js';
+import {
+  bf16BitsToF32 as bf16ToF32,
+  f16BitsToF32 as f16ToF32,
+  f32ToBf16Bits as f32ToBf16,
+  f32ToF16Bits as f32ToF16,
+} from '../../src/kernels/half.js';
 import { Reducer } from '../../src/comm/reducer.js';
 import { copyAcross } from '../../src/comm/threads/copy.js';
 import type { CommDType, ReduceOp } from '../../src/comm/types.js';

@@ -53,6 +53,9 @@ test('tcp: a frozen rank (SIGSTOP) is found by the heartbeat within 10 s', { tim
     assert.equal(s.name, 'PeerLostError', s.message);
     assert.equal(s.lostRank, 1);
     assert.match(s.message, /no heartbeat/);
+    // a stopped rank closed nothing: say what it is (issue 14 item 7)
+    assert.match(s.message, /stopped answering/);
+    assert.doesNotMatch(s.message, /closed its connection/);
     assert.ok(s.ms < 10_000, `noticed after ${s.ms} ms`);
   }
 });

@@ -66,10 +66,15 @@ test('store: set, get, add, wait (a waiter wakes when its keys appear)', async (
   });
 });
 
-test('store: a wrong token is refused and logged; the store keeps serving', async () => {
+test('store: a wrong token is refused once, final for the client, and logged; the store keeps serving', async () => {
   await withStore(async (s, log) => {
-    await assert.rejects(client(s, 'wrong', 300), /could not join the rendezvous store/);
-    assert.ok(s.refused >= 1);
+    // a long timeout: the refusal must end the attempt at once, not after retrying until the deadline
+    await assert.rejects(client(s, 'wrong', 60_000), (e: Error) => {
+      assert.equal(e.name, 'RendezvousError');
+      assert.match(e.message, new RegExp(`another job \\(different token\\) is listening on port ${s.port}`));
+      return true;
+    });
+    assert.equal(s.refused, 1, 'one attempt: no retry against a store that refused the token');
     assert.match(log.join('\n'), /wrong job token/);
     const ok = await client(s);
     await ok.set('k', 'v');

@@ -1,7 +1,8 @@
 // Rank discovery from fake environments: each launcher's variables, the defaults, and refusals naming the variable.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { discoverRank, firstSlurmHost, parseSlurmTasksPerNode } from '../../src/launch/env.js';
+import { LAUNCH_PROTOCOL, discoverRank, firstSlurmHost, parseSlurmTasksPerNode } from '../../src/launch/env.js';
+import { rendezvousTimeout } from '../../src/launch/tcp-context.js';
 import { ConfigError } from '../../src/errors.js';
 
 const pick = (e: ReturnType<typeof discoverRank>) => [e.rank, e.worldSize, e.localRank, e.localWorldSize, e.source];
@@ -104,4 +105,36 @@ test('refusals name the variable and say what is allowed', () => {
   refuse({ MASTER_PORT: '70000' }, 'MASTER_PORT', /not a TCP port/);
   refuse({ ZEROTS_TRANSPORT: 'udp' }, 'ZEROTS_TRANSPORT', /allowed: "tcp", "threads"/);
   refuse({ OMPI_COMM_WORLD_RANK: '0' }, 'OMPI_COMM_WORLD_SIZE', /is not set/);
+});
+
+const launched = { ZEROTS_LAUNCHER_PID: '4242', ZEROTS_LAUNCH_PROTOCOL: LAUNCH_PROTOCOL };
+const world = { RANK: '1', WORLD_SIZE: '2', LOCAL_RANK: '1', LOCAL_WORLD_SIZE: '2' };
+
+test('a rank of zerots launch that finds no world is refused, not a silent world of 1', () => {
+  assert.throws(
+    () => discoverRank(launched),
+    (e: unknown) => e instanceof ConfigError && /finds no world/.test(e.message) && /world of 1/.test(e.message),
+  );
+  assert.deepEqual(pick(discoverRank({ ...launched, ...world })), [1, 2, 1, 2, 'zerots']);
+});
+
+test("a rank of another install's launcher (another protocol) is refused", () => {
+  for (const proto of ['1', undefined])
+    assert.throws(
+      () => discoverRank({ ZEROTS_LAUNCHER_PID: '4242', ZEROTS_LAUNCH_PROTOCOL: proto, ...world }),
+      (e: unknown) =>
+        e instanceof ConfigError && e.path === 'ZEROTS_LAUNCH_PROTOCOL' && /another install/.test(e.message),
+    );
+});
+
+test('rendezvous timeout and node id: the environment, then the options, then 60 s (or a longer timeoutMs)', () => {
+  const e = discoverRank({ ...world, ZEROTS_RENDEZVOUS_TIMEOUT_MS: '2500', ZEROTS_NODE_ID: 'rack3-a' });
+  assert.equal(e.rendezvousTimeoutMs, 2500);
+  assert.equal(e.nodeId, 'rack3-a');
+  assert.equal(rendezvousTimeout(e, { rendezvousTimeoutMs: 9000 }), 2500);
+  const plain = discoverRank(world);
+  assert.equal(rendezvousTimeout(plain, { rendezvousTimeoutMs: 9000 }), 9000);
+  assert.equal(rendezvousTimeout(plain, { timeoutMs: 300 }), 60_000);
+  assert.equal(rendezvousTimeout(plain, { timeoutMs: 120_000 }), 120_000);
+  assert.throws(() => discoverRank({ ...world, ZEROTS_RENDEZVOUS_TIMEOUT_MS: 'soon' }), ConfigError);
 });

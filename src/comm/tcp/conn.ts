@@ -3,13 +3,28 @@
 // [Note: tcp authentication] The accepting side speaks first: a Challenge with a fresh 32-byte nonce. The
 // connecting side answers Hello {role, group, rank, worldSize, mac}, mac = HMAC-SHA256(token, nonce|role|group|rank).
 // The token itself never crosses the wire. A wrong mac, role or group, a malformed frame, or silence past the
-// handshake timeout drops the connection and logs one line; the listener keeps serving everyone else.
+// handshake timeout drops the connection and logs one line; the listener keeps serving everyone else. A client
+// that sent a well-formed Hello is told why in a Refused frame {reason}, so it can tell a final refusal (another
+// job's token, another world size: retrying cannot help) from a passing one (an earlier group's listener).
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { FrameKind, FrameParser, ProtocolError, encodeHeader, encodeJsonFrame, parseJson } from './frame.js';
 import type { FrameHeader, FrameSink } from './frame.js';
 
 export type Logger = (line: string) => void;
+
+/** Why a listener refused a Hello: 'token' and 'world' are final for the client, the others may pass. */
+export type RefusalReason = 'token' | 'world' | 'group' | 'role' | 'rank';
+
+/** The listener refused this client's Hello (its Refused frame). */
+export class HandshakeRefused extends ProtocolError {
+  constructor(
+    message: string,
+    readonly reason: RefusalReason,
+  ) {
+    super(message);
+  }
+}
 
 export interface HelloInfo {
   role: 'store' | 'peer';
@@ -101,6 +116,15 @@ export class FramedConn {
     return this.ended;
   }
 
+  /** Sends `frame` as the last bytes, then ends the connection like fail(err) (a refusal the client can read). */
+  endWith(frame: Buffer, err: Error): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.socket.end(frame);
+    setTimeout(() => this.socket.destroy(), 2000).unref();
+    this.onEnd(err);
+  }
+
   /** Ends the connection; `err` null means an orderly close. Idempotent. */
   fail(err: Error | null): void {
     if (this.ended) return;
@@ -146,6 +170,21 @@ function expectOne(conn: FramedConn, kind: FrameKind, timeoutMs: number, what: s
     conn.sink = {
       onControl: (h, p) => {
         clearTimeout(timer);
+        if (h.kind === FrameKind.Refused && kind === FrameKind.Welcome) {
+          let r: { reason?: unknown; why?: unknown } = {};
+          try {
+            r = parseJson(p, 'Refused');
+          } catch {
+            /* no details */
+          }
+          const e = new HandshakeRefused(
+            `${conn.remote} refused this connection: ${String(r.why ?? 'no reason given')}`,
+            String(r.reason ?? 'role') as RefusalReason,
+          );
+          conn.onEnd = () => {};
+          conn.fail(e);
+          return reject(e);
+        }
         if (h.kind !== kind)
           return conn.fail(new ProtocolError(`${what}: expected a ${FrameKind[kind]} frame, got ${FrameKind[h.kind]}`));
         // Welcome ends the connecting side's handshake; frames right behind it in the same chunk are trusted.
@@ -170,25 +209,28 @@ export async function acceptHandshake(
   conn.sendHeader({ kind: FrameKind.Challenge, op: 0, dtype: 0, seq: 0, length: nonce.length, offset: 0 }, nonce);
   const o = parseJson(await reply, 'Hello');
   const { role, group, rank, worldSize } = o;
-  if (role !== expect.role) throw refuse(conn, `role ${JSON.stringify(role)}; this listener serves ${expect.role}`);
+  if (role !== expect.role)
+    throw refuse(conn, `role ${JSON.stringify(role)}; this listener serves ${expect.role}`, 'role');
   if (typeof rank !== 'number' || !Number.isInteger(rank) || rank < 0 || rank >= expect.worldSize)
-    throw refuse(conn, `rank ${JSON.stringify(rank)} outside 0..${expect.worldSize - 1}`);
-  if (group !== expect.group)
-    throw refuse(conn, `group ${JSON.stringify(group)}; this listener serves group ${expect.group}`);
-  if (worldSize !== expect.worldSize)
-    throw refuse(conn, `world size ${JSON.stringify(worldSize)}; this job has ${expect.worldSize}`);
+    throw refuse(conn, `rank ${JSON.stringify(rank)} outside 0..${expect.worldSize - 1}`, 'rank');
+  // The token first: a stranger learns nothing about this job but that its token is not theirs.
   const theirs = typeof o.mac === 'string' ? Buffer.from(o.mac, 'hex') : Buffer.alloc(0);
-  const ours = mac(token, nonce, expect.role, expect.group, rank);
+  const ours = mac(token, nonce, expect.role, typeof group === 'number' ? group : -1, rank);
+  // (the mac covers the group the client claims, so a client of another group with the right token passes here)
   if (theirs.length !== ours.length || !timingSafeEqual(theirs, ours))
-    throw refuse(conn, 'wrong job token (authentication failed)');
+    throw refuse(conn, 'wrong job token (authentication failed)', 'token');
+  if (group !== expect.group)
+    throw refuse(conn, `group ${JSON.stringify(group)}; this listener serves group ${expect.group}`, 'group');
+  if (worldSize !== expect.worldSize)
+    throw refuse(conn, `world size ${JSON.stringify(worldSize)}; this job has ${expect.worldSize}`, 'world');
   conn.trust();
   conn.sendJson(FrameKind.Welcome, { rank: expect.selfRank });
   return { role: expect.role, group: expect.group, rank, worldSize: expect.worldSize };
 }
 
-function refuse(conn: FramedConn, why: string): ProtocolError {
+function refuse(conn: FramedConn, why: string, reason: RefusalReason): ProtocolError {
   const e = new ProtocolError(`refused connection from ${conn.remote}: ${why}`);
-  conn.fail(e);
+  conn.endWith(encodeJsonFrame(FrameKind.Refused, { reason, why }), e);
   return e;
 }
 

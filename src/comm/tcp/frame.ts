@@ -27,6 +27,7 @@ export enum FrameKind {
   Bye = 8, // the sender leaves the group (destroy)
   StoreRequest = 9, // JSON store command
   StoreReply = 10, // JSON store reply
+  Refused = 11, // server -> client, instead of Welcome: JSON {reason, why}; the server then closes
 }
 
 const MAX_CONTROL = 64 * 1024;

@@ -1,4 +1,4 @@
-// What one rank sends and receives for each collective on the TCP mesh (pure; engine.ts executes it).
+// What one rank sends and receives for each collective on the TCP mesh (pure; collective-runner.ts executes it).
 // See [Note: tcp reduction order] in reduce.ts for why reductions gather raw contributions.
 import type { CollectiveDesc } from '../transport.js';
 

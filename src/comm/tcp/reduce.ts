@@ -7,9 +7,19 @@
 // rank j (an all-to-all), and rank j folds the N contributions of its chunk in rank order 0..N-1. Each rank sends
 // and receives (N-1)/N of the buffer, exactly what the ring moves, so the bandwidth cost is the ring's; what
 // differs is N-1 concurrent links instead of one neighbour (fine on one machine and on a switched network at the
-// world sizes zerots targets). The fold runs as the contributions stream in (see engine.ts), segment by segment.
+// world sizes zerots targets). The fold runs as the contributions stream in (see collective-runner.ts), segment by segment.
 import type { CommDType, ReduceOp } from '../types.js';
-import { narrow, widen } from './halfs.js';
+import { bitsToBf16, bitsToF16, f16BitsToF32 } from '../../kernels/half.js';
+
+let f16Table: Float32Array | null = null;
+
+/** fp32 value of every f16 bit pattern (built once, 256 KiB): widening by lookup. */
+function table(): Float32Array {
+  if (f16Table) return f16Table;
+  f16Table = new Float32Array(65536);
+  for (let h = 0; h < 65536; h++) f16Table[h] = f16BitsToF32(h);
+  return f16Table;
+}
 
 /**
  * out = fold over `parts` (rank order) of op, for element range [from, to) of each part.
@@ -56,4 +66,24 @@ export function foldRange(
   }
   if (op === 'avg') for (let i = 0; i < n; i++) acc[i] = acc[i]! / N;
   if (dtype !== 'f32') narrow(acc, (out as Uint16Array).subarray(from, to), dtype);
+}
+
+/** out[i] = fp32 value of the 16-bit src[i]. */
+function widen(src: Uint16Array, out: Float32Array, dtype: 'bf16' | 'f16'): void {
+  const n = src.length;
+  if (dtype === 'bf16') {
+    const o = new Uint32Array(out.buffer, out.byteOffset, n);
+    for (let i = 0; i < n; i++) o[i] = src[i]! << 16;
+  } else {
+    const t = table();
+    for (let i = 0; i < n; i++) out[i] = t[src[i]!]!;
+  }
+}
+
+/** out[i] = src[i] rounded to the 16-bit dtype. */
+function narrow(src: Float32Array, out: Uint16Array, dtype: 'bf16' | 'f16'): void {
+  const n = src.length;
+  const s = new Uint32Array(src.buffer, src.byteOffset, n);
+  if (dtype === 'bf16') for (let i = 0; i < n; i++) out[i] = bitsToBf16(s[i]!);
+  else for (let i = 0; i < n; i++) out[i] = bitsToF16(s[i]!);
 }

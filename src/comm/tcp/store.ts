@@ -5,8 +5,22 @@
 import { createServer, connect } from 'node:net';
 import type { Server } from 'node:net';
 import { FrameKind, ProtocolError, parseJson } from './frame.js';
-import { FramedConn, acceptHandshake, connectHandshake } from './conn.js';
+import { RendezvousError } from '../../errors.js';
+import { FramedConn, HandshakeRefused, acceptHandshake, connectHandshake } from './conn.js';
 import type { Logger } from './conn.js';
+import { rateLimited } from './rate-log.js';
+
+/** A store `wait` that timed out: the keys that never came. */
+export class StoreWaitTimeout extends RendezvousError {
+  constructor(
+    message: string,
+    address: string,
+    port: number,
+    readonly missing: readonly string[],
+  ) {
+    super(message, address, port);
+  }
+}
 
 export interface StoreOptions {
   token: string;
@@ -26,12 +40,15 @@ export class StoreServer {
   private readonly data = new Map<string, string>();
   private waiters: Waiter[] = [];
   private readonly conns = new Set<FramedConn>();
+  private readonly refusedLog: Logger;
   refused = 0;
 
   private constructor(
     private readonly server: Server,
     private readonly opts: StoreOptions,
-  ) {}
+  ) {
+    this.refusedLog = rateLimited(opts.log ?? ((l: string) => console.warn(l)), 'zerots store: refused connections');
+  }
 
   /** Listens on host:port (port 0 picks a free one; see .port). */
   static listen(host: string, port: number, opts: StoreOptions): Promise<StoreServer> {
@@ -65,7 +82,7 @@ export class StoreServer {
       );
     } catch (e) {
       this.refused++;
-      log(`zerots store: ${(e as Error).message}`);
+      this.refusedLog(`zerots store: ${(e as Error).message}`);
       this.conns.delete(conn);
       return;
     }
@@ -88,8 +105,8 @@ export class StoreServer {
 
   private handle(conn: FramedConn, req: Record<string, unknown>): void {
     const id = req.id;
-    const reply = (value: unknown, error?: string) =>
-      conn.sendJson(FrameKind.StoreReply, error ? { id, error } : { id, value });
+    const reply = (value: unknown, error?: string, missing?: string[]) =>
+      conn.sendJson(FrameKind.StoreReply, error ? { id, error, missing } : { id, value });
     const str = (v: unknown): v is string => typeof v === 'string';
     switch (req.cmd) {
       case 'set':
@@ -118,11 +135,10 @@ export class StoreServer {
           reply: (values) => {
             clearTimeout(timer);
             if (values) reply(values);
-            else
-              reply(
-                null,
-                `timed out after ${timeoutMs} ms waiting for keys ${keys.filter((k) => !this.data.has(k)).join(', ')}`,
-              );
+            else {
+              const missing = keys.filter((k) => !this.data.has(k));
+              reply(null, `timed out after ${timeoutMs} ms waiting for keys ${missing.join(', ')}`, missing);
+            }
           },
         };
         timer = setTimeout(() => {
@@ -155,7 +171,11 @@ export class StoreClient {
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
 
-  private constructor(readonly conn: FramedConn) {
+  private constructor(
+    readonly conn: FramedConn,
+    host: string,
+    port: number,
+  ) {
     conn.attach(
       {
         onControl: (h, payload) => {
@@ -164,30 +184,54 @@ export class StoreClient {
           if (h.kind !== FrameKind.StoreReply || !p)
             return conn.fail(new ProtocolError('unexpected frame from the store'));
           this.pending.delete(r.id as number);
-          if (typeof r.error === 'string') p.reject(new Error(`zerots store: ${r.error}`));
-          else p.resolve(r.value);
+          if (typeof r.error === 'string') {
+            const where = `the rendezvous store at ${host}:${port}`;
+            p.reject(
+              Array.isArray(r.missing)
+                ? new StoreWaitTimeout(`${where}: ${r.error}`, host, port, r.missing.map(String))
+                : new RendezvousError(`${where}: ${r.error}`, host, port),
+            );
+          } else p.resolve(r.value);
         },
         onDataPiece: () => conn.fail(new ProtocolError('Data frame from the store')),
       },
       (err) => {
         for (const p of this.pending.values())
-          p.reject(new Error(`zerots store connection closed${err ? `: ${err.message}` : ''}`));
+          p.reject(
+            new RendezvousError(
+              `the rendezvous store at ${host}:${port} closed the connection${err ? ` (${err.message})` : ''}: ` +
+                'rank 0 exited or failed',
+              host,
+              port,
+            ),
+          );
         this.pending.clear();
       },
     );
   }
 
-  /** Connects and authenticates, retrying refused/failed attempts until `timeoutMs` (rank 0 may start later). */
+  /**
+   * Connects and authenticates, retrying refused/failed attempts until `timeoutMs` (rank 0 may start later). A
+   * refusal that retrying cannot cure (another job's token, another world size) is final at once.
+   */
   static async connect(
     host: string,
     port: number,
-    opts: { token: string; rank: number; worldSize: number; group: number; timeoutMs: number },
+    opts: {
+      token: string;
+      rank: number;
+      worldSize: number;
+      group: number;
+      timeoutMs: number;
+      /** the local address outgoing connections leave from (ZEROTS_BIND_ADDR). */
+      localAddress?: string;
+    },
   ): Promise<StoreClient> {
     const deadline = Date.now() + opts.timeoutMs;
     let last: Error | null = null;
     for (let delay = 20; Date.now() < deadline; delay = Math.min(delay * 2, 500)) {
       try {
-        const socket = connect({ host, port });
+        const socket = connect({ host, port, localAddress: opts.localAddress });
         const conn = new FramedConn(socket, false);
         await connectHandshake(
           conn,
@@ -195,16 +239,34 @@ export class StoreClient {
           { role: 'store', group: opts.group, rank: opts.rank, worldSize: opts.worldSize },
           Math.max(1000, Math.min(10_000, deadline - Date.now())),
         );
-        return new StoreClient(conn);
+        return new StoreClient(conn, host, port);
       } catch (e) {
+        if (e instanceof HandshakeRefused && e.reason === 'token')
+          throw new RendezvousError(
+            `rank ${opts.rank}: another job (different token) is listening on port ${port} of ${host}: its rendezvous ` +
+              "store refused this job's token; pick another MASTER_PORT (--master-port) or stop that job",
+            host,
+            port,
+          );
+        if (e instanceof HandshakeRefused && e.reason === 'world')
+          throw new RendezvousError(
+            `rank ${opts.rank}: the rendezvous store on ${host}:${port} serves a job of another world size ` +
+              `(${e.message}); this rank has WORLD_SIZE ${opts.worldSize}: start every node with the same --nnodes ` +
+              'and --nproc-per-node',
+            host,
+            port,
+          );
         last = e as Error;
         await new Promise((r) => setTimeout(r, Math.min(delay, Math.max(0, deadline - Date.now()))));
       }
     }
-    throw new Error(
-      `zerots: could not join the rendezvous store at ${host}:${port} within ${opts.timeoutMs} ms (rank ` +
-        `${opts.rank}): ${last?.message ?? 'no attempt'}; is rank 0 running, and do all ranks share MASTER_ADDR, ` +
-        `MASTER_PORT and ZEROTS_JOB_TOKEN?`,
+    const why = (last as NodeJS.ErrnoException | null)?.code ?? last?.message ?? 'no attempt';
+    throw new RendezvousError(
+      `rank ${opts.rank} could not reach the rendezvous store at ${host}:${port} within ${opts.timeoutMs} ms ` +
+        `(last attempt: ${why}); is rank 0 running, and do all ranks share MASTER_ADDR, MASTER_PORT and ` +
+        'ZEROTS_JOB_TOKEN? (wait longer with ZEROTS_RENDEZVOUS_TIMEOUT_MS or zerots launch --rdzv-timeout)',
+      host,
+      port,
     );
   }
 

@@ -3,17 +3,12 @@
 // wait() blocks in Atomics.wait until the helper reports, or the deadline passes.
 import { Worker, MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
-import {
-  CollectiveMismatchError,
-  CollectiveTimeoutError,
-  PeerLostError,
-  StateError,
-  ZeroTsError,
-} from '../../errors.js';
+import { type CollectiveTimeoutError, StateError } from '../../errors.js';
 import { timeoutError } from '../desc.js';
-import type { CollectiveCall, PendingTransfer, Transport, TransferStats } from '../transport.js';
+import type { CollectiveCall, LinkInfo, PendingTransfer, Transport, TransferStats } from '../transport.js';
 import type { CommBuffer } from '../types.js';
-import type { BufRef, OpResult, WireError } from './engine.js';
+import { fromWire, toWire, type WireError } from '../wire-error.js';
+import type { BufRef, OpResult } from './collective-runner.js';
 
 export interface TcpTransportOptions {
   rank: number;
@@ -22,7 +17,10 @@ export interface TcpTransportOptions {
   masterPort: number;
   /** the job's secret; every store client and peer must prove it (see [Note: tcp authentication], conn.ts). */
   token: string;
+  /** where listeners bind and outgoing connections leave from (ZEROTS_BIND_ADDR). */
   bindAddr?: string;
+  /** this node's identity (ZEROTS_NODE_ID); default hostname + boot id. */
+  nodeId?: string;
   /** group generation within the job (successive groups must use 0, 1, 2, ... on every rank). */
   group?: number;
   /** how long setup waits for the store and the peers (default 60 s). */
@@ -33,21 +31,6 @@ export interface TcpTransportOptions {
   closeGraceMs?: number;
   /** silence the helper's log lines (refused connections, dropped peers). */
   quiet?: boolean;
-}
-
-function revive(e: WireError): Error {
-  switch (e.name) {
-    case 'PeerLostError':
-      return new PeerLostError(e.message, e.lostRank ?? -1);
-    case 'CollectiveMismatchError':
-      return new CollectiveMismatchError(e.message);
-    case 'CollectiveTimeoutError':
-      return new CollectiveTimeoutError(e.message, e.op ?? '', e.rank ?? -1, e.seq ?? -1);
-    case 'StateError':
-      return new StateError(e.message);
-    default:
-      return new ZeroTsError(e.message);
-  }
 }
 
 function stage(buf: CommBuffer | null): { ref: BufRef | null; staged: CommBuffer | null } {
@@ -83,7 +66,7 @@ export class TcpTransport implements Transport {
   private constructor(
     readonly rank: number,
     readonly worldSize: number,
-    readonly _worker: Worker,
+    readonly links: readonly LinkInfo[],
     private readonly port: MessagePort,
     private readonly ctl: Int32Array,
     private readonly closeGraceMs: number,
@@ -101,6 +84,7 @@ export class TcpTransport implements Transport {
       masterPort: o.masterPort,
       token: o.token,
       bindAddr: o.bindAddr,
+      nodeId: o.nodeId,
       group: o.group ?? 0,
       setupTimeoutMs: o.setupTimeoutMs ?? 60_000,
       ctl: ctl.buffer,
@@ -110,9 +94,9 @@ export class TcpTransport implements Transport {
       localSockets: o.localSockets ?? true,
     };
     const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: init, transferList: [port2] });
-    await new Promise<void>((resolve, reject) => {
-      worker.once('message', (m: { type: string; error?: WireError }) =>
-        m.type === 'ready' ? resolve() : reject(revive(m.error!)),
+    const links = await new Promise<LinkInfo[]>((resolve, reject) => {
+      worker.once('message', (m: { type: string; error?: WireError; links?: LinkInfo[] }) =>
+        m.type === 'ready' ? resolve(m.links ?? []) : reject(fromWire(m.error!)),
       );
       worker.once('error', reject);
       worker.once('exit', (code) =>
@@ -127,7 +111,7 @@ export class TcpTransport implements Transport {
     // A finished main thread must not be kept alive by its helper thread (peers then see this rank leave).
     worker.unref();
     port1.unref();
-    return new TcpTransport(o.rank, o.worldSize, worker, port1, ctl, init.closeGraceMs);
+    return new TcpTransport(o.rank, o.worldSize, links, port1, ctl, init.closeGraceMs);
   }
 
   run(call: CollectiveCall): TransferStats {
@@ -173,7 +157,7 @@ export class TcpTransport implements Transport {
 
   settle(r: OpResult): Error | null {
     if (!r.error) return null;
-    const e = revive(r.error);
+    const e = fromWire(r.error);
     if (!this.broken) this.broken = e; // a failed collective leaves the group unusable (transport.ts, point 3)
     return e;
   }
@@ -195,7 +179,7 @@ export class TcpTransport implements Transport {
       this.broken = e;
       this.port.postMessage({
         type: 'abort',
-        error: { name: e.name, message: e.message, op: e.op, rank: e.rank, seq: e.seq },
+        error: toWire(e),
       });
     }
     return e;

@@ -7,10 +7,12 @@
 //   `port` out: OpResult per op, followed by Atomics.add(ctl[0]) + notify, so a blocked main thread wakes and
 //               reads it with receiveMessageOnPort. ctl[1] = peers the running op still waits for (bit per rank),
 //               ctl[2] = its seq; ctl[3] = 1 once a close finished (peers hung up too, or the grace passed).
+import { writeSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
-import { Engine } from './engine.js';
-import type { OpRequest, WireError } from './engine.js';
+import { CollectiveRunner } from './collective-runner.js';
+import type { OpRequest } from './collective-runner.js';
+import { toWire, type WireError, wire } from '../wire-error.js';
 import { buildMesh } from './mesh.js';
 import type { MeshOptions } from './mesh.js';
 
@@ -23,8 +25,15 @@ interface Init extends Omit<MeshOptions, 'log'> {
 
 const init = workerData as Init;
 const ctl = new Int32Array(init.ctl);
+// Straight to the process's stderr: console in a worker thread goes through the main thread's event loop, which a
+// training rank blocks for seconds at a time (its lines would come late, or be lost at exit).
 const log = (line: string) => {
-  if (!init.quiet) console.warn(line);
+  if (init.quiet) return;
+  try {
+    writeSync(2, `${line}\n`);
+  } catch {
+    /* stderr closed: nobody to tell */
+  }
 };
 
 async function main(): Promise<void> {
@@ -32,11 +41,11 @@ async function main(): Promise<void> {
   try {
     mesh = await buildMesh({ ...init, log });
   } catch (e) {
-    parentPort!.postMessage({ type: 'error', error: { name: (e as Error).name, message: (e as Error).message } });
+    parentPort!.postMessage({ type: 'error', error: toWire(e) });
     return;
   }
   const port = init.port;
-  const engine = new Engine(
+  const runner = new CollectiveRunner(
     init.rank,
     init.worldSize,
     mesh.links,
@@ -54,18 +63,15 @@ async function main(): Promise<void> {
   port.on('message', (m: { type: string } & Partial<OpRequest> & { error?: WireError }) => {
     if (m.type === 'op') {
       try {
-        engine.post(m as OpRequest);
+        runner.post(m as OpRequest);
       } catch (e) {
         // A bug here must fail the collective loudly, not leave the rank waiting for its deadline.
         log(`zerots rank ${init.rank}: TCP comm helper failed: ${(e as Error).stack}`);
-        engine.abort(
-          { name: 'Error', message: `rank ${init.rank}: TCP comm helper failed: ${(e as Error).message}` },
-          true,
-        );
+        runner.abort(wire('Error', `rank ${init.rank}: TCP comm helper failed: ${(e as Error).message}`), true);
       }
-    } else if (m.type === 'abort') engine.abort(m.error!, true);
+    } else if (m.type === 'abort') runner.abort(m.error!, true);
     else if (m.type === 'close') {
-      engine.close(init.closeGraceMs, () => {
+      runner.close(init.closeGraceMs, () => {
         mesh.close();
         port.close();
         Atomics.store(ctl, 3, 1);
@@ -73,7 +79,7 @@ async function main(): Promise<void> {
       });
     }
   });
-  parentPort!.postMessage({ type: 'ready' });
+  parentPort!.postMessage({ type: 'ready', links: mesh.info });
 }
 
 void main();

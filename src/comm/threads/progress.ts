@@ -86,7 +86,7 @@ export class ProgressTransport implements Transport {
   constructor(
     private readonly inner: ThreadsTransport,
     mailbox: SharedArrayBuffer,
-    readonly helper: Worker,
+    helper: Worker,
   ) {
     this.rank = inner.rank;
     this.worldSize = inner.worldSize;

@@ -4,12 +4,13 @@
 import { DESC_WORDS, assertSameCollective, decodeDesc, encodeDesc, peerLostError } from '../desc.js';
 import type { CollectiveDesc, TransferStats } from '../transport.js';
 import { FrameKind, MAX_DATA_PAYLOAD, ProtocolError } from './frame.js';
-import { startHeartbeat } from './heartbeat.js';
+import { PeerSilent, startHeartbeat } from './heartbeat.js';
 import type { FrameHeader } from './frame.js';
 import type { FramedConn, Logger } from './conn.js';
 import { DTYPE_CODE, Stream, chunks, elemBytes, receivePlan } from './plan.js';
 import type { Region } from './plan.js';
 import { Folder } from './folder.js';
+import { type WireError, wire } from '../wire-error.js';
 
 /** A buffer as the helper thread sees it: a range of a SharedArrayBuffer. */
 export interface BufRef {
@@ -23,14 +24,6 @@ export interface OpRequest {
   input: BufRef | null;
   output: BufRef | null;
   inPlace: boolean;
-}
-export interface WireError {
-  name: string;
-  message: string;
-  lostRank?: number;
-  op?: string;
-  rank?: number;
-  seq?: number;
 }
 export interface OpResult {
   id: number;
@@ -62,7 +55,7 @@ function view(ref: BufRef, eb: number, from = 0, len = ref.length): Float32Array
   return eb === 4 ? new Float32Array(ref.sab, at, len) : new Uint16Array(ref.sab, at, len);
 }
 
-export class Engine {
+export class CollectiveRunner {
   private queue: OpRequest[] = [];
   private cur: Running | null = null;
   private doneSeq = -1;
@@ -95,9 +88,11 @@ export class Engine {
         (err) =>
           this.peerGone(
             p,
-            err
-              ? `closed its connection (${err.message}): it exited, was killed or failed`
-              : 'closed its connection: it exited, was killed or left the group',
+            err instanceof PeerSilent
+              ? `stopped answering (${err.message}): it is stopped (e.g. SIGSTOP), frozen, or its machine is unreachable`
+              : err
+                ? `closed its connection (${err.message}): it exited, was killed or failed`
+                : 'closed its connection: it exited, was killed or left the group',
           ),
       ),
     );
@@ -114,7 +109,7 @@ export class Engine {
     const timeout = error.name === 'CollectiveTimeoutError';
     if (tellPeers)
       for (const l of this.links)
-        l?.sendJson(FrameKind.Abort, { message: error.message, timeout, seq: error.seq ?? -1 });
+        l?.sendJson(FrameKind.Abort, { message: error.message, timeout, seq: error.fields.seq ?? -1 });
     this.breakWith(error);
   }
 
@@ -127,14 +122,14 @@ export class Engine {
     if (this.closed) return;
     this.closed = true;
     this.stopBeat();
-    const cause = this.broken?.lostRank ?? -1;
+    const cause = Number(this.broken?.fields.lostRank ?? -1);
     // A rank that leaves over a mismatch says so: a peer that sees it leave before the mismatching header arrives
     // must still report the mismatch, not a lost peer.
     const mismatch =
       this.broken?.name === 'CollectiveMismatchError'
-        ? { mismatch: this.broken.message, seq: this.broken.seq ?? -1 }
+        ? { mismatch: this.broken.message, seq: this.broken.fields.seq ?? -1 }
         : {};
-    this.breakWith({ name: 'StateError', message: `rank ${this.rank} closed its process group` });
+    this.breakWith(wire('StateError', `rank ${this.rank} closed its process group`));
     const open = this.links.filter((l): l is FramedConn => !!l && !l.isEnded);
     let left = open.length;
     let fired = false;
@@ -175,7 +170,7 @@ export class Engine {
     const cur = this.cur;
     if (cur && (cur.hdrPending.has(p) || cur.regions.some((r) => r.peer === p && r.got < r.size))) {
       const e = peerLostError(cur.desc, this.rank, p, why);
-      this.breakWith({ name: e.name, message: e.message, lostRank: p });
+      this.breakWith(wire(e.name, e.message, { lostRank: p }));
     }
   }
 
@@ -206,7 +201,7 @@ export class Engine {
           this.goneMismatch[p] = m;
           const cur = this.cur;
           if (cur && cur.desc.seq === m.seq && !this.broken)
-            this.breakWith({ name: 'CollectiveMismatchError', message: m.message, seq: m.seq });
+            this.breakWith(wire('CollectiveMismatchError', m.message, { seq: m.seq }));
         }
       } catch {
         /* no cause given */
@@ -226,15 +221,14 @@ export class Engine {
       const cur = this.cur;
       if (a.timeout === true && cur && a.seq === cur.desc.seq && !this.broken) {
         // A peer timed out in the collective we are in: we are waiting for the same missing rank, so we time out too.
-        return this.breakWith({
-          name: 'CollectiveTimeoutError',
-          op: cur.desc.op,
-          rank: this.rank,
-          seq: cur.desc.seq,
-          message:
+        return this.breakWith(
+          wire(
+            'CollectiveTimeoutError',
             `collective timeout: rank ${this.rank} gives up on ${cur.desc.op} (sequence number ${cur.desc.seq}) with rank ${p}, ` +
-            `which timed out first: ${String(a.message)}`,
-        });
+              `which timed out first: ${String(a.message)}`,
+            { op: cur.desc.op, rank: this.rank, seq: cur.desc.seq },
+          ),
+        );
       }
       return this.peerGone(p, `gave up on the collective after an error (${String(a.message ?? '')})`);
     }
@@ -263,7 +257,7 @@ export class Engine {
       try {
         assertSameCollective(cur.desc, this.rank, decodeDesc(words), p);
       } catch (e) {
-        return this.breakWith({ name: (e as Error).name, message: (e as Error).message, seq: cur.desc.seq });
+        return this.breakWith(wire((e as Error).name, (e as Error).message, { seq: cur.desc.seq }));
       }
       cur.hdrPending.delete(p);
       return this.check(cur);
@@ -324,12 +318,12 @@ export class Engine {
         try {
           assertSameCollective(desc, this.rank, decodeDesc(words), p);
         } catch (e) {
-          return this.breakWith({ name: (e as Error).name, message: (e as Error).message, seq: desc.seq });
+          return this.breakWith(wire((e as Error).name, (e as Error).message, { seq: desc.seq }));
         }
       }
       const m = this.goneMismatch[p];
       if (m !== null && m.seq === desc.seq)
-        return this.breakWith({ name: 'CollectiveMismatchError', message: m.message, seq: desc.seq });
+        return this.breakWith(wire('CollectiveMismatchError', m.message, { seq: desc.seq }));
       return this.peerGoneNow(p);
     }
     // One writev per peer for the header and the first data frames (small collectives: one packet, not three).
@@ -376,7 +370,7 @@ export class Engine {
 
   private peerGoneNow(p: number): void {
     const e = peerLostError(this.cur!.desc, this.rank, p, this.gone[p]!);
-    this.breakWith({ name: e.name, message: e.message, lostRank: p });
+    this.breakWith(wire(e.name, e.message, { lostRank: p }));
   }
 
   /** Sends src[from, from + bytes) to peer p as Data frames on `stream`, at stream offsets `at`, `at` + ... */

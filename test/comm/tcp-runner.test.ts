@@ -1,4 +1,4 @@
-// The collective engine against a hand-driven peer: rank 0 runs on a real socket whose other end the test writes
+// The TCP collective runner against a hand-driven peer: rank 0 runs on a real socket whose other end the test writes
 // frames into. A well-formed peer gets the exact rank-order result; a peer sending a malformed frame (wrong seq,
 // stream, offset, dtype, or a second header) is dropped and logged, and the collective fails with PeerLostError
 // naming it instead of using the bytes.
@@ -6,8 +6,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, connect } from 'node:net';
 import type { Socket } from 'node:net';
-import { Engine } from '../../src/comm/tcp/engine.js';
-import type { OpResult } from '../../src/comm/tcp/engine.js';
+import { CollectiveRunner } from '../../src/comm/tcp/collective-runner.js';
+import type { OpResult } from '../../src/comm/tcp/collective-runner.js';
 import { FramedConn } from '../../src/comm/tcp/conn.js';
 import { FrameKind, encodeHeader } from '../../src/comm/tcp/frame.js';
 import { DESC_WORDS, encodeDesc } from '../../src/comm/desc.js';
@@ -56,7 +56,7 @@ async function run(
   const done = new Promise<OpResult>((r) => {
     resolve = r;
   });
-  const engine = new Engine(
+  const engine = new CollectiveRunner(
     0,
     2,
     [undefined, conn],
@@ -80,7 +80,7 @@ async function run(
   return { result, log, buf };
 }
 
-test('engine: a well-formed peer gets the rank-order sum; rank 0 sends its chunk 1 and then its result', async () => {
+test('collective runner: a well-formed peer gets the rank-order sum; rank 0 sends its chunk 1 and then its result', async () => {
   // rank 1 contributes [10..60]: chunk 0 = elements 0..2 (rank 0 folds), chunk 1 = 3..5 (rank 1 folds)
   const { result, buf } = await run(() => [header(desc), data(1, 5, 0, [10, 20, 30]), data(2, 5, 0, [44, 55, 66])]);
   assert.equal(result.error, undefined);
@@ -123,10 +123,10 @@ const bad: [string, () => Buffer[], RegExp][] = [
 ];
 
 for (const [what, frames, msg] of bad) {
-  test(`engine: ${what} drops the peer and fails the collective with PeerLostError`, async () => {
+  test(`collective runner: ${what} drops the peer and fails the collective with PeerLostError`, async () => {
     const { result, log, buf } = await run(frames);
     assert.equal(result.error?.name, 'PeerLostError');
-    assert.equal(result.error?.lostRank, 1);
+    assert.equal(result.error?.fields.lostRank, 1);
     assert.match(result.error!.message, /rank 1 closed its connection \(sent a malformed frame/);
     assert.match(log.join('\n'), msg);
     // the own chunk was never folded with the bad bytes
