@@ -182,7 +182,10 @@ async function launchProcesses(o: LaunchOptions): Promise<number> {
     if (firstFailure) return;
     clearTimeout(reportTimer);
     // the likely root cause first: a signal or a specific exit code rather than the generic 1 of an uncaught error
-    const rootFirst = [...failures].sort((a, b) => Number(b.signal || b.code !== 1) - Number(a.signal || a.code !== 1));
+    // then a rank with its own error rather than one that only lost a peer (PeerLostError names the root anyway)
+    const weight = (f: (typeof failures)[number]) =>
+      2 * Number(f.signal || f.code !== 1) + Number(!f.out.error?.startsWith('PeerLostError'));
+    const rootFirst = [...failures].sort((a, b) => weight(b) - weight(a));
     const root = rootFirst[0]!;
     firstFailure = { code: root.code };
     const others = rootFirst.slice(1).map((f) => `rank ${f.rank} ${f.how}`);

@@ -97,8 +97,10 @@ test('a second job on a port in use stops at the first authentication failure an
       const text = b.stderr.join('\n');
       assert.match(text, new RegExp(`another job \\(different token\\) is listening on port ${port}`));
       assert.doesNotMatch(text, /^\s+at /m, 'a stack trace');
-      // one attempt of job B's rank 1, not a retry loop flooding job A's log
-      assert.equal(a.stderr.filter((l) => /refused connection/.test(l)).length, 1, a.stderr.join('\n'));
+      // one attempt of job B's rank 1, not a retry loop flooding job A's log (A's line may come a moment after B)
+      const refusals = () => a.stderr.filter((l) => /refused connection/.test(l)).length;
+      await until(() => refusals() > 0, 10_000);
+      assert.equal(refusals(), 1, a.stderr.join('\n'));
     } finally {
       writeFileSync(join(dir, 'stop'), '');
     }
@@ -191,5 +193,16 @@ test('two nodes on one host (127.0.0.2 and 127.0.0.3, ZEROTS_NODE_ID): TCP betwe
         }
       }
     }
+  }),
+);
+
+test("a rank that throws: the launcher's summary names that rank and quotes its error", T, () =>
+  withDir(async (dir) => {
+    const run = runCli(['launch', '--standalone', '--nproc-per-node', '3', LIFE, dir, 'train-throw']);
+    assert.equal(await run.done, 1);
+    assert.match(
+      run.stderr.join('\n'),
+      /zerots launch: rank 1 \(pid \d+\) exited with code 1: Error: boom at step 20 \(then rank \d exited/,
+    );
   }),
 );
