@@ -19,8 +19,8 @@ export interface ProcessGroupOptions {
   timeoutMs?: number;
   /**
    * TCP: how long joining waits for the rendezvous store and every peer (default: 60 s, or timeoutMs when that is
-   * longer; ZEROTS_RENDEZVOUS_TIMEOUT_MS and `zerots launch --rdzv-timeout` override it). The threads transport
-   * joins in-process and ignores it.
+   * longer; ZEROTS_RENDEZVOUS_TIMEOUT_MS and `zerots launch --rdzv-timeout` override it). Threads: how long a
+   * rank waits in initProcessGroup for the others to start (default timeoutMs).
    */
   rendezvousTimeoutMs?: number;
 }

@@ -63,7 +63,8 @@ export async function joinThreadsGroup(
   opts: ThreadsGroupOptions = {},
 ): Promise<ProcessGroup> {
   checkJoin(rv.rank, memory, opts);
-  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  // the join waits for every rank to start, as the TCP rendezvous does: rendezvousTimeoutMs when given
+  const timeoutMs = opts.rendezvousTimeoutMs ?? opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   let timer: NodeJS.Timeout | undefined;
   const reply = await new Promise<JoinReply | null>((resolve) => {
     rv.port.once('message', (m: JoinReply) => resolve(m));
