@@ -71,7 +71,7 @@ export interface PendingTransfer {
 }
 
 export interface Transport {
-  readonly kind: 'threads' | 'tcp';
+  readonly kind: 'threads' | 'tcp' | 'mpi';
   readonly rank: number;
   readonly worldSize: number;
   /**

@@ -48,7 +48,7 @@ export interface CommLog {
 export interface ProcessGroup {
   readonly rank: number;
   readonly worldSize: number;
-  readonly transport: 'threads' | 'tcp';
+  readonly transport: 'threads' | 'tcp' | 'mpi';
   readonly log: CommLog;
 
   /** dtype defaults to 'f32' for Float32Array; a Uint16Array needs 'bf16' or 'f16'. */

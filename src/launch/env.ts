@@ -10,7 +10,7 @@
 //   5. none: a single rank (rank 0 of 1).
 // Rendezvous: MASTER_ADDR (default 127.0.0.1, or the first Slurm host), MASTER_PORT (default 29500),
 // ZEROTS_JOB_TOKEN (the job's secret), ZEROTS_BIND_ADDR (where listeners bind; default: loopback when the master is
-// loopback, else the interface that reaches the master), ZEROTS_TRANSPORT ('tcp' default, or 'threads').
+// loopback, else the interface that reaches the master), ZEROTS_TRANSPORT ('tcp' default, 'threads', or 'mpi': the default under mpirun).
 import { ConfigError } from '../errors.js';
 
 export type EnvLike = Readonly<Record<string, string | undefined>>;
@@ -27,7 +27,10 @@ export interface RankEnv {
   token: string | undefined;
   /** ZEROTS_BIND_ADDR, when set. */
   bindAddr: string | undefined;
-  transport: 'threads' | 'tcp';
+  /** ZEROTS_TRANSPORT; default 'mpi' under Open MPI's mpirun (falls back to tcp when libmpi does not load), else 'tcp'. */
+  transport: 'threads' | 'tcp' | 'mpi';
+  /** True when ZEROTS_TRANSPORT chose the transport (then MPI is required, not tried). */
+  transportExplicit?: boolean;
   /** ZEROTS_COMM_TIMEOUT_MS, when set: default collective timeout. */
   timeoutMs: number | undefined;
   source: RankSource;
@@ -155,10 +158,10 @@ export function discoverRank(env: EnvLike): RankEnv {
   const masterPort = optInt(env, 'MASTER_PORT', 1) ?? DEFAULT_MASTER_PORT;
   if (masterPort > 65535)
     throw new ConfigError(`MASTER_PORT=${masterPort} is not a TCP port (1..65535)`, 'MASTER_PORT');
-  const transport = env.ZEROTS_TRANSPORT ?? 'tcp';
-  if (transport !== 'tcp' && transport !== 'threads')
+  const transport = env.ZEROTS_TRANSPORT ?? (r.source === 'ompi' ? 'mpi' : 'tcp'); // [native mpi]
+  if (transport !== 'tcp' && transport !== 'threads' && transport !== 'mpi')
     throw new ConfigError(
-      `ZEROTS_TRANSPORT=${JSON.stringify(transport)}; allowed: "tcp", "threads"`,
+      `ZEROTS_TRANSPORT=${JSON.stringify(transport)}; allowed: "tcp", "threads", "mpi"`,
       'ZEROTS_TRANSPORT',
     );
   const token = env.ZEROTS_JOB_TOKEN?.trim() || undefined;
@@ -169,6 +172,7 @@ export function discoverRank(env: EnvLike): RankEnv {
     token,
     bindAddr: env.ZEROTS_BIND_ADDR?.trim() || undefined,
     transport,
+    transportExplicit: env.ZEROTS_TRANSPORT !== undefined,
     timeoutMs: optInt(env, 'ZEROTS_COMM_TIMEOUT_MS', 1),
   };
 }
