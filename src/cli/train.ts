@@ -169,7 +169,8 @@ export async function train(opts: TrainCliOptions = {}): Promise<RunReport> {
       `vocabulary ${model.vocabSize}) on ${dataset.source} (${dataset.tokens.length} ${dataset.tokenizer.name} ` +
       `tokens) with ZeRO stage ${c.zero.stage}, ${precision}, ${N} ${transport === 'tcp' ? 'process' : 'thread'} ` +
       `rank${N === 1 ? '' : 's'}, ${c.trainBatchSize * T} tokens/step (micro-batch ${c.trainMicroBatchSizePerGpu} x ` +
-      `accumulation ${c.gradientAccumulationSteps} x ${N} ranks), ${steps} steps, ${(opts.kernels ?? 'auto') === 'auto' ? describeGemmBackend() : `${opts.kernels} kernels`}; ` +
+      `accumulation ${c.gradientAccumulationSteps} x ${N} ranks), ${steps} steps, ` +
+      `${(opts.kernels ?? 'auto') === 'auto' ? describeGemmBackend() : `${opts.kernels} kernels`}; ` + // [native blas]
       `ln(${model.vocabSize}) = ${Math.log(model.vocabSize).toFixed(3)}`,
   );
   const bar = opts.bar ?? (opts.log === undefined && process.stdout.isTTY === true);
