@@ -6,7 +6,8 @@
 // Ends with one JSON line for n = 1024 (or the largest n asked for when 1024 is not).
 import { spawnSync } from 'node:child_process';
 import { ConfigError } from '../errors.js';
-import { kernelScratchBytes, relaxedSimdEnabled } from '../kernels/index.js';
+import { blasStatus, kernelScratchBytes, relaxedSimdEnabled } from '../kernels/index.js';
+import { createBlasKernels } from '../kernels/blas/blas-kernels.js'; // [native blas]
 import { CTRL_BYTES, ParallelGemm } from '../kernels/parallel-gemm.js';
 import { wasmApi } from '../kernels/wasm-api.js';
 
@@ -78,7 +79,14 @@ export async function benchGemm(opts: { sizes?: number[]; threads?: 1 | 2 } = {}
     f32[(A >>> 2) + i] = Math.random() - 0.5;
     f32[(B >>> 2) + i] = Math.random() - 0.5;
   }
-  const gemm = await ParallelGemm.start(memory, scratch, ctrl);
+  // [native blas] OpenBLAS on the same memory when it loads (ZEROTS_BLAS=off or --kernels wasm: the wasm GEMM).
+  const native = blasStatus();
+  const backend = native.ok ? 'blas' : 'wasm';
+  if (native.ok) native.blas.setThreads(threads);
+  else console.log(`kernels: wasm (no native BLAS: ${native.reason})`);
+  const gemm = native.ok
+    ? { ...createBlasKernels(memory, scratch[0]!, native.blas), close: async (): Promise<void> => {} }
+    : await ParallelGemm.start(memory, scratch, ctrl);
   const clock = threads === 1 ? cpuMs : (): number => performance.now();
   const ours = new Map<number, number>(),
     ref = new Map<number, number>();
@@ -113,11 +121,14 @@ export async function benchGemm(opts: { sizes?: number[]; threads?: 1 | 2 } = {}
   } finally {
     await gemm.close();
   }
+  const what = native.ok
+    ? `blas GEMM (${native.blas.config.split(' ').slice(0, 2).join(' ')} through koffi)`
+    : 'wasm GEMM';
   console.log(
-    `wasm GEMM, ${threads} thread(s), relaxed-SIMD FMA ${relaxedSimdEnabled() ? 'on' : 'off'}, ` +
+    `${what}, ${threads} thread(s), relaxed-SIMD FMA ${relaxedSimdEnabled() ? 'on' : 'off'}, ` +
       `${threads === 1 ? 'CPU' : 'wall'} time, best of ${ROUNDS} rounds; reference ${blas ?? 'none'}`,
   );
-  console.log('     n   wasm GFLOP/s   OpenBLAS GFLOP/s   ratio');
+  console.log(`     n   ${backend} GFLOP/s   numpy OpenBLAS GFLOP/s   ratio`);
   const line = (n: number): { gflops: number; reference_gflops: number | null; ratio: number | null } => {
     const g = ours.get(n)!,
       r = ref.get(n) ?? null;
@@ -135,7 +146,7 @@ export async function benchGemm(opts: { sizes?: number[]; threads?: 1 | 2 } = {}
     );
   }
   const last = sizes.includes(1024) ? 1024 : nmax;
-  console.log(JSON.stringify({ bench: 'gemm', n: last, ...line(last) }));
+  console.log(JSON.stringify({ bench: 'gemm', backend, threads, n: last, ...line(last) }));
 }
 
 function cpuMs(): number {

@@ -15,7 +15,7 @@ import { localProcessGroup } from '../comm/local.js';
 import { initialize } from '../zero/engine.js';
 import { KernelProfile, overrideKernels } from '../train/kernel-profile.js';
 import { TORCH_TRAIN_BENCH } from '../train/torch-reference.js';
-import { kernelScratchBytes } from '../kernels/index.js';
+import { blasStatus, kernelScratchBytes } from '../kernels/index.js';
 import { CTRL_BYTES, ParallelGemm } from '../kernels/parallel-gemm.js';
 import { loadCorpus } from '../data/corpus.js';
 import { ConfigError } from '../errors.js';
@@ -71,7 +71,7 @@ async function measureOurs(
   B: number,
   steps: number,
   profile: boolean,
-): Promise<SideResult & { profile: ReturnType<KernelProfile['report']> }> {
+): Promise<SideResult & { profile: ReturnType<KernelProfile['report']>; backend: string }> {
   const T = model.blockSize;
   const device = new Device({ capacityBytes: 2 ** 31, name: 'bench' });
   const gpt = new GPT(device, { ...model, seed: 1 }, { materialize: false });
@@ -93,7 +93,10 @@ async function measureOurs(
   const tgt = { B, T, data: data.filter((_, i) => i % (T + 1) !== 0) };
   let restore = (): void => {};
   let pg: ParallelGemm | null = null;
-  if (threads === 2) {
+  const native = device.kernels.backend === 'blas' ? blasStatus() : null; // [native blas]
+  if (native?.ok)
+    native.blas.setThreads(threads); // OpenBLAS splits the products itself
+  else if (threads === 2) {
     const scratch = device.alloc(kernelScratchBytes(), 'workspace', 'gemm thread 1 scratch');
     const ctrl = device.alloc(CTRL_BYTES, 'workspace', 'gemm control');
     pg = await ParallelGemm.start(device.memory, [device.kernelScratch.ptr, scratch.ptr], ctrl.ptr);
@@ -135,7 +138,7 @@ async function measureOurs(
   restore();
   await pg?.close();
   engine.dispose();
-  return { threads, stepS: best, tokensPerS: (B * T) / best, profile: report };
+  return { threads, stepS: best, tokensPerS: (B * T) / best, profile: report, backend: device.kernels.backend };
 }
 
 function measureTorch(
@@ -193,12 +196,14 @@ export async function benchTrain(
       `best of ${steps} timed steps; 1 thread in CPU time, 2 threads in wall time`,
   );
   const blasDir = opts.noTorch ? null : findBlasDir(opts.torchBlasDir);
-  const ours: (SideResult & { profile: ReturnType<KernelProfile['report']> })[] = [];
+  const ours: (SideResult & { profile: ReturnType<KernelProfile['report']>; backend: string })[] = [];
   const torch: SideResult[] = [];
   for (const th of threadList) {
     const o = await measureOurs(th, model, B, steps, true);
     ours.push(o);
-    log(`zerots  ${th} thread(s): ${o.stepS.toFixed(2)} s/step, ${Math.round(o.tokensPerS)} tokens/s`);
+    log(
+      `zerots  ${th} thread(s), ${o.backend} kernels: ${o.stepS.toFixed(2)} s/step, ${Math.round(o.tokensPerS)} tokens/s`,
+    );
     if (!opts.noTorch) {
       const t = measureTorch(th, model, B, steps, blasDir);
       if (t !== null) torch.push(t);
@@ -229,6 +234,7 @@ export async function benchTrain(
   }
   const result = {
     bench: 'train',
+    backend: bestOurs.backend,
     tokens_per_s: Math.round(bestOurs.tokensPerS),
     torch_tokens_per_s: bestTorch === null ? null : Math.round(bestTorch.tokensPerS),
     ratio: bestTorch === null ? null : Number((bestOurs.tokensPerS / bestTorch.tokensPerS).toFixed(3)),

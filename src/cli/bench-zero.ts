@@ -4,6 +4,8 @@
 // Last line: one JSON record (BenchZeroRecord). Goals on 2 thread ranks: stages 1 and 2 >= 0.95 x stage 0,
 // stage 3 >= 0.85 x stage 0.
 import { ConfigError } from '../errors.js';
+import { describeGemmBackend } from '../kernels/blas/policy.js';
+import { torchPeerFields } from './bench-zero-peer.js';
 import type { RunReport } from '../train/report.js';
 import { type StageRunOptions, stagesSpec } from '../train/stages.js';
 import { trainWorld } from '../train/world.js';
@@ -15,6 +17,8 @@ export interface BenchZeroOptions {
   spec?: Partial<StageRunOptions>;
   /** Printer for the table and the JSON record (default console.log). */
   print?: (line: string) => void;
+  /** [native blas] 'torch': also run PyTorch DDP / ZeroRedundancyOptimizer on the same model (bench-zero-peer.ts). */
+  peer?: 'torch';
 }
 
 /**
@@ -38,7 +42,7 @@ export const BENCH_SPEC: StageRunOptions = {
   stage3Prefetch: 12 * 256 * 256 + 13 * 256,
   stage3Persistence: 2048,
   evalBatches: 0,
-  kernels: 'wasm',
+  kernels: 'auto',
   deviceBytes: 768 << 20,
   progressEvery: 0,
 };
@@ -68,6 +72,9 @@ export async function benchZero(opts: BenchZeroOptions = {}): Promise<RunReport[
     `goals (stage 1, 2 >= 0.95; stage 3 >= 0.85 x stage 0): ${goals.every(Boolean) ? 'met' : 'missed'}` +
       ` (stage 1 ${record.stage1_ratio}, stage 2 ${record.stage2_ratio}, stage 3 ${record.stage3_ratio})`,
   );
-  print(JSON.stringify(record));
+  // [native blas] the GEMM backend, and the PyTorch peer when asked for, in the JSON line
+  const extra: Record<string, unknown> = { backend: describeGemmBackend().replace(/^kernels: (\w+).*/, '$1') };
+  if (opts.peer === 'torch') Object.assign(extra, torchPeerFields(spec, N, record, print));
+  print(JSON.stringify({ ...record, ...extra }));
   return summaries;
 }

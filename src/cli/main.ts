@@ -4,6 +4,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { ZeroTsError } from '../errors.js';
 import { addLaunchCommand } from './launch.js';
+import { addNativeOptions } from './native-options.js'; // [native blas]
 
 function int(name: string, min: number, max: number) {
   return (value: string): number => {
@@ -81,9 +82,13 @@ bench
 bench
   .command('comm')
   .description('collective bandwidth and latency against memcpy')
-  .option('--transport <t>', 'threads | tcp', transport, 'threads')
+  .option('--transport <t>', 'threads | tcp | mpi', (v: string) => (v === 'mpi' ? v : transport(v)), 'threads')
   .option('--world-size <n>', 'ranks', int('--world-size', 1, 64), 2)
-  .action(async (o) => (await load<{ benchComm(o: unknown): Promise<void> }>('./bench-comm.js')).benchComm(o));
+  .action(async (o) =>
+    o.transport === 'mpi' // [native mpi] under (or starting) mpirun, against Open MPI from C
+      ? (await load<{ benchCommMpi(o: unknown): Promise<void> }>('./bench-comm-mpi.js')).benchCommMpi(o)
+      : (await load<{ benchComm(o: unknown): Promise<void> }>('./bench-comm.js')).benchComm(o),
+  );
 bench
   .command('zero')
   .description('every ZeRO stage on one model: tokens/s, peak memory per rank, comm bytes per step')
@@ -93,12 +98,16 @@ bench
     return v;
   })
   .option('--steps <n>', 'steps per stage (2 of them untimed warm-up)', int('--steps', 3, 10_000))
-  .action(async (o: { worldSize: number; precision?: string; steps?: number }) => {
+  .option('--peer <p>', "'torch': also PyTorch DDP / ZeroRedundancyOptimizer on the same model", (v: string) => {
+    if (v !== 'torch') throw new InvalidArgumentError(`--peer must be torch, got '${v}'`);
+    return v;
+  })
+  .action(async (o: { worldSize: number; precision?: string; steps?: number; peer?: string }) => {
     const m = await load<{ benchZero(o: unknown): Promise<unknown> }>('./bench-zero.js');
     const spec: Record<string, unknown> = {};
     if (o.precision !== undefined) spec.precision = o.precision;
     if (o.steps !== undefined) spec.steps = o.steps;
-    await m.benchZero({ worldSize: o.worldSize, spec });
+    await m.benchZero({ worldSize: o.worldSize, spec, peer: o.peer });
   });
 bench
   .command('checkpoint')
@@ -213,6 +222,7 @@ program
 
 // Bad input is one line and a non-zero exit; the stack only with --verbose (any subcommand).
 const verbose = process.argv.includes('--verbose');
+addNativeOptions(program); // [native blas] --kernels and ZEROTS_BLAS, before any command runs
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (verbose) console.error(err);
   else if (err instanceof ZeroTsError) console.error(`zerots: ${err.name}: ${err.message}`);

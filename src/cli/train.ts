@@ -6,6 +6,8 @@
 // optimizer; without one, gptTrainingConfig (src/train/configs.ts). Rank 0 draws a progress bar on a terminal
 // (plain lines otherwise) and --log writes a JSON record per step; the last stdout line is one JSON object
 // ({"train": ...}). No time limit. A non-finite final loss is a NumericsError (a non-zero exit).
+import type { KernelChoice } from '../kernels/types.js';
+import { describeGemmBackend } from '../kernels/blas/policy.js';
 import { readFileSync } from 'node:fs';
 import { fillAuto, type AutoValues } from '../config/auto.js';
 import { configNotices } from '../config/notices.js';
@@ -38,7 +40,7 @@ export interface TrainCliOptions {
   /** Held-out micro-batches per rank (default 4). */
   evalBatches?: number;
   transport?: 'threads' | 'tcp';
-  kernels?: 'wasm' | 'js';
+  kernels?: KernelChoice;
   seed?: number;
   /** Device memory per rank in MiB (default 512), host memory per rank for offload in MiB (default unbounded). */
   deviceMib?: number;
@@ -167,7 +169,8 @@ export async function train(opts: TrainCliOptions = {}): Promise<RunReport> {
       `vocabulary ${model.vocabSize}) on ${dataset.source} (${dataset.tokens.length} ${dataset.tokenizer.name} ` +
       `tokens) with ZeRO stage ${c.zero.stage}, ${precision}, ${N} ${transport === 'tcp' ? 'process' : 'thread'} ` +
       `rank${N === 1 ? '' : 's'}, ${c.trainBatchSize * T} tokens/step (micro-batch ${c.trainMicroBatchSizePerGpu} x ` +
-      `accumulation ${c.gradientAccumulationSteps} x ${N} ranks), ${steps} steps, ${opts.kernels ?? 'wasm'} kernels; ` +
+      `accumulation ${c.gradientAccumulationSteps} x ${N} ranks), ${steps} steps, ` +
+      `${(opts.kernels ?? 'auto') === 'auto' ? describeGemmBackend() : `${opts.kernels} kernels`}; ` + // [native blas]
       `ln(${model.vocabSize}) = ${Math.log(model.vocabSize).toFixed(3)}`,
   );
   const bar = opts.bar ?? (opts.log === undefined && process.stdout.isTTY === true);
@@ -180,7 +183,7 @@ export async function train(opts: TrainCliOptions = {}): Promise<RunReport> {
       untimedSteps: 1,
       evalBatches: opts.evalBatches ?? 4,
       ...(opts.evalEvery === undefined ? {} : { evalEvery: opts.evalEvery }),
-      kernels: opts.kernels ?? 'wasm',
+      kernels: opts.kernels ?? 'auto',
       deviceBytes: (opts.deviceMib ?? 512) * 2 ** 20,
       ...(opts.hostMib === undefined ? {} : { hostBytes: opts.hostMib * 2 ** 20 }),
       corpus: dataset.tokens,

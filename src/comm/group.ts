@@ -84,7 +84,7 @@ class WorkImpl implements Work {
 export class Group implements ProcessGroup {
   readonly rank: number;
   readonly worldSize: number;
-  readonly transport: 'threads' | 'tcp';
+  readonly transport: 'threads' | 'tcp' | 'mpi';
   readonly log = new CommLogImpl();
   private readonly timeoutMs: number;
   private seq = 0;

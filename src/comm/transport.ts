@@ -79,7 +79,7 @@ export interface LinkInfo {
 }
 
 export interface Transport {
-  readonly kind: 'threads' | 'tcp';
+  readonly kind: 'threads' | 'tcp' | 'mpi';
   readonly rank: number;
   readonly worldSize: number;
   /** Optional: the links to the peers (TCP), for diagnostics and tests. */

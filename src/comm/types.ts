@@ -48,7 +48,7 @@ export interface CommLog {
 export interface ProcessGroup {
   readonly rank: number;
   readonly worldSize: number;
-  readonly transport: 'threads' | 'tcp';
+  readonly transport: 'threads' | 'tcp' | 'mpi';
   readonly log: CommLog;
   /** The links to the peers where the transport has them (TCP: over TCP or a Unix socket, and the addresses). */
   readonly links?: readonly { peer: number; via: 'tcp' | 'unix'; local: string; remote: string }[];

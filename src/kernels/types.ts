@@ -9,8 +9,11 @@ export type Ptr = number;
 /** 16-bit storage formats; fp32 is the compute type. */
 export type Half = 'bf16' | 'f16';
 
+/** What a caller may ask for: 'auto' is blas when a native BLAS loads (see blas/policy.ts), else wasm. */
+export type KernelChoice = 'auto' | 'blas' | 'wasm' | 'js';
+
 export interface Kernels {
-  readonly backend: 'wasm' | 'js';
+  readonly backend: 'blas' | 'wasm' | 'js';
   /** True when the wasm build uses relaxed-SIMD FMA (always false for js). */
   readonly fma: boolean;
 

@@ -12,9 +12,9 @@
 // ZEROTS_JOB_TOKEN (the job's secret), ZEROTS_BIND_ADDR (where listeners bind; default: loopback when the master is
 // loopback, else the interface that reaches the master; outgoing connections leave from it too), ZEROTS_NODE_ID
 // (this node's identity: ranks with the same one may use Unix sockets between them; default hostname + boot id),
-// ZEROTS_RENDEZVOUS_TIMEOUT_MS (how long to wait for the store and the peers), ZEROTS_TRANSPORT ('tcp' default, or
-// 'threads'). Set by `zerots launch` only: ZEROTS_LAUNCHER_PID (the ranks watch it, watch-launcher.ts) and
-// ZEROTS_LAUNCH_PROTOCOL (a rank of another install's launcher is refused rather than misread).
+// ZEROTS_RENDEZVOUS_TIMEOUT_MS (how long to wait for the store and the peers), ZEROTS_TRANSPORT ('tcp' default,
+// 'threads', or 'mpi': the default under mpirun). Set by `zerots launch` only: ZEROTS_LAUNCHER_PID (the ranks
+// watch it, watch-launcher.ts) and ZEROTS_LAUNCH_PROTOCOL (a rank of another install's launcher is refused rather than misread).
 import { ConfigError } from '../errors.js';
 
 export type EnvLike = Readonly<Record<string, string | undefined>>;
@@ -31,7 +31,10 @@ export interface RankEnv {
   token: string | undefined;
   /** ZEROTS_BIND_ADDR, when set. */
   bindAddr: string | undefined;
-  transport: 'threads' | 'tcp';
+  /** ZEROTS_TRANSPORT; default 'mpi' under Open MPI's mpirun (falls back to tcp when libmpi does not load), else 'tcp'. */
+  transport: 'threads' | 'tcp' | 'mpi';
+  /** True when ZEROTS_TRANSPORT chose the transport (then MPI is required, not tried). */
+  transportExplicit?: boolean;
   /** ZEROTS_COMM_TIMEOUT_MS, when set: default collective timeout. */
   timeoutMs: number | undefined;
   /** ZEROTS_RENDEZVOUS_TIMEOUT_MS, when set: how long setup waits for the store and the peers. */
@@ -193,10 +196,10 @@ export function discoverRank(env: EnvLike): RankEnv {
   const masterPort = optInt(env, 'MASTER_PORT', 1) ?? DEFAULT_MASTER_PORT;
   if (masterPort > 65535)
     throw new ConfigError(`MASTER_PORT=${masterPort} is not a TCP port (1..65535)`, 'MASTER_PORT');
-  const transport = env.ZEROTS_TRANSPORT ?? 'tcp';
-  if (transport !== 'tcp' && transport !== 'threads')
+  const transport = env.ZEROTS_TRANSPORT ?? (r.source === 'ompi' ? 'mpi' : 'tcp'); // [native mpi]
+  if (transport !== 'tcp' && transport !== 'threads' && transport !== 'mpi')
     throw new ConfigError(
-      `ZEROTS_TRANSPORT=${JSON.stringify(transport)}; allowed: "tcp", "threads"`,
+      `ZEROTS_TRANSPORT=${JSON.stringify(transport)}; allowed: "tcp", "threads", "mpi"`,
       'ZEROTS_TRANSPORT',
     );
   const token = env.ZEROTS_JOB_TOKEN?.trim() || undefined;
@@ -207,6 +210,7 @@ export function discoverRank(env: EnvLike): RankEnv {
     token,
     bindAddr: env.ZEROTS_BIND_ADDR?.trim() || undefined,
     transport,
+    transportExplicit: env.ZEROTS_TRANSPORT !== undefined,
     timeoutMs: optInt(env, 'ZEROTS_COMM_TIMEOUT_MS', 1),
     rendezvousTimeoutMs: optInt(env, 'ZEROTS_RENDEZVOUS_TIMEOUT_MS', 1),
     nodeId: env.ZEROTS_NODE_ID?.trim() || undefined,

@@ -12,7 +12,8 @@
 // its context directly (script-thread.ts). Either way the script's own arguments are ctx.argv.
 import type { RankContext } from './spawn.js';
 import { readProcessEnv } from './env.js';
-import { tcpRankContext } from './tcp-context.js';
+import { processRankContext } from './mpi-context.js'; // [native mpi]
+import { configureNativeFromEnv } from './native-env.js'; // [native blas]
 
 export interface LaunchedRank extends RankContext {
   /** the script's arguments (what followed the script on the launcher's command line). */
@@ -32,7 +33,9 @@ export function setLaunchedRank(ctx: RankContext, argv: readonly string[]): void
 /** The rank's context from the launch environment. Throws ConfigError naming the variable that is wrong. */
 export function initFromEnv(): LaunchedRank {
   if (current) return current;
-  const ctx = tcpRankContext(readProcessEnv());
+  const env = readProcessEnv();
+  configureNativeFromEnv(env.localWorldSize); // [native blas] ranks x BLAS threads <= cores
+  const ctx = processRankContext(env); // [native mpi] MPI under mpirun when libmpi loads, else TCP
   // A script that simply ends still hangs up cleanly, so no peer loses bytes still in flight (TcpTransport.close).
   // A failing one leaves at once: its peers then see the hang-up immediately, and a launcher sees it die first.
   process.once('exit', (code) => {

@@ -4,7 +4,8 @@ import { ConfigError } from '../errors.js';
 import { launcherOf, readProcessEnv } from './env.js';
 import { markRankImport } from './rank-import.js';
 import { watchLauncher } from './watch-launcher.js';
-import { tcpRankContext } from './tcp-context.js';
+import { processRankContext } from './mpi-context.js';
+import { configureNativeFromEnv } from './native-env.js'; // [native blas]
 import type { ProcessRankContext } from './tcp-context.js';
 import { toWire } from '../comm/wire-error.js';
 
@@ -24,7 +25,9 @@ async function run(task: ProcessTask): Promise<void> {
   let ctx: ProcessRankContext | null = null;
   let report: ProcessReport;
   try {
-    ctx = tcpRankContext(readProcessEnv());
+    const env = readProcessEnv();
+    configureNativeFromEnv(env.localWorldSize); // [native blas] ranks x BLAS threads <= cores
+    ctx = processRankContext(env); // [native mpi]
     markRankImport(task.module, task.fn); // [Note: a rank module that also spawns] in rank-import.ts
     const mod = (await import(task.module)) as Record<string, unknown>;
     const f = mod[task.fn];

@@ -14,7 +14,7 @@ export interface RankContext {
   worldSize: number;
   localRank: number;
   localWorldSize: number;
-  transport: 'threads' | 'tcp';
+  transport: 'threads' | 'tcp' | 'mpi';
   /** Joins the process group with this rank's device memory (buffers passed to collectives live in it). */
   initProcessGroup(memory: CommMemory, opts?: ThreadsGroupOptions): Promise<ProcessGroup>;
 }

@@ -6,6 +6,7 @@ import { ConfigError, StateError } from '../errors.js';
 import { markRankImport } from './rank-import.js';
 import type { RankContext } from './spawn.js';
 import { toWire } from '../comm/wire-error.js';
+import { configureNativeFromEnv } from './native-env.js'; // [native blas]
 
 export interface ThreadRankData extends ThreadsRendezvous {
   /** file: URL of the module to import. */
@@ -40,6 +41,7 @@ async function main(): Promise<void> {
     },
   };
   try {
+    configureNativeFromEnv(); // [native blas] ZEROTS_BLAS in this thread; the launcher set the thread count
     markRankImport(d.module, d.fn); // [Note: a rank module that also spawns] in rank-import.ts
     const mod = (await import(d.module)) as Record<string, unknown>;
     const f = mod[d.fn];

@@ -13,6 +13,7 @@ import { CollectiveTimeoutError, ConfigError, PeerLostError } from '../errors.js
 import type { SpawnWorldOptions } from './spawn.js';
 import type { RankReport, ThreadRankData } from './thread-rank.js';
 import { fromWire, isNamed, toWire, type WireError } from '../comm/wire-error.js';
+import { configureNativeFromEnv } from './native-env.js'; // [native blas]
 
 /** How long peers get to report their own errors after the first failure, before all are terminated. */
 const GRACE_MS = 1000;
@@ -36,6 +37,7 @@ export function spawnThreads<T>(o: ThreadWorldOptions): Promise<T[]> {
 
 export function startThreads<T>(o: ThreadWorldOptions): ThreadWorld<T> {
   const N = o.worldSize;
+  configureNativeFromEnv(N); // [native blas] OpenBLAS's pool is per process: cores / N threads for N thread ranks
   const control = createControlBlock(N);
   const spin = o.spinIterations ?? (N <= availableParallelism() ? 20000 : 200);
   const workers: Worker[] = [];

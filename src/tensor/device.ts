@@ -4,7 +4,7 @@
 // are never handed out.
 import { ConfigError } from '../errors.js';
 import { createKernels, kernelScratchBytes } from '../kernels/index.js';
-import type { Kernels } from '../kernels/types.js';
+import type { KernelChoice, Kernels } from '../kernels/types.js';
 import { wasmApi } from '../kernels/wasm-api.js';
 import type { WasmMemory } from '../kernels/wasm-api.js';
 import { FreeListAllocator, formatBytes } from './allocator.js';
@@ -23,8 +23,8 @@ export const DEFAULT_DEVICE_BYTES = 2 ** 30;
 export interface DeviceOptions {
   /** Device memory in bytes (rounded up to 64 KiB pages); default 1 GiB, at most 4 GiB. */
   capacityBytes?: number;
-  /** Kernel backend: 'wasm' (fast, default) or 'js' (the oracle). */
-  kernels?: 'wasm' | 'js';
+  /** Kernel backend: 'auto' (default: 'blas' when a native BLAS loads, else 'wasm'), 'blas', 'wasm' or 'js' (the oracle). */
+  kernels?: KernelChoice;
   /** For messages, e.g. "rank1". */
   name?: string;
 }
@@ -51,10 +51,10 @@ export class Device {
         'capacityBytes',
       );
     }
-    const backend = opts.kernels ?? 'wasm';
-    if (backend !== 'wasm' && backend !== 'js') {
+    const backend = opts.kernels ?? 'auto';
+    if (backend !== 'wasm' && backend !== 'js' && backend !== 'blas' && backend !== 'auto') {
       throw new ConfigError(
-        `${this.name}: kernels = ${JSON.stringify(backend)} is not allowed; use 'wasm' or 'js'`,
+        `${this.name}: kernels = ${JSON.stringify(backend)} is not allowed; use 'auto', 'blas', 'wasm' or 'js'`,
         'kernels',
       );
     }

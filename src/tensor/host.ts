@@ -7,6 +7,7 @@
 // threads can share it. Like a device memory, every arena keeps its first 64 KiB for the modules' static data.
 // A request larger than an arena gets a dedicated arena of its own size; a total past capacityBytes throws
 // DeviceOutOfMemoryError.
+import type { KernelChoice } from '../kernels/types.js';
 import { ConfigError, DeviceOutOfMemoryError, StateError } from '../errors.js';
 import { createKernels, kernelScratchBytes } from '../kernels/index.js';
 import type { Kernels } from '../kernels/types.js';
@@ -34,7 +35,7 @@ export interface HostMemoryOptions {
   arenaBytes?: number;
   /** Total bytes of all arenas together (default: unbounded, i.e. the OS decides). */
   capacityBytes?: number;
-  kernels?: 'wasm' | 'js';
+  kernels?: KernelChoice;
   name?: string;
 }
 
@@ -50,7 +51,7 @@ export class HostMemory {
   readonly arenaBytes: number;
   readonly capacityBytes: number;
   readonly name: string;
-  private readonly backend: 'wasm' | 'js';
+  private readonly backend: KernelChoice;
   private readonly arenas: Arena[] = [];
   private readonly byCategory: Record<MemoryCategory, { inUse: number; peak: number }>;
   private inUse = 0;

@@ -2,6 +2,7 @@
 // runs (RankResult). Plain data: both cross the worker boundary by structured clone. `zerots train` is a spec with
 // one run; the demo and `bench zero` are specs with one run per ZeRO stage, all trained from the same seed on the
 // same data.
+import type { KernelChoice } from '../kernels/types.js';
 import type { GPTConfig } from '../nn/gpt.js';
 import type { MemoryCategory } from '../tensor/device.js';
 import type { CollectiveOp } from '../comm/types.js';
@@ -30,7 +31,7 @@ export interface RunSpec {
   evalBatches: number;
   /** Also evaluate the held-out loss every this many steps (a progress line and a log record; default: never). */
   evalEvery?: number;
-  kernels: 'wasm' | 'js';
+  kernels: KernelChoice;
   deviceBytes: number;
   /** Token stream (bytes, or a tokenizer's ids below model.vocabSize); absent: the shipped corpus as bytes. */
   corpus?: Uint8Array | Int32Array;

@@ -1,5 +1,6 @@
 // The demo and `bench zero` as a training spec: the same GPT, seed and data trained once per ZeRO stage, every
 // stage's config gptTrainingConfig with only the stage changed, so the losses agree and only memory and traffic differ.
+import type { KernelChoice } from '../kernels/types.js';
 import type { GPTConfig } from '../nn/gpt.js';
 import { gptTrainingConfig, type StageNumber } from './configs.js';
 import type { RunSpec } from './spec.js';
@@ -28,7 +29,7 @@ export interface StageRunOptions {
   stage3Persistence: number;
   /** Validation batches per rank for the held-out loss after training (0: none). */
   evalBatches: number;
-  kernels: 'wasm' | 'js';
+  kernels: KernelChoice;
   deviceBytes: number;
   corpus?: Uint8Array;
   /** Rank 0 writes one progress line per this many steps to stderr (0: silent). */

@@ -358,6 +358,11 @@ export class ZeroEngine<M extends TrainableModule> {
     return { liveElements, peakLiveElements, gathers };
   }
 
+  /** [native blas] Which backends run this engine: the device's kernels and the group's transport. */
+  get backends(): { kernels: 'blas' | 'wasm' | 'js'; transport: 'threads' | 'tcp' | 'mpi' } {
+    return { kernels: this.device.kernels.backend, transport: this.group.transport };
+  }
+
   memoryStats(): MemoryStats {
     return this.device.memoryStats();
   }

@@ -173,7 +173,9 @@ test('bench zero, bf16, 2 thread ranks: same losses in every stage; the last lin
     'stage2_ratio',
     'stage3_ratio',
     'peak_bytes',
+    'backend',
   ]);
+  assert.ok(last.backend === 'blas' || last.backend === 'wasm', `backend = ${String(last.backend)}`);
   assert.equal(last.bench, 'zero');
   assert.equal(last.world_size, N);
   for (const k of ['stage0_tokens_per_s', 'stage1_ratio', 'stage2_ratio', 'stage3_ratio']) {
@@ -185,7 +187,7 @@ test('bench zero, bf16, 2 thread ranks: same losses in every stage; the last lin
   const peaks = last.peak_bytes as Record<string, number>;
   assert.deepEqual(Object.keys(peaks), ['0', '1', '2', '3']);
   summaries.forEach((x) => assert.equal(peaks[String(x.stage)], x.peakTotal));
-  assert.deepEqual(last, JSON.parse(JSON.stringify(benchRecord(summaries))));
+  assert.deepEqual(last, JSON.parse(JSON.stringify({ ...benchRecord(summaries), backend: last.backend })));
   // 16-bit states: 2 + 2 + 12 bytes per padded element in stage 0
   assert.equal(summaries[0]!.modelStates.total, 16 * summaries[0]!.perRank[0]!.layout.padded);
 });
