@@ -66,3 +66,16 @@ export class NumericsError extends ZeroTsError {}
 
 /** An object was used in a state that does not allow it (e.g. a released parameter read without a fetch hook). */
 export class StateError extends ZeroTsError {}
+
+/**
+ * Offloaded state did not fit its host memory or disk, or its swap I/O failed. `path` names the swap file or
+ * nvme_path directory when there is one.
+ */
+export class OffloadError extends ZeroTsError {
+  constructor(
+    message: string,
+    readonly path: string | null = null,
+  ) {
+    super(message);
+  }
+}
