@@ -63,6 +63,11 @@ export interface ZeroPolicy {
     /** Set when placement is 'nvme'. */
     readonly nvme: NvmeSwapPolicy | null;
   };
+  /**
+   * Where the reduced gradient shard goes: 'host' when the optimizer is offloaded and gradients are partitioned
+   * during backward (stages 2, 3: each bucket's chunk to the host as it is reduced, ZeRO-Offload); else 'device'.
+   */
+  readonly gradShardPlacement: 'device' | 'host';
   /** Where a stage-3 rank keeps its parameter shard between uses; 'device' for stages 0-2. */
   readonly paramShardPlacement: 'device' | 'host';
 }
@@ -168,6 +173,7 @@ export function policyFromConfig(config: ZeroConfig): ZeroPolicy {
             })
           : null,
     }),
+    gradShardPlacement: oo.device !== 'none' && reducer === 'reduce-scatter-during-backward' ? 'host' : 'device',
     paramShardPlacement: z.offloadParam.device === 'cpu' ? 'host' : 'device',
   } as const);
 }

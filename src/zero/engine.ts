@@ -24,6 +24,7 @@ import { buildPlan } from './build-plan.js';
 import { FlatBuffer } from './flat-buffer.js';
 import { makeGradientReducer } from './grad-reducer.js';
 import type { GradientReducer } from './gradient-reducer.js';
+import { HostGradShard } from './offload/host-grad-shard.js';
 import type { PreparedUpdate } from './optimizer-state.js';
 import { checkHostMemory, makeOptimizerState } from './make-optimizer-state.js';
 import type { OffloadAccounting, OptimizerStatePart } from './optimizer-part.js';
@@ -132,8 +133,13 @@ export class ZeroEngine<M extends TrainableModule> {
             host: this.policy.paramShardPlacement === 'host' ? opts.host : undefined,
           })
         : new ReplicatedParams(this.plan, built.params, f.kind);
+    const host = opts.host;
     this.reducer = makeGradientReducer(this.policy.gradientReducer.kind, this.plan, {
       overlapComm: this.policy.gradientReducer.overlapComm,
+      hostShard:
+        this.policy.gradShardPlacement === 'host' && host !== undefined
+          ? () => new HostGradShard(host, device, this.plan.layout.shardNumel, this.plan.dtype)
+          : undefined,
     });
     this.reducer.bind(built.params);
     const during = this.reducer.duringBackward;

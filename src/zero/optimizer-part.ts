@@ -34,6 +34,8 @@ export function segmentSumSquares(plan: ZeroPlan, grads: SegmentSource): number[
   return plan.layout.buckets.map((_, b) => {
     const { buf, offset } = grads.segmentGrad(b);
     const n = segment(plan, b).end - segment(plan, b).start;
+    const host = buf as Partial<{ sumSquares(offset: number, n: number): number }>;
+    if (host.sumSquares !== undefined) return host.sumSquares(offset, n); // an offloaded shard, summed where it is
     return plan.dtype === 'f32' ? k.sumSquares(buf.at(offset), n) : k.sumSquares16(buf.at(offset), n, plan.dtype);
   });
 }

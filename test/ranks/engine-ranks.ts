@@ -86,7 +86,14 @@ function train(
   const host = c.offload
     ? new HostMemory({ arenaBytes: 4 << 20, kernels: c.kernels, name: `host${ctx.rank}` })
     : undefined;
-  const engine = initialize({ model, config: dsConfig(c), group, noDecay: gptNoDecay, host, offloadThreads: c.offloadThreads });
+  const engine = initialize({
+    model,
+    config: dsConfig(c),
+    group,
+    noDecay: gptNoDecay,
+    host,
+    offloadThreads: c.offloadThreads,
+  });
   const cat = () =>
     Object.fromEntries(
       Object.entries(device.memoryStats().byCategory).map(([k, v]) => [

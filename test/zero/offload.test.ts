@@ -54,6 +54,11 @@ for (const precision of ['fp32', 'bf16'] as const) {
             assert.equal(r.memory.afterInit.optimizer, 0, `${tag}: no optimizer state on the device`);
             assert.equal(r.memory.afterStep.optimizer, 0, `${tag}: none after the steps either`);
             assert.equal(r.memory.afterStep.workspace, 0, `${tag}: no fp32 gradient workspace on the device`);
+            // gradients: each bucket's reduced chunk goes to the host at once; the device keeps only staging buckets
+            const eb = precision === 'fp32' ? 4 : 2;
+            assert.equal(r.memory.afterStep.grad, 0, `${tag}: no gradient shard on the device`);
+            assert.equal(r.hostByCategory.grad, n * eb, `${tag}: the gradient shard in host memory, exactly`);
+            assert.equal(r.gradPeak, res[rank]![i]!.gradPeak - n * eb, `${tag}: device gradient peak = staging only`);
             const off = r.offload!;
             assert.equal(off.subGroups, Math.ceil(n / SUB_GROUP), `${tag}: sub-groups of ${SUB_GROUP} elements`);
             assert.equal(r.hostByCategory.optimizer!, off.hostBytes, `${tag}: host accounting`);
