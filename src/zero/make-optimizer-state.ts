@@ -1,6 +1,6 @@
 // The optimizer-state part the policy names, built once: on the device, resident in host memory (offload "cpu"),
 // or swapped to NVMe through host buffers (offload "nvme"). Offloaded states are cut into sub-groups of at most
-// sub_group_size elements, and never more than one arena holds ([Note: sub-groups] in offload/sub-groups.ts).
+// sub_group_size elements, and never more than one arena holds ([Note: sub-groups]).
 import { availableParallelism } from 'node:os';
 import type { ZeroPolicy } from '../config/policy.js';
 import { ConfigError } from '../errors.js';
@@ -44,7 +44,7 @@ export function makeOptimizerState(
   o: OptimizerPlacementOptions,
 ): OptimizerStatePart {
   const placement = policy.optimizerState.placement;
-  if (placement === 'device') return new OptimizerState(plan, optimizer, target, { placement, noDecay: o.noDecay });
+  if (placement === 'device') return new OptimizerState(plan, optimizer, target, { noDecay: o.noDecay });
   const host = checkHostMemory(policy, o.host)!;
   const threads = o.offloadThreads ?? availableParallelism();
   const perElement = 1 + optimizer.stateKeys.length;

@@ -16,6 +16,10 @@ export interface OptimizerStatePart {
   prepare(grads: SegmentSource, target: SegmentTarget): PreparedUpdate;
   /** A copy of bucket b's segment: the fp32 master parameters ('param') or a state buffer. */
   readSegment(which: string, b: number, target: SegmentTarget): Float32Array;
+  /** Checkpoint load: overwrites bucket b's segment of the master ('param') or of a state buffer. */
+  writeSegment(which: string, b: number, target: SegmentTarget, data: Float32Array): void;
+  /** Checkpoint load: the model's parameters (every segment) rewritten from the master. */
+  writeParamsFromMaster(target: SegmentTarget): void;
   dispose(): void;
 }
 

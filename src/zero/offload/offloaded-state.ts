@@ -3,6 +3,7 @@
 // stepped on the host by all the threads of HostThreads. The device keeps only the 16-bit (or fp32) parameters and
 // gradients; each sub-group's step reads its gradients from the device and writes the updated parameters back in
 // the same pass ([Note: blocked offload step] in adam-job.ts), so results equal the device step's bit for bit.
+import { CheckpointError, ShapeError } from '../../errors.js';
 import { adamKernelArgs, type Optimizer, type ParamShard } from '../../optim/index.js';
 import { f32ToHalfArray as f32ToHalf, halfToF32Array } from '../../tensor/dtype.js';
 import { BLOCK, HEADER_WORDS, H, R, ROW_WORDS, TYPE_CODE } from './adam-job.js';
@@ -98,21 +99,51 @@ export class OffloadedOptimizerState implements OptimizerStatePart, OffloadAccou
 
   readSegment(which: string, b: number, target: SegmentTarget): Float32Array {
     void target;
+    const out = new Float32Array(segment(this.plan, b).end - segment(this.plan, b).start);
+    this.walkSegment(which, b, false, (view, at) => out.set(view, at));
+    return out;
+  }
+
+  writeSegment(which: string, b: number, target: SegmentTarget, data: Float32Array): void {
+    void target;
+    const len = segment(this.plan, b).end - segment(this.plan, b).start;
+    if (data.length !== len)
+      throw new ShapeError(`writeSegment: ${data.length} values for bucket ${b}'s segment of ${len} elements`);
+    this.walkSegment(which, b, true, (view, at) => view.set(data.subarray(at, at + view.length)));
+  }
+
+  writeParamsFromMaster(target: SegmentTarget): void {
+    for (const g of this.store.groups) {
+      const s = this.store.acquire(g.index);
+      this.overlaps(g, (b, segFrom, sgFrom, len) => {
+        const { buf, offset } = target.segmentParam(b);
+        const dst = buf.comm(offset + segFrom, len);
+        const src = s.view.f32(s.base + sgFrom * 4, len);
+        if (dst instanceof Float32Array) dst.set(src);
+        else f32ToHalf(src, this.plan.dtype as 'bf16', dst);
+      });
+      this.store.release(g.index, false);
+    }
+  }
+
+  /** Bucket b's segment of buffer `which`, sub-group by sub-group: fn(view in host memory, offset in the segment). */
+  private walkSegment(which: string, b: number, dirty: boolean, fn: (view: Float32Array, at: number) => void): void {
     const q = which === 'param' ? 0 : this.stateKeys.indexOf(which) + 1;
-    if (q < 0 || (q === 0 && which !== 'param'))
-      throw new Error(`optimizer has no state "${which}" (it has ${this.stateKeys.join(', ')})`);
+    if (q <= 0 && which !== 'param')
+      throw new CheckpointError(
+        `the ${this.optimizer.type} optimizer has no state "${which}": it keeps ${['param', ...this.stateKeys].join(', ')}`,
+      );
     const len = segment(this.plan, b).end - segment(this.plan, b).start;
     const so = segmentOffset(this.plan, b);
-    const out = new Float32Array(len);
     for (const g of this.store.groups) {
       const from = Math.max(so, g.start);
       const to = Math.min(so + len, g.end);
       if (from >= to) continue;
       const s = this.store.acquire(g.index);
-      out.set(s.view.f32(s.base + (q * s.stride + from - g.start) * 4, to - from), from - so);
-      this.store.release(g.index, false);
+      fn(s.view.f32(s.base + (q * s.stride + from - g.start) * 4, to - from), from - so);
+      this.store.release(g.index, dirty);
     }
-    return out;
+    if (dirty) this.store.finish();
   }
 
   dispose(): void {

@@ -1,4 +1,4 @@
-// Sub-groups of an offloaded step (DeepSpeed's sub_group_size): the rank's optimizer partition, seen as the
+// [Note: sub-groups] Sub-groups of an offloaded step (DeepSpeed's sub_group_size): the rank's optimizer partition, seen as the
 // concatenation of its bucket segments, cut into consecutive ranges of at most `elements` elements, each stepped
 // (and, under nvme, swapped) as a unit. A sub-group's buffers (fp32 master and every state) are one host allocation,
 // so its size is also capped by what one arena can hold: the per-rank ceiling is host RAM (or disk), not 4 GiB.
