@@ -101,7 +101,7 @@ export async function benchOffload(o: BenchOffloadOptions = {}): Promise<Record<
   const boundPerS = memcpyTraffic / BYTES_PER_PARAM;
 
   // the device step: one thread, 16-bit gradients decoded into an fp32 workspace, fused AdamW + bf16 copy
-  const dn = Math.min(N, 2 ** 22);
+  const dn = Math.min(N, 2 ** 26); // the same parameters (at most 1.3 GiB of device)
   const device = new Device({ capacityBytes: Math.ceil((dn * 20 + (8 << 20)) / 65536) * 65536, name: 'bench device' });
   const [p, ws, m, v, g16, p16] = [4, 4, 4, 4, 2, 2].map((b) => device.alloc(dn * b, 'optimizer', 'bench'));
   device.f32(p!.ptr, dn).fill(0.5);
