@@ -77,3 +77,16 @@ export class RendezvousError extends ZeroTsError {
     super(message);
   }
 }
+
+/**
+ * Offloaded state did not fit its host memory or disk, or its swap I/O failed. `path` names the swap file or
+ * nvme_path directory when there is one.
+ */
+export class OffloadError extends ZeroTsError {
+  constructor(
+    message: string,
+    readonly path: string | null = null,
+  ) {
+    super(message);
+  }
+}

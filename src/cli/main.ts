@@ -90,6 +90,16 @@ bench
       : (await load<{ benchComm(o: unknown): Promise<void> }>('./bench-comm.js')).benchComm(o),
   );
 bench
+  .command('offload')
+  .description('offloaded AdamW params/s on all cores against the memcpy bound; swap I/O against a file copy')
+  .option('--params <n>', 'parameters (default 2^24)', int('--params', 1024, 2 ** 31))
+  .option('--threads <n>', 'threads of the host step (default: every core)', int('--threads', 1, 64))
+  .option('--repeat <n>', 'timed runs per figure (median reported)', int('--repeat', 1, 100))
+  .option('--nvme-path <dir>', 'directory for the swap files (default: the OS temp directory)')
+  .action(async (o) => {
+    await (await load<{ benchOffload(o: unknown): Promise<unknown> }>('./bench-offload.js')).benchOffload(o);
+  });
+bench
   .command('zero')
   .description('every ZeRO stage on one model: tokens/s, peak memory per rank, comm bytes per step')
   .option('--world-size <n>', 'ranks', int('--world-size', 1, 16), 2)

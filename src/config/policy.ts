@@ -5,7 +5,16 @@ import { ConfigError } from '../errors.js';
 import type { ZeroConfig } from './types.js';
 
 export type Precision = 'fp32' | 'bf16' | 'fp16';
-export type Placement = 'device' | 'host';
+/** Where optimizer state lives: the device, host memory (offload "cpu"), or swap files streamed via host ("nvme"). */
+export type Placement = 'device' | 'host' | 'nvme';
+
+/** How "nvme" placement streams sub-groups (offload_optimizer's nvme keys). */
+export interface NvmeSwapPolicy {
+  readonly path: string; // nvme_path: the directory that gets this run's swap files
+  readonly bufferCount: number; // buffer_count: host buffers the sub-groups stream through (>= 2)
+  readonly pipelineRead: boolean; // read sub-group k+1 while k is stepped
+  readonly pipelineWrite: boolean; // write sub-group k-1 while k is stepped
+}
 
 /**
  * - 'allreduce': bucketed all-reduce of full gradients; every rank keeps them all (stage 0; stage 1 with
@@ -48,10 +57,19 @@ export interface ZeroPolicy {
   readonly optimizerState: {
     /** false: every rank keeps the full optimizer state (stage 0). */
     readonly partitioned: boolean;
-    readonly placement: Placement; // offload_optimizer.device cpu -> 'host'
+    readonly placement: Placement; // offload_optimizer.device cpu -> 'host', nvme -> 'nvme'
+    /** Elements per sub-group of an offloaded step (sub_group_size; 0: no limit but the arena's). */
+    readonly subGroupElements: number;
+    /** Set when placement is 'nvme'. */
+    readonly nvme: NvmeSwapPolicy | null;
   };
+  /**
+   * Where the reduced gradient shard goes: 'host' when the optimizer is offloaded and gradients are partitioned
+   * during backward (stages 2, 3: each bucket's chunk to the host as it is reduced, ZeRO-Offload); else 'device'.
+   */
+  readonly gradShardPlacement: 'device' | 'host';
   /** Where a stage-3 rank keeps its parameter shard between uses; 'device' for stages 0-2. */
-  readonly paramShardPlacement: Placement;
+  readonly paramShardPlacement: 'device' | 'host';
 }
 
 export function policyFromConfig(config: ZeroConfig): ZeroPolicy {
@@ -77,16 +95,28 @@ export function policyFromConfig(config: ZeroConfig): ZeroPolicy {
       'zero_optimization.offload_optimizer.device',
     );
   }
-  for (const [key, dev] of [
-    ['offload_optimizer', z.offloadOptimizer.device],
-    ['offload_param', z.offloadParam.device],
-  ] as const) {
-    if (dev === 'nvme') {
-      throw new ConfigError(
-        `config "zero_optimization.${key}.device" = "nvme" is not implemented by zerots yet; use "cpu" (host memory) or "none".`,
-        `zero_optimization.${key}.device`,
-      );
-    }
+  if (z.offloadParam.device === 'nvme') {
+    throw new ConfigError(
+      'config "zero_optimization.offload_param.device" = "nvme" is not implemented by zerots yet (optimizer state can ' +
+        'go to nvme: offload_optimizer.device "nvme"); use offload_param.device "cpu" (host memory) or "none".',
+      'zero_optimization.offload_param.device',
+    );
+  }
+  if (z.offloadParam.device !== 'none' && z.offloadOptimizer.device === 'none') {
+    throw new ConfigError(
+      `config "zero_optimization.offload_param.device" = "${z.offloadParam.device}" needs ` +
+        '"zero_optimization.offload_optimizer.device" = "cpu" or "nvme" too (the offloaded update writes the offloaded ' +
+        'parameters); add offload_optimizer, or remove offload_param.',
+      'zero_optimization.offload_param.device',
+    );
+  }
+  const oo = z.offloadOptimizer;
+  if (oo.device === 'nvme' && oo.bufferCount < 2) {
+    throw new ConfigError(
+      `config "zero_optimization.offload_optimizer.buffer_count" = ${oo.bufferCount}: nvme offload streams sub-groups ` +
+        'through at least 2 host buffers (one stepped, one read or written); use 2 or more (default 4).',
+      'zero_optimization.offload_optimizer.buffer_count',
+    );
   }
   if (z.offloadOptimizer.device !== 'none' && z.offloadOptimizer.ratio !== 1) {
     throw new ConfigError(
@@ -131,8 +161,19 @@ export function policyFromConfig(config: ZeroConfig): ZeroPolicy {
     }),
     optimizerState: Object.freeze({
       partitioned: z.stage > 0,
-      placement: z.offloadOptimizer.device === 'cpu' ? 'host' : 'device',
+      placement: oo.device === 'cpu' ? 'host' : oo.device === 'nvme' ? 'nvme' : 'device',
+      subGroupElements: z.subGroupSize,
+      nvme:
+        oo.device === 'nvme'
+          ? Object.freeze({
+              path: oo.nvmePath!,
+              bufferCount: oo.bufferCount,
+              pipelineRead: oo.pipelineRead,
+              pipelineWrite: oo.pipelineWrite,
+            })
+          : null,
     }),
+    gradShardPlacement: oo.device !== 'none' && reducer === 'reduce-scatter-during-backward' ? 'host' : 'device',
     paramShardPlacement: z.offloadParam.device === 'cpu' ? 'host' : 'device',
   } as const);
 }

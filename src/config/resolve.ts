@@ -178,6 +178,8 @@ function resolveZero(z: Json): ZeroOptimizationConfig {
     pinMemory: oo.pin_memory ?? false,
     bufferCount: oo.buffer_count ?? 4,
     ratio: oo.ratio ?? 1,
+    pipelineRead: oo.pipeline_read ?? oo.pipeline ?? false,
+    pipelineWrite: oo.pipeline_write ?? oo.pipeline ?? false,
   };
   const offloadParam: OffloadParamConfig = {
     device: op.device ?? 'none',

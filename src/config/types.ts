@@ -73,8 +73,10 @@ export interface OffloadOptimizerConfig {
   readonly device: OffloadDevice; // device, default 'none'
   readonly nvmePath: string | null; // nvme_path
   readonly pinMemory: boolean; // pin_memory, default false
-  readonly bufferCount: number; // buffer_count, default 4
+  readonly bufferCount: number; // buffer_count, default 4 (nvme: host buffers the swap streams through)
   readonly ratio: number; // ratio, default 1 (fraction of the optimizer step offloaded)
+  readonly pipelineRead: boolean; // pipeline_read (or pipeline), default false: read sub-group k+1 during step k
+  readonly pipelineWrite: boolean; // pipeline_write (or pipeline), default false: write k-1 during step k
 }
 
 export interface OffloadParamConfig {

@@ -17,6 +17,23 @@ export interface AdamOptions {
   biasCorrection?: boolean; // default true
 }
 
+/** What Kernels.adamw takes besides the buffers, for one step. */
+export interface AdamKernelArgs {
+  readonly lr: number;
+  readonly beta1: number;
+  readonly beta2: number;
+  readonly eps: number;
+  readonly weightDecay: number;
+  readonly decoupled: boolean;
+  readonly bc1: number;
+  readonly bc2: number;
+}
+
+/** The kernel scalars of an Adam or AdamW optimizer at step t; null for any other optimizer. */
+export function adamKernelArgs(o: unknown, t: number): AdamKernelArgs | null {
+  return o instanceof AdamBase ? o.kernelArgs(t) : null;
+}
+
 abstract class AdamBase extends OptimizerBase {
   readonly stateKeys: readonly StateKey[] = ['m', 'v'];
   readonly beta1: number;
@@ -41,10 +58,23 @@ abstract class AdamBase extends OptimizerBase {
     checkHyper(this.weightDecay >= 0, 'weight_decay', this.weightDecay, 'use a number >= 0');
   }
 
+  /** The fused kernel's scalars for step t (an offloaded step runs the same kernel on its own threads). */
+  kernelArgs(t: number): AdamKernelArgs {
+    return {
+      lr: this.lr,
+      beta1: this.beta1,
+      beta2: this.beta2,
+      eps: this.eps,
+      weightDecay: this.weightDecay,
+      decoupled: this.decoupled,
+      bc1: this.biasCorrection ? 1 - this.beta1 ** t : 1,
+      bc2: this.biasCorrection ? 1 - this.beta2 ** t : 1,
+    };
+  }
+
   updateShard(s: ParamShard, t: number, opts: StepOptions = {}): void {
     this.checkShard(s);
-    const bc1 = this.biasCorrection ? 1 - this.beta1 ** t : 1;
-    const bc2 = this.biasCorrection ? 1 - this.beta2 ** t : 1;
+    const { bc1, bc2 } = this.kernelArgs(t);
     s.memory.kernels.adamw(
       s.param,
       s.grad,

@@ -2,8 +2,8 @@
 export type { ParamShard, ShardMemory, StateKey, StepOptions } from './shard.js';
 export type { Optimizer, OptimizerStateDict, OptimizerType } from './optimizer.js';
 export { OptimizerBase } from './optimizer.js';
-export { Adam, AdamW } from './adam.js';
-export type { AdamOptions } from './adam.js';
+export { Adam, AdamW, adamKernelArgs } from './adam.js';
+export type { AdamKernelArgs, AdamOptions } from './adam.js';
 export { SGD } from './sgd.js';
 export type { SgdOptions } from './sgd.js';
 export { ConstantLR, LRScheduler, WarmupCosineLR, WarmupDecayLR, WarmupLR } from './schedules.js';

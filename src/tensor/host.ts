@@ -132,6 +132,27 @@ export class HostMemory {
     return this.record(this.arenas.length - 1, allocator.alloc(bytes, category, label));
   }
 
+  /**
+   * Several allocations in ONE arena (so one wasm instance can run kernels over all of them, e.g. an offloaded
+   * sub-group's state and its threads' workspace), each accounted under its own category. All or none.
+   */
+  allocGroup(parts: readonly { bytes: number; category: MemoryCategory; label?: string }[]): HostAllocation[] {
+    const sizes = parts.map((p) => Math.max(64, alignUp(p.bytes)));
+    const sum = sizes.reduce((a, x) => a + x, 0);
+    let i = this.arenas.findIndex((ar) => ar.allocator.largestFreeBlock >= sum);
+    if (i < 0) {
+      // a fresh arena sized for the group (or the usual size); its own accounting is undone below
+      const c = parts[0]?.category ?? 'other';
+      const peaks = [this.peak, this.byCategory[c].peak];
+      const probe = this.alloc(sum, c, parts.map((p) => p.label ?? p.category).join(' + '));
+      i = probe.arena;
+      this.free(probe);
+      [this.peak, this.byCategory[c].peak] = peaks as [number, number];
+    }
+    const ar = this.arenas[i]!;
+    return parts.map((p) => this.record(i, ar.allocator.alloc(p.bytes, p.category, p.label)));
+  }
+
   /** Throws StateError on a double free or an allocation this host memory did not hand out. */
   free(a: HostAllocation): void {
     const own = this.owned.get(a);

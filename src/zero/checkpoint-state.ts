@@ -6,7 +6,7 @@ import type { RunScalars, ShardedState } from '../checkpoint/types.js';
 import type { ZeroConfig } from '../config/types.js';
 import type { DynamicLossScaler, LRScheduler, Optimizer } from '../optim/index.js';
 import type { OptimizerStateDict } from '../optim/optimizer.js';
-import type { OptimizerState } from './optimizer-state.js';
+import type { OptimizerStatePart } from './optimizer-part.js';
 import { segment, type ZeroPlan } from './plan.js';
 import type { ParameterStore } from './parameter-store.js';
 
@@ -14,7 +14,7 @@ export interface EngineParts {
   readonly plan: ZeroPlan;
   readonly group: ProcessGroup;
   readonly store: ParameterStore;
-  readonly state: OptimizerState;
+  readonly state: OptimizerStatePart;
   readonly optimizer: Optimizer;
   readonly scheduler: LRScheduler;
   readonly scaler: DynamicLossScaler | null;

@@ -2,7 +2,8 @@
 // parameters and each optimizer state). A collective, one all-gather per bucket and buffer; used by the lockstep
 // tests and by `engine.consolidate()`. Costs one bucket of fp32 device memory at a time.
 import { FlatBuffer } from './flat-buffer.js';
-import type { OptimizerState, SegmentTarget } from './optimizer-state.js';
+import type { SegmentTarget } from './optimizer-state.js';
+import type { OptimizerStatePart } from './optimizer-part.js';
 import type { ZeroPlan } from './plan.js';
 
 export interface Consolidated {
@@ -12,7 +13,7 @@ export interface Consolidated {
   state: Record<string, Record<string, Float32Array>>;
 }
 
-export function consolidate(plan: ZeroPlan, target: SegmentTarget, state: OptimizerState): Consolidated {
+export function consolidate(plan: ZeroPlan, target: SegmentTarget, state: OptimizerStatePart): Consolidated {
   const out: Consolidated = { params: {}, state: {} };
   for (const which of ['param', ...state.stateKeys]) {
     const byName: Record<string, Float32Array> = {};

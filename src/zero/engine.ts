@@ -24,7 +24,10 @@ import { buildPlan } from './build-plan.js';
 import { FlatBuffer } from './flat-buffer.js';
 import { makeGradientReducer } from './grad-reducer.js';
 import type { GradientReducer } from './gradient-reducer.js';
-import { OptimizerState, type PreparedUpdate } from './optimizer-state.js';
+import { HostGradShard } from './offload/host-grad-shard.js';
+import type { PreparedUpdate } from './optimizer-state.js';
+import { checkHostMemory, makeOptimizerState } from './make-optimizer-state.js';
+import type { OffloadAccounting, OptimizerStatePart } from './optimizer-part.js';
 import { locateNonFinite, nonFiniteNormError } from './step-checks.js';
 import { ParamFetcher } from './param-fetcher.js';
 import type { ZeroPlan } from './plan.js';
@@ -56,8 +59,10 @@ export interface InitializeOptions<M extends TrainableModule> {
   group: ProcessGroup;
   /** This rank's device; default the model's `device` (GPT and the MLP classifier have one). */
   device?: Device;
-  /** Host memory for offload_optimizer "cpu". */
+  /** Host memory for offload_optimizer "cpu" and "nvme" (nvme: its swap buffers). */
   host?: HostMemory;
+  /** Threads of the offloaded optimizer step, the caller's included (default: every core). */
+  offloadThreads?: number;
   /** A client optimizer when the config has none (DeepSpeed's optimizer= argument). */
   optimizer?: Optimizer;
   /** Parameters without weight decay (e.g. biases and LayerNorm gains); default none, as DeepSpeed. */
@@ -82,7 +87,7 @@ export class ZeroEngine<M extends TrainableModule> {
   readonly scaler: DynamicLossScaler | null;
   private readonly reducer: GradientReducer;
   private readonly store: ParameterStore;
-  private readonly state: OptimizerState;
+  private readonly state: OptimizerStatePart;
   private readonly scalar: FlatBuffer;
   /** Gradient readiness, for reducers that work during backward (null otherwise). */
   private readonly readiness: ReadinessTracker | null;
@@ -105,19 +110,7 @@ export class ZeroEngine<M extends TrainableModule> {
         'worldSize',
       );
     }
-    if (this.policy.paramShardPlacement === 'host' && this.policy.optimizerState.placement !== 'host') {
-      throw new ConfigError(
-        'config "zero_optimization.offload_param.device" = "cpu" needs "zero_optimization.offload_optimizer.device" = "cpu" too ' +
-          '(the offloaded update writes the offloaded parameters); add offload_optimizer, or remove offload_param.',
-        'zero_optimization.offload_param.device',
-      );
-    }
-    if (this.policy.optimizerState.placement === 'host' && opts.host === undefined) {
-      throw new ConfigError(
-        'config "zero_optimization.offload_optimizer.device" = "cpu" needs host memory: pass initialize({ ..., host: new HostMemory() })',
-        'zero_optimization.offload_optimizer.device',
-      );
-    }
+    checkHostMemory(this.policy, opts.host);
     const optimizer = opts.optimizer ?? (config.optimizer === null ? null : createOptimizer(config.optimizer));
     if (optimizer === null)
       throw new ConfigError(
@@ -140,8 +133,13 @@ export class ZeroEngine<M extends TrainableModule> {
             host: this.policy.paramShardPlacement === 'host' ? opts.host : undefined,
           })
         : new ReplicatedParams(this.plan, built.params, f.kind);
+    const host = opts.host;
     this.reducer = makeGradientReducer(this.policy.gradientReducer.kind, this.plan, {
       overlapComm: this.policy.gradientReducer.overlapComm,
+      hostShard:
+        this.policy.gradShardPlacement === 'host' && host !== undefined
+          ? () => new HostGradShard(host, device, this.plan.layout.shardNumel, this.plan.dtype)
+          : undefined,
     });
     this.reducer.bind(built.params);
     const during = this.reducer.duringBackward;
@@ -154,11 +152,7 @@ export class ZeroEngine<M extends TrainableModule> {
             (i) => during.paramReady(i),
             (i) => during.prepare(i),
           );
-    this.state = new OptimizerState(this.plan, optimizer, this.store, {
-      placement: this.policy.optimizerState.placement,
-      host: opts.host,
-      noDecay: opts.noDecay,
-    });
+    this.state = makeOptimizerState(this.policy, this.plan, optimizer, this.store, opts);
     this.scalar = FlatBuffer.zeros(
       device,
       normSlots(group.worldSize),
@@ -365,6 +359,13 @@ export class ZeroEngine<M extends TrainableModule> {
 
   memoryStats(): MemoryStats {
     return this.device.memoryStats();
+  }
+
+  /** Offloaded optimizer state: host bytes, swap-file bytes, sub-groups; null when the state is on the device. */
+  offloadStats(): OffloadAccounting | null {
+    const s = this.state as Partial<OffloadAccounting>;
+    if (s.hostBytes === undefined) return null;
+    return { hostBytes: s.hostBytes, diskBytes: s.diskBytes!, subGroups: s.subGroups! };
   }
 
   commStats(): CommLog {

@@ -16,12 +16,14 @@ import { FlatBuffer } from './flat-buffer.js';
 import { addSame, addTensorInto } from './grad-math.js';
 import { castedCopy, castRange } from './comm-cast.js';
 import type { BackwardReduction, GradientReducer } from './gradient-reducer.js';
+import type { HostGradShard } from './offload/host-grad-shard.js';
 import type { ZeroPlan } from './plan.js';
 
 export class PartitionedGradReducer implements GradientReducer, BackwardReduction {
   readonly kind = 'reduce-scatter-during-backward' as const;
   readonly duringBackward: BackwardReduction = this;
-  private readonly shard: FlatBuffer;
+  /** the reduced own partition: on the device, or in host memory under optimizer offload */
+  private readonly shard: FlatBuffer | HostGradShard;
   private readonly staging: (FlatBuffer | null)[];
   private readonly done: boolean[];
   private readonly ready: Uint8Array;
@@ -34,8 +36,11 @@ export class PartitionedGradReducer implements GradientReducer, BackwardReductio
   constructor(
     private readonly plan: ZeroPlan,
     private readonly overlapComm: boolean,
+    hostShard?: () => HostGradShard,
   ) {
-    this.shard = FlatBuffer.zeros(plan.device, plan.layout.shardNumel, plan.dtype, 'grad', 'gradients (own partition)');
+    this.shard =
+      hostShard?.() ??
+      FlatBuffer.zeros(plan.device, plan.layout.shardNumel, plan.dtype, 'grad', 'gradients (own partition)');
     const nb = plan.layout.buckets.length;
     this.staging = new Array(nb).fill(null);
     this.done = new Array(nb).fill(false);
@@ -130,7 +135,7 @@ export class PartitionedGradReducer implements GradientReducer, BackwardReductio
       throw new StateError('reduce() during a backward: call afterBackward() first');
   }
 
-  segmentGrad(b: number): { buf: FlatBuffer; offset: number } {
+  segmentGrad(b: number): { buf: FlatBuffer | HostGradShard; offset: number } {
     return { buf: this.shard, offset: this.plan.layout.buckets[b].shardOffset };
   }
 
@@ -194,13 +199,10 @@ export class PartitionedGradReducer implements GradientReducer, BackwardReductio
         castRange(this.plan.device, st.at(at), this.plan.dtype, cast.at(at), cast.dtype, bk.layout.chunk);
         cast.dispose();
       }
-      addSame(
-        this.plan.device,
-        this.shard.at(bk.shardOffset),
-        st.at(this.plan.group.rank * bk.layout.chunk),
-        bk.layout.chunk,
-        this.plan.dtype,
-      );
+      const mine = st.at(this.plan.group.rank * bk.layout.chunk);
+      if (this.shard instanceof FlatBuffer)
+        addSame(this.plan.device, this.shard.at(bk.shardOffset), mine, bk.layout.chunk, this.plan.dtype);
+      else this.shard.addFromDevice(bk.shardOffset, mine, bk.layout.chunk); // to the host at once
       st.dispose();
       this.staging[b] = null;
     }

@@ -6,6 +6,7 @@ import type { GradientReducerKind } from '../config/policy.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Parameter } from '../nn/parameter.js';
 import { FlatBuffer } from './flat-buffer.js';
+import type { HostGradShard } from './offload/host-grad-shard.js';
 import { addTensorInto } from './grad-math.js';
 import { segment, type ZeroPlan } from './plan.js';
 import { PartitionedGradReducer } from './grad-reducer-partitioned.js';
@@ -16,7 +17,7 @@ export type { GradientReducer };
 export function makeGradientReducer(
   kind: GradientReducerKind,
   plan: ZeroPlan,
-  opts: { overlapComm: boolean },
+  opts: { overlapComm: boolean; hostShard?: () => HostGradShard },
 ): GradientReducer {
   switch (kind) {
     case 'allreduce':
@@ -24,7 +25,7 @@ export function makeGradientReducer(
     case 'reduce-scatter-after-backward':
       return new FullGradReducer(plan, 'reduce-scatter-after-backward');
     case 'reduce-scatter-during-backward':
-      return new PartitionedGradReducer(plan, opts.overlapComm);
+      return new PartitionedGradReducer(plan, opts.overlapComm, opts.hostShard);
   }
 }
 

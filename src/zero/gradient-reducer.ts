@@ -7,7 +7,7 @@
 import type { GradientReducerKind } from '../config/policy.js';
 import type { Parameter } from '../nn/parameter.js';
 import type { Tensor } from '../tensor/tensor.js';
-import type { FlatBuffer } from './flat-buffer.js';
+import type { FlatStorage } from './host-flat.js';
 
 export interface GradientReducer {
   readonly kind: GradientReducerKind;
@@ -18,7 +18,7 @@ export interface GradientReducer {
   /** At the accumulation boundary, before the optimizer step: completes the reduction. */
   reduce(): void;
   /** The averaged gradient over bucket b's optimizer segment: a flat buffer (the plan's dtype) and an element offset. */
-  segmentGrad(b: number): { readonly buf: FlatBuffer; readonly offset: number };
+  segmentGrad(b: number): { readonly buf: FlatStorage; readonly offset: number };
   /** After the step (or a skipped step): gradients back to zero. */
   zero(): void;
   dispose(): void;

@@ -1,19 +1,17 @@
-// Optimizer-state placement: the fp32 master parameters and the optimizer's state buffers (Adam m, v; SGD momentum)
-// for this rank's segments, on the device or in host memory (offload_optimizer.device "cpu", ZeRO-Offload). The
-// update itself is src/optim's; this part lays out its ParamShards (one per parameter slice, so weight decay can be
-// per parameter), moves gradients in and updated parameters out, and computes the local sum of squares for the
-// global norm.
+// The device placement of the optimizer state (one OptimizerStatePart; the offloaded ones are in offload/): the
+// fp32 master parameters and the optimizer's state buffers (Adam m, v; SGD momentum) for this rank's segments in
+// device memory. The update itself is src/optim's; this part lays out its ParamShards (one per parameter slice, so
+// weight decay can be per parameter) and computes the local sum of squares for the global norm.
 //
-// fp32 on the device: the master IS the model's parameter storage and the gradient is read where the reducer left
-// it (no copies). 16-bit: a separate fp32 master; gradients are decoded into an fp32 workspace for the step, and the
-// optimizer writes the rounded parameters back (out16). Host: master and state live in one host allocation;
-// gradients are copied in and parameters copied back.
+// fp32: the master IS the model's parameter storage and the gradient is read where the reducer left it (no
+// copies). 16-bit: a separate fp32 master; gradients are decoded into an fp32 workspace for the step, and the
+// optimizer writes the rounded parameters back (out16).
 import type { Optimizer, ParamShard, ShardMemory } from '../optim/index.js';
-import type { HostAllocation, HostMemory } from '../tensor/host.js';
 import type { Allocation } from '../tensor/device.js';
 import { f32ToHalfArray, halfToF32Array } from '../tensor/dtype.js';
-import { CheckpointError, ConfigError, ShapeError, StateError } from '../errors.js';
+import { CheckpointError, ShapeError, StateError } from '../errors.js';
 import type { FlatStorage } from './host-flat.js';
+import { segmentSumSquares, type OptimizerStatePart } from './optimizer-part.js';
 import { segment, segmentOffset, segmentSlices, segmentsNumel, type ZeroPlan } from './plan.js';
 
 export interface SegmentSource {
@@ -32,19 +30,16 @@ export interface PreparedUpdate {
 }
 
 export interface OptimizerStateOptions {
-  placement: 'device' | 'host';
-  host?: HostMemory;
   /** Parameters (by name and shape) that get no weight decay; default none (DeepSpeed's single param group). */
   noDecay?: (name: string, shape: readonly number[]) => boolean;
 }
 
-export class OptimizerState {
+export class OptimizerState implements OptimizerStatePart {
   readonly numel: number;
   private readonly keys: readonly string[];
   private readonly memory: ShardMemory;
   private readonly base: number; // byte address of the first buffer in `memory`
-  private readonly own: Allocation | null = null;
-  private readonly hostAlloc: HostAllocation | null = null;
+  private readonly own: Allocation;
   /** separate fp32 master (false: fp32 training on the device, the model's storage is the master) */
   private readonly separateMaster: boolean;
 
@@ -56,24 +51,13 @@ export class OptimizerState {
   ) {
     this.numel = segmentsNumel(plan);
     this.keys = optimizer.stateKeys;
-    this.separateMaster = o.placement === 'host' || plan.dtype !== 'f32';
-    // host: [master | grad | state...]; device: [master? | state...] (the device's fp32 gradient workspace is transient)
-    const buffers = (this.separateMaster ? 1 : 0) + this.keys.length + (o.placement === 'host' ? 1 : 0);
+    this.separateMaster = plan.dtype !== 'f32';
+    // [master? | state...] (the fp32 gradient workspace of a 16-bit step is transient)
+    const buffers = (this.separateMaster ? 1 : 0) + this.keys.length;
     const bytes = Math.max(4, buffers * this.numel * 4);
-    if (o.placement === 'host') {
-      if (o.host === undefined)
-        throw new ConfigError(
-          'offload_optimizer "cpu" needs host memory: pass initialize({ ..., host: new HostMemory() })',
-          'zero_optimization.offload_optimizer.device',
-        );
-      this.hostAlloc = o.host.alloc(bytes, 'optimizer', 'optimizer state (offloaded)');
-      this.memory = o.host.arenaView(this.hostAlloc);
-      this.base = this.hostAlloc.ptr;
-    } else {
-      this.own = plan.device.alloc(bytes, 'optimizer', 'optimizer state');
-      this.memory = plan.device;
-      this.base = this.own.ptr;
-    }
+    this.own = plan.device.alloc(bytes, 'optimizer', 'optimizer state');
+    this.memory = plan.device;
+    this.base = this.own.ptr;
     this.memory.f32(this.base, bytes / 4).fill(0);
     if (this.separateMaster) {
       // The master starts as the model's (possibly 16-bit) values, as DeepSpeed's fp32 copy of the half model.
@@ -100,14 +84,7 @@ export class OptimizerState {
    * message can say which bucket held a non-finite value).
    */
   localSumSquaresByBucket(grads: SegmentSource): number[] {
-    const k = this.plan.device.kernels;
-    return this.plan.layout.buckets.map((_, b) => {
-      const { buf, offset } = grads.segmentGrad(b);
-      const n = segment(this.plan, b).end - segment(this.plan, b).start;
-      return this.plan.dtype === 'f32'
-        ? k.sumSquares(buf.at(offset), n)
-        : k.sumSquares16(buf.at(offset), n, this.plan.dtype);
-    });
+    return segmentSumSquares(this.plan, grads);
   }
 
   /**
@@ -121,12 +98,9 @@ export class OptimizerState {
     const n = this.numel;
     const masterAt = this.base;
     const stateAt = (k: number) => this.base + ((this.separateMaster ? 1 : 0) + k) * n * 4;
-    const host = this.o.placement === 'host';
-    const hostGradAt = this.base + ((this.separateMaster ? 1 : 0) + this.keys.length) * n * 4;
-    // fp32 gradients for the step: the reducer's buffer itself (fp32 on device), a transient device workspace
-    // (16-bit on device) or the host copy (a transient slot of the host allocation, not optimizer state).
+    // fp32 gradients for the step: the reducer's buffer itself (fp32) or a transient workspace (16-bit)
     let ws: Allocation | null =
-      !host && plan.dtype !== 'f32' ? dev.alloc(Math.max(4, 4 * n), 'workspace', 'fp32 gradients for the step') : null;
+      plan.dtype !== 'f32' ? dev.alloc(Math.max(4, 4 * n), 'workspace', 'fp32 gradients for the step') : null;
     const release = () => {
       if (ws !== null) dev.free(ws);
       ws = null;
@@ -140,13 +114,7 @@ export class OptimizerState {
         const g = grads.segmentGrad(b);
         const p = target.segmentParam(b);
         let gradBase: number;
-        if (host) {
-          const src = g.buf.comm(g.offset, len);
-          this.memory
-            .f32(hostGradAt + so * 4, len)
-            .set(src instanceof Float32Array ? src : halfToF32Array(src, plan.dtype as 'bf16'));
-          gradBase = hostGradAt + so * 4;
-        } else if (ws !== null) {
+        if (ws !== null) {
           dev.kernels.castFromHalf(ws.ptr + so * 4, g.buf.at(g.offset), len, plan.dtype as 'bf16', false);
           gradBase = ws.ptr + so * 4;
         } else {
@@ -163,7 +131,7 @@ export class OptimizerState {
             param: this.separateMaster ? masterAt + (so + at) * 4 : p.buf.at(p.offset + at),
             grad: gradBase + at * 4,
             state: Object.fromEntries(this.keys.map((k, q) => [k, stateAt(q) + (so + at) * 4])),
-            out16: !host && plan.dtype !== 'f32' ? { ptr: p.buf.at(p.offset + at), type: plan.dtype } : null,
+            out16: plan.dtype !== 'f32' ? { ptr: p.buf.at(p.offset + at), type: plan.dtype } : null,
             ...decay,
           });
         }
@@ -174,7 +142,6 @@ export class OptimizerState {
           if (applied) throw new StateError('PreparedUpdate.apply called twice: prepare() a new update for each step');
           applied = true;
           this.optimizer.step(shards, { gradScale });
-          if (host) this.copyBack(target);
         },
         release,
       };
@@ -239,8 +206,7 @@ export class OptimizerState {
   }
 
   dispose(): void {
-    if (this.own !== null) this.plan.device.free(this.own);
-    if (this.hostAlloc !== null) this.o.host!.free(this.hostAlloc);
+    this.plan.device.free(this.own);
   }
 
   private copyBack(target: SegmentTarget): void {

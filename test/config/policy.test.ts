@@ -35,6 +35,15 @@ test('offload placements', () => {
   assert.equal(p.optimizerState.placement, 'host');
   assert.equal(p.paramShardPlacement, 'host');
   assert.equal(policy({ stage: 2, offload_optimizer: { device: 'cpu' } }).paramShardPlacement, 'device');
+  const n = policy({
+    stage: 2,
+    sub_group_size: 0,
+    offload_optimizer: { device: 'nvme', nvme_path: '/tmp', buffer_count: 3, pipeline_read: true },
+  }).optimizerState;
+  assert.equal(n.placement, 'nvme');
+  assert.equal(n.subGroupElements, 0);
+  assert.deepEqual(n.nvme, { path: '/tmp', bufferCount: 3, pipelineRead: true, pipelineWrite: false });
+  assert.equal(policy({ stage: 2 }).optimizerState.subGroupElements, 1e9, "DeepSpeed's default sub_group_size");
 });
 
 test('unsupported combinations are refused with what to change', () => {
@@ -52,9 +61,24 @@ test('unsupported combinations are refused with what to change', () => {
     'stage 1, 2 or 3',
   );
   refuses(
-    () => policy({ stage: 2, offload_optimizer: { device: 'nvme', nvme_path: '/tmp' } }),
-    'zero_optimization.offload_optimizer.device',
+    () =>
+      policy({
+        stage: 3,
+        offload_optimizer: { device: 'nvme', nvme_path: '/tmp' },
+        offload_param: { device: 'nvme', nvme_path: '/tmp' },
+      }),
+    'zero_optimization.offload_param.device',
     '"cpu"',
+  );
+  refuses(
+    () => policy({ stage: 3, offload_param: { device: 'cpu' } }),
+    'zero_optimization.offload_param.device',
+    'offload_optimizer',
+  );
+  refuses(
+    () => policy({ stage: 2, offload_optimizer: { device: 'nvme', nvme_path: '/tmp', buffer_count: 1 } }),
+    'zero_optimization.offload_optimizer.buffer_count',
+    '2 or more',
   );
   refuses(() => policy({ stage: 2, reduce_scatter: false }), 'zero_optimization.reduce_scatter', 'stage 1');
   refuses(

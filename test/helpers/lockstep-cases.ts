@@ -25,6 +25,12 @@ export interface LockstepCase {
   offload?: boolean;
   /** offload_param to host memory too (stage 3) */
   offloadParam?: boolean;
+  /** offload_optimizer to swap files under this directory (nvme) instead of host memory */
+  nvme?: { path: string; bufferCount: number; pipelineRead: boolean; pipelineWrite: boolean };
+  /** zero_optimization.sub_group_size */
+  subGroup?: number;
+  /** threads of the offloaded step */
+  offloadThreads?: number;
   /** stage 3 knobs (element counts) overriding strict3's */
   stage3?: { persistence?: number; reuse?: number; prefetch?: number; maxLive?: number };
 }
@@ -59,7 +65,19 @@ export function dsConfig(c: LockstepCase): Record<string, unknown> {
       stage: c.stage,
       reduce_bucket_size: c.bucket ?? 300,
       ...(c.overlap === undefined ? {} : { overlap_comm: c.overlap }),
-      ...(c.offload ? { offload_optimizer: { device: 'cpu' } } : {}),
+      ...(c.offload && c.nvme === undefined ? { offload_optimizer: { device: 'cpu' } } : {}),
+      ...(c.nvme === undefined
+        ? {}
+        : {
+            offload_optimizer: {
+              device: 'nvme',
+              nvme_path: c.nvme.path,
+              buffer_count: c.nvme.bufferCount,
+              pipeline_read: c.nvme.pipelineRead,
+              pipeline_write: c.nvme.pipelineWrite,
+            },
+          }),
+      ...(c.subGroup === undefined ? {} : { sub_group_size: c.subGroup }),
       ...(c.offloadParam ? { offload_param: { device: 'cpu' } } : {}),
       ...(c.strict3
         ? { stage3_param_persistence_threshold: 0, stage3_max_reuse_distance: 0, stage3_prefetch_bucket_size: 0 }

@@ -1,5 +1,7 @@
 // Rank program for the lockstep tests: the ZeRO engine trains the tiny GPT; returns per-step losses and norms, and
 // (rank 0) the consolidated fp32 parameters and Adam moments.
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { Device } from '../../src/tensor/device.js';
 import { GPT } from '../../src/nn/gpt.js';
 import { HostMemory } from '../../src/tensor/host.js';
@@ -30,6 +32,25 @@ export interface EngineResult {
   /** host bytes in use (offload) before dispose */
   hostInUse: number;
   fetch: { liveElements: number; peakLiveElements: number; gathers: number } | null;
+  /** offloaded optimizer state: host bytes, swap-file bytes, sub-groups (null on the device) */
+  offload: { hostBytes: number; diskBytes: number; subGroups: number } | null;
+  /** host bytes in use by category before dispose (offload) */
+  hostByCategory: Record<string, number>;
+  /** nvme: bytes of this rank's swap files found on disk before dispose, and whether they were gone after */
+  swap: { bytes: number; files: number; removed: boolean } | null;
+}
+
+/** This rank's swap directories (zerots-rank<r>-*) under dir: their files' total size and count. */
+function swapFiles(dir: string, rank: number): { bytes: number; files: number; dirs: number } {
+  const dirs = readdirSync(dir).filter((d) => d.startsWith(`zerots-rank${rank}-`));
+  let bytes = 0;
+  let files = 0;
+  for (const d of dirs)
+    for (const f of readdirSync(join(dir, d))) {
+      bytes += statSync(join(dir, d, f)).size;
+      files++;
+    }
+  return { bytes, files, dirs: dirs.length };
 }
 
 /** Several cases on one device and group (worker start-up is the expensive part); each must free all it took. */
@@ -65,7 +86,14 @@ function train(
   const host = c.offload
     ? new HostMemory({ arenaBytes: 4 << 20, kernels: c.kernels, name: `host${ctx.rank}` })
     : undefined;
-  const engine = initialize({ model, config: dsConfig(c), group, noDecay: gptNoDecay, host }); // device: the model's
+  const engine = initialize({
+    model,
+    config: dsConfig(c),
+    group,
+    noDecay: gptNoDecay,
+    host,
+    offloadThreads: c.offloadThreads,
+  });
   const cat = () =>
     Object.fromEntries(
       Object.entries(device.memoryStats().byCategory).map(([k, v]) => [
@@ -117,8 +145,17 @@ function train(
   const toPlain = (o: Record<string, Float32Array>) =>
     Object.fromEntries(Object.entries(o).map(([k, v]) => [k, [...v]]));
   const hostInUse = host?.memoryStats().inUseBytes ?? 0;
+  const hostByCategory = Object.fromEntries(
+    Object.entries(host?.memoryStats().byCategory ?? {}).map(([k, v]) => [k, v.inUse]),
+  );
   const fetch = engine.fetchStats();
+  const offload = engine.offloadStats();
+  const onDisk = c.nvme === undefined ? null : swapFiles(c.nvme.path, ctx.rank);
   engine.dispose();
+  const swap =
+    onDisk === null
+      ? null
+      : { bytes: onDisk.bytes, files: onDisk.files, removed: swapFiles(c.nvme!.path, ctx.rank).dirs === 0 };
   if ((host?.memoryStats().inUseBytes ?? 0) !== 0) throw new Error('host memory not freed by dispose()');
   const res: EngineResult = {
     losses,
@@ -133,6 +170,9 @@ function train(
     hostInUse,
     fetch,
     gradPeak,
+    offload: offload === null ? null : { ...offload },
+    hostByCategory,
+    swap,
   };
   if (ctx.rank === 0) {
     res.params = toPlain(full.params);

@@ -24,14 +24,19 @@ export function adamw(p: usize, grad: usize, m: usize, v: usize, n: i32, lr: f32
     v128.store(at(v, i), vi);
     v128.store(at(p, i), pi);
   }
+  // The tail computes exactly what a SIMD lane does (the same f32 constants, the same order), so an element's
+  // result does not depend on where a shard starts: an offloaded step split into blocks and threads gives the
+  // device step's bits ([Note: blocked offload step] in src/zero/offload/adam-job.ts).
+  const nb1: f32 = 1 - b1, nb2: f32 = 1 - b2, decay: f32 = 1 - lr * wd, step: f32 = lr / bc1, ibc2: f32 = 1 / bc2;
   for (; i < n; i++) {
     let pi = load<f32>(at(p, i));
     let g = load<f32>(at(grad, i)) * gradScale;
-    if (!decoupled) g += wd * pi;
-    const mi = b1 * load<f32>(at(m, i)) + (1 - b1) * g;
-    const vi = b2 * load<f32>(at(v, i)) + (1 - b2) * g * g;
-    if (decoupled) pi *= 1 - lr * wd;
-    pi -= (lr / bc1) * mi / (Mathf.sqrt(vi / bc2) + eps);
+    if (!decoupled) g = g + wd * pi;
+    const mi = b1 * load<f32>(at(m, i)) + nb1 * g;
+    const vi = b2 * load<f32>(at(v, i)) + nb2 * (g * g);
+    if (decoupled) pi = pi * decay;
+    const den = Mathf.sqrt(vi * ibc2) + eps;
+    pi = pi - (step * mi) / den;
     store<f32>(at(m, i), mi);
     store<f32>(at(v, i), vi);
     store<f32>(at(p, i), pi);

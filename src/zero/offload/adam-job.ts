@@ -1,0 +1,133 @@
+// One offloaded AdamW step over a sub-group, as a job the calling thread and the pool's workers split by elements.
+// [Note: blocked offload step] Each thread walks its element range in blocks of BLOCK elements: the block's
+// gradient is copied from the device (16-bit or fp32) into the thread's small workspace in the host arena and decoded
+// to fp32 there, the fused AdamW kernel updates master, m and v in place, and the updated parameters are encoded to
+// 16 bits and copied to the device's parameter buffer. The workspace block stays in L1/L2, so the update moves only
+// the bytes it must (16-bit: 2 + 12 read, 12 + 2 written per parameter) and runs the same kernels, element for
+// element, as the device step: the results are bit-identical.
+//
+// The job lives in a SharedArrayBuffer of f64 words (header, then one row per parameter run); buffers are named by
+// their index in the pool's registry (a SharedArrayBuffer, and for host arenas the WebAssembly.Memory to run on).
+import type { Half, Kernels } from '../../kernels/types.js';
+
+export const BLOCK = 4096;
+/** Workspace bytes per thread: fp32 gradient block, 16-bit gradient block, 16-bit parameter block. */
+export const TMP_BYTES = BLOCK * 8;
+export const HEADER_WORDS = 16;
+export const ROW_WORDS = 10;
+
+export enum H {
+  Kind = 0, // 0: AdamW over rows, 1: copy bytes
+  Arena = 1,
+  Base = 2, // byte address of the fp32 master; m at base + 4*stride, v at base + 8*stride
+  Stride = 3,
+  Tmp = 4, // thread t's workspace at tmp + t * TMP_BYTES
+  Rows = 5,
+  Lr = 6,
+  B1 = 7,
+  B2 = 8,
+  Eps = 9,
+  Decoupled = 10,
+  Bc1 = 11,
+  Bc2 = 12,
+  GradScale = 13,
+  Total = 14, // elements (AdamW) or bytes (copy)
+  Parts = 15,
+}
+/** Copy jobs reuse the header: source buffer and byte offset, destination buffer and byte offset. */
+export enum C {
+  Src = 1,
+  SrcOff = 2,
+  Dst = 3,
+  DstOff = 4,
+}
+export enum R {
+  N = 0,
+  Offset = 1, // element offset inside the sub-group's buffers
+  Grad = 2, // registry id of the gradient's buffer
+  GradOff = 3, // byte offset of the run's first gradient
+  GradType = 4, // 0 f32, 1 bf16, 2 f16
+  Out = 5, // registry id of the parameter buffer to write, -1 none
+  OutOff = 6,
+  OutType = 7,
+  Wd = 8,
+}
+
+export const TYPE_CODE = { f32: 0, bf16: 1, f16: 2 } as const;
+
+/** What a thread needs to run a job: byte views of registered buffers and kernels on registered arenas. */
+export interface JobEnv {
+  bytes(id: number): Uint8Array;
+  kernels(id: number): Kernels;
+}
+
+function half(code: number): Half {
+  return code === 1 ? 'bf16' : 'f16';
+}
+
+/** Part `part` of `parts` of [0, total), 16-aligned boundaries. */
+export function partRange(total: number, part: number, parts: number): [number, number] {
+  const cut = (p: number) => (p >= parts ? total : Math.min(total, Math.floor((total * p) / parts / 16) * 16));
+  return [cut(part), cut(part + 1)];
+}
+
+/** Runs part `part` of the job in `job` (its header's Parts gives the split). */
+export function runPart(env: JobEnv, job: Float64Array, part: number): void {
+  const [from, to] = partRange(job[H.Total]!, part, job[H.Parts]!);
+  if (from >= to) return;
+  if (job[H.Kind] === 1) {
+    const src = env.bytes(job[C.Src]!);
+    const dst = env.bytes(job[C.Dst]!);
+    const s = job[C.SrcOff]! + from;
+    dst.set(src.subarray(s, s + (to - from)), job[C.DstOff]! + from);
+    return;
+  }
+  const arena = job[H.Arena]!;
+  const k = env.kernels(arena);
+  const mem = env.bytes(arena);
+  const base = job[H.Base]!;
+  const stride = job[H.Stride]!;
+  const tmp32 = job[H.Tmp]! + part * TMP_BYTES;
+  const tmpIn = tmp32 + BLOCK * 4;
+  const tmpOut = tmpIn + BLOCK * 2;
+  const [lr, b1, b2, eps] = [job[H.Lr]!, job[H.B1]!, job[H.B2]!, job[H.Eps]!];
+  const decoupled = job[H.Decoupled] === 1;
+  const [bc1, bc2, gs] = [job[H.Bc1]!, job[H.Bc2]!, job[H.GradScale]!];
+  const rows = job[H.Rows]!;
+  let at = 0; // start of row r in the job's element space
+  for (let r = 0; r < rows && at < to; r++) {
+    const o = HEADER_WORDS + r * ROW_WORDS;
+    const n = job[o + R.N]!;
+    const lo = Math.max(from, at) - at;
+    const hi = Math.min(to, at + n) - at;
+    at += n;
+    if (lo >= hi) continue;
+    const off = job[o + R.Offset]!;
+    const gt = job[o + R.GradType]!;
+    const grad = env.bytes(job[o + R.Grad]!);
+    const gOff = job[o + R.GradOff]!;
+    const outId = job[o + R.Out]!;
+    const out = outId >= 0 ? env.bytes(outId) : null;
+    const oOff = job[o + R.OutOff]!;
+    const ot = job[o + R.OutType]!;
+    const wd = job[o + R.Wd]!;
+    for (let j = lo; j < hi; j += BLOCK) {
+      const len = Math.min(BLOCK, hi - j);
+      const p = base + (off + j) * 4;
+      if (gt === 0) {
+        mem.set(grad.subarray(gOff + j * 4, gOff + (j + len) * 4), tmp32);
+      } else {
+        mem.set(grad.subarray(gOff + j * 2, gOff + (j + len) * 2), tmpIn);
+        k.castFromHalf(tmp32, tmpIn, len, half(gt), false);
+      }
+      k.adamw(p, tmp32, p + stride * 4, p + stride * 8, len, lr, b1, b2, eps, wd, decoupled, bc1, bc2, gs, 0, 'bf16');
+      if (out === null) continue;
+      if (ot === 0) {
+        out.set(mem.subarray(p, p + len * 4), oOff + j * 4);
+      } else {
+        k.castToHalf(tmpOut, p, len, half(ot));
+        out.set(mem.subarray(tmpOut, tmpOut + len * 2), oOff + j * 2);
+      }
+    }
+  }
+}
