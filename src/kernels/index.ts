@@ -10,7 +10,7 @@ import { loadWasmModule } from './loader.js';
 export type { Kernels, Ptr, Half } from './types.js';
 export type { WasmMemory } from './wasm-api.js';
 export type { WasmKernels } from './wasm.js';
-export { kernelScratchBytes, attentionScratchBytes } from './scratch.js';
+export { kernelScratchBytes, attentionScratchBytes, flashAttentionScratchBytes } from './scratch.js';
 export { createReferenceKernels } from './reference.js';
 export { createWasmKernels } from './wasm.js';
 
