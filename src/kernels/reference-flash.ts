@@ -35,7 +35,8 @@ export function flashAttentionForwardRef(
         const o = out + (b * T + t) * C + h * hs;
         for (let i = 0; i < hs; i++) {
           let acc = 0;
-          for (let t2 = 0; t2 <= t; t2++) acc += Math.exp(row[t2]! - l) * m[qkv + (b * T + t2) * C3 + 2 * C + h * hs + i]!;
+          for (let t2 = 0; t2 <= t; t2++)
+            acc += Math.exp(row[t2]! - l) * m[qkv + (b * T + t2) * C3 + 2 * C + h * hs + i]!;
           m[o + i] = acc;
         }
       }

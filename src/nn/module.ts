@@ -5,6 +5,7 @@
 // last). A ZeRO stage-3 engine gathers a module's parameters in pre-forward/pre-backward and releases them in
 // post-forward/post-backward.
 import type { Tape, RegionHooks } from '../autograd/tape.js';
+import { Tensor } from '../tensor/tensor.js';
 import type { Parameter } from './parameter.js';
 
 export type ModuleHook = (m: Module) => void;
@@ -102,7 +103,8 @@ export abstract class Module {
     this.fire('preForward');
     tape.enterRegion(this.regionHooks);
     const out = fn();
-    tape.exitRegion(this.regionHooks);
+    // What the region returns stays fp32 for the caller; the rest is done for forward ([Note: what backward reads])
+    tape.exitRegion(this.regionHooks, returnedTensors(out));
     this.fire('postForward');
     return out;
   }
@@ -118,4 +120,11 @@ export abstract class Module {
   private fire(kind: HookKind): void {
     for (const fn of [...this.hooks[kind]]) fn(this);
   }
+}
+
+/** The tensors a region's body returned: the value itself, or the values of a returned object. */
+function returnedTensors(out: unknown): Tensor[] {
+  if (out instanceof Tensor) return [out];
+  if (typeof out !== 'object' || out === null) return [];
+  return Object.values(out).filter((v): v is Tensor => v instanceof Tensor);
 }

@@ -15,7 +15,15 @@ const CASES: [number, number, number, number][] = [
   [2, 7, 10, 2], // head size 5: not a multiple of the vector width
 ];
 
-function runFlash(b: Bench, k: Kernels, qkv: number, dout: number, d0: ArrayLike<number>, dims: number[], acc: boolean) {
+function runFlash(
+  b: Bench,
+  k: Kernels,
+  qkv: number,
+  dout: number,
+  d0: ArrayLike<number>,
+  dims: number[],
+  acc: boolean,
+) {
   const [B, T, C, nh] = dims;
   const out = b.alloc(B * T * C),
     lse = b.alloc(B * nh * T);
