@@ -10,8 +10,9 @@
 //
 // Module hooks: the caller keeps its module region on the outer tape around the checkpoint (see src/nn's Block), so
 // a ZeRO stage-3 engine gathers the block's parameters once before the recompute (pre-backward) and releases them
-// after the inner backward (post-backward); the recompute's own forward hooks only take references on the groups
-// that backward holds already, and move no bytes.
+// after the inner backward (post-backward). Modules inside the block fire recompute hooks instead of forward hooks
+// on the recompute ([Note: recompute hooks] in src/nn/module.ts), so a module's own gather is taken once for its
+// recompute and kept through its backward, and gradient readiness still counts one forward per micro-step.
 import { Tensor } from '../tensor/tensor.js';
 import type { Tape } from './tape.js';
 import { Tape as TapeClass } from './tape.js';
@@ -26,10 +27,10 @@ export const checkpointHost = { inUse: 0, peak: 0 };
 export function checkpoint(tape: Tape, x: Tensor, fn: CheckpointFn): Tensor {
   expectF32('checkpoint', x);
   const dev = tape.device;
-  const inner = (): Tape => new TapeClass(dev, tape.options);
+  const inner = (recompute: boolean): Tape => new TapeClass(dev, { ...tape.options, recompute });
   let out: Tensor;
   {
-    const t = inner();
+    const t = inner(false);
     try {
       const y = fn(t, t.borrow(x));
       expectF32('checkpoint output', y);
@@ -58,7 +59,7 @@ export function checkpoint(tape: Tape, x: Tensor, fn: CheckpointFn): Tensor {
         host === null
           ? reads[0]
           : Tensor.fromArray(dev, host, x.shape, { dtype: 'f32', category: 'activation', label: 'checkpoint input' });
-      const t = inner();
+      const t = inner(true);
       try {
         const xl = t.borrow(xd);
         const y = fn(t, xl);

@@ -32,6 +32,8 @@ export interface TapeOptions {
   activationDType?: ActivationDType;
   /** Checkpointed blocks keep their input in host memory (DeepSpeed's cpu_checkpointing), see checkpoint.ts. */
   cpuCheckpointing?: boolean;
+  /** This tape recomputes a checkpointed block in backward (modules fire their recompute hooks, see src/nn). */
+  recompute?: boolean;
 }
 
 /** A backward closure: the output's gradient, and the op's `reads` as fp32 tensors (in the order given). */
@@ -86,6 +88,7 @@ export class Tape {
   private borrowed = new Set<Tensor>();
   readonly activationDType: ActivationDType;
   readonly cpuCheckpointing: boolean;
+  readonly recompute: boolean;
 
   constructor(
     readonly device: Device,
@@ -93,6 +96,7 @@ export class Tape {
   ) {
     this.activationDType = options.activationDType ?? 'f32';
     this.cpuCheckpointing = options.cpuCheckpointing ?? false;
+    this.recompute = options.recompute ?? false;
   }
 
   get state(): TapeState {

@@ -35,7 +35,10 @@ test('activation_checkpointing: cpu_checkpointing acts; partition/contiguous/syn
     'profile',
   ])
     assert.match(w, new RegExp(`activation_checkpointing\\.${k}.*no effect`), k);
-  const quiet = resolveConfig({ ...base, activation_checkpointing: { partition_activations: false } }, { worldSize: 1 });
+  const quiet = resolveConfig(
+    { ...base, activation_checkpointing: { partition_activations: false } },
+    { worldSize: 1 },
+  );
   assert.equal(quiet.activationCheckpointing.warnings.length, 0, 'false says nothing');
   assert.throws(
     () => resolveConfig({ ...base, activation_checkpointing: { cpu_checkpointin: true } }, { worldSize: 1 }),
