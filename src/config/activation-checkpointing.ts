@@ -56,7 +56,8 @@ export function resolveActivationCheckpointing(raw: unknown): ActivationCheckpoi
         throw new ConfigError(`config "${path}" = ${JSON.stringify(v)} must be a positive integer or null.`, path);
       if (v !== null)
         warnings.push(
-          `"${path}" has no effect: it sizes DeepSpeed's contiguous checkpoint buffer; choose the checkpointed blocks with GPT.setCheckpointing`,
+          `"${path}" has no effect: it sizes DeepSpeed's contiguous checkpoint buffer; ` +
+            'choose the checkpointed blocks with GPT.setCheckpointing',
         );
       continue;
     }
