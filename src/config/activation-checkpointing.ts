@@ -26,10 +26,14 @@ const KEYS = [
 ] as const;
 
 const WHY: Record<string, string> = {
-  partition_activations:
-    "it splits each checkpoint across model-parallel ranks; zerots has data parallelism only, so a rank's checkpoints are its own (nothing to split)",
-  contiguous_memory_optimization:
-    "it copies DeepSpeed's partitioned checkpoints into one buffer against fragmentation; zerots keeps each checkpoint as one allocation of the device's allocator, and has no partitioned checkpoints",
+  partition_activations: [
+    'it splits each checkpoint across model-parallel ranks; zerots has data parallelism only,',
+    "so a rank's checkpoints are its own (nothing to split)",
+  ].join(' '),
+  contiguous_memory_optimization: [
+    "it copies DeepSpeed's partitioned checkpoints into one buffer against fragmentation; zerots keeps each",
+    "checkpoint as one allocation of the device's allocator, and has no partitioned checkpoints",
+  ].join(' '),
   synchronize_checkpoint_boundary:
     'it synchronizes CUDA streams at checkpoint boundaries; zerots kernels and collectives are synchronous already',
   profile: 'zerots has no per-checkpoint timers; `zerots bench train` and `zerots bench memory` measure the cost',
