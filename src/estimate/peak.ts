@@ -1,0 +1,196 @@
+// The peak device bytes of a training rank, and the host bytes under offload, predicted from the model's dimensions
+// (GPT-2 architecture), the micro-batch, the ZeRO stage, the precision, activation checkpointing and offload.
+// [Note: the predicted peak] DeepSpeed's estimators count model states only (DeepSpeed #4527: 0.49 GB predicted,
+// 14-21 GB measured). Here the peak is
+//   resident (model states at rest, kernel and comm scratch)
+//   + max(backward: activations at their peak (src/nn/activation-bytes.ts, byte-exact) + gathered parameters
+//         (stage 3) + gradient buckets being filled (stages 2, 3) + the op workspaces live at that moment,
+//         step: the fp32 gradient workspace of the optimizer's partition (mixed precision on the device)).
+// Model states follow the paper's formula (estimate/memory.ts). The transient terms follow the engine's rules with
+// its bucket sizes: gradient buckets and stage-3 groups are whole parameters packed in registration order up to
+// reduce_bucket_size (resp. one group per module once a block exceeds stage3_prefetch_bucket_size), a group under
+// stage3_param_persistence_threshold stays gathered, and up to the prefetch size is gathered ahead.
+import { gptActivationBytes } from '../nn/activation-bytes.js';
+import { BYTES, type Stage } from './memory.js';
+import { ShapeError } from '../errors.js';
+
+export interface GptDims {
+  vocabSize: number;
+  blockSize: number;
+  nLayer: number;
+  nHead: number;
+  nEmbd: number;
+}
+
+export interface PeakInput {
+  model: GptDims;
+  micro: number;
+  /** sequence length (default blockSize) */
+  T?: number;
+  worldSize: number;
+  stage: Stage;
+  precision: 'fp32' | 'bf16' | 'fp16';
+  /** activation checkpointing of every block (true) or per block */
+  checkpointing?: boolean | readonly boolean[];
+  cpuCheckpointing?: boolean;
+  offloadOptimizer?: boolean;
+  offloadParam?: boolean;
+  /** elements; DeepSpeed's defaults when unset */
+  reduceBucketSize?: number;
+  prefetchBucketSize?: number;
+  persistenceThreshold?: number;
+  maxReuseDistance?: number;
+  /** the threads transport's scratch (default 1 MiB) and the kernels' GEMM scratch */
+  commScratchBytes?: number;
+  kernelScratchBytes?: number;
+}
+
+export interface PeakBreakdown {
+  modelStates: { param: number; grad: number; optimizer: number };
+  activations: number;
+  gathered: number;
+  buckets: number;
+  workspace: number;
+  step: number;
+  fixed: number;
+  /** predicted peak device bytes per rank */
+  total: number;
+  /** host bytes: offloaded optimizer state (fp32 master, m, v, gradient copy), parameters, checkpoints */
+  host: number;
+}
+
+/** The GPT's parameters in registration order (GPT-2 state-dict order), as element counts, with module tags. */
+export function gptParams(m: GptDims): { name: string; numel: number; module: string }[] {
+  const C = m.nEmbd;
+  const out = [
+    { name: 'wte.weight', numel: m.vocabSize * C, module: 'wte' },
+    { name: 'wpe.weight', numel: m.blockSize * C, module: 'wpe' },
+  ];
+  for (let l = 0; l < m.nLayer; l++) {
+    const p = (name: string, numel: number, module: string) =>
+      out.push({ name: `h.${l}.${name}`, numel, module: `h.${l}.${module}` });
+    p('ln_1.weight', C, 'ln_1');
+    p('ln_1.bias', C, 'ln_1');
+    p('attn.c_attn.weight', 3 * C * C, 'attn.c_attn');
+    p('attn.c_attn.bias', 3 * C, 'attn.c_attn');
+    p('attn.c_proj.weight', C * C, 'attn.c_proj');
+    p('attn.c_proj.bias', C, 'attn.c_proj');
+    p('ln_2.weight', C, 'ln_2');
+    p('ln_2.bias', C, 'ln_2');
+    p('mlp.c_fc.weight', 4 * C * C, 'mlp.c_fc');
+    p('mlp.c_fc.bias', 4 * C, 'mlp.c_fc');
+    p('mlp.c_proj.weight', 4 * C * C, 'mlp.c_proj');
+    p('mlp.c_proj.bias', C, 'mlp.c_proj');
+  }
+  out.push({ name: 'ln_f.weight', numel: C, module: 'ln_f' }, { name: 'ln_f.bias', numel: C, module: 'ln_f' });
+  return out;
+}
+
+/** Buckets as the engine packs them: consecutive parameters while the total stays within `bound` elements. */
+function bucketSizes(sizes: readonly number[], bound: number): number[] {
+  const out: number[] = [];
+  let cur = 0;
+  for (const n of sizes) {
+    if (cur > 0 && cur + n > bound) {
+      out.push(cur);
+      cur = 0;
+    }
+    cur += n;
+  }
+  if (cur > 0) out.push(cur);
+  return out;
+}
+
+export function predictPeak(x: PeakInput): PeakBreakdown {
+  const N = x.worldSize;
+  const m = x.model;
+  const T = x.T ?? m.blockSize;
+  if (!(Number.isInteger(x.micro) && x.micro >= 1)) throw new ShapeError(`predictPeak: micro = ${x.micro}`);
+  const params = gptParams(m);
+  const P = params.reduce((s, p) => s + p.numel, 0);
+  const half = x.precision !== 'fp32';
+  const e = half ? 2 : 4;
+  const b = BYTES[half ? 'mixed' : 'fp32'];
+  const offOpt = (x.offloadOptimizer ?? false) && x.stage >= 1;
+  const offPar = (x.offloadParam ?? false) && x.stage === 3;
+  const param = offPar ? 0 : x.stage >= 3 ? (b.param * P) / N : b.param * P;
+  const grad = x.stage >= 2 ? (b.grad * P) / N : b.grad * P;
+  const optimizer = offOpt ? 0 : (b.optimizer * P) / (x.stage >= 1 ? N : 1);
+  const fixed = (x.commScratchBytes ?? 1 << 20) + (x.kernelScratchBytes ?? 2_170_944 - 32);
+  const ckpt =
+    x.checkpointing === undefined || x.checkpointing === false
+      ? []
+      : x.checkpointing === true
+        ? Array.from({ length: m.nLayer }, () => true)
+        : x.checkpointing;
+  const act = gptActivationBytes(m, x.micro, T, {
+    activationDType: half ? (x.precision === 'bf16' ? 'bf16' : 'f16') : 'f32',
+    checkpointed: ckpt,
+    cpuCheckpointing: x.cpuCheckpointing ?? false,
+  });
+  const C = m.nEmbd;
+  const tokens = x.micro * T;
+  const bucket = x.reduceBucketSize ?? 5e8;
+  const prefetch = x.prefetchBucketSize ?? 5e7;
+  const persist = x.persistenceThreshold ?? 1e5;
+  const largestParam = Math.max(...params.map((p) => p.numel));
+  // stage 2/3: buckets being filled while backward runs: the one being filled and the tied wte's (open from the LM
+  // head's backward to the embedding's)
+  let buckets = 0;
+  if (x.stage >= 2) {
+    const sizes = bucketSizes(
+      params.map((p) => p.numel),
+      bucket,
+    );
+    // the buckets of the module whose backward runs (its weight and bias may sit in two) and the tied wte's
+    const moduleElems = Math.max(4 * C * C + 4 * C, 3 * C * C + 3 * C, ...sizes.slice(1));
+    buckets = e * Math.min(P, Math.min(moduleElems, P - sizes[0]) + sizes[0]);
+  }
+  // stage 3: gathered groups. A released group stays gathered when it is used again within max_reuse_distance
+  // elements (DeepSpeed's default 1e9: for a model below that, nothing is released after its first gather)
+  let gathered = 0;
+  if (x.stage === 3) {
+    const blockElems = 12 * C * C + 13 * C;
+    const perModule = blockElems > prefetch;
+    const largest = Math.max(perModule ? 4 * C * C + 4 * C : blockElems, m.vocabSize * C);
+    const persistent = perModule ? (4 * C + (2 * C < persist ? 4 * C : 0)) * m.nLayer : 0;
+    const reuse = x.maxReuseDistance ?? 1e9;
+    gathered = e * (reuse >= P ? P : Math.min(P, largest + Math.min(prefetch, P) + persistent + m.vocabSize * C));
+  }
+  // op workspaces live at the activation peak (the LM head's backward): the fp32 copy of a 16-bit wte, the upcast of
+  // ln_f's 16-bit output, a fresh gradient contribution of wte when an engine hook consumes gradients
+  const workspace =
+    (half ? 4 * m.vocabSize * C + 4 * tokens * C : 0) + (x.stage >= 2 || half ? 4 * m.vocabSize * C : 0);
+  const step = half && !offOpt ? 4 * (x.stage >= 1 ? P / N : P) : 0;
+  const backward = act.peak + gathered + buckets + workspace;
+  const total = param + grad + optimizer + fixed + Math.max(backward, step + (x.stage === 3 ? gathered : 0));
+  const host = (offOpt ? (16 * P) / N : 0) + (offPar ? (b.param * P) / N : 0) + act.host + (offOpt && half ? 0 : 0);
+  return {
+    modelStates: { param, grad, optimizer },
+    activations: act.peak,
+    gathered,
+    buckets,
+    workspace,
+    step,
+    fixed,
+    total,
+    host,
+  };
+}
+
+/** The largest micro-batch whose predicted peak fits `capacityBytes` (0 when not even 1 fits). */
+export function largestMicroBatch(x: Omit<PeakInput, 'micro'>, capacityBytes: number, limit = 4096): number {
+  let lo = 0;
+  let hi = 1;
+  while (hi <= limit && predictPeak({ ...x, micro: hi }).total <= capacityBytes) {
+    lo = hi;
+    hi *= 2;
+  }
+  hi = Math.min(hi, limit + 1);
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >> 1;
+    if (predictPeak({ ...x, micro: mid }).total <= capacityBytes) lo = mid;
+    else hi = mid;
+  }
+  return lo;
+}
