@@ -22,6 +22,8 @@ export interface MemoryCase {
 
 export interface MemoryResult {
   ok: boolean;
+  /** this rank's own DeviceOutOfMemoryError */
+  oom?: boolean;
   error?: string;
   /** Device peak bytes over the run (everything on the device). */
   peak: number;

@@ -78,6 +78,15 @@ bench
     await m.benchTrain({ steps: o.steps, threads: o.threads, noTorch: !o.torch, torchBlasDir: o.torchBlasDir });
   });
 bench
+  .command('memory')
+  .description('predicted peak memory per rank against the measured one (issue 9), largest micro-batch by OOM')
+  .option('--capacity-mib <n>', 'capacity per rank for the largest micro-batch search', int('--capacity-mib', 8, 4096))
+  .option('--no-search', 'skip the out-of-memory search')
+  .action(async (o: { capacityMib?: number; search: boolean }) => {
+    const m = await load<{ benchMemory(o: unknown): Promise<unknown> }>('./bench-memory.js');
+    await m.benchMemory({ capacityMiB: o.capacityMib, noSearch: !o.search });
+  });
+bench
   .command('comm')
   .description('collective bandwidth and latency against memcpy')
   .option('--transport <t>', 'threads | tcp', transport, 'threads')

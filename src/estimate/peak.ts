@@ -13,6 +13,7 @@
 import { gptActivationBytes } from '../nn/activation-bytes.js';
 import { BYTES, type Stage } from './memory.js';
 import { ShapeError } from '../errors.js';
+import { kernelScratchBytes } from '../kernels/scratch.js';
 
 export interface GptDims {
   vocabSize: number;
@@ -116,7 +117,7 @@ export function predictPeak(x: PeakInput): PeakBreakdown {
   const param = offPar ? 0 : x.stage >= 3 ? (b.param * P) / N : b.param * P;
   const grad = x.stage >= 2 ? (b.grad * P) / N : b.grad * P;
   const optimizer = offOpt ? 0 : (b.optimizer * P) / (x.stage >= 1 ? N : 1);
-  const fixed = (x.commScratchBytes ?? 1 << 20) + (x.kernelScratchBytes ?? 2_170_944 - 32);
+  const fixed = (x.commScratchBytes ?? 1 << 20) + (x.kernelScratchBytes ?? kernelScratchBytes());
   const ckpt =
     x.checkpointing === undefined || x.checkpointing === false
       ? []
@@ -127,6 +128,7 @@ export function predictPeak(x: PeakInput): PeakBreakdown {
     activationDType: half ? (x.precision === 'bf16' ? 'bf16' : 'f16') : 'f32',
     checkpointed: ckpt,
     cpuCheckpointing: x.cpuCheckpointing ?? false,
+    workspace: { paramCopies: half, gradContribution: half || x.stage >= 2, gradAdd: half },
   });
   const C = m.nEmbd;
   const tokens = x.micro * T;
@@ -157,12 +159,10 @@ export function predictPeak(x: PeakInput): PeakBreakdown {
     const reuse = x.maxReuseDistance ?? 1e9;
     gathered = e * (reuse >= P ? P : Math.min(P, largest + Math.min(prefetch, P) + persistent + m.vocabSize * C));
   }
-  // op workspaces live at the activation peak (the LM head's backward): the fp32 copy of a 16-bit wte, the upcast of
-  // ln_f's 16-bit output, a fresh gradient contribution of wte when an engine hook consumes gradients
-  const workspace =
-    (half ? 4 * m.vocabSize * C + 4 * tokens * C : 0) + (x.stage >= 2 || half ? 4 * m.vocabSize * C : 0);
+  // op workspaces with the activations: replayed op by op (src/nn/activation-bytes.ts)
+  const workspace = act.peakWithWorkspace - act.peak;
   const step = half && !offOpt ? 4 * (x.stage >= 1 ? P / N : P) : 0;
-  const backward = act.peak + gathered + buckets + workspace;
+  const backward = act.peakWithWorkspace + gathered + buckets;
   const total = param + grad + optimizer + fixed + Math.max(backward, step + (x.stage === 3 ? gathered : 0));
   const host = (offOpt ? (16 * P) / N : 0) + (offPar ? (b.param * P) / N : 0) + act.host + (offOpt && half ? 0 : 0);
   return {

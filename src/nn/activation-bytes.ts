@@ -22,6 +22,20 @@ export interface ActivationBytes {
   peak: number;
   /** Bytes of checkpointed inputs kept in host memory (cpuCheckpointing), at the end of forward. */
   host: number;
+  /** Largest activations + op workspaces at any time (see ActivationOptions.workspace). */
+  peakWithWorkspace: number;
+}
+
+/**
+ * The op workspaces to count with the activations (category 'workspace', transient): fp32 copies of 16-bit
+ * parameters, a parameter's gradient contribution when an engine's hook consumes gradients, the engine's fp32
+ * workspace for adding it into 16-bit gradients, the attention's block workspace. Upcasts of 16-bit activations
+ * are counted whenever activations are 16-bit.
+ */
+export interface WorkspaceOptions {
+  paramCopies: boolean;
+  gradContribution: boolean;
+  gradAdd: boolean;
 }
 
 export interface ActivationOptions {
@@ -30,6 +44,7 @@ export interface ActivationOptions {
   /** Which blocks are checkpointed (by index); default none. */
   checkpointed?: readonly boolean[];
   cpuCheckpointing?: boolean;
+  workspace?: WorkspaceOptions;
 }
 
 interface T {
@@ -42,15 +57,25 @@ interface T {
   saved: number;
   inputs: T[];
   checkpoint: boolean;
+  /** workspace bytes its backward holds at most besides its reads' upcasts, and the reads */
+  bws: number;
+  reads: T[];
 }
 
 /** Bytes live on the device over every tape (a checkpoint's inner tape included), and the most at any time. */
 class Counter {
   live = 0;
   peak = 0;
+  /** with transient workspace */
+  peakWs = 0;
   add(n: number): void {
     this.live += n;
     if (this.live > this.peak) this.peak = this.live;
+    if (this.live > this.peakWs) this.peakWs = this.live;
+  }
+  /** `ws` workspace bytes are live now, on top of what is live. */
+  touch(ws: number): void {
+    if (this.live + ws > this.peakWs) this.peakWs = this.live + ws;
   }
 }
 
@@ -61,9 +86,12 @@ class Sim {
     readonly half: boolean,
     readonly c: Counter,
   ) {}
-  op(elements: number, inputs: T[], reads: T[] = [], saved = 0, pinned = false): T {
+  op(elements: number, inputs: T[], reads: T[] = [], saved = 0, pinned = false, fws = 0, bws = 0): T {
     const t = tensor(elements, inputs, saved);
+    t.bws = bws;
+    t.reads = reads;
     this.c.add(t.bytes + saved);
+    this.c.touch(fws);
     for (const r of reads) {
       if (pinned) r.pinned = true;
       else r.readBy = true;
@@ -93,11 +121,15 @@ class Sim {
       const o = this.ops[i];
       if (o.grad) {
         if (o.checkpoint) onCheckpoint(o);
-        else
+        else {
+          const ups = o.reads.reduce((s, r) => s + (r.half > 0 ? 2 * r.half : 0), 0);
+          this.c.touch(ups);
           for (const j of o.inputs) {
             if (!j.grad) this.c.add(j.bytes);
             j.grad = true;
           }
+          this.c.touch(ups + o.bws);
+        }
         this.c.add(-o.bytes); // its gradient
       }
       this.c.add(-((o.done ? 0 : o.bytes) + o.half + o.saved));
@@ -116,6 +148,8 @@ function tensor(elements: number, inputs: T[], saved = 0): T {
     saved,
     inputs,
     checkpoint: false,
+    bws: 0,
+    reads: [],
   };
 }
 
@@ -135,17 +169,27 @@ export function gptActivationBytes(
   const c = new Counter();
   const sim = new Sim(half, c);
   /** The block's ops on `s`, with its children's region exits; returns the output and what the block region keeps. */
+  const ws = o.workspace ?? { paramCopies: false, gradContribution: false, gradAdd: false };
+  /** forward and backward workspace of a linear layer [in, out] with bias */
+  const lin = (inF: number, outF: number): [number, number] => {
+    const w = inF * outF;
+    const copy = ws.paramCopies ? 4 * w : 0;
+    const grad = (ws.gradContribution ? 4 * w : 0) + (ws.gradAdd ? 4 * w : 0);
+    return [copy, Math.max(copy, grad)];
+  };
+  const lnWs = (): [number, number] => [ws.paramCopies ? 8 * C : 0, (ws.paramCopies ? 4 * C : 0) + 8 * C + 8 * C];
+  const flash = 4 * Math.ceil((2 * Math.min(64, T) * T * 4) / 64) * 16 + 64;
   const body = (s: Sim, x: T): { y: T; inner: T[] } => {
-    const ln1 = s.op(N * C, [x], [x], 8 * N);
-    const qkv = s.op(3 * N * C, [ln1], [ln1]);
-    const att = s.op(N * C, [qkv], [qkv], 4 * B * cfg.nHead * T);
-    const proj = s.op(N * C, [att], [att]);
+    const ln1 = s.op(N * C, [x], [x], 8 * N, false, ...lnWs());
+    const qkv = s.op(3 * N * C, [ln1], [ln1], 0, false, ...lin(C, 3 * C));
+    const att = s.op(N * C, [qkv], [qkv], 4 * B * cfg.nHead * T, false, flash, flash);
+    const proj = s.op(N * C, [att], [att], 0, false, ...lin(C, C));
     s.done(qkv, att); // attn region exit
     const x2 = s.op(N * C, [x, proj]);
-    const ln2 = s.op(N * C, [x2], [x2], 8 * N);
-    const fc = s.op(4 * N * C, [ln2], [ln2]);
+    const ln2 = s.op(N * C, [x2], [x2], 8 * N, false, ...lnWs());
+    const fc = s.op(4 * N * C, [ln2], [ln2], 0, false, ...lin(C, 4 * C));
     const ge = s.op(4 * N * C, [fc], [fc]);
-    const p2 = s.op(N * C, [ge], [ge]);
+    const p2 = s.op(N * C, [ge], [ge], 0, false, ...lin(4 * C, C));
     s.done(fc, ge); // mlp region exit
     const y = s.op(N * C, [x2, p2]);
     return { y, inner: [ln1, proj, x2, ln2, p2] };
@@ -181,11 +225,11 @@ export function gptActivationBytes(
     sim.done(x);
     x = y;
   }
-  const lnf = sim.op(N * C, [x], [x], 8 * N);
-  const logits = sim.op(N * cfg.vocabSize, [lnf], [lnf]);
+  const lnf = sim.op(N * C, [x], [x], 8 * N, false, ...lnWs());
+  const logits = sim.op(N * cfg.vocabSize, [lnf], [lnf], 0, false, ...lin(C, cfg.vocabSize));
   if (!withLoss) {
     sim.done(x, lnf);
-    return { forward: c.live, peak: c.peak, host };
+    return { forward: c.live, peak: c.peak, host, peakWithWorkspace: c.peakWs };
   }
   c.add(4 * N);
   const loss = sim.op(1, [logits], [logits]);
@@ -207,5 +251,5 @@ export function gptActivationBytes(
     c.add(-(xl.grad ? xBytes : 0) - xlHalf);
     if (cpu) c.add(-xBytes);
   });
-  return { forward, peak: c.peak, host };
+  return { forward, peak: c.peak, host, peakWithWorkspace: c.peakWs };
 }
