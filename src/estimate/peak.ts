@@ -131,11 +131,9 @@ export function predictPeak(x: PeakInput): PeakBreakdown {
     workspace: { paramCopies: half, gradContribution: half || x.stage >= 2, gradAdd: half },
   });
   const C = m.nEmbd;
-  const tokens = x.micro * T;
   const bucket = x.reduceBucketSize ?? 5e8;
   const prefetch = x.prefetchBucketSize ?? 5e7;
   const persist = x.persistenceThreshold ?? 1e5;
-  const largestParam = Math.max(...params.map((p) => p.numel));
   // stage 2/3: buckets being filled while backward runs: the one being filled and the tied wte's (open from the LM
   // head's backward to the embedding's)
   let buckets = 0;
