@@ -2,7 +2,7 @@
 // current kernel (which saves att [B,nh,T,T]), and finite differences.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { assertClose, makeBench, randomArray, type Bench } from './helpers.js';
+import { assertClose, makeBench, randomArray, type Bench } from '../helpers/kernel-memory.js';
 import type { Kernels } from '../../src/kernels/index.js';
 
 const CASES: [number, number, number, number][] = [

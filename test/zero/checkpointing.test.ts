@@ -4,11 +4,11 @@
 // memory at the peak.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fakeWorld } from './fake-world.js';
-import type { LockstepCase } from './lockstep-common.js';
-import type { EngineResult } from './ranks/engine-ranks.js';
+import { fakeWorld } from '../helpers/fake-world.js';
+import type { LockstepCase } from '../helpers/lockstep-cases.js';
+import type { EngineResult } from '../ranks/engine-ranks.js';
 
-const ranks = new URL('./ranks/engine-ranks.js', import.meta.url);
+const ranks = new URL('../ranks/engine-ranks.js', import.meta.url);
 
 test('checkpointing: bit-identical training and the same communication, stages 0-3 x fp32/bf16, 2 ranks', async () => {
   const cases: LockstepCase[] = [];
