@@ -54,6 +54,9 @@ export interface PeakBreakdown {
   workspace: number;
   step: number;
   fixed: number;
+  /** the two candidates for the transient peak above the resident bytes: backward and the optimizer step */
+  backwardTransient: number;
+  stepTransient: number;
   /** predicted peak device bytes per rank */
   total: number;
   /** host bytes: offloaded optimizer state (fp32 master, m, v, gradient copy), parameters, checkpoints */
@@ -161,7 +164,8 @@ export function predictPeak(x: PeakInput): PeakBreakdown {
   const workspace = act.peakWithWorkspace - act.peak;
   const step = half && !offOpt ? 4 * (x.stage >= 1 ? P / N : P) : 0;
   const backward = act.peakWithWorkspace + gathered + buckets;
-  const total = param + grad + optimizer + fixed + Math.max(backward, step + (x.stage === 3 ? gathered : 0));
+  const stepTransient = step + (x.stage === 3 ? gathered : 0);
+  const total = param + grad + optimizer + fixed + Math.max(backward, stepTransient);
   const host = (offOpt ? (16 * P) / N : 0) + (offPar ? (b.param * P) / N : 0) + act.host + (offOpt && half ? 0 : 0);
   return {
     modelStates: { param, grad, optimizer },
@@ -171,6 +175,8 @@ export function predictPeak(x: PeakInput): PeakBreakdown {
     workspace,
     step,
     fixed,
+    backwardTransient: backward,
+    stepTransient,
     total,
     host,
   };
@@ -180,18 +186,21 @@ export function predictPeak(x: PeakInput): PeakBreakdown {
  * [Note: fragmentation allowance] the peak above counts requested bytes, which is what the allocator accounts; its
  * first-fit free list also leaves holes between tensors of different lifetimes (activations, gradients, workspaces
  * freed in another order than allocated), so a device runs out before requested bytes reach its capacity. The holes
- * come from the transient part (what is allocated and freed every step), not from the model states allocated once
- * at start-up: measured with `zerots bench memory` (GPT 4 x 128, context 64, bf16, 40 MiB per rank, every stage,
+ * come from backward's transient part (activations, gradients and workspaces interleaved), not from the model
+ * states allocated once at start-up, nor from the step's workspace (one block allocated after backward freed the
+ * activations): measured with `zerots bench memory` (GPT 4 x 128, context 64, bf16, 40 MiB per rank, every stage,
  * offload and checkpointing), the largest micro-batch that trains needs 7-22% more room for its transient bytes
  * (about 10% without checkpointing, 12-22% with it). A micro-batch is predicted to fit when
- * resident + (1 + FRAGMENTATION) x transient <= capacity; the bench checks it on that shape and on a second one.
+ * resident + max((1 + FRAGMENTATION) x backward transient, step transient) <= capacity; the bench checks it on that
+ * shape and on a second one.
  */
 export const FRAGMENTATION = 0.16;
 
 /** Whether the predicted peak, with the fragmentation allowance on its transient part, fits `capacityBytes`. */
 export function fitsCapacity(p: PeakBreakdown, capacityBytes: number, fragmentation = FRAGMENTATION): boolean {
   const resident = p.modelStates.param + p.modelStates.grad + p.modelStates.optimizer + p.fixed;
-  return resident + (p.total - resident) * (1 + fragmentation) <= capacityBytes;
+  // the step's workspace comes when backward has freed the activations: one block in an emptied memory
+  return resident + Math.max(p.backwardTransient * (1 + fragmentation), p.stepTransient) <= capacityBytes;
 }
 
 export function largestMicroBatch(
