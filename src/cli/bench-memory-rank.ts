@@ -119,13 +119,9 @@ function runCase(
       engine.dispose();
     }
   } catch (e) {
-    if (!(e instanceof DeviceOutOfMemoryError)) throw e;
-    return {
-      ok: false,
-      error: e.message.split('\n')[0],
-      peak: device.memoryStats().peakBytes,
-      byCategory: empty,
-      hostPeak: 0,
-    };
+    // this rank's out-of-memory, or the peer's (this rank then meets a lost peer or a timeout in a collective)
+    const oom = e instanceof DeviceOutOfMemoryError;
+    const error = `${oom ? 'out of memory' : 'peer failed'}: ${(e as Error).message.split('\n')[0]}`;
+    return { ok: false, oom, error, peak: device.memoryStats().peakBytes, byCategory: empty, hostPeak: 0 };
   }
 }
