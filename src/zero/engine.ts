@@ -100,8 +100,6 @@ export class ZeroEngine<M extends TrainableModule> {
     opts: InitializeOptions<M>,
   ) {
     this.policy = policyFromConfig(config);
-    // issue 9: activation_checkpointing keys that have no effect here, said once (by rank 0)
-    if (group.rank === 0) for (const w of config.activationCheckpointing.warnings) console.warn(`zerots: ${w}`);
     if (config.worldSize !== group.worldSize) {
       throw new ConfigError(
         `the config was resolved for world size ${config.worldSize}, the process group has ${group.worldSize} ranks`,

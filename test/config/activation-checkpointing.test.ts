@@ -26,6 +26,8 @@ test('activation_checkpointing: cpu_checkpointing acts; partition/contiguous/syn
   assert.equal(ac.activationCheckpointing.cpuCheckpointing, true);
   assert.equal(ac.activationCheckpointing.numberCheckpoints, 4);
   assert.ok(!ac.ignoredKeys.includes('activation_checkpointing'), 'no longer an ignored key');
+  for (const x of ac.activationCheckpointing.warnings)
+    assert.ok(ac.warnings.includes(x), 'printed with the config notices');
   const w = ac.activationCheckpointing.warnings.join('\n');
   for (const k of [
     'partition_activations',
