@@ -86,6 +86,8 @@ export class Tape {
   private done = new Set<Tensor>();
   /** Leaves over memory the tape does not own (a checkpoint's input seen by its inner tape). */
   private borrowed = new Set<Tensor>();
+  /** An op recorded without `reads`: forward-done tensors are kept as they are (see record()). */
+  private undeclared = false;
   readonly activationDType: ActivationDType;
   readonly cpuCheckpointing: boolean;
   readonly recompute: boolean;
@@ -145,10 +147,13 @@ export class Tape {
     output: Tensor,
     saved: readonly Tensor[],
     backward: BackwardFn,
-    reads: readonly Tensor[] = [],
+    readsGiven?: readonly Tensor[],
     readsF32 = false,
   ): Tensor {
     this.checkRecording(op);
+    // An op that does not say what its backward reads may read anything: from here on nothing is freed or demoted
+    if (readsGiven === undefined) this.undeclared = true;
+    const reads = readsGiven ?? [];
     for (const r of reads) {
       if (this.done.has(r)) throw new StateError(`tape.record(${op}): an input was already handed to forwardDone`);
       (readsF32 ? this.pinned : this.readBy).add(r);
@@ -222,7 +227,7 @@ export class Tape {
   }
 
   private demote(t: Tensor): void {
-    if (this.done.has(t) || this.retained.has(t) || this.pinned.has(t)) return;
+    if (this.undeclared || this.done.has(t) || this.retained.has(t) || this.pinned.has(t)) return;
     const own = this.requiresGrad.has(t) && !this.leaves.has(t);
     if (!own && !this.borrowed.has(t)) return;
     this.done.add(t);
@@ -327,6 +332,7 @@ export class Tape {
     this.readBy.clear();
     this.pinned.clear();
     this.borrowed.clear();
+    this.undeclared = false;
     this.regionOutputs = [[]];
     this.nodes = [];
     this.grads.clear();
