@@ -80,6 +80,15 @@ bench
     await m.benchTrain({ steps: o.steps, threads: o.threads, noTorch: !o.torch, torchBlasDir: o.torchBlasDir });
   });
 bench
+  .command('memory')
+  .description('predicted peak memory per rank against the measured one (issue 9), largest micro-batch by OOM')
+  .option('--capacity-mib <n>', 'capacity per rank for the largest micro-batch search', int('--capacity-mib', 8, 4096))
+  .option('--no-search', 'skip the out-of-memory search')
+  .action(async (o: { capacityMib?: number; search: boolean }) => {
+    const m = await load<{ benchMemory(o: unknown): Promise<unknown> }>('./bench-memory.js');
+    await m.benchMemory({ capacityMiB: o.capacityMib, noSearch: !o.search });
+  });
+bench
   .command('comm')
   .description('collective bandwidth and latency against memcpy')
   .option('--transport <t>', 'threads | tcp | mpi', (v: string) => (v === 'mpi' ? v : transport(v)), 'threads')
@@ -222,6 +231,50 @@ program
   })
   .action(async (dir: string, o: { out: string; tag?: string; dtype?: 'fp32' | 'bf16' | 'fp16' }) =>
     (await load<{ consolidate(o: unknown): void }>('./consolidate.js')).consolidate({ ...o, dir }),
+  );
+
+program
+  .command('estimate-peak')
+  .description('predicted peak device memory per rank of a GPT (model states + activations + buffers), every stage')
+  .requiredOption('--layers <n>', 'transformer blocks', int('--layers', 1, 1 << 16))
+  .requiredOption('--embd <n>', 'hidden size', int('--embd', 1, 1 << 20))
+  .requiredOption('--heads <n>', 'attention heads', int('--heads', 1, 1 << 16))
+  .option('--vocab <n>', 'vocabulary', int('--vocab', 1, 1 << 24), 256)
+  .option('--context <n>', 'sequence length', int('--context', 1, 1 << 20), 64)
+  .option('--micro <n>', 'micro-batch per rank', int('--micro', 1, 1 << 20), 1)
+  .option('--world-size <n>', 'data-parallel ranks', int('--world-size', 1, 1 << 20), 2)
+  .option('--precision <p>', 'fp32 | bf16 | fp16', 'bf16')
+  .option(
+    '--capacity-mib <n>',
+    'device capacity per rank: also print the largest micro-batch that fits',
+    positive('--capacity-mib'),
+  )
+  .option('--model-buckets', "bucket sizes from the hidden size h (h^2, 0.9 h^2, 10 h) instead of DeepSpeed's defaults")
+  .action(
+    async (o: {
+      layers: number;
+      embd: number;
+      heads: number;
+      vocab: number;
+      context: number;
+      micro: number;
+      worldSize: number;
+      precision: string;
+      capacityMib?: number;
+      modelBuckets?: boolean;
+    }) => {
+      if (!['fp32', 'bf16', 'fp16'].includes(o.precision))
+        throw new InvalidArgumentError(`--precision must be fp32, bf16 or fp16, got '${o.precision}'`);
+      const m = await load<{ estimatePeak(o: unknown): unknown }>('./estimate-peak.js');
+      m.estimatePeak({
+        model: { vocabSize: o.vocab, blockSize: o.context, nLayer: o.layers, nHead: o.heads, nEmbd: o.embd },
+        micro: o.micro,
+        worldSize: o.worldSize,
+        precision: o.precision,
+        capacityMiB: o.capacityMib,
+        buckets: o.modelBuckets ? 'model' : 'deepspeed',
+      });
+    },
   );
 
 program

@@ -56,8 +56,6 @@ export const INERT_CHECKED_TOP_LEVEL = [
 export const WARNED_TOP_LEVEL: Record<string, string> = {
   comms_config: 'DeepSpeed reads communication settings elsewhere; zerots takes them from the launcher (--transport)',
   monitor_config: 'DeepSpeed reads monitors from top-level tensorboard/wandb/csv_monitor; zerots logs with --log',
-  activation_checkpointing:
-    'zerots keeps every activation (no recomputation); the per-rank memory measured is the un-checkpointed one',
   checkpoint: 'zerots saves and resumes with --save-dir/--resume; the DeepSpeed checkpoint block is not read',
   compile: 'zerots runs its own wasm kernels; there is nothing to compile',
   seq_parallel_communication_data_type: 'zerots has no sequence parallelism',

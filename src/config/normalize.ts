@@ -109,6 +109,7 @@ export function normalize(input: unknown): Normalized {
       warnings.push(`config "${k}" is ignored: ${why}.`);
       delete json[k];
     }
+  delete json.activation_checkpointing; // issue 9: resolved by activation-checkpointing.ts (see resolve.ts)
   for (const k of UNSUPPORTED_TOP_LEVEL) {
     if (!(k in json)) continue;
     if (enabled(json[k])) {

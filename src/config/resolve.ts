@@ -5,6 +5,7 @@ import { ConfigError } from '../errors.js';
 import { resolveBatch } from './batch.js';
 import { INERT_CHECKED_TOP_LEVEL, INERT_OFFLOAD, INERT_ZERO } from './keys.js';
 import { normalize } from './normalize.js';
+import { resolveActivationCheckpointing } from './activation-checkpointing.js'; // issue 9
 import { optimizerParamsSchemas, schedulerParamsSchemas, topLevelSchema } from './schema.js';
 import type {
   OffloadOptimizerConfig,
@@ -33,6 +34,10 @@ export function resolveConfig(input: unknown, opts: ResolveOptions): ZeroConfig 
   if (!Number.isInteger(opts.worldSize) || opts.worldSize < 1) {
     throw new ConfigError(`worldSize = ${String(opts.worldSize)} must be a whole number >= 1.`, 'worldSize');
   }
+  // issue 9: activation_checkpointing is resolved here (normalize() sets the block aside)
+  const activationCheckpointing = resolveActivationCheckpointing(
+    input !== null && typeof input === 'object' ? (input as Json).activation_checkpointing : undefined,
+  );
   const normalized = normalize(input);
   const json = normalized.json as Json;
   validateAgainst(topLevelSchema, json, '');
@@ -78,7 +83,8 @@ export function resolveConfig(input: unknown, opts: ResolveOptions): ZeroConfig 
     gradientPredivideFactor: json.gradient_predivide_factor ?? 1,
     communicationDataType: json.communication_data_type ?? null,
     ignoredKeys,
-    warnings: normalized.warnings,
+    warnings: [...normalized.warnings, ...activationCheckpointing.warnings], // issue 9: activation_checkpointing's
+    activationCheckpointing, // issue 9
   };
   return deepFreeze(config);
 }

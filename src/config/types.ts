@@ -2,6 +2,7 @@
 // users already know, as DeepSpeed documents them) by resolveConfig() in resolve.ts; field comments give the
 // DeepSpeed key each field comes from. Every object here is frozen.
 
+import type { ActivationCheckpointingConfig } from './activation-checkpointing.js'; // issue 9
 export type OptimizerType = 'Adam' | 'AdamW' | 'SGD';
 export type SchedulerType = 'WarmupLR' | 'WarmupDecayLR' | 'WarmupCosineLR';
 export type OffloadDevice = 'none' | 'cpu' | 'nvme';
@@ -133,4 +134,6 @@ export interface ZeroConfig {
   readonly ignoredKeys: readonly string[];
   /** One line per key DeepSpeed ignores or reads elsewhere (set aside, not used), saying what zerots does instead. */
   readonly warnings: readonly string[];
+  /** activation_checkpointing (issue 9): how checkpointed blocks keep their inputs; see activation-checkpointing.ts. */
+  readonly activationCheckpointing: ActivationCheckpointingConfig;
 }

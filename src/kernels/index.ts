@@ -13,7 +13,7 @@ export type { Kernels, KernelChoice, Ptr, Half } from './types.js';
 export { blasStatus, describeGemmBackend, setBlasSetting, type BlasSetting } from './blas/policy.js'; // [native blas]
 export type { WasmMemory } from './wasm-api.js';
 export type { WasmKernels } from './wasm.js';
-export { kernelScratchBytes, attentionScratchBytes } from './scratch.js';
+export { kernelScratchBytes, attentionScratchBytes, flashAttentionScratchBytes } from './scratch.js';
 export { createReferenceKernels } from './reference.js';
 export { createWasmKernels } from './wasm.js';
 

@@ -2,9 +2,10 @@
 // It is the oracle the wasm kernels are tested against. Sums run in float64 (JS numbers), results are stored fp32.
 import type { Half, Kernels, Ptr } from './types.js';
 import { attentionBackwardRef, attentionForwardRef } from './reference-attention.js';
+import { flashAttentionBackwardRef, flashAttentionForwardRef } from './reference-flash.js';
 import { bitsToHalf, halfBitsToF32 } from './half.js';
-import { attentionScratchBytes } from './scratch.js';
-import { checkTargets } from './validate.js';
+import { attentionScratchBytes, flashAttentionScratchBytes } from './scratch.js';
+import { checkHeads, checkTargets } from './validate.js';
 import type { WasmMemory } from './wasm-api.js';
 
 const GELU_S = Math.sqrt(2 / Math.PI);
@@ -138,6 +139,15 @@ export function createReferenceKernels(memory: WasmMemory): Kernels {
       attentionBackwardRef(F(), f(dqkv), f(dout), f(qkv), f(att), B, T, C, nh, accumulate);
     },
     attentionScratchBytes,
+    flashAttentionForward(out, lse, qkv, _scratch, B, T, C, nh) {
+      checkHeads(C, nh, 'flashAttentionForward');
+      flashAttentionForwardRef(F(), f(out), f(lse), f(qkv), B, T, C, nh);
+    },
+    flashAttentionBackward(dqkv, dout, qkv, lse, _scratch, B, T, C, nh, accumulate) {
+      checkHeads(C, nh, 'flashAttentionBackward');
+      flashAttentionBackwardRef(F(), f(dqkv), f(dout), f(qkv), f(lse), B, T, C, nh, accumulate);
+    },
+    flashAttentionScratchBytes,
 
     embeddingForward(out, idx, table, n, C) {
       const m = F(),

@@ -19,3 +19,11 @@ export function kernelScratchBytes(): number {
 export function attentionScratchBytes(_B: number, T: number, _C: number, _nh: number): number {
   return Math.ceil((T * T * 4) / 64) * 64 + 64;
 }
+
+/** Rows of queries per block of the fused attention (RB in assembly/_flash.ts). */
+export const FLASH_ROWS = 64;
+
+/** Fused attention workspace: P and dP of one block of query rows, 2 x min(64, T) x T fp32, rounded up to 64 bytes. */
+export function flashAttentionScratchBytes(_B: number, T: number, _C: number, _nh: number): number {
+  return Math.ceil((2 * Math.min(FLASH_ROWS, T) * T * 4) / 64) * 64 + 64;
+}

@@ -91,6 +91,27 @@ export interface Kernels {
   /** Workspace bytes attentionForward/attentionBackward need (the larger of the two). */
   attentionScratchBytes(B: number, T: number, C: number, nh: number): number;
 
+  /**
+   * Fused causal attention that saves no T x T matrix ([Note: flash blocks] in assembly/_flash.ts): same inputs
+   * and output as attentionForward, but saves only lse [B,nh,T] (log-sum-exp of each row's scaled scores).
+   * `scratch` is flashAttentionScratchBytes(B,T,C,nh) bytes (2 x min(64,T) x T floats; no dependence on B).
+   */
+  flashAttentionForward(out: Ptr, lse: Ptr, qkv: Ptr, scratch: Ptr, B: number, T: number, C: number, nh: number): void;
+  /** dqkv (+)= gradient of the attention w.r.t. qkv, recomputing the scores block by block from qkv and lse. */
+  flashAttentionBackward(
+    dqkv: Ptr,
+    dout: Ptr,
+    qkv: Ptr,
+    lse: Ptr,
+    scratch: Ptr,
+    B: number,
+    T: number,
+    C: number,
+    nh: number,
+    accumulate: boolean,
+  ): void;
+  flashAttentionScratchBytes(B: number, T: number, C: number, nh: number): number;
+
   /** out[i,:] = table[idx[i],:] for i < n (idx is i32 [n]); out is [n,C]. */
   embeddingForward(out: Ptr, idx: Ptr, table: Ptr, n: number, C: number): void;
   /** dtable[idx[i],:] += dout[i,:] (scatter-add; repeated indices accumulate in index order). */

@@ -1,7 +1,7 @@
 // The `wasm` backend: the Kernels interface over the AssemblyScript module (src/kernels/assembly/kernels.ts),
 // instantiated on one device memory. `scratch` is kernelScratchBytes() bytes of workspace (GEMM packing).
 import type { Half, Kernels, Ptr } from './types.js';
-import { attentionScratchBytes } from './scratch.js';
+import { attentionScratchBytes, flashAttentionScratchBytes } from './scratch.js';
 import { checkHeads, checkTargets } from './validate.js';
 import { loadWasmModule } from './loader.js';
 import { wasmApi, type WasmMemory } from './wasm-api.js';
@@ -12,6 +12,8 @@ type Exports = Record<
   | 'gemm'
   | 'attentionForward'
   | 'attentionBackward'
+  | 'flashAttentionForward'
+  | 'flashAttentionBackward'
   | 'axpy'
   | 'add'
   | 'scale'
@@ -88,6 +90,15 @@ export function createWasmKernels(memory: WasmMemory, scratch: Ptr): WasmKernels
       x.attentionBackward(dqkv, dout, qkv, att, ws, scratch, B, T, C, nh, b(acc));
     },
     attentionScratchBytes,
+    flashAttentionForward(out, lse, qkv, ws, B, T, C, nh) {
+      checkHeads(C, nh, 'flashAttentionForward');
+      x.flashAttentionForward(out, lse, qkv, ws, scratch, B, T, C, nh);
+    },
+    flashAttentionBackward(dqkv, dout, qkv, lse, ws, B, T, C, nh, acc) {
+      checkHeads(C, nh, 'flashAttentionBackward');
+      x.flashAttentionBackward(dqkv, dout, qkv, lse, ws, scratch, B, T, C, nh, b(acc));
+    },
+    flashAttentionScratchBytes,
     embeddingForward: (out, idx, table, n, C) => void x.embeddingForward(out, idx, table, n, C),
     embeddingBackward: (dt, idx, dout, n, C) => void x.embeddingBackward(dt, idx, dout, n, C),
     crossEntropyForward(losses, logits, targets, N, V) {

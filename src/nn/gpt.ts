@@ -96,6 +96,22 @@ export class GPT extends Module {
   }
 
   /**
+   * Activation checkpointing per block: true/false for all, or the indices of the blocks to checkpoint.
+   * Returns the per-block switches now in effect.
+   */
+  setCheckpointing(which: boolean | readonly number[]): boolean[] {
+    if (Array.isArray(which)) {
+      for (const i of which)
+        if (!(Number.isInteger(i) && i >= 0 && i < this.h.length))
+          throw new ShapeError(`GPT.setCheckpointing: block ${i} is outside [0, ${this.h.length})`);
+    }
+    this.h.forEach((b, i) => {
+      b.checkpointing = typeof which === 'boolean' ? which : (which as readonly number[]).includes(i);
+    });
+    return this.h.map((b) => b.checkpointing);
+  }
+
+  /**
    * Forward over tokens idx [B, T] (T <= blockSize); with targets [B, T] (i32, < 0 ignored) also the mean
    * cross-entropy. logits [B, T, vocab] and loss [1] are tape activations: read them before backward frees them.
    */
@@ -113,7 +129,12 @@ export class GPT extends Module {
       const tok = this.wte.forward(tape, tape.input(x.data, [B, T], { dtype: 'i32', label: 'tokens' }));
       const pe = this.wpe.forward(tape, tape.input(pos, [B, T], { dtype: 'i32', label: 'positions' }));
       let h = add(tape, tok, pe);
-      for (const block of this.h) h = block.forward(tape, h);
+      tape.forwardDone(tok, pe);
+      for (const block of this.h) {
+        const next = block.forward(tape, h);
+        tape.forwardDone(h);
+        h = next;
+      }
       const logits = this.lm_head.forward(tape, this.ln_f.forward(tape, h));
       const loss =
         tgt === null

@@ -4,11 +4,17 @@
 // pre-backward hooks fire (before its first backward op), at the enter marker its post-backward hooks (after its
 // last). A ZeRO stage-3 engine gathers a module's parameters in pre-forward/pre-backward and releases them in
 // post-forward/post-backward.
+// [Note: recompute hooks] when a checkpointed block's forward is recomputed in backward (the tape's `recompute`),
+// a module fires preRecompute instead of preForward and, instead of postForward, postRecompute right after its
+// pre-backward hooks. What a stage-3 engine gathers for the recompute is thus still held when the module's backward
+// starts (its pre-backward gather finds it there: no second gather), and released by postRecompute and
+// post-backward; a forward-use count (gradient readiness) sees one forward per micro-step, as without checkpointing.
 import type { Tape, RegionHooks } from '../autograd/tape.js';
+import { Tensor } from '../tensor/tensor.js';
 import type { Parameter } from './parameter.js';
 
 export type ModuleHook = (m: Module) => void;
-type HookKind = 'preForward' | 'postForward' | 'preBackward' | 'postBackward';
+type HookKind = 'preForward' | 'postForward' | 'preBackward' | 'postBackward' | 'preRecompute' | 'postRecompute';
 
 export abstract class Module {
   private readonly ownParams: Parameter[] = [];
@@ -18,9 +24,18 @@ export abstract class Module {
     postForward: [],
     preBackward: [],
     postBackward: [],
+    preRecompute: [],
+    postRecompute: [],
   };
   private readonly regionHooks: RegionHooks = {
     preBackward: () => this.fire('preBackward'),
+    postBackward: () => this.fire('postBackward'),
+  };
+  private readonly recomputeHooks: RegionHooks = {
+    preBackward: () => {
+      this.fire('preBackward');
+      this.fire('postRecompute');
+    },
     postBackward: () => this.fire('postBackward'),
   };
 
@@ -81,6 +96,14 @@ export abstract class Module {
   registerPostBackward(fn: ModuleHook): () => void {
     return this.addHook('postBackward', fn);
   }
+  /** Before this module's forward is recomputed in backward (a checkpointed block, see [Note: recompute hooks]). */
+  registerPreRecompute(fn: ModuleHook): () => void {
+    return this.addHook('preRecompute', fn);
+  }
+  /** After the module's pre-backward hooks that follow its recompute (what a post-forward would release). */
+  registerPostRecompute(fn: ModuleHook): () => void {
+    return this.addHook('postRecompute', fn);
+  }
 
   protected addParameter<P extends Parameter>(p: P): P {
     this.ownParams.push(p);
@@ -99,10 +122,18 @@ export abstract class Module {
 
   /** Runs a forward body as this module's region (see [Note: module regions]). */
   protected region<T>(tape: Tape, fn: () => T): T {
+    if (tape.recompute) {
+      this.fire('preRecompute');
+      tape.enterRegion(this.recomputeHooks);
+      const out = fn();
+      tape.exitRegion(this.recomputeHooks, returnedTensors(out));
+      return out;
+    }
     this.fire('preForward');
     tape.enterRegion(this.regionHooks);
     const out = fn();
-    tape.exitRegion(this.regionHooks);
+    // What the region returns stays fp32 for the caller; the rest is done for forward ([Note: what backward reads])
+    tape.exitRegion(this.regionHooks, returnedTensors(out));
     this.fire('postForward');
     return out;
   }
@@ -118,4 +149,11 @@ export abstract class Module {
   private fire(kind: HookKind): void {
     for (const fn of [...this.hooks[kind]]) fn(this);
   }
+}
+
+/** The tensors a region's body returned: the value itself, or the values of a returned object. */
+function returnedTensors(out: unknown): Tensor[] {
+  if (out instanceof Tensor) return [out];
+  if (typeof out !== 'object' || out === null) return [];
+  return Object.values(out).filter((v): v is Tensor => v instanceof Tensor);
 }

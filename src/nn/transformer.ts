@@ -2,6 +2,7 @@
 import type { Tensor } from '../tensor/tensor.js';
 import type { Tape } from '../autograd/tape.js';
 import { add, causalAttention, gelu } from '../autograd/ops/index.js';
+import { checkpoint } from '../autograd/checkpoint.js';
 import { ConfigError } from '../errors.js';
 import { Module } from './module.js';
 import { LayerNorm, Linear, type LayerContext } from './layers.js';
@@ -73,10 +74,21 @@ export class Block extends Module {
     this.mlp = this.addChild('mlp', new MLP(ctx, this.sub('mlp'), nEmbd, nLayer));
   }
 
+  /**
+   * Activation checkpointing for this block ([Note: activation checkpointing] in src/autograd/checkpoint.ts): the
+   * tape keeps only the block's input and recomputes its forward in backward. Same losses and gradients, bit for bit.
+   */
+  checkpointing = false;
+
   forward(tape: Tape, x: Tensor): Tensor {
-    return this.region(tape, () => {
-      const h = add(tape, x, this.attn.forward(tape, this.ln_1.forward(tape, x)));
-      return add(tape, h, this.mlp.forward(tape, this.ln_2.forward(tape, h)));
-    });
+    // The region stays on the outer tape around the checkpoint: stage 3 gathers once for recompute and backward.
+    return this.region(tape, () =>
+      this.checkpointing ? checkpoint(tape, x, (t, xi) => this.body(t, xi)) : this.body(tape, x),
+    );
+  }
+
+  private body(tape: Tape, x: Tensor): Tensor {
+    const h = add(tape, x, this.attn.forward(tape, this.ln_1.forward(tape, x)));
+    return add(tape, h, this.mlp.forward(tape, this.ln_2.forward(tape, h)));
   }
 }

@@ -5,6 +5,7 @@
 import { Tape } from '../autograd/tape.js';
 import type { CommLog, ProcessGroup } from '../comm/types.js';
 import { policyFromConfig, type ZeroPolicy } from '../config/policy.js';
+import { tapeOptionsFor } from '../config/activation-checkpointing.js'; // issue 9
 import { isResolvedConfig, resolveConfig } from '../config/resolve.js';
 import type { ZeroConfig } from '../config/types.js';
 import { ConfigError, NumericsError, StateError } from '../errors.js';
@@ -175,7 +176,9 @@ export class ZeroEngine<M extends TrainableModule> {
 
   /** Runs the model's forward on a fresh tape; keep the returned loss for backward(). */
   forward(...inputs: Parameters<M['forward']> extends [Tape, ...infer R] ? R : never): ReturnType<M['forward']> {
-    if (this.tape === null) this.tape = new Tape(this.device);
+    // issue 9: 16-bit saved activations under bf16/fp16; activation_checkpointing.cpu_checkpointing
+    if (this.tape === null)
+      this.tape = new Tape(this.device, tapeOptionsFor(this.policy.precision, this.config.activationCheckpointing));
     if (this.loss !== null)
       throw new StateError('forward() twice without backward(): call backward() after each forward()');
     const out = (this.model.forward as (t: Tape, ...a: unknown[]) => { loss: Tensor | null })(this.tape, ...inputs);

@@ -33,6 +33,9 @@ export class ModuleHookState {
       module.registerPostForward(named('after forward', post)),
       module.registerPreBackward(named('before backward', pre)),
       module.registerPostBackward(named('after backward', post)),
+      // issue 9: a checkpointed block's recompute gathers as a forward would ([Note: recompute hooks] in src/nn)
+      module.registerPreRecompute(named('before recompute', pre)),
+      module.registerPostRecompute(named('after recompute', post)),
     ];
   }
 

@@ -118,7 +118,10 @@ test('no optimizer: AdamW with the program values, said once; no batch size: the
   assert.equal(filled.filter((f) => f.path === 'optimizer').length, 1);
   assert.equal(c.trainBatchSize, 8);
   assert.equal(c.gradientAccumulationSteps, 2);
-  assert.ok(c.warnings.some((w) => w.includes('activation_checkpointing')));
+  // issue 9: activation_checkpointing is read (cpu_checkpointing acts); with every key false it says nothing
+  assert.equal(c.activationCheckpointing.present, true);
+  assert.equal(c.activationCheckpointing.cpuCheckpointing, false);
+  assert.ok(!c.warnings.some((w) => w.includes('activation_checkpointing')));
   assert.ok(c.warnings.some((w) => w.includes('data_types.grad_accum_dtype')));
   const bare = fillAuto({ zero_optimization: { stage: 2 } }, VALUES);
   assert.equal(resolveConfig(bare.config, { worldSize: 2 }).trainMicroBatchSizePerGpu, 4);

@@ -33,6 +33,8 @@ export interface LockstepCase {
   offloadThreads?: number;
   /** stage 3 knobs (element counts) overriding strict3's */
   stage3?: { persistence?: number; reuse?: number; prefetch?: number; maxLive?: number };
+  /** activation checkpointing of every block (issue 9); 'cpu': activation_checkpointing.cpu_checkpointing */
+  checkpoint?: 'device' | 'cpu';
 }
 
 /** Sequence s of the data set (token ids < vocabSize); inputs and next-token targets. */
@@ -61,6 +63,7 @@ export function dsConfig(c: LockstepCase): Record<string, unknown> {
     optimizer: { type: 'AdamW', params: { lr: LR, betas: [0.9, 0.95], eps: 1e-8, weight_decay: 0.1 } },
     fp16: { enabled: c.precision === 'fp16', initial_scale_power: c.scalePower ?? 8 },
     bf16: { enabled: c.precision === 'bf16' },
+    ...(c.checkpoint === 'cpu' ? { activation_checkpointing: { cpu_checkpointing: true } } : {}),
     zero_optimization: {
       stage: c.stage,
       reduce_bucket_size: c.bucket ?? 300,

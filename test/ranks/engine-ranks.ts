@@ -82,6 +82,7 @@ function train(
   baseline: number,
 ): EngineResult {
   const model = new GPT(device, GPT_TINY, { materialize: false });
+  if (c.checkpoint !== undefined) model.setCheckpointing(true);
   const base = structuredClone(device.memoryStats().byCategory);
   const host = c.offload
     ? new HostMemory({ arenaBytes: 4 << 20, kernels: c.kernels, name: `host${ctx.rank}` })

@@ -10,12 +10,18 @@ export function add(tape: Tape, a: Tensor, b: Tensor): Tensor {
   expectShape('add', 'b', b.shape, a.shape);
   const out = tape.activation(a.shape, 'add out');
   k.add(out.ptr, a.ptr, b.ptr, a.numel);
-  return tape.record('add', out, [], (dOut) => {
-    for (const x of [a, b]) {
-      const sink = tape.gradSink(x);
-      if (sink === null) continue;
-      if (sink.accumulate) k.add(sink.t.ptr, sink.t.ptr, dOut.ptr, x.numel);
-      else k.copy(sink.t.ptr, dOut.ptr, x.bytes);
-    }
-  });
+  return tape.record(
+    'add',
+    out,
+    [],
+    (dOut) => {
+      for (const x of [a, b]) {
+        const sink = tape.gradSink(x);
+        if (sink === null) continue;
+        if (sink.accumulate) k.add(sink.t.ptr, sink.t.ptr, dOut.ptr, x.numel);
+        else k.copy(sink.t.ptr, dOut.ptr, x.bytes);
+      }
+    },
+    [],
+  );
 }

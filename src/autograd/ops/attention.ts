@@ -1,5 +1,7 @@
-// Causal multi-head self-attention over GPT-2's packed qkv [B, T, 3C] -> [B, T, C]; saves the softmax
-// probabilities att [B, nh, T, T] for backward (part of the activation accounting, see src/nn/activation-bytes.ts).
+// Causal multi-head self-attention over GPT-2's packed qkv [B, T, 3C] -> [B, T, C], fused: forward saves one
+// log-sum-exp per (batch, head, row), never the [B, nh, T, T] probabilities; backward recomputes them block by
+// block from qkv ([Note: flash blocks] in src/kernels/assembly/_flash.ts). Activation bytes per token therefore do
+// not depend on T (src/nn/activation-bytes.ts).
 import { Tensor } from '../../tensor/tensor.js';
 import type { Tape } from '../tape.js';
 import { expectF32, expectShape } from './util.js';
@@ -18,8 +20,8 @@ export function causalAttention(tape: Tape, qkv: Tensor, nHead: number): Tensor 
     throw new ShapeError(`causalAttention: ${nHead} heads do not divide the width ${C}`);
   }
   const out = tape.activation([B, T, C], 'attention out');
-  const att = tape.activation([B, nHead, T, T], 'attention probs');
-  const scratchBytes = k.attentionScratchBytes(B, T, C, nHead);
+  const lse = tape.activation([B, nHead, T], 'attention log-sum-exp');
+  const scratchBytes = k.flashAttentionScratchBytes(B, T, C, nHead);
   const withScratch = (fn: (ptr: number) => void): void => {
     const s = Tensor.empty(dev, [Math.ceil(scratchBytes / 4)], {
       dtype: 'f32',
@@ -32,11 +34,19 @@ export function causalAttention(tape: Tape, qkv: Tensor, nHead: number): Tensor 
       s.dispose();
     }
   };
-  withScratch((s) => k.attentionForward(out.ptr, att.ptr, qkv.ptr, s, B, T, C, nHead));
-  return tape.record('causalAttention', out, [att], (dOut) => {
-    const sink = tape.gradSink(qkv);
-    if (sink === null) return;
-    expectShape('causalAttention backward', 'dqkv', sink.t.shape, qkv.shape);
-    withScratch((s) => k.attentionBackward(sink.t.ptr, dOut.ptr, qkv.ptr, att.ptr, s, B, T, C, nHead, sink.accumulate));
-  });
+  withScratch((s) => k.flashAttentionForward(out.ptr, lse.ptr, qkv.ptr, s, B, T, C, nHead));
+  return tape.record(
+    'causalAttention',
+    out,
+    [lse],
+    (dOut, [q]) => {
+      const sink = tape.gradSink(qkv);
+      if (sink === null) return;
+      expectShape('causalAttention backward', 'dqkv', sink.t.shape, qkv.shape);
+      withScratch((s) =>
+        k.flashAttentionBackward(sink.t.ptr, dOut.ptr, q.ptr, lse.ptr, s, B, T, C, nHead, sink.accumulate),
+      );
+    },
+    [qkv],
+  );
 }

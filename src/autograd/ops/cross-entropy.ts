@@ -32,20 +32,26 @@ export function crossEntropy(tape: Tape, logits: Tensor, targets: Tensor): Tenso
   }
   const out = tape.activation([1], 'loss');
   out.f32()[0] = count > 0 ? sum / count : 0;
-  return tape.record('crossEntropy', out, [], (dOut) => {
-    const sink = tape.gradSink(logits);
-    if (sink === null || count === 0) return;
-    const dscale = dOut.f32()[0] / count;
-    if (!sink.accumulate) {
-      k.crossEntropyBackward(sink.t.ptr, logits.ptr, targets.ptr, N, V, dscale);
-      return;
-    }
-    const tmp = Tensor.empty(tape.device, logits.shape, { dtype: 'f32', category: 'workspace', label: 'dlogits' });
-    try {
-      k.crossEntropyBackward(tmp.ptr, logits.ptr, targets.ptr, N, V, dscale);
-      k.add(sink.t.ptr, sink.t.ptr, tmp.ptr, logits.numel);
-    } finally {
-      tmp.dispose();
-    }
-  });
+  return tape.record(
+    'crossEntropy',
+    out,
+    [],
+    (dOut, [lg]) => {
+      const sink = tape.gradSink(logits);
+      if (sink === null || count === 0) return;
+      const dscale = dOut.f32()[0] / count;
+      if (!sink.accumulate) {
+        k.crossEntropyBackward(sink.t.ptr, lg.ptr, targets.ptr, N, V, dscale);
+        return;
+      }
+      const tmp = Tensor.empty(tape.device, logits.shape, { dtype: 'f32', category: 'workspace', label: 'dlogits' });
+      try {
+        k.crossEntropyBackward(tmp.ptr, lg.ptr, targets.ptr, N, V, dscale);
+        k.add(sink.t.ptr, sink.t.ptr, tmp.ptr, logits.numel);
+      } finally {
+        tmp.dispose();
+      }
+    },
+    [logits],
+  );
 }

@@ -21,7 +21,13 @@ export function embedding(tape: Tape, idx: Tensor, table: ParamRef): Tensor {
   const w = paramF32(tape.device, table);
   k.embeddingForward(out.ptr, idx.ptr, w.t.ptr, n, C);
   w.release();
-  return tape.record('embedding', out, [], (dOut) => {
-    addParamGrad(tape.device, table, (g) => k.embeddingBackward(g, idx.ptr, dOut.ptr, n, C));
-  });
+  return tape.record(
+    'embedding',
+    out,
+    [],
+    (dOut) => {
+      addParamGrad(tape.device, table, (g) => k.embeddingBackward(g, idx.ptr, dOut.ptr, n, C));
+    },
+    [],
+  ); // reads only the i32 indices, an input
 }

@@ -8,8 +8,14 @@ export function gelu(tape: Tape, x: Tensor): Tensor {
   expectF32('gelu', x);
   const y = tape.activation(x.shape, 'gelu out');
   k.geluForward(y.ptr, x.ptr, x.numel);
-  return tape.record('gelu', y, [], (dy) => {
-    const sink = tape.gradSink(x);
-    if (sink !== null) k.geluBackward(sink.t.ptr, x.ptr, dy.ptr, x.numel, sink.accumulate);
-  });
+  return tape.record(
+    'gelu',
+    y,
+    [],
+    (dy, [xs]) => {
+      const sink = tape.gradSink(x);
+      if (sink !== null) k.geluBackward(sink.t.ptr, xs.ptr, dy.ptr, x.numel, sink.accumulate);
+    },
+    [x],
+  );
 }

@@ -38,22 +38,28 @@ export function linear(
     k.biasAdd(y.ptr, b.t.ptr, N, outF);
     b.release();
   }
-  return tape.record('linear', y, [], (dy) => {
-    const sink = tape.gradSink(x);
-    if (sink !== null) {
-      const w2 = paramF32(tape.device, weight);
-      try {
-        // dx[N,in] = dy[N,out] W^T  (or dy W when W is stored [out,in])
-        k.matmul(sink.t.ptr, dy.ptr, w2.t.ptr, N, inF, outF, false, !tw, sink.accumulate);
-      } finally {
-        w2.release();
+  return tape.record(
+    'linear',
+    y,
+    [],
+    (dy, [xs]) => {
+      const sink = tape.gradSink(x);
+      if (sink !== null) {
+        const w2 = paramF32(tape.device, weight);
+        try {
+          // dx[N,in] = dy[N,out] W^T  (or dy W when W is stored [out,in])
+          k.matmul(sink.t.ptr, dy.ptr, w2.t.ptr, N, inF, outF, false, !tw, sink.accumulate);
+        } finally {
+          w2.release();
+        }
       }
-    }
-    // dW[in,out] += x^T dy  (or dW[out,in] += dy^T x)
-    addParamGrad(tape.device, weight, (g) => {
-      if (tw) k.matmul(g, dy.ptr, x.ptr, outF, inF, N, true, false, true);
-      else k.matmul(g, x.ptr, dy.ptr, inF, outF, N, true, false, true);
-    });
-    if (bias !== null) addParamGrad(tape.device, bias, (g) => k.biasBackward(g, dy.ptr, N, outF));
-  });
+      // dW[in,out] += x^T dy  (or dW[out,in] += dy^T x)
+      addParamGrad(tape.device, weight, (g) => {
+        if (tw) k.matmul(g, dy.ptr, xs.ptr, outF, inF, N, true, false, true);
+        else k.matmul(g, xs.ptr, dy.ptr, inF, outF, N, true, false, true);
+      });
+      if (bias !== null) addParamGrad(tape.device, bias, (g) => k.biasBackward(g, dy.ptr, N, outF));
+    },
+    [x],
+  );
 }

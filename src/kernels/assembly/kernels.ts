@@ -6,6 +6,7 @@ import { gemm } from './_gemm';
 
 export { gemm } from './_gemm';
 export { attentionForward, attentionBackward } from './_attention';
+export { flashAttentionForward, flashAttentionBackward } from './_flash';
 export {
   axpy,
   add,

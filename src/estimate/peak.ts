@@ -1,0 +1,226 @@
+// The peak device bytes of a training rank, and the host bytes under offload, predicted from the model's dimensions
+// (GPT-2 architecture), the micro-batch, the ZeRO stage, the precision, activation checkpointing and offload.
+// [Note: the predicted peak] DeepSpeed's estimators count model states only (DeepSpeed #4527: 0.49 GB predicted,
+// 14-21 GB measured). Here the peak is
+//   resident (model states at rest, kernel and comm scratch)
+//   + max(backward: activations at their peak (src/nn/activation-bytes.ts, byte-exact) + gathered parameters
+//         (stage 3) + gradient buckets being filled (stages 2, 3) + the op workspaces live at that moment,
+//         step: the fp32 gradient workspace of the optimizer's partition (mixed precision on the device)).
+// Model states follow the paper's formula (estimate/memory.ts). The transient terms follow the engine's rules with
+// its bucket sizes: gradient buckets and stage-3 groups are whole parameters packed in registration order up to
+// reduce_bucket_size (resp. one group per module once a block exceeds stage3_prefetch_bucket_size), a group under
+// stage3_param_persistence_threshold stays gathered, and up to the prefetch size is gathered ahead.
+import { gptActivationBytes } from '../nn/activation-bytes.js';
+import { BYTES, type Stage } from './memory.js';
+import { ShapeError } from '../errors.js';
+import { kernelScratchBytes } from '../kernels/scratch.js';
+
+export interface GptDims {
+  vocabSize: number;
+  blockSize: number;
+  nLayer: number;
+  nHead: number;
+  nEmbd: number;
+}
+
+export interface PeakInput {
+  model: GptDims;
+  micro: number;
+  /** sequence length (default blockSize) */
+  T?: number;
+  worldSize: number;
+  stage: Stage;
+  precision: 'fp32' | 'bf16' | 'fp16';
+  /** activation checkpointing of every block (true) or per block */
+  checkpointing?: boolean | readonly boolean[];
+  cpuCheckpointing?: boolean;
+  offloadOptimizer?: boolean;
+  offloadParam?: boolean;
+  /** elements; DeepSpeed's defaults when unset */
+  reduceBucketSize?: number;
+  prefetchBucketSize?: number;
+  persistenceThreshold?: number;
+  maxReuseDistance?: number;
+  /** the threads transport's scratch (default 1 MiB) and the kernels' GEMM scratch */
+  commScratchBytes?: number;
+  kernelScratchBytes?: number;
+}
+
+export interface PeakBreakdown {
+  modelStates: { param: number; grad: number; optimizer: number };
+  activations: number;
+  gathered: number;
+  buckets: number;
+  workspace: number;
+  step: number;
+  fixed: number;
+  /** the two candidates for the transient peak above the resident bytes: backward and the optimizer step */
+  backwardTransient: number;
+  stepTransient: number;
+  /** predicted peak device bytes per rank */
+  total: number;
+  /** host bytes: offloaded optimizer state (fp32 master, m, v, gradient copy), parameters, checkpoints */
+  host: number;
+}
+
+/** The GPT's parameters in registration order (GPT-2 state-dict order), as element counts, with module tags. */
+export function gptParams(m: GptDims): { name: string; numel: number; module: string }[] {
+  const C = m.nEmbd;
+  const out = [
+    { name: 'wte.weight', numel: m.vocabSize * C, module: 'wte' },
+    { name: 'wpe.weight', numel: m.blockSize * C, module: 'wpe' },
+  ];
+  for (let l = 0; l < m.nLayer; l++) {
+    const p = (name: string, numel: number, module: string) =>
+      out.push({ name: `h.${l}.${name}`, numel, module: `h.${l}.${module}` });
+    p('ln_1.weight', C, 'ln_1');
+    p('ln_1.bias', C, 'ln_1');
+    p('attn.c_attn.weight', 3 * C * C, 'attn.c_attn');
+    p('attn.c_attn.bias', 3 * C, 'attn.c_attn');
+    p('attn.c_proj.weight', C * C, 'attn.c_proj');
+    p('attn.c_proj.bias', C, 'attn.c_proj');
+    p('ln_2.weight', C, 'ln_2');
+    p('ln_2.bias', C, 'ln_2');
+    p('mlp.c_fc.weight', 4 * C * C, 'mlp.c_fc');
+    p('mlp.c_fc.bias', 4 * C, 'mlp.c_fc');
+    p('mlp.c_proj.weight', 4 * C * C, 'mlp.c_proj');
+    p('mlp.c_proj.bias', C, 'mlp.c_proj');
+  }
+  out.push({ name: 'ln_f.weight', numel: C, module: 'ln_f' }, { name: 'ln_f.bias', numel: C, module: 'ln_f' });
+  return out;
+}
+
+/** Buckets as the engine packs them: consecutive parameters while the total stays within `bound` elements. */
+function bucketSizes(sizes: readonly number[], bound: number): number[] {
+  const out: number[] = [];
+  let cur = 0;
+  for (const n of sizes) {
+    if (cur > 0 && cur + n > bound) {
+      out.push(cur);
+      cur = 0;
+    }
+    cur += n;
+  }
+  if (cur > 0) out.push(cur);
+  return out;
+}
+
+export function predictPeak(x: PeakInput): PeakBreakdown {
+  const N = x.worldSize;
+  const m = x.model;
+  const T = x.T ?? m.blockSize;
+  if (!(Number.isInteger(x.micro) && x.micro >= 1)) throw new ShapeError(`predictPeak: micro = ${x.micro}`);
+  const params = gptParams(m);
+  const P = params.reduce((s, p) => s + p.numel, 0);
+  const half = x.precision !== 'fp32';
+  const e = half ? 2 : 4;
+  const b = BYTES[half ? 'mixed' : 'fp32'];
+  const offOpt = (x.offloadOptimizer ?? false) && x.stage >= 1;
+  const offPar = (x.offloadParam ?? false) && x.stage === 3;
+  const param = offPar ? 0 : x.stage >= 3 ? (b.param * P) / N : b.param * P;
+  const grad = x.stage >= 2 ? (b.grad * P) / N : b.grad * P;
+  const optimizer = offOpt ? 0 : (b.optimizer * P) / (x.stage >= 1 ? N : 1);
+  const fixed = (x.commScratchBytes ?? 1 << 20) + (x.kernelScratchBytes ?? kernelScratchBytes());
+  const ckpt =
+    x.checkpointing === undefined || x.checkpointing === false
+      ? []
+      : x.checkpointing === true
+        ? Array.from({ length: m.nLayer }, () => true)
+        : x.checkpointing;
+  const act = gptActivationBytes(m, x.micro, T, {
+    activationDType: half ? (x.precision === 'bf16' ? 'bf16' : 'f16') : 'f32',
+    checkpointed: ckpt,
+    cpuCheckpointing: x.cpuCheckpointing ?? false,
+    workspace: { paramCopies: half, gradContribution: half || x.stage >= 2, gradAdd: half },
+  });
+  const C = m.nEmbd;
+  const bucket = x.reduceBucketSize ?? 5e8;
+  const prefetch = x.prefetchBucketSize ?? 5e7;
+  const persist = x.persistenceThreshold ?? 1e5;
+  // stage 2/3: buckets being filled while backward runs: the one being filled and the tied wte's (open from the LM
+  // head's backward to the embedding's)
+  let buckets = 0;
+  if (x.stage >= 2) {
+    const sizes = bucketSizes(
+      params.map((p) => p.numel),
+      bucket,
+    );
+    // the buckets of the module whose backward runs (its weight and bias may sit in two) and the tied wte's
+    const moduleElems = Math.max(4 * C * C + 4 * C, 3 * C * C + 3 * C, ...sizes.slice(1));
+    buckets = e * Math.min(P, Math.min(moduleElems, P - sizes[0]) + sizes[0]);
+  }
+  // stage 3: gathered groups. A released group stays gathered when it is used again within max_reuse_distance
+  // elements (DeepSpeed's default 1e9: for a model below that, nothing is released after its first gather)
+  let gathered = 0;
+  if (x.stage === 3) {
+    const blockElems = 12 * C * C + 13 * C;
+    const perModule = blockElems > prefetch;
+    const largest = Math.max(perModule ? 4 * C * C + 4 * C : blockElems, m.vocabSize * C);
+    const persistent = perModule ? (4 * C + (2 * C < persist ? 4 * C : 0)) * m.nLayer : 0;
+    const reuse = x.maxReuseDistance ?? 1e9;
+    gathered = e * (reuse >= P ? P : Math.min(P, largest + Math.min(prefetch, P) + persistent + m.vocabSize * C));
+  }
+  // op workspaces with the activations: replayed op by op (src/nn/activation-bytes.ts)
+  const workspace = act.peakWithWorkspace - act.peak;
+  const step = half && !offOpt ? 4 * (x.stage >= 1 ? P / N : P) : 0;
+  const backward = act.peakWithWorkspace + gathered + buckets;
+  const stepTransient = step + (x.stage === 3 ? gathered : 0);
+  const total = param + grad + optimizer + fixed + Math.max(backward, stepTransient);
+  const host = (offOpt ? (16 * P) / N : 0) + (offPar ? (b.param * P) / N : 0) + act.host + (offOpt && half ? 0 : 0);
+  return {
+    modelStates: { param, grad, optimizer },
+    activations: act.peak,
+    gathered,
+    buckets,
+    workspace,
+    step,
+    fixed,
+    backwardTransient: backward,
+    stepTransient,
+    total,
+    host,
+  };
+}
+
+/**
+ * [Note: fragmentation allowance] the peak above counts requested bytes, which is what the allocator accounts; its
+ * first-fit free list also leaves holes between tensors of different lifetimes (activations, gradients, workspaces
+ * freed in another order than allocated), so a device runs out before requested bytes reach its capacity. The holes
+ * come from backward's transient part (activations, gradients and workspaces interleaved), not from the model
+ * states allocated once at start-up, nor from the step's workspace (one block allocated after backward freed the
+ * activations): measured with `zerots bench memory` (GPT 4 x 128, context 64, bf16, 40 MiB per rank, every stage,
+ * offload and checkpointing), the largest micro-batch that trains needs 7-22% more room for its transient bytes
+ * (about 10% without checkpointing, 12-22% with it). A micro-batch is predicted to fit when
+ * resident + max((1 + FRAGMENTATION) x backward transient, step transient) <= capacity; the bench checks it on that
+ * shape and on a second one.
+ */
+export const FRAGMENTATION = 0.16;
+
+/** Whether the predicted peak, with the fragmentation allowance on its transient part, fits `capacityBytes`. */
+export function fitsCapacity(p: PeakBreakdown, capacityBytes: number, fragmentation = FRAGMENTATION): boolean {
+  const resident = p.modelStates.param + p.modelStates.grad + p.modelStates.optimizer + p.fixed;
+  // the step's workspace comes when backward has freed the activations: one block in an emptied memory
+  return resident + Math.max(p.backwardTransient * (1 + fragmentation), p.stepTransient) <= capacityBytes;
+}
+
+export function largestMicroBatch(
+  x: Omit<PeakInput, 'micro'>,
+  capacityBytes: number,
+  limit = 4096,
+  fragmentation = FRAGMENTATION,
+): number {
+  const fits = (micro: number) => fitsCapacity(predictPeak({ ...x, micro }), capacityBytes, fragmentation);
+  let lo = 0;
+  let hi = 1;
+  while (hi <= limit && fits(hi)) {
+    lo = hi;
+    hi *= 2;
+  }
+  hi = Math.min(hi, limit + 1);
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >> 1;
+    if (fits(mid)) lo = mid;
+    else hi = mid;
+  }
+  return lo;
+}
