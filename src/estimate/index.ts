@@ -2,3 +2,4 @@
 export * from './memory.js';
 export * from './comm.js';
 export * from './deepspeed.js';
+export * from './step-time.js';
