@@ -32,12 +32,7 @@ export function experimentCharts(res: ExperimentResult): NamedChart[] {
   return [
     {
       name: 'memory',
-      spec: memoryChart(
-        mem,
-        order,
-        res.base.deviceBytes / MiB,
-        'Peak device memory per rank at the largest micro-batch, by category',
-      ),
+      spec: memoryChart(mem, order, res.base.deviceBytes / MiB, 'Peak memory per rank at the largest micro-batch'),
     },
     {
       name: 'max-micro-batch',
@@ -68,7 +63,7 @@ export function experimentCharts(res: ExperimentResult): NamedChart[] {
     {
       name: 'loss',
       // methods at the same micro-batch train the same losses, so their lines lie on top of each other
-      spec: lossChart(loss, order, "Training loss at each method's largest micro-batch", sameNote(rows)),
+      spec: lossChart(loss, order, 'Training loss at the largest micro-batch', sameNote(rows)),
     },
   ];
 }
@@ -79,5 +74,5 @@ function sameNote(rows: readonly { label: string; maxMicroBatch: number }[]): st
   for (const r of rows) groups.set(r.maxMicroBatch, [...(groups.get(r.maxMicroBatch) ?? []), r.label]);
   const same = [...groups].filter(([, ls]) => ls.length > 1);
   if (same.length === 0) return '';
-  return `${same.map(([m, ls]) => `${ls.join(', ')} coincide (all at micro-batch ${m}: the same training)`).join('; ')}`;
+  return same.map(([m, ls]) => `${ls.join(', ')}: one line (same micro-batch ${m})`).join('; ');
 }

@@ -43,7 +43,7 @@ export function memoryChart(rows: MemoryBar[], order: string[], capacityMiB: num
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title,
-    width: 440,
+    width: 380,
     height: 240,
     layer: [
       {
@@ -58,7 +58,7 @@ export function memoryChart(rows: MemoryBar[], order: string[], capacityMiB: num
             title: null,
             sort: categoryOrder,
             scale: { scheme: 'tableau10' },
-            legend: { orient: 'bottom', columns: 3, labelLimit: 200 },
+            legend: { orient: 'right', labelLimit: 170 },
           },
           order: { field: 'rank' },
           tooltip: [{ field: 'method' }, { field: 'category' }, { field: 'mib', format: '.1f' }],
@@ -91,7 +91,7 @@ export function barChart(
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: o.title,
-    width: 440,
+    width: 380,
     height: 240,
     data: { values: rows },
     layer: [
@@ -114,7 +114,7 @@ export function lossChart(
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: { text: title, subtitle, subtitleFontSize: 11, subtitleColor: '#555' },
-    width: 440,
+    width: 380,
     height: 240,
     data: { values: rows },
     mark: { type: 'line', strokeWidth: 1.8 },
@@ -127,7 +127,7 @@ export function lossChart(
         sort: order,
         title: null,
         scale: { scheme: 'tableau10' },
-        legend: { orient: 'bottom', columns: 5 },
+        legend: { orient: 'right' },
       },
     },
   } as TopLevelSpec;
