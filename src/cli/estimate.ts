@@ -3,6 +3,7 @@
 import { ConfigError } from '../errors.js';
 import { commBytesPerRank, modelStatesBytes, type Stage, type StatePrecision } from '../estimate/index.js';
 import { formatDsTable, zero2Rows, zero3Rows, type DsHardware } from '../estimate/deepspeed.js';
+import { printStepEstimate, type StepEstimateOptions, stepEstimateRows } from './estimate-step.js';
 
 export interface EstimateOptions {
   /** Psi: number of parameters (e.g. 7.5e9) */
@@ -19,6 +20,8 @@ export interface EstimateOptions {
   json?: boolean;
   /** where lines go (default console.log) */
   print?: (line: string) => void;
+  /** the step-time model's inputs (estimate-step.ts); omitted: no step-time section */
+  step?: Omit<StepEstimateOptions, 'params' | 'worldSize'>;
 }
 
 export interface EstimateRow {
@@ -102,6 +105,10 @@ export function estimate(opts: EstimateOptions): EstimateRow[] {
       ),
     );
   }
+  const stepRows =
+    opts.step === undefined ? null : stepEstimateRows({ ...opts.step, params, worldSize: opts.worldSize });
+  if (opts.step !== undefined && stepRows !== null)
+    printStepEstimate({ ...opts.step, params, worldSize: opts.worldSize }, stepRows, print);
   if (opts.json) {
     print(
       JSON.stringify({
@@ -114,6 +121,7 @@ export function estimate(opts: EstimateOptions): EstimateRow[] {
           fp32_bytes: r.fp32Bytes,
           comm16_bytes: r.comm16Bytes,
         })),
+        ...(stepRows === null ? {} : { step_time: stepRows }),
       }),
     );
   }

@@ -186,8 +186,12 @@ addLaunchCommand(program);
 
 program
   .command('estimate')
-  .description('model-state memory per rank and communication per step for every ZeRO stage (closed form)')
-  .requiredOption('--params <n>', 'number of parameters (e.g. 7.5e9)', positive('--params'))
+  .description(
+    'model-state memory per rank, communication per step and (with --model or --flops) a step-time model, every ZeRO stage',
+  )
+  .option('--params <n>', 'number of parameters (e.g. 7.5e9)', positive('--params'))
+  .option('--model <name>', 'gpt2 | gpt2-medium | gpt2-large | gpt2-xl (instead of --params)')
+  .option('--layers <n>', 'transformer layers (with --params; stage-3 gathers per layer)', int('--layers', 1, 1 << 20))
   .option('--world-size <n>', 'data-parallel ranks', int('--world-size', 1, 1 << 20), 1)
   .option(
     '--largest-layer <n>',
@@ -196,27 +200,54 @@ program
   )
   .option('--nodes <n>', 'nodes the ranks are spread over', int('--nodes', 1, 1 << 20))
   .option('--buffer-factor <x>', "DeepSpeed's buffer factor (default 1.5)", positive('--buffer-factor'))
+  .option('--flops <x>', 'accelerator peak FLOP/s (default 989e12, an H100 bf16)', positive('--flops'))
+  .option('--utilization <x>', 'achieved share of peak FLOP/s (default 0.4)', positive('--utilization'))
+  .option('--bandwidth <x>', 'per-rank link bytes/s (default 50e9)', positive('--bandwidth'))
+  .option('--latency <x>', 'per-hop collective latency, seconds (default 5e-6)', positive('--latency'))
+  .option(
+    '--tokens-per-rank <n>',
+    'tokens per rank per step (default 8 x the context, or 8192)',
+    positive('--tokens-per-rank'),
+  )
+  .option(
+    '--device-gb <x>',
+    'device memory per rank in GB (says which stage fits; default 80)',
+    positive('--device-gb'),
+  )
   .option('--json', 'print the rows as JSON')
-  .action(
-    async (o: {
-      params: number;
-      worldSize: number;
-      largestLayer?: number;
-      nodes?: number;
-      bufferFactor?: number;
-      json?: boolean;
-    }) => {
-      const m = await load<{ estimate(o: unknown): unknown }>('./estimate.js');
-      m.estimate({
-        params: o.params,
-        worldSize: o.worldSize,
-        largestLayerParams: o.largestLayer,
-        nodes: o.nodes,
-        bufferFactor: o.bufferFactor,
-        json: o.json,
-      });
-    },
-  );
+  .action(async (o: Record<string, number | string | boolean | undefined>) => {
+    const step = await load<typeof import('./estimate-step.js')>('./estimate-step.js');
+    const m = await load<{ estimate(o: unknown): unknown }>('./estimate.js');
+    const model = typeof o.model === 'string' ? step.modelByName(o.model) : null;
+    const params = model === null ? (o.params as number | undefined) : step.gptParamCount(model);
+    if (params === undefined) throw new InvalidArgumentError('estimate: give --params or --model');
+    const timed =
+      model !== null ||
+      ['flops', 'bandwidth', 'latency', 'layers', 'tokensPerRank', 'deviceGb'].some((k) => o[k] !== undefined);
+    m.estimate({
+      params,
+      worldSize: o.worldSize,
+      largestLayerParams: o.largestLayer ?? (model === null ? undefined : 4 * model.nEmbd * model.nEmbd),
+      nodes: o.nodes,
+      bufferFactor: o.bufferFactor,
+      json: o.json,
+      ...(timed
+        ? {
+            step: {
+              layers: (o.layers as number | undefined) ?? model?.nLayer ?? 1,
+              tokensPerRank: (o.tokensPerRank as number | undefined) ?? (model === null ? 8192 : 8 * model.blockSize),
+              deviceBytes: ((o.deviceGb as number | undefined) ?? 80) * 1e9,
+              hw: {
+                flops: (o.flops as number | undefined) ?? 989e12,
+                utilization: (o.utilization as number | undefined) ?? 0.4,
+                linkBytesPerSecond: (o.bandwidth as number | undefined) ?? 50e9,
+                latencySeconds: (o.latency as number | undefined) ?? 5e-6,
+              },
+            },
+          }
+        : {}),
+    });
+  });
 
 program
   .command('consolidate')
@@ -277,6 +308,19 @@ program
     },
   );
 
+program
+  .command('experiments')
+  .description(
+    'the classic experiment: DDP vs ZeRO-1/2/3 vs ZeRO-3 + offload, largest micro-batch, speed, memory; writes experiments/report.*',
+  )
+  .option('--quick', 'fewer tokens per method (about a minute)')
+  .option('--json', 'print only the final JSON line')
+  .option('--out <dir>', 'folder for report.md, report.html and the charts', 'experiments')
+  .option('--from <result.json>', 're-render the report from the result.json of an earlier run (no training)')
+  .action(async (o: { quick?: boolean; json?: boolean; out: string; from?: string }) => {
+    const m = await load<{ experiments(o: unknown): Promise<unknown> }>('./experiments.js');
+    await m.experiments(o);
+  });
 program
   .command('demo', { isDefault: false })
   .description('a short demonstration: every ZeRO stage trains GPT on the shipped corpus with 2 thread ranks')

@@ -3,3 +3,4 @@ export * from './memory.js';
 export * from './comm.js';
 export * from './deepspeed.js';
 export * from './peak.js';
+export * from './step-time.js';

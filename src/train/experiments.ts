@@ -1,0 +1,185 @@
+// `zerots experiments` as configurations of the one training program (rank.ts through trainWorld):
+//   Part 1: one GPT and one per-rank capacity; for each method (methods.ts) the largest micro-batch that trains
+//           (found with real out-of-memory errors, max-batch.ts), then a run at that micro-batch for a fixed number of
+//           tokens (speed, memory by category, traffic, held-out loss) and, at one micro-batch every method fits,
+//           all methods in one world for a few steps (equal global batch: the losses agree).
+//   Part 2: a larger GPT at the same capacity: DDP at micro-batch 1 (out of memory) and ZeRO-3 + offload's largest.
+import { DeviceOutOfMemoryError } from '../errors.js';
+import type { GPTConfig } from '../nn/gpt.js';
+import {
+  type ExperimentBase,
+  methodSpec,
+  searchMaxMicroBatch,
+  type SearchResult,
+  type Trial,
+  tryMicroBatch,
+} from './max-batch.js';
+import { METHODS, type Method, type MethodKey, methodConfig } from './methods.js';
+import type { RunReport } from './report.js';
+import type { RunSpec } from './spec.js';
+import { trainWorld } from './world.js';
+
+export interface ExperimentOptions {
+  base: ExperimentBase;
+  /** Part 2's GPT (same capacity, seed and settings as Part 1). */
+  part2Model: Omit<GPTConfig, 'seed'>;
+  /** Tokens each method trains at its largest micro-batch (the fixed amount of work). */
+  tokens: number;
+  /** Sequences per rank of the held-out evaluation (the same for every method: batches of its micro-batch). */
+  evalSequences: number;
+  /** Steps of the equal-batch run (all methods in one world at a micro-batch all fit); 0: skipped. */
+  equalSteps: number;
+  /** The estimator's largest micro-batch for a method and model (null: no estimator); also the search's first guess. */
+  predict?: (m: Method, model: Omit<GPTConfig, 'seed'>) => number | null;
+  /**
+   * Where each search starts when there is no prediction (method key, or 'part2' for Part 2's offload run): the last
+   * measured values, so that a search takes two trials (the guess trains, the guess + 1 runs out of memory) when
+   * nothing changed, and more, never a different answer, when something did.
+   */
+  guesses?: Partial<Record<MethodKey | 'part2', number>>;
+  onEvent?: (e: ExperimentEvent) => void;
+}
+
+export type ExperimentEvent =
+  | { kind: 'trial'; part: 1 | 2; method: Method; trial: Trial }
+  | { kind: 'phase'; what: string };
+
+export interface MethodResult {
+  method: Method;
+  maxMicroBatch: number;
+  predicted: number | null;
+  search: SearchResult;
+  /** The run at maxMicroBatch for ExperimentOptions.tokens tokens. */
+  run: RunReport;
+  tokens: number;
+}
+
+export interface Part2Result {
+  model: Omit<GPTConfig, 'seed'>;
+  params: number;
+  /** DDP at micro-batch 1: the out-of-memory error's message (null: it trained, which the capacity should prevent). */
+  ddpOom: string | null;
+  ddpPredicted: number | null;
+  offload: SearchResult;
+  offloadPredicted: number | null;
+  /** ZeRO-3 + offload at its largest micro-batch (null when not even 1 fits). */
+  run: RunReport | null;
+}
+
+export interface ExperimentResult {
+  base: ExperimentBase;
+  methods: MethodResult[];
+  /** All methods at one micro-batch (the smallest maximum), in one world, interleaved. */
+  equal: { micro: number; runs: RunReport[] } | null;
+  part2: Part2Result;
+}
+
+function tokensPerStep(b: ExperimentBase, micro: number): number {
+  return micro * b.worldSize * b.model.blockSize;
+}
+
+/** A run of `tokens` tokens (rounded up to whole steps) at the method's micro-batch. */
+async function measure(b: ExperimentBase, m: Method, micro: number, o: ExperimentOptions): Promise<RunReport> {
+  const steps = Math.max(3, Math.ceil(o.tokens / tokensPerStep(b, micro)));
+  const evalBatches = Math.max(1, Math.ceil(o.evalSequences / micro));
+  const [r] = await trainWorld(methodSpec(b, m, { micro, steps, untimedSteps: 2, evalBatches }), b.worldSize);
+  return r!;
+}
+
+export async function runExperiments(o: ExperimentOptions): Promise<ExperimentResult> {
+  const b = o.base;
+  const emit = o.onEvent ?? (() => {});
+  const methods: MethodResult[] = [];
+  let guess = 1;
+  for (const m of METHODS) {
+    emit({ kind: 'phase', what: `${m.label}: largest micro-batch` });
+    const predicted = o.predict?.(m, b.model) ?? null;
+    const search = await searchMaxMicroBatch(b, m, {
+      start: predicted ?? o.guesses?.[m.key] ?? guess,
+      onTrial: (trial) => emit({ kind: 'trial', part: 1, method: m, trial }),
+    });
+    if (search.max === 0)
+      throw new DeviceOutOfMemoryError(
+        `experiments: ${m.label} does not train even at micro-batch 1 within ${b.deviceBytes} bytes per rank: ` +
+          `${search.firstOom?.oom}; raise the capacity or shrink the model`,
+        0,
+        b.deviceBytes,
+        {},
+      );
+    emit({ kind: 'phase', what: `${m.label}: ${o.tokens} tokens at micro-batch ${search.max}` });
+    const run = await measure(b, m, search.max, o);
+    methods.push({
+      method: m,
+      maxMicroBatch: search.max,
+      predicted,
+      search,
+      run,
+      tokens: run.steps * run.tokensPerStep,
+    });
+    guess = search.max;
+  }
+  let equal: ExperimentResult['equal'] = null;
+  if (o.equalSteps > 0) {
+    const micro = Math.min(...methods.map((x) => x.maxMicroBatch));
+    emit({ kind: 'phase', what: `every method at micro-batch ${micro}, ${o.equalSteps} steps` });
+    equal = { micro, runs: await trainWorld(equalSpec(b, micro, o.equalSteps), b.worldSize) };
+  }
+  const part2 = await runPart2(o, emit);
+  return { base: b, methods, equal, part2 };
+}
+
+/**
+ * Every method at one micro-batch in one world (the runs interleave step by step): equal global batch, so the
+ * losses must agree.
+ */
+function equalSpec(b: ExperimentBase, micro: number, steps: number): RunSpec {
+  const one = methodSpec(b, METHODS[0]!, { micro, steps, untimedSteps: 1, evalBatches: 1 });
+  return {
+    ...one,
+    // every run's engine lives on the device at once (rank.ts builds them all first): room for all of them; this run
+    // compares losses, not memory
+    deviceBytes: Math.min(4 * 2 ** 30 - 2 ** 16, b.deviceBytes * (METHODS.length + 1)),
+    runs: METHODS.map((m) => ({
+      label: m.label,
+      config: methodConfig(m, {
+        steps,
+        microBatch: micro,
+        lr: b.lr,
+        clip: b.clip,
+        precision: b.precision,
+        bucketElements: b.bucketElements,
+        stage3Prefetch: b.stage3Prefetch,
+        stage3Persistence: b.stage3Persistence,
+      }),
+    })),
+  };
+}
+
+async function runPart2(o: ExperimentOptions, emit: (e: ExperimentEvent) => void): Promise<Part2Result> {
+  const b: ExperimentBase = { ...o.base, model: o.part2Model };
+  const ddp = METHODS.find((m) => m.key === 'ddp')!;
+  const off = METHODS.find((m) => m.key === 'zero3_offload')!;
+  emit({ kind: 'phase', what: 'Part 2: DDP at micro-batch 1' });
+  const t = await tryMicroBatch(b, ddp, 1);
+  emit({ kind: 'trial', part: 2, method: ddp, trial: t });
+  const offloadPredicted = o.predict?.(off, b.model) ?? null;
+  emit({ kind: 'phase', what: 'Part 2: ZeRO-3 + offload, largest micro-batch' });
+  const offload = await searchMaxMicroBatch(b, off, {
+    start: offloadPredicted ?? o.guesses?.part2 ?? 4,
+    onTrial: (trial) => emit({ kind: 'trial', part: 2, method: off, trial }),
+  });
+  let run: RunReport | null = null;
+  if (offload.max > 0) {
+    emit({ kind: 'phase', what: `Part 2: ZeRO-3 + offload at micro-batch ${offload.max}` });
+    run = await measure(b, off, offload.max, { ...o, tokens: Math.round(o.tokens / 2) });
+  }
+  return {
+    model: b.model,
+    params: run?.params ?? offload.best?.report?.params ?? NaN,
+    ddpOom: t.ok ? null : t.oom,
+    ddpPredicted: o.predict?.(ddp, b.model) ?? null,
+    offload,
+    offloadPredicted,
+    run,
+  };
+}
