@@ -36,6 +36,12 @@ export interface PeakInput {
   cpuCheckpointing?: boolean;
   offloadOptimizer?: boolean;
   offloadParam?: boolean;
+  /**
+   * Offloaded step: host threads (the engine's default is every core) and sub-groups (one per parameter group,
+   * GPT's decay and no-decay, unless sub_group_size cuts them); each sub-group holds a 32 KiB workspace per thread.
+   */
+  offloadThreads?: number;
+  offloadSubGroups?: number;
   /** elements; DeepSpeed's defaults when unset */
   reduceBucketSize?: number;
   prefetchBucketSize?: number;
@@ -118,7 +124,10 @@ export function predictPeak(x: PeakInput): PeakBreakdown {
   const offOpt = (x.offloadOptimizer ?? false) && x.stage >= 1;
   const offPar = (x.offloadParam ?? false) && x.stage === 3;
   const param = offPar ? 0 : x.stage >= 3 ? (b.param * P) / N : b.param * P;
-  const grad = x.stage >= 2 ? (b.grad * P) / N : b.grad * P;
+  // stages 2-3 under optimizer offload: each reduced bucket's shard moves to the host at once (only the staging
+  // buckets stay on the device, counted below)
+  const gradToHost = offOpt && x.stage >= 2;
+  const grad = gradToHost ? 0 : x.stage >= 2 ? (b.grad * P) / N : b.grad * P;
   const optimizer = offOpt ? 0 : (b.optimizer * P) / (x.stage >= 1 ? N : 1);
   const fixed = (x.commScratchBytes ?? 1 << 20) + (x.kernelScratchBytes ?? kernelScratchBytes());
   const ckpt =
@@ -166,7 +175,14 @@ export function predictPeak(x: PeakInput): PeakBreakdown {
   const backward = act.peakWithWorkspace + gathered + buckets;
   const stepTransient = step + (x.stage === 3 ? gathered : 0);
   const total = param + grad + optimizer + fixed + Math.max(backward, stepTransient);
-  const host = (offOpt ? (16 * P) / N : 0) + (offPar ? (b.param * P) / N : 0) + act.host + (offOpt && half ? 0 : 0);
+  // the offloaded step's workspace: per sub-group, 32 KiB per host thread (src/zero/offload/adam-job.ts TMP_BYTES)
+  const hostWorkspace = offOpt ? (x.offloadSubGroups ?? 2) * (x.offloadThreads ?? 1) * 32768 : 0;
+  // fp32 master, m, v (12 bytes) and the gradient shard: in the gradients' dtype when it moves as reduced, else fp32
+  const host =
+    (offOpt ? ((12 + (gradToHost ? b.grad : 4)) * P) / N : 0) +
+    (offPar ? (b.param * P) / N : 0) +
+    act.host +
+    hostWorkspace;
   return {
     modelStates: { param, grad, optimizer },
     activations: act.peak,
