@@ -79,10 +79,12 @@ function isOom(e: unknown): e is Error {
 }
 
 /** Trains `m` at micro-batch `micro` for `steps` steps; an out-of-memory error is a result, any other a failure. */
-export async function tryMicroBatch(b: ExperimentBase, m: Method, micro: number, steps = 2): Promise<Trial> {
+export async function tryMicroBatch(b: ExperimentBase, m: Method, micro: number, steps = 3): Promise<Trial> {
   try {
+    // what the measured run does at that size must fit too: the held-out evaluation's forward, and steps after the
+    // first two (the allocator's free list settles by the third)
     const [report] = await trainWorld(
-      methodSpec(b, m, { micro, steps, untimedSteps: steps, evalBatches: 0 }),
+      methodSpec(b, m, { micro, steps, untimedSteps: steps, evalBatches: 1 }),
       b.worldSize,
     );
     return { micro, ok: true, oom: null, report: report! };
