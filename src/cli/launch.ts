@@ -8,6 +8,9 @@
 // rest and exits non-zero. Ctrl-C / SIGTERM stops every rank; a launcher killed outright (SIGKILL) is noticed by
 // the ranks themselves ([Note: ranks watch the launcher], src/launch/watch-launcher.ts). Every line a rank prints
 // reaches the launcher's stdout/stderr, whole and in order per rank (src/launch/rank-output.ts).
+// --max-restarts N (tcp, one node) runs the job again after a failure, with ZEROTS_RESTART_COUNT set and, with
+// --min-nproc M (or --nnodes 1:MAX), fewer ranks: the ones that died do not come back (src/launch/elastic.ts,
+// [Note: elastic restart]).
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -385,7 +388,12 @@ Examples:
   node A: zerots launch --nnodes 2 --node-rank 0 --nproc-per-node 8 --master-addr 10.0.0.1 train.js
   node B: zerots launch --nnodes 2 --node-rank 1 --nproc-per-node 8 --master-addr 10.0.0.1 train.js
 
-torchrun's spellings work too (--nproc_per_node, --node_rank, --master_addr, --master_port, --rdzv_timeout).
+  elastic (a dead rank restarts the job at fewer ranks; \`zerots train\` resumes from its latest checkpoint):
+  zerots launch --standalone --nproc-per-node 3 --max-restarts 3 --min-nproc 2 \\
+    node_modules/zerots/dist/src/cli/main.js train --config ds.json --save-dir ck --save-every 50
+
+torchrun's spellings work too (--nproc_per_node, --node_rank, --master_addr, --master_port, --rdzv_timeout,
+--max_restarts).
 Environment for the ranks: ZEROTS_BIND_ADDR (listen on / connect from this address), ZEROTS_NODE_ID (this node's
 identity), ZEROTS_COMM_TIMEOUT_MS (collective timeout).`;
 

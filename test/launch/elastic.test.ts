@@ -18,7 +18,11 @@ const T = { timeout: 120_000 };
 /** Scripted attempts: each call takes the next outcome and records (nproc, restartCount). */
 function scripted(outs: AttemptOutcome[]) {
   const calls: [number, number][] = [];
-  return { calls, attempt: async (n: number, k: number) => (calls.push([n, k]), outs[calls.length - 1]!) };
+  const attempt = async (n: number, k: number) => {
+    calls.push([n, k]);
+    return outs[calls.length - 1]!;
+  };
+  return { calls, attempt };
 }
 const fail = (died: number[]): AttemptOutcome => ({ code: 137, stopped: false, died });
 const ok: AttemptOutcome = { code: 0, stopped: false, died: [] };
