@@ -8,6 +8,9 @@
 // rest and exits non-zero. Ctrl-C / SIGTERM stops every rank; a launcher killed outright (SIGKILL) is noticed by
 // the ranks themselves ([Note: ranks watch the launcher], src/launch/watch-launcher.ts). Every line a rank prints
 // reaches the launcher's stdout/stderr, whole and in order per rank (src/launch/rank-output.ts).
+// --max-restarts N (tcp, one node) runs the job again after a failure, with ZEROTS_RESTART_COUNT set and, with
+// --min-nproc M (or --nnodes 1:MAX), fewer ranks: the ones that died do not come back (src/launch/elastic.ts,
+// [Note: elastic restart]).
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -21,6 +24,7 @@ import { ConfigError } from '../errors.js';
 import { LAUNCH_PROTOCOL, inheritedEnv } from '../launch/env.js';
 import { RankOutput } from '../launch/rank-output.js';
 import { startThreads } from '../launch/threads.js';
+import { type AttemptOutcome, runElastic } from '../launch/elastic.js';
 
 export interface LaunchOptions {
   nprocPerNode: number;
@@ -45,6 +49,10 @@ export interface LaunchOptions {
   rdzvTimeoutMs?: number;
   /** where the ranks' lines go (tcp; default this process's stdout and stderr). */
   output?: { stdout: Writable; stderr: Writable };
+  /** restarts of the whole job after a rank dies (tcp, one node; default 0: a failure ends the job). */
+  maxRestarts?: number;
+  /** the fewest ranks a restart may continue with (default nprocPerNode: restarts keep the size). */
+  minNproc?: number;
 }
 
 function check(o: LaunchOptions): void {
@@ -72,13 +80,24 @@ function check(o: LaunchOptions): void {
     );
   if (o.rdzvTimeoutMs !== undefined && !(Number.isInteger(o.rdzvTimeoutMs) && o.rdzvTimeoutMs > 0))
     throw new ConfigError(`launch: rdzvTimeoutMs must be a positive integer, got ${o.rdzvTimeoutMs}`, 'rdzvTimeoutMs');
+  if ((o.maxRestarts ?? 0) > 0 && (o.transport === 'threads' || (o.nnodes ?? 1) > 1))
+    throw new ConfigError(
+      '--max-restarts restarts the processes of a one-node job: use --transport tcp and one node ' +
+        '(the launchers of several nodes do not agree on restarts yet)',
+      'maxRestarts',
+    );
   if (!existsSync(o.script)) throw new ConfigError(`launch: script ${o.script} does not exist`, 'script');
 }
 
 /** Runs the job's ranks on this node; resolves to the exit code (0 when every rank exited 0). */
 export async function launch(o: LaunchOptions): Promise<number> {
   check(o);
-  const code = o.transport === 'threads' ? await launchThreads(o) : await launchProcesses(o);
+  const log = o.log ?? ((l: string) => console.error(l));
+  const policy = { maxRestarts: o.maxRestarts ?? 0, minNproc: o.minNproc ?? o.nprocPerNode };
+  const code =
+    o.transport === 'threads'
+      ? await launchThreads(o)
+      : await runElastic(o.nprocPerNode, policy, (n, k) => launchProcesses(o, n, k), log);
   if (o.setExitCode ?? true) process.exitCode = code;
   return code;
 }
@@ -129,10 +148,10 @@ async function launchThreads(o: LaunchOptions): Promise<number> {
 
 const REPORT_MS = 300;
 
-async function launchProcesses(o: LaunchOptions): Promise<number> {
+/** One attempt of the job with N ranks on this node (restartCount: the attempts before it, [Note: elastic restart]). */
+async function launchProcesses(o: LaunchOptions, N: number, restartCount: number): Promise<AttemptOutcome> {
   const log = o.log ?? ((l: string) => console.error(l));
   const nnodes = o.nnodes ?? 1;
-  const N = o.nprocPerNode;
   const worldSize = nnodes * N;
   const base = inheritedEnv();
   let token = base.ZEROTS_JOB_TOKEN;
@@ -149,19 +168,22 @@ async function launchProcesses(o: LaunchOptions): Promise<number> {
   let live = N;
   // Failures seen within REPORT_MS of the first are reported together: when a rank dies its peers fail too (with
   // PeerLostError, exit code 1) within milliseconds, and the order of their exit events is not the order of death.
-  const failures: { rank: number; pid: number; code: number; how: string; signal: boolean; out: RankOutput }[] = [];
+  type Failure = { rank: number; pid: number; code: number; how: string; signal: boolean; out: RankOutput };
+  const failures: (Failure & { byLauncher: boolean })[] = [];
+  let terminating = false;
   const outputs: RankOutput[] = [];
   let firstFailure: { code: number } | null = null;
   let reportTimer: NodeJS.Timeout | undefined;
   let stopping: { code: number } | null = null;
   let graceTimer: NodeJS.Timeout | undefined;
   let killTimer: NodeJS.Timeout | undefined;
-  let done!: (code: number) => void;
-  const finished = new Promise<number>((r) => {
+  let done!: (code: AttemptOutcome) => void;
+  const finished = new Promise<AttemptOutcome>((r) => {
     done = r;
   });
 
   const terminateAll = () => {
+    terminating = true;
     for (const c of children)
       if (c.exitCode === null && c.signalCode === null) {
         c.kill('SIGTERM');
@@ -206,7 +228,12 @@ async function launchProcesses(o: LaunchOptions): Promise<number> {
     void Promise.race([Promise.all(outputs.map((x) => x.closed)), drained]).then(() => {
       clearTimeout(t);
       if (failures.length && !firstFailure) report();
-      done(stopping ? stopping.code : firstFailure ? firstFailure.code : 0);
+      // a rank died of its own: killed by a signal not ours, or failed with its own error (not only a lost peer)
+      const died = failures
+        .filter((f) => !f.byLauncher && (f.signal || !f.out.error?.startsWith('PeerLostError')))
+        .map((f) => f.rank);
+      const code = stopping ? stopping.code : firstFailure ? firstFailure.code : 0;
+      done({ code, stopped: stopping !== null, died });
     });
   };
   const to = o.output ?? { stdout: process.stdout, stderr: process.stderr };
@@ -227,6 +254,7 @@ async function launchProcesses(o: LaunchOptions): Promise<number> {
       ZEROTS_TRANSPORT: 'tcp',
       ZEROTS_LAUNCHER_PID: String(process.pid),
       ZEROTS_LAUNCH_PROTOCOL: LAUNCH_PROTOCOL,
+      ZEROTS_RESTART_COUNT: String(restartCount),
       ...(o.rdzvTimeoutMs !== undefined ? { ZEROTS_RENDEZVOUS_TIMEOUT_MS: String(o.rdzvTimeoutMs) } : {}),
     };
     const c = spawn(process.execPath, [...process.execArgv, '--import', preload, o.script, ...o.args], {
@@ -249,6 +277,7 @@ async function launchProcesses(o: LaunchOptions): Promise<number> {
           signal: signal !== null,
           how: signal ? `was killed by ${signal}` : `exited with code ${code}`,
           out,
+          byLauncher: terminating,
         });
         reportTimer ??= setTimeout(report, REPORT_MS);
       }
@@ -280,6 +309,9 @@ interface LaunchFlags {
   standalone?: boolean;
   rdzvTimeout?: string;
   rdzv_timeout?: string;
+  maxRestarts?: string;
+  max_restarts?: string;
+  minNproc?: string;
 }
 
 function flagInt(flag: string, raw: string | undefined, min: number, max: number): number | undefined {
@@ -296,11 +328,25 @@ export async function optionsFromFlags(f: LaunchFlags, script: string, args: str
   if (nproc === undefined)
     throw new ConfigError('launch: --nproc-per-node <n|auto> is required (ranks on this node)', '--nproc-per-node');
   const nprocPerNode = nproc === 'auto' ? availableParallelism() : flagInt('--nproc-per-node', nproc, 1, 256)!;
-  const nnodesRaw = f.nnodes;
-  if (nnodesRaw?.includes(':'))
+  let nnodesRaw = f.nnodes;
+  let minNproc = flagInt('--min-nproc', f.minNproc, 1, nprocPerNode);
+  if (nnodesRaw?.includes(':')) {
+    // [Note: elastic restart]: on one node, MIN:MAX lets the job shrink to any size down to one rank
+    const [lo, hi] = nnodesRaw.split(':').map((x) => flagInt('--nnodes MIN:MAX', x, 1, 4096)!) as [number, number];
+    if (!(lo <= 1 && hi >= 1 && nnodesRaw.split(':').length === 2))
+      throw new ConfigError(
+        `launch: --nnodes ${nnodesRaw}: an elastic range runs on this one node for now; give MIN:MAX with MIN = 1 ` +
+          '(e.g. 1:2), or one node count',
+        '--nnodes',
+      );
+    nnodesRaw = '1';
+    minNproc ??= 1;
+  }
+  const maxRestarts = flagInt('--max-restarts', f.maxRestarts ?? f.max_restarts, 0, 1000) ?? 0;
+  if (minNproc !== undefined && maxRestarts === 0)
     throw new ConfigError(
-      `launch: --nnodes ${nnodesRaw}: elastic ranges (MIN:MAX) are not supported yet; give one node count`,
-      '--nnodes',
+      'launch: --min-nproc (or --nnodes MIN:MAX) sets the size a restart may shrink to; it needs --max-restarts N > 0',
+      '--min-nproc',
     );
   const rdzv = f.rdzvTimeout ?? f.rdzv_timeout;
   const rdzvSeconds = rdzv === undefined ? undefined : Number(rdzv);
@@ -317,6 +363,8 @@ export async function optionsFromFlags(f: LaunchFlags, script: string, args: str
     masterAddr: f.masterAddr ?? f.master_addr ?? '127.0.0.1',
     masterPort: flagInt('--master-port', f.masterPort ?? f.master_port, 1, 65535) ?? 29500,
     rdzvTimeoutMs: rdzvSeconds === undefined ? undefined : Math.ceil(rdzvSeconds * 1000),
+    maxRestarts,
+    minNproc,
     script,
     args,
   };
@@ -340,7 +388,12 @@ Examples:
   node A: zerots launch --nnodes 2 --node-rank 0 --nproc-per-node 8 --master-addr 10.0.0.1 train.js
   node B: zerots launch --nnodes 2 --node-rank 1 --nproc-per-node 8 --master-addr 10.0.0.1 train.js
 
-torchrun's spellings work too (--nproc_per_node, --node_rank, --master_addr, --master_port, --rdzv_timeout).
+  elastic (a dead rank restarts the job at fewer ranks; \`zerots train\` resumes from its latest checkpoint):
+  zerots launch --standalone --nproc-per-node 3 --max-restarts 3 --min-nproc 2 \\
+    node_modules/zerots/dist/src/cli/main.js train --config ds.json --save-dir ck --save-every 50
+
+torchrun's spellings work too (--nproc_per_node, --node_rank, --master_addr, --master_port, --rdzv_timeout,
+--max_restarts).
 Environment for the ranks: ZEROTS_BIND_ADDR (listen on / connect from this address), ZEROTS_NODE_ID (this node's
 identity), ZEROTS_COMM_TIMEOUT_MS (collective timeout).`;
 
@@ -365,13 +418,16 @@ export function addLaunchCommand(program: Command): void {
     .option('--master-addr <addr>', 'rendezvous host (default 127.0.0.1)')
     .option('--master-port <port>', 'rendezvous port (default 29500)')
     .option('--standalone', 'one node, rendezvous on a free local port')
-    .option('--rdzv-timeout <seconds>', 'how long ranks wait for the rendezvous (default 60)');
+    .option('--rdzv-timeout <seconds>', 'how long ranks wait for the rendezvous (default 60)')
+    .option('--max-restarts <n>', 'restart the job (from its latest checkpoint) up to n times when a rank dies')
+    .option('--min-nproc <m>', 'with --max-restarts: restart with fewer ranks (the ones that died), down to m');
   for (const [flag, arg] of [
     ['nproc_per_node', '<n>'],
     ['node_rank', '<k>'],
     ['master_addr', '<addr>'],
     ['master_port', '<port>'],
     ['rdzv_timeout', '<seconds>'],
+    ['max_restarts', '<n>'],
   ] as const)
     cmd.addOption(new Option(`--${flag} ${arg}`).hideHelp());
   cmd

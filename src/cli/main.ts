@@ -179,7 +179,10 @@ Examples:
   .option('--init-from <file>', 'initialise the weights from a safetensors file or folder (GPT-2 layout)')
   .action(async (o) => {
     const { log, verbose: _v, ...rest } = o as { log?: string; verbose?: boolean } & Record<string, unknown>;
-    await (await load<{ train(o: unknown): Promise<void> }>('./train.js')).train({ ...rest, logFile: log });
+    await (await load<{ trainCommand(o: unknown): Promise<void> }>('./train.js')).trainCommand({
+      ...rest,
+      logFile: log,
+    });
   });
 
 addLaunchCommand(program);

@@ -18,7 +18,10 @@ import type { GPTConfig } from '../nn/gpt.js';
 import { type ModelDims, modelForTokenizer, modelFromJson, modelPreset } from '../nn/presets.js';
 import { gptTrainingConfig } from '../train/configs.js';
 import type { RunReport } from '../train/report.js';
+import type { RunSpec } from '../train/spec.js';
 import { trainWorld } from '../train/world.js';
+import { type LaunchedRank, launchedRank } from '../launch/index.js';
+import { autoResume, trainAsRank } from './train-launched.js';
 
 export interface TrainCliOptions {
   config?: string;
@@ -110,8 +113,24 @@ function checkMatch(json: unknown, path: string[], flag: string, value: number |
     );
 }
 
+/** Trains in this process (its own ranks: threads, or processes with transport 'tcp'). */
 export async function train(opts: TrainCliOptions = {}): Promise<RunReport> {
-  const N = opts.worldSize ?? 1;
+  return (await trainJob(opts, null))!;
+}
+
+/** The `zerots train` command: under `zerots launch` this process is one rank of the launcher's job. */
+export async function trainCommand(opts: TrainCliOptions): Promise<void> {
+  await trainJob(opts, launchedRank());
+}
+
+async function trainJob(opts: TrainCliOptions, launched: LaunchedRank | null): Promise<RunReport | null> {
+  if (launched !== null && opts.worldSize !== undefined && opts.worldSize !== launched.worldSize)
+    throw new ConfigError(
+      `--world-size ${opts.worldSize}, but zerots launch started a job of ${launched.worldSize} ranks: drop ` +
+        '--world-size under the launcher (a restarted job may run at another size)',
+      'worldSize',
+    );
+  const N = launched?.worldSize ?? opts.worldSize ?? 1;
   if (!(Number.isSafeInteger(N) && N >= 1))
     throw new ConfigError(`world size ${opts.worldSize}: use a whole number >= 1`, 'worldSize');
   const steps = opts.steps ?? 300;
@@ -121,7 +140,7 @@ export async function train(opts: TrainCliOptions = {}): Promise<RunReport> {
   positiveInt(micro, '--micro-batch');
   positiveInt(opts.evalEvery, '--eval-every');
   if (opts.lr !== undefined && !(opts.lr > 0)) throw new ConfigError(`--lr ${opts.lr}: use a number > 0`, 'lr');
-  const log = opts.log ?? ((l: string) => console.log(l));
+  const log = launched !== null && launched.rank !== 0 ? () => {} : (opts.log ?? ((l: string) => console.log(l)));
   const dataset = await loadTextDataset({ data: opts.data, tokenizer: opts.tokenizer });
   const { dims: model, name: modelName } = modelDims(opts.model, dataset.tokenizer.vocabSize);
   const raw =
@@ -146,10 +165,11 @@ export async function train(opts: TrainCliOptions = {}): Promise<RunReport> {
   };
   const { config: json, filled } = fillAuto(raw, values);
   const c = resolveConfig(json, { worldSize: N });
-  const resume = opts.resume === true ? opts.saveDir : opts.resume;
   if (opts.resume === true && opts.saveDir === undefined)
     throw new ConfigError('--resume without a folder resumes from --save-dir: give one of them', 'resume');
-  if (resume !== undefined && opts.initFrom !== undefined)
+  const resume = autoResume(launched, opts.saveDir, opts.resume === true ? opts.saveDir : opts.resume, log);
+  const initFrom = resume !== undefined && launched?.restartCount ? undefined : opts.initFrom;
+  if (resume !== undefined && initFrom !== undefined)
     throw new ConfigError(
       '--resume and --init-from together: a resumed run has its weights already; pick one',
       'initFrom',
@@ -157,13 +177,13 @@ export async function train(opts: TrainCliOptions = {}): Promise<RunReport> {
   if (opts.saveEvery !== undefined && opts.saveDir === undefined)
     throw new ConfigError('--save-every needs --save-dir (where to save)', 'saveEvery');
   const checkpoint =
-    opts.saveDir === undefined && resume === undefined && opts.initFrom === undefined
+    opts.saveDir === undefined && resume === undefined && initFrom === undefined
       ? undefined
-      : { saveDir: opts.saveDir, saveEvery: opts.saveEvery, resume, initFrom: opts.initFrom };
+      : { saveDir: opts.saveDir, saveEvery: opts.saveEvery, resume, initFrom };
   for (const line of configNotices(c, filled)) log(line);
   const precision = c.bf16.enabled ? 'bf16' : c.fp16.enabled ? 'fp16' : 'fp32';
   const T = model.blockSize;
-  const transport = opts.transport ?? 'threads';
+  const transport = launched?.transport ?? opts.transport ?? 'threads';
   log(
     `training GPT ${modelName} (${model.nLayer} layers, d ${model.nEmbd}, ${model.nHead} heads, context ${T}, ` +
       `vocabulary ${model.vocabSize}) on ${dataset.source} (${dataset.tokens.length} ${dataset.tokenizer.name} ` +
@@ -174,32 +194,32 @@ export async function train(opts: TrainCliOptions = {}): Promise<RunReport> {
       `ln(${model.vocabSize}) = ${Math.log(model.vocabSize).toFixed(3)}`,
   );
   const bar = opts.bar ?? (opts.log === undefined && process.stdout.isTTY === true);
-  const [r] = await trainWorld(
-    {
-      model,
-      seed: opts.seed ?? 1337,
-      runs: [{ label: 'train', config: json }],
-      steps,
-      untimedSteps: 1,
-      evalBatches: opts.evalBatches ?? 4,
-      ...(opts.evalEvery === undefined ? {} : { evalEvery: opts.evalEvery }),
-      kernels: opts.kernels ?? 'auto',
-      deviceBytes: (opts.deviceMib ?? 512) * 2 ** 20,
-      ...(opts.hostMib === undefined ? {} : { hostBytes: opts.hostMib * 2 ** 20 }),
-      corpus: dataset.tokens,
-      checkpoint,
-      progressEvery: Math.max(1, Math.round(steps / 10)),
-      progressTo: opts.log === undefined ? 'stdout' : 'none',
-      display: {
-        bar,
-        columns: process.stdout.columns,
-        ...(opts.logFile === undefined ? {} : { logFile: opts.logFile }),
-      },
+  const spec: RunSpec = {
+    model,
+    seed: opts.seed ?? 1337,
+    runs: [{ label: 'train', config: json }],
+    steps,
+    untimedSteps: 1,
+    evalBatches: opts.evalBatches ?? 4,
+    ...(opts.evalEvery === undefined ? {} : { evalEvery: opts.evalEvery }),
+    kernels: opts.kernels ?? 'auto',
+    deviceBytes: (opts.deviceMib ?? 512) * 2 ** 20,
+    ...(opts.hostMib === undefined ? {} : { hostBytes: opts.hostMib * 2 ** 20 }),
+    corpus: dataset.tokens,
+    checkpoint,
+    progressEvery: Math.max(1, Math.round(steps / 10)),
+    progressTo: opts.log === undefined ? 'stdout' : 'none',
+    display: {
+      bar,
+      columns: process.stdout.columns,
+      ...(opts.logFile === undefined ? {} : { logFile: opts.logFile }),
     },
-    N,
-    null,
-    transport,
-  );
+  };
+  if (launched !== null) {
+    await trainAsRank(launched, spec, log);
+    return null;
+  }
+  const [r] = await trainWorld(spec, N, null, opts.transport ?? 'threads');
   const report = r!;
   if (opts.log !== undefined) for (const l of report.perRank[0]!.lines) log(l);
   const rec = trainRecord(report);

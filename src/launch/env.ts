@@ -14,7 +14,9 @@
 // (this node's identity: ranks with the same one may use Unix sockets between them; default hostname + boot id),
 // ZEROTS_RENDEZVOUS_TIMEOUT_MS (how long to wait for the store and the peers), ZEROTS_TRANSPORT ('tcp' default,
 // 'threads', or 'mpi': the default under mpirun). Set by `zerots launch` only: ZEROTS_LAUNCHER_PID (the ranks
-// watch it, watch-launcher.ts) and ZEROTS_LAUNCH_PROTOCOL (a rank of another install's launcher is refused rather than misread).
+// watch it, watch-launcher.ts), ZEROTS_LAUNCH_PROTOCOL (a rank of another install's launcher is refused rather than
+// misread) and ZEROTS_RESTART_COUNT (the job's restarts so far under --max-restarts: ctx.restartCount; [Note:
+// elastic restart]).
 import { ConfigError } from '../errors.js';
 
 export type EnvLike = Readonly<Record<string, string | undefined>>;
@@ -41,6 +43,10 @@ export interface RankEnv {
   rendezvousTimeoutMs: number | undefined;
   /** ZEROTS_NODE_ID, when set: ranks with equal ids are on one machine (Unix sockets between them). */
   nodeId: string | undefined;
+  /** ZEROTS_RESTART_COUNT: how many times `zerots launch --max-restarts` has restarted this job (0: first run). */
+  restartCount: number;
+  /** ZEROTS_LAUNCHER_PID is set: this process is a rank of `zerots launch`. */
+  launched: boolean;
   source: RankSource;
 }
 
@@ -214,6 +220,8 @@ export function discoverRank(env: EnvLike): RankEnv {
     timeoutMs: optInt(env, 'ZEROTS_COMM_TIMEOUT_MS', 1),
     rendezvousTimeoutMs: optInt(env, 'ZEROTS_RENDEZVOUS_TIMEOUT_MS', 1),
     nodeId: env.ZEROTS_NODE_ID?.trim() || undefined,
+    restartCount: optInt(env, 'ZEROTS_RESTART_COUNT', 0) ?? 0,
+    launched: launcherOf(env) !== null,
   };
 }
 

@@ -50,6 +50,13 @@ export function initFromEnv(): LaunchedRank {
   return current;
 }
 
+/** This process's context when `zerots launch` started it (ZEROTS_LAUNCHER_PID set), else null: `zerots train` runs as
+ * one rank of the launcher's job then, instead of starting ranks of its own. */
+export function launchedRank(): LaunchedRank | null {
+  if (current) return current;
+  return readProcessEnv().launched ? initFromEnv() : null;
+}
+
 export { discoverRank, readProcessEnv } from './env.js';
 export type { RankEnv } from './env.js';
 export type { RankContext } from './spawn.js';

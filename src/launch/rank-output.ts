@@ -7,6 +7,8 @@ import type { Readable, Writable } from 'node:stream';
 const PRELOAD_LINE = /^zerots rank \d+: ([A-Za-z_$][\w$]*): (.*)$/;
 /** Node's own report of an uncaught error: `Name: message` (or `Name [CODE]: message`) at the start of a line. */
 const NODE_LINE = /^((?:[A-Z][\w$]*)?(?:Error|Exception))(?: \[[\w$]+\])?: (.+)$/;
+/** The `zerots` CLI's own one-line report (src/cli/main.ts), e.g. of a `zerots train` rank: `zerots: Name: message`. */
+const CLI_LINE = /^zerots: ([A-Z][\w$]*(?:Error|Exception)): (.+)$/;
 
 export class RankOutput {
   /** The rank's error as `Name: message`, once one was printed (the preload's one-liner wins over Node's). */
@@ -67,7 +69,7 @@ export class RankOutput {
       return;
     }
     if (this.fromPreload) return;
-    const n = NODE_LINE.exec(line);
+    const n = NODE_LINE.exec(line) ?? CLI_LINE.exec(line);
     if (n) this.error = `${n[1]}: ${n[2]}`;
   }
 }

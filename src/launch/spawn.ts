@@ -15,6 +15,8 @@ export interface RankContext {
   localRank: number;
   localWorldSize: number;
   transport: 'threads' | 'tcp' | 'mpi';
+  /** How many times the launcher restarted this job before this run (`zerots launch --max-restarts`; 0 or absent: none). */
+  restartCount?: number;
   /** Joins the process group with this rank's device memory (buffers passed to collectives live in it). */
   initProcessGroup(memory: CommMemory, opts?: ThreadsGroupOptions): Promise<ProcessGroup>;
 }

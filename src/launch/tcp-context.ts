@@ -48,6 +48,7 @@ export function tcpRankContext(env: RankEnv, o: TcpContextOptions = {}): Process
     localRank: env.localRank,
     localWorldSize: env.localWorldSize,
     transport: 'tcp',
+    restartCount: env.restartCount,
     masterAddr: env.masterAddr,
     masterPort: env.masterPort,
     async initProcessGroup(memory: CommMemory, opts: ThreadsGroupOptions = {}): Promise<ProcessGroup> {

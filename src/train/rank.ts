@@ -82,6 +82,8 @@ interface World {
   reporter: ProgressReporter | null;
   /** Memory before the run being started was built. */
   base?: ReturnType<Device['memoryStats']>;
+  /** Every run's last-step loss averaged over the ranks (progress at the last step). */
+  finalMeans?: number[];
 }
 
 export async function trainRank(ctx: RankContext, spec: RunSpec): Promise<RankResult[]> {
@@ -133,6 +135,9 @@ export async function trainRank(ctx: RankContext, spec: RunSpec): Promise<RankRe
     reporter?.stop();
     out = lives.map((live) => finish(w, live, val));
     out[0]!.lines = w.lines;
+    out.forEach((r, k) => {
+      r.worldMeanLoss = w.finalMeans?.[k] ?? Number.NaN;
+    });
   } finally {
     reporter?.stop();
     for (const live of lives) live.engine.dispose();
@@ -337,13 +342,16 @@ function progress(w: World, lives: readonly Live[], s: number): void {
   const lineStep = spec.progressEvery > 0 && ((s + 1) % spec.progressEvery === 0 || s + 1 === spec.steps);
   // the bar and the step log want every step: their ranks all take part in the averaging (rank 0 alone knows)
   const everyStep = spec.display !== undefined && (spec.display.bar || spec.display.logFile !== undefined);
-  if (!lineStep && !everyStep) return;
+  // the last step is always averaged: a rank of `zerots launch` reports the job's final loss from it alone
+  const last = s + 1 === spec.steps;
+  if (!lineStep && !everyStep && !last) return;
   const v = device.f32(w.mean.ptr, 1);
   const means = lives.map((l) => {
     v[0] = l.losses[s - l.first]! / ctx.worldSize;
     group.allReduce(v, 'sum', 'f32');
     return v[0]!;
   });
+  if (last) w.finalMeans = means;
   if (ctx.rank !== 0) return;
   if (w.reporter !== null && lives.length === 1) report(w, lives[0]!, means[0]!, s);
   if (!lineStep) return;

@@ -126,4 +126,6 @@ export interface RankResult {
   layout: { padded: number; shardNumel: number; worldSize: number };
   /** Rank 0's first run: the progress lines of all runs (also written live unless progressTo is 'none'). */
   lines: string[];
+  /** The last step's training loss averaged over the ranks (the same on every rank: one all-reduce). */
+  worldMeanLoss?: number;
 }
