@@ -7,7 +7,6 @@
 // for bf16 at T = 64, 256, 1024. Ends with the JSON line
 // {"bench":"memory","cases":N,"max_rel_error":..,"max_batch_errors":..,"activation_bytes_per_token_layer":
 //  {"fp32":..,"bf16":..,"bf16_checkpointed":..},"t_scaling":{"64":..,"256":..,"1024":..}, ...}.
-import { availableParallelism } from 'node:os';
 import { spawnWorld } from '../launch/index.js';
 import { Device } from '../tensor/device.js';
 import { Tape, type ActivationDType } from '../autograd/tape.js';
@@ -53,7 +52,7 @@ export function peakInputFor(c: MemoryCase): PeakInput {
     cpuCheckpointing: c.checkpoint && c.offload,
     offloadOptimizer: c.offload,
     offloadParam: c.offload,
-    offloadThreads: availableParallelism(), // the engine's default
+    offloadThreads: 1, // the engine's default
     reduceBucketSize: C * C,
     prefetchBucketSize: Math.floor(0.9 * C * C),
     persistenceThreshold: 10 * C,

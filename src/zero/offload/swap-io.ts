@@ -3,6 +3,7 @@
 // arena memory: no staging copy), so the engine's thread keeps stepping while the disk works. The caller submits,
 // gets a ticket, and waits for it when it needs the bytes (or the buffer back). A failed read or write is an
 // OffloadError naming the file.
+import { readSync, writeSync } from 'node:fs';
 import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { OffloadError, StateError } from '../../errors.js';
 
@@ -64,6 +65,7 @@ export class SwapIO {
   /** Starts reading (or writing) `bytes` at file `position` into (from) `view`'s bytes; returns its ticket. */
   submit(op: 'read' | 'write', fd: number, path: string, view: Uint8Array, position: number): Ticket {
     if (this.closed) throw new StateError('swap I/O used after close()');
+    if (this.threads === 0) return this.inline(op, fd, path, view, position);
     const sab = view.buffer as SharedArrayBuffer;
     const id = this.id(sab);
     // the first idle worker, else wait for the one submitted longest ago
@@ -84,8 +86,34 @@ export class SwapIO {
     return t;
   }
 
+  /** threads = 0: the I/O on the caller's thread, done when submit returns (see [Note: inline swap I/O]). */
+  private inline(op: 'read' | 'write', fd: number, path: string, view: Uint8Array, position: number): Ticket {
+    try {
+      for (let done = 0; done < view.byteLength; ) {
+        const len = Math.min(1 << 30, view.byteLength - done);
+        const n =
+          op === 'read'
+            ? readSync(fd, view, done, len, position + done)
+            : writeSync(fd, view, done, len, position + done);
+        if (n <= 0)
+          throw new Error(`${op} stopped after ${done} of ${view.byteLength} bytes (end of file or device full)`);
+        done += n;
+      }
+    } catch (e) {
+      throw new OffloadError(
+        `swap ${op} of ${path} failed: ${(e as Error).message}. The swap files are scratch: check the nvme_path ` +
+          'device (space, permissions, health) and restart from the last checkpoint.',
+        path,
+      );
+    }
+    if (op === 'read') this.bytesRead += view.byteLength;
+    else this.bytesWritten += view.byteLength;
+    return { worker: -1, seq: 0, path, op };
+  }
+
   /** Returns when the ticket's I/O is done; throws OffloadError naming the file when it failed. */
   wait(t: Ticket): void {
+    if (t.worker < 0) return; // done inline
     const at = t.worker * WORDS;
     const started = Date.now();
     for (;;) {
