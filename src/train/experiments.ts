@@ -79,6 +79,27 @@ function tokensPerStep(b: ExperimentBase, micro: number): number {
 }
 
 /** A run of `tokens` tokens (rounded up to whole steps) at the method's micro-batch. */
+/**
+ * The measured run at the search's largest micro-batch; when that longer run still runs out of memory (the free list
+ * fragments over more steps than a trial takes), one smaller, and the search's result follows: the largest
+ * micro-batch reported is the one whose full run trained.
+ */
+async function measureLargest(
+  b: ExperimentBase,
+  m: Method,
+  search: { max: number },
+  o: ExperimentOptions,
+): Promise<RunReport> {
+  for (;;) {
+    try {
+      return await measure(b, m, search.max, o);
+    } catch (e) {
+      if (!(e instanceof Error && e.name === 'DeviceOutOfMemoryError') || search.max <= 1) throw e;
+      search.max -= 1;
+    }
+  }
+}
+
 async function measure(b: ExperimentBase, m: Method, micro: number, o: ExperimentOptions): Promise<RunReport> {
   const steps = Math.max(3, Math.ceil(o.tokens / tokensPerStep(b, micro)));
   const evalBatches = Math.max(1, Math.ceil(o.evalSequences / micro));
@@ -107,7 +128,7 @@ export async function runExperiments(o: ExperimentOptions): Promise<ExperimentRe
         {},
       );
     emit({ kind: 'phase', what: `${m.label}: ${o.tokens} tokens at micro-batch ${search.max}` });
-    const run = await measure(b, m, search.max, o);
+    const run = await measureLargest(b, m, search, o);
     methods.push({
       method: m,
       maxMicroBatch: search.max,
@@ -171,7 +192,7 @@ async function runPart2(o: ExperimentOptions, emit: (e: ExperimentEvent) => void
   let run: RunReport | null = null;
   if (offload.max > 0) {
     emit({ kind: 'phase', what: `Part 2: ZeRO-3 + offload at micro-batch ${offload.max}` });
-    run = await measure(b, off, offload.max, { ...o, tokens: Math.round(o.tokens / 2) });
+    run = await measureLargest(b, off, offload, { ...o, tokens: Math.round(o.tokens / 2) });
   }
   return {
     model: b.model,
