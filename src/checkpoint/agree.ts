@@ -35,6 +35,24 @@ export function broadcastWords(st: ShardedState, what: string, words: readonly n
   }
 }
 
+/**
+ * Every rank says whether its local part succeeded (one all-gather, so no rank is left waiting): throws this rank's
+ * own error, else the rank that failed first, as `failed(rank)` describes it.
+ */
+export function agreeAllOk(
+  st: ShardedState,
+  what: string,
+  localError: unknown,
+  failed: (rank: number) => string,
+): void {
+  const status = new Uint16Array(SLOT);
+  status[0] = localError === null ? 1 : 2;
+  const slots = allGatherSlots(st, what, status);
+  if (localError !== null) throw localError;
+  const r = slots.findIndex((s) => s[0] !== 1);
+  if (r >= 0) throw new CheckpointError(failed(r));
+}
+
 /** Every rank's SLOT words, in rank order. */
 export function allGatherSlots(st: ShardedState, what: string, mine: Uint16Array): Uint16Array[] {
   const N = st.group.worldSize;

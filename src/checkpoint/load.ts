@@ -14,7 +14,7 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { CheckpointError, StateError } from '../errors.js';
 import { rangeSlices } from '../zero/partition.js';
-import { SLOT, allGatherSlots } from './agree.js';
+import { agreeAllOk } from './agree.js';
 import { resolveCheckpointDir } from './atomic.js';
 import { checkModelMatch, readManifest, tensorName, type Manifest } from './manifest.js';
 import { SafetensorsReader, sha256File } from './safetensors.js';
@@ -96,15 +96,13 @@ export function loadCheckpoint(st: ShardedState, path: string, o: LoadOptions = 
   } catch (e) {
     localError = e;
   }
-  const status = new Uint16Array(SLOT);
-  status[0] = localError === null ? 1 : 2;
-  const slots = allGatherSlots(st, what, status);
-  if (localError !== null) throw localError;
-  const failed = slots.findIndex((s) => s[0] !== 1);
-  if (failed >= 0)
-    throw new CheckpointError(
+  agreeAllOk(
+    st,
+    what,
+    localError,
+    (failed) =>
       `${what}: rank ${failed} could not use the checkpoint (its own error says why); nothing was loaded on rank ${rank}`,
-    );
+  );
   const man = m!;
   const with16 = st.dtype !== 'f32' && man.precision === st.dtype && man.kinds.includes('param16');
   const kinds = ['master', ...st.stateKeys, ...(with16 ? ['param16'] : [])];

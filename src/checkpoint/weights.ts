@@ -11,7 +11,7 @@ import { existsSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { CheckpointError } from '../errors.js';
 import { ownerRanks, rangeSlices } from '../zero/partition.js';
-import { SLOT, allGatherSlots, broadcastWords, collective } from './agree.js';
+import { agreeAllOk, broadcastWords, collective } from './agree.js';
 import { ensureDir, writeFileDurable } from './atomic.js';
 import {
   decodeToF32,
@@ -183,13 +183,12 @@ export function loadWeightsIntoState(st: ShardedState, path: string): WeightsInR
   } catch (e) {
     localError = e;
   }
-  const status = new Uint16Array(SLOT);
-  status[0] = localError === null ? 1 : 2;
-  const slots = allGatherSlots(st, what, status);
-  if (localError !== null) throw localError;
-  const failed = slots.findIndex((s) => s[0] !== 1);
-  if (failed >= 0)
-    throw new CheckpointError(`${what}: rank ${failed} could not open the weights (its own error says why)`);
+  agreeAllOk(
+    st,
+    what,
+    localError,
+    (failed) => `${what}: rank ${failed} could not open the weights (its own error says why)`,
+  );
   const { rd, byName, file } = opened!;
   try {
     st.layout.buckets.forEach((bk, b) => {
