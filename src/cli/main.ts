@@ -109,6 +109,19 @@ bench
     await (await load<{ benchOffload(o: unknown): Promise<unknown> }>('./bench-offload.js')).benchOffload(o);
   });
 bench
+  .command('capacity')
+  .description('largest GPT per method (DDP .. ZeRO-3 + nvme) at a fixed device and host capacity, by real OOM')
+  .option('--device-mib <n>', 'device capacity per rank, MiB (default 24)', int('--device-mib', 8, 4096))
+  .option(
+    '--host-mib <n>',
+    'host capacity per rank for the offloaded methods, MiB (default 40)',
+    int('--host-mib', 8, 1 << 20),
+  )
+  .option('--nvme-path <dir>', 'directory for the swap files (default: a fresh folder in the OS temp directory)')
+  .action(async (o) => {
+    await (await load<{ benchCapacity(o: unknown): Promise<unknown> }>('./bench-capacity.js')).benchCapacity(o);
+  });
+bench
   .command('zero')
   .description('every ZeRO stage on one model: tokens/s, peak memory per rank, comm bytes per step')
   .option('--world-size <n>', 'ranks', int('--world-size', 1, 16), 2)
