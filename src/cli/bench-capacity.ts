@@ -39,7 +39,7 @@ export interface BenchCapacityOptions {
  * 24 MiB of device per rank (3 of them the kernels' scratch and the comm staging): DDP's 16 bytes per parameter
  * plus its fp32 gradient workspace stop it near 1M parameters, and stages 1-3 land ~10% apart in the depth part of
  * the ladder; 40 MiB of host per rank holds ZeRO-3 + cpu offload's 12 bytes of optimizer state (and the 16-bit
- * parameter and fp32 gradient shards) per local parameter for about 4M parameters, while nvme keeps only
+ * parameter and gradient shards) per local parameter for about 4M parameters, while nvme keeps only
  * buffer_count sub-groups of the optimizer state in host memory and goes further.
  */
 export const CAPACITY_DEFAULTS = { deviceMib: 24, hostMib: 40 };

@@ -4,15 +4,18 @@
 //
 // [Note: the capacity ladder] The shapes tried are one fixed sequence, growing depth first, then width: at width d0,
 // depth 1, 2, ..., Lmax; then at depth Lmax, width d0 + s, d0 + 2s, ..., dmax (heads fixed, so the head size grows
-// with the width). Parameters grow strictly along it (shapeLadder checks), and so does every memory a method holds
-// (model states, activations, the gathered block), so "trains 3 steps at micro-batch 1" is monotone along the ladder
-// and a bisection over its indices finds the boundary: the largest index that trained, and the next index, which ran
-// out of memory. Every trial is a real training run in a world of its own; a trial that does not fit ends in a real
+// with the width). Parameters grow strictly along it, and so does every memory a method holds (model states,
+// activations, the gathered block), so "trains 3 steps at micro-batch 1" should be monotone along the ladder, and a
+// bisection over its indices finds the boundary: the largest index that trained and the next index, which ran out of
+// memory. Both are real trials; the shapes between that were not tried are assumed to follow (allocator
+// fragmentation can break monotonicity: [Note: persistence 0 in bench capacity] in src/cli/bench-capacity.ts). Every
+// trial is a real training run in a world of its own; a trial that does not fit ends in a real
 // DeviceOutOfMemoryError (device or host arenas) or OffloadError (host memory or disk for the offloaded state) on
 // some rank, which the world reports as its root cause; any other error is a failure of the benchmark. The found
-// index is reported only with its neighbour's out-of-memory trial (or as the top of the ladder, which says the
-// ladder was too short). Depth first keeps the steps fine where stages 1-3 differ by ~10% per parameter: one block
-// of Lmax is 1/Lmax of the model; the width part is coarser and is where the offloaded methods land.
+// index is reported with its neighbour's out-of-memory trial (or as the top of the ladder, which says the ladder was
+// too short). Depth first keeps the steps fine where stages 1-3 differ by ~10% per parameter: one block of Lmax is
+// 1/Lmax of the model; the width part is coarser and is where the offloaded methods land.
+import { ConfigError } from '../errors.js';
 import type { GPTConfig } from '../nn/gpt.js';
 import { gptTrainingConfig, type StageNumber } from './configs.js';
 import type { RunReport } from './report.js';
@@ -70,10 +73,20 @@ export function shapeLadder(o: LadderOptions): Shape[] {
   const out: Shape[] = [];
   for (let L = 1; L <= o.maxDepth; L++) out.push(at(L, o.width));
   for (let d = o.width + o.widthStep; d <= o.maxWidth; d += o.widthStep) out.push(at(o.maxDepth, d));
-  for (let i = 1; i < out.length; i++)
-    if (!(gptParams(out[i]!) > gptParams(out[i - 1]!))) throw new Error(`capacity ladder not increasing at ${i}`);
+  const ok = (v: number, min: number) => Number.isSafeInteger(v) && v >= min;
+  if (!(ok(o.width, 1) && ok(o.maxDepth, 1) && ok(o.widthStep, 1) && ok(o.heads, 1) && ok(o.context, 1)))
+    throw new ConfigError(
+      `capacity ladder: width ${o.width}, maxDepth ${o.maxDepth}, widthStep ${o.widthStep}, heads ${o.heads}, ` +
+        `context ${o.context}: each must be a whole number >= 1`,
+      'ladder',
+    );
   for (const s of out)
-    if (s.nEmbd % s.nHead !== 0) throw new Error(`capacity ladder: width ${s.nEmbd} not a multiple of ${s.nHead}`);
+    if (s.nEmbd % s.nHead !== 0)
+      throw new ConfigError(
+        `capacity ladder: width ${s.nEmbd} is not a multiple of ${s.nHead} heads; make width and widthStep multiples ` +
+          'of heads',
+        'ladder.widthStep',
+      );
   return out;
 }
 
@@ -170,7 +183,12 @@ export function capacitySpec(b: CapacityBase, m: CapacityMethod, s: Shape): RunS
 }
 
 /** Trains `m` at ladder shape `index`; an out-of-memory error is a result, any other a failure. */
-export async function tryShape(b: CapacityBase, m: CapacityMethod, ladder: Shape[], index: number) {
+export async function tryShape(
+  b: CapacityBase,
+  m: CapacityMethod,
+  ladder: Shape[],
+  index: number,
+): Promise<CapacityTrial> {
   const shape = ladder[index]!;
   const t0 = performance.now();
   const done = (ok: boolean, limit: Limit | null, oom: string | null, report: RunReport | null): CapacityTrial => ({
