@@ -38,13 +38,13 @@ for (const placement of ['cpu', 'nvme'] as const)
           const s = { ...base, stage, strict3: stage === 3 };
           cases.push(s);
           if (placement === 'cpu')
-            cases.push({ ...s, offload: true, subGroup: SUB_GROUP, offloadThreads: 1, offloadParam: stage === 3 });
+            cases.push({ ...s, offload: true, subGroup: SUB_GROUP, offloadThreads: 2, offloadParam: stage === 3 });
           else
             cases.push({
               ...s,
               offload: true,
               subGroup: SUB_GROUP,
-              offloadThreads: 1,
+              offloadThreads: 2,
               nvme: { path: dir, bufferCount: stage === 2 ? 2 : 3, pipelineRead: true, pipelineWrite: stage === 2 },
             });
         }

@@ -35,7 +35,8 @@ const env: JobEnv = {
 
 let seen = 0;
 for (;;) {
-  Atomics.wait(c, at, seen);
+  // [Note: a wake-up is not a job] sleep until the sequence number moves past the part already done
+  while (Atomics.load(c, at) === seen) Atomics.wait(c, at, seen);
   seen = Atomics.load(c, at);
   if (Atomics.load(c, at + 3) !== 0) break;
   try {

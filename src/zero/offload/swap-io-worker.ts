@@ -17,7 +17,8 @@ const CHUNK = 1 << 30; // node:fs moves at most 2 GiB per call
 
 let seen = 0;
 for (;;) {
-  Atomics.wait(c, at, seen);
+  // [Note: a wake-up is not a job] sleep until the sequence number moves past the I/O already done
+  while (Atomics.load(c, at) === seen) Atomics.wait(c, at, seen);
   seen = Atomics.load(c, at);
   if (Atomics.load(c, at + 3) !== 0) break;
   try {
