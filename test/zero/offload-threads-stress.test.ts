@@ -2,8 +2,9 @@
 // worker can see the number, do its part and go back to sleep before that notify lands, and the notify then wakes it
 // with no new job ([Note: a wake-up is not a job] in docs/design-notes.md: before the fix the worker ran its part a
 // second time, AdamW applied twice to its elements, 1 job in ~10^5 under load; now that threads claim chunks, such a
-// re-run shows as a claim). Here: a wake-up alone runs nothing, and thousands of jobs (small and large, bf16 and fp32, odd offsets, a job buffer that grows), with such stray
-// wake-ups between them, on 2 and 3 threads give the bits the same jobs give on one thread.
+// re-run shows as a claim). Here: a wake-up alone runs nothing, and thousands of jobs (small and large, bf16 and
+// fp32, odd offsets, a job buffer that grows), with such stray wake-ups between them, on 2 and 3 threads give the
+// bits the same jobs give on one thread.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HostMemory, type HostAllocation } from '../../src/tensor/host.js';
