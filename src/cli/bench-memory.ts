@@ -52,7 +52,7 @@ export function peakInputFor(c: MemoryCase): PeakInput {
     cpuCheckpointing: c.checkpoint && c.offload,
     offloadOptimizer: c.offload,
     offloadParam: c.offload,
-    offloadThreads: 1, // the engine's default
+    offloadThreads: 1, // host workspace only: the device peak does not depend on the threads
     reduceBucketSize: C * C,
     prefetchBucketSize: Math.floor(0.9 * C * C),
     persistenceThreshold: 10 * C,

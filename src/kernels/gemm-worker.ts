@@ -12,7 +12,8 @@ const c = ctrl >>> 2;
 parentPort!.postMessage('ready');
 let seen = 0;
 for (;;) {
-  Atomics.wait(i32, c + Ctrl.Seq, seen);
+  // [Note: a wake-up is not a job] (docs/design-notes.md): sleep until the sequence number moves on
+  while (Atomics.load(i32, c + Ctrl.Seq) === seen) Atomics.wait(i32, c + Ctrl.Seq, seen);
   seen = Atomics.load(i32, c + Ctrl.Seq);
   if (Atomics.load(i32, c + Ctrl.Stop) !== 0) break;
   const f = i32[c + Ctrl.Flags]!;

@@ -169,7 +169,15 @@ function build(w: World, run: RunConfig, config: ZeroConfig): Live {
           name: `host${w.ctx.rank}`,
         })
       : undefined;
-  const engine = initialize({ model, config, group, device, host, noDecay: gptNoDecay });
+  const engine = initialize({
+    model,
+    config,
+    group,
+    device,
+    host,
+    noDecay: gptNoDecay,
+    localWorldSize: w.ctx.localWorldSize,
+  });
   const sampler = new DistributedSampler(w.train, {
     blockSize: spec.model.blockSize,
     microBatchSize: config.trainMicroBatchSizePerGpu,

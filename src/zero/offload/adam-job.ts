@@ -1,11 +1,12 @@
 // One offloaded AdamW step over a sub-group, as a job the calling thread and the pool's workers split by elements.
-// [Note: blocked offload step] Each thread walks its element range in blocks of BLOCK elements: the block's
+// [Note: blocked offload step] Each thread walks the chunks it claims in blocks of BLOCK elements: the block's
 // gradient is copied from the device (16-bit or fp32) into the thread's small workspace in the host arena and decoded
 // to fp32 there, the fused AdamW kernel updates master, m and v in place, and the updated parameters are encoded to
 // 16 bits and copied to the device's parameter buffer. The workspace block stays in L1/L2, so the update moves only
 // the bytes it must (16-bit: 2 + 12 read, 12 + 2 written per parameter) and runs the same kernels, element for
 // element, as the device step: the results are bit-identical.
 //
+// The job's elements are handed out in chunks that the threads claim as they go (runPart), not cut in fixed parts.
 // The job lives in a SharedArrayBuffer of f64 words (header, then one row per parameter run); buffers are named by
 // their index in the pool's registry (a SharedArrayBuffer, and for host arenas the WebAssembly.Memory to run on).
 import type { Half, Kernels } from '../../kernels/types.js';
@@ -40,6 +41,8 @@ export enum C {
   SrcOff = 2,
   Dst = 3,
   DstOff = 4,
+  /** 0: one fixed part per thread; 1: chunks claimed as the AdamW job's are */
+  Chunked = 5,
 }
 export enum R {
   N = 0,
@@ -71,17 +74,35 @@ export function partRange(total: number, part: number, parts: number): [number, 
   return [cut(part), cut(part + 1)];
 }
 
-/** Runs part `part` of the job in `job` (its header's Parts gives the split). */
-export function runPart(env: JobEnv, job: Float64Array, part: number): void {
-  const [from, to] = partRange(job[H.Total]!, part, job[H.Parts]!);
-  if (from >= to) return;
+/** Elements of AdamW (bytes of a copy) a thread claims at a time. */
+export const CHUNK_ELEMENTS = 4 * BLOCK;
+export const CHUNK_BYTES = 1 << 20;
+
+/**
+ * Runs thread `part`'s share of the job in `job`: chunks of CHUNK_ELEMENTS elements (CHUNK_BYTES bytes), each taken
+ * with `claim()` (the next chunk index, shared by all the job's threads) until none is left. Dynamic, so a thread the
+ * OS takes off its core holds up only its current chunk; AdamW is elementwise, so who runs a chunk changes no bit.
+ * `part` names the thread's workspace.
+ */
+export function runPart(env: JobEnv, job: Float64Array, part: number, claim: () => number): void {
+  const total = job[H.Total]!;
   if (job[H.Kind] === 1) {
     const src = env.bytes(job[C.Src]!);
     const dst = env.bytes(job[C.Dst]!);
-    const s = job[C.SrcOff]! + from;
-    dst.set(src.subarray(s, s + (to - from)), job[C.DstOff]! + from);
+    const copy = (from: number, to: number) => {
+      const s = job[C.SrcOff]! + from;
+      dst.set(src.subarray(s, s + (to - from)), job[C.DstOff]! + from);
+    };
+    if (job[C.Chunked] === 0) {
+      const [from, to] = partRange(total, part, job[H.Parts]!);
+      if (from < to) copy(from, to);
+    } else
+      for (let c = claim(); c * CHUNK_BYTES < total; c = claim())
+        copy(c * CHUNK_BYTES, Math.min(total, (c + 1) * CHUNK_BYTES));
     return;
   }
+  let c = claim();
+  if (c * CHUNK_ELEMENTS >= total) return;
   const arena = job[H.Arena]!;
   const k = env.kernels(arena);
   const mem = env.bytes(arena);
@@ -94,39 +115,48 @@ export function runPart(env: JobEnv, job: Float64Array, part: number): void {
   const decoupled = job[H.Decoupled] === 1;
   const [bc1, bc2, gs] = [job[H.Bc1]!, job[H.Bc2]!, job[H.GradScale]!];
   const rows = job[H.Rows]!;
-  let at = 0; // start of row r in the job's element space
-  for (let r = 0; r < rows && at < to; r++) {
-    const o = HEADER_WORDS + r * ROW_WORDS;
-    const n = job[o + R.N]!;
-    const lo = Math.max(from, at) - at;
-    const hi = Math.min(to, at + n) - at;
-    at += n;
-    if (lo >= hi) continue;
-    const off = job[o + R.Offset]!;
-    const gt = job[o + R.GradType]!;
-    const grad = env.bytes(job[o + R.Grad]!);
-    const gOff = job[o + R.GradOff]!;
-    const outId = job[o + R.Out]!;
-    const out = outId >= 0 ? env.bytes(outId) : null;
-    const oOff = job[o + R.OutOff]!;
-    const ot = job[o + R.OutType]!;
-    const wd = job[o + R.Wd]!;
-    for (let j = lo; j < hi; j += BLOCK) {
-      const len = Math.min(BLOCK, hi - j);
-      const p = base + (off + j) * 4;
-      if (gt === 0) {
-        mem.set(grad.subarray(gOff + j * 4, gOff + (j + len) * 4), tmp32);
-      } else {
-        mem.set(grad.subarray(gOff + j * 2, gOff + (j + len) * 2), tmpIn);
-        k.castFromHalf(tmp32, tmpIn, len, half(gt), false);
-      }
-      k.adamw(p, tmp32, p + stride * 4, p + stride * 8, len, lr, b1, b2, eps, wd, decoupled, bc1, bc2, gs, 0, 'bf16');
-      if (out === null) continue;
-      if (ot === 0) {
-        out.set(mem.subarray(p, p + len * 4), oOff + j * 4);
-      } else {
-        k.castToHalf(tmpOut, p, len, half(ot));
-        out.set(mem.subarray(tmpOut, tmpOut + len * 2), oOff + j * 2);
+  // a thread's chunks come in increasing order: the first row that can meet the next chunk only moves forward
+  let first = 0;
+  let firstAt = 0; // start of row `first` in the job's element space
+  for (; c * CHUNK_ELEMENTS < total; c = claim()) {
+    const from = c * CHUNK_ELEMENTS;
+    const to = Math.min(total, from + CHUNK_ELEMENTS);
+    while (first < rows && firstAt + job[HEADER_WORDS + first * ROW_WORDS + R.N]! <= from)
+      firstAt += job[HEADER_WORDS + first++ * ROW_WORDS + R.N]!;
+    let at = firstAt;
+    for (let r = first; r < rows && at < to; r++) {
+      const o = HEADER_WORDS + r * ROW_WORDS;
+      const n = job[o + R.N]!;
+      const lo = Math.max(from, at) - at;
+      const hi = Math.min(to, at + n) - at;
+      at += n;
+      if (lo >= hi) continue;
+      const off = job[o + R.Offset]!;
+      const gt = job[o + R.GradType]!;
+      const grad = env.bytes(job[o + R.Grad]!);
+      const gOff = job[o + R.GradOff]!;
+      const outId = job[o + R.Out]!;
+      const out = outId >= 0 ? env.bytes(outId) : null;
+      const oOff = job[o + R.OutOff]!;
+      const ot = job[o + R.OutType]!;
+      const wd = job[o + R.Wd]!;
+      for (let j = lo; j < hi; j += BLOCK) {
+        const len = Math.min(BLOCK, hi - j);
+        const p = base + (off + j) * 4;
+        if (gt === 0) {
+          mem.set(grad.subarray(gOff + j * 4, gOff + (j + len) * 4), tmp32);
+        } else {
+          mem.set(grad.subarray(gOff + j * 2, gOff + (j + len) * 2), tmpIn);
+          k.castFromHalf(tmp32, tmpIn, len, half(gt), false);
+        }
+        k.adamw(p, tmp32, p + stride * 4, p + stride * 8, len, lr, b1, b2, eps, wd, decoupled, bc1, bc2, gs, 0, 'bf16');
+        if (out === null) continue;
+        if (ot === 0) {
+          out.set(mem.subarray(p, p + len * 4), oOff + j * 4);
+        } else {
+          k.castToHalf(tmpOut, p, len, half(ot));
+          out.set(mem.subarray(tmpOut, tmpOut + len * 2), oOff + j * 2);
+        }
       }
     }
   }

@@ -28,7 +28,10 @@ export class HostThreads implements JobEnv {
   private readonly workers: Worker[] = [];
   private readonly ports: MessagePort[] = [];
   private readonly errors: MessagePort[] = [];
-  private readonly ctrl = new Int32Array(new SharedArrayBuffer(64 * 4));
+  private readonly ctrl: Int32Array;
+  /** the next chunk of the running job ([0]: claimed with Atomics.add by every thread) */
+  private readonly chunks = new Int32Array(new SharedArrayBuffer(4));
+  private readonly claim = () => Atomics.add(this.chunks, 0, 1);
   private job = new Float64Array(new SharedArrayBuffer((HEADER_WORDS + 256 * ROW_WORDS) * 8));
   private seq = 0;
   private closed = false;
@@ -38,11 +41,20 @@ export class HostThreads implements JobEnv {
     private readonly backend: 'wasm' | 'js' = 'wasm',
   ) {
     this.threads = Math.max(1, Math.min(64, Math.floor(threads)));
+    this.ctrl = new Int32Array(new SharedArrayBuffer(Math.max(1, this.threads - 1) * CTRL * 4));
     for (let t = 1; t < this.threads; t++) {
       const { port1, port2 } = new MessageChannel();
       const err = new MessageChannel();
       const w = new Worker(new URL('./host-worker.js', import.meta.url), {
-        workerData: { ctrl: this.ctrl.buffer, slot: t - 1, port: port2, errors: err.port2, backend, part: t },
+        workerData: {
+          ctrl: this.ctrl.buffer,
+          chunks: this.chunks.buffer,
+          slot: t - 1,
+          port: port2,
+          errors: err.port2,
+          backend,
+          part: t,
+        },
         transferList: [port2, err.port2],
       });
       w.unref();
@@ -100,6 +112,7 @@ export class HostThreads implements JobEnv {
     if (this.closed) throw new StateError('host threads: used after close()');
     const job = this.job;
     job[H.Parts] = this.threads;
+    Atomics.store(this.chunks, 0, 0);
     this.seq++;
     for (let w = 0; w < this.workers.length; w++) {
       Atomics.store(this.ctrl, w * CTRL, this.seq);
@@ -107,7 +120,7 @@ export class HostThreads implements JobEnv {
     }
     let failure: unknown = null;
     try {
-      runPart(this, job, 0);
+      runPart(this, job, 0, this.claim);
     } catch (e) {
       failure = e;
     }

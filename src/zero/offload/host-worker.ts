@@ -1,13 +1,15 @@
 // Worker side of HostThreads: waits for a new sequence number, takes new buffers and job buffers from its port,
-// runs its part of the job, publishes the sequence number as done (and a failure on its error port).
+// claims chunks of the job until none is left, publishes the sequence number as done (and a failure on its error
+// port).
 import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { createKernels } from '../../kernels/index.js';
 import type { Kernels } from '../../kernels/types.js';
 import type { WasmMemory } from '../../kernels/wasm-api.js';
 import { runPart, type JobEnv } from './adam-job.js';
 
-const { ctrl, slot, port, errors, backend, part } = workerData as {
+const { ctrl, chunks, slot, port, errors, backend, part } = workerData as {
   ctrl: SharedArrayBuffer;
+  chunks: SharedArrayBuffer;
   slot: number;
   port: MessagePort;
   errors: MessagePort;
@@ -15,6 +17,8 @@ const { ctrl, slot, port, errors, backend, part } = workerData as {
   part: number;
 };
 const c = new Int32Array(ctrl);
+const next = new Int32Array(chunks);
+const claim = () => Atomics.add(next, 0, 1);
 const at = slot * 4;
 const views: Uint8Array[] = [];
 const memories: (WasmMemory | null)[] = [];
@@ -35,7 +39,8 @@ const env: JobEnv = {
 
 let seen = 0;
 for (;;) {
-  Atomics.wait(c, at, seen);
+  // [Note: a wake-up is not a job] sleep until the sequence number moves past the part already done
+  while (Atomics.load(c, at) === seen) Atomics.wait(c, at, seen);
   seen = Atomics.load(c, at);
   if (Atomics.load(c, at + 3) !== 0) break;
   try {
@@ -48,7 +53,7 @@ for (;;) {
         kernels.delete(msg.id!);
       }
     }
-    runPart(env, job, part);
+    runPart(env, job, part, claim);
   } catch (e) {
     errors.postMessage(e instanceof Error ? e.message : String(e));
     Atomics.store(c, at + 2, 1);

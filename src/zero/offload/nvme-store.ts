@@ -1,8 +1,11 @@
 // offload "nvme" (ZeRO-Infinity): each sub-group's buffers live in a swap file under nvme_path; host memory holds
 // buffer_count swap buffers, each big enough for the largest sub-group. A pass over the sub-groups in order reads
 // k+1 while k is stepped (pipeline_read) and writes k-1 back while k is stepped (pipeline_write); without pipelining
-// each read and write completes before the step goes on. A swap buffer keeps its sub-group until it is needed for
-// another, so a store with as many buffers as sub-groups reads nothing after the first pass.
+// each read and write completes before the step goes on. With two buffers the read of k+1 goes into the buffer whose
+// write of k-1 is in flight: it is queued behind that write on the same I/O worker, so the step of k overlaps both.
+// A swap buffer keeps its sub-group until it is needed for another, so a store with as many buffers as sub-groups
+// reads nothing after the first pass. Ordering: a buffer is refilled only after its write; a file is read only after
+// its last write (queued behind it, or waited for); a buffer is stepped only after its read and write are done.
 // Swap files are scratch (the checkpoint is the durable state): created here, removed at dispose.
 import { closeSync, openSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,6 +17,9 @@ import { checkNvmePath, makeSwapDir, removeSwapDir } from './nvme-path.js';
 import type { SubGroup } from './sub-groups.js';
 import { hostExhausted, type SubGroupSlot, type SubGroupStore } from './sub-group-store.js';
 import { SwapIO, type Ticket } from './swap-io.js';
+
+/** I/O workers: one runs a pass's write of k-1 and read of k+1 while the other's are still in flight. */
+const IO_THREADS = 2;
 
 interface Buffer {
   readonly state: HostAllocation;
@@ -27,7 +33,7 @@ interface Buffer {
 
 export class NvmeStore implements SubGroupStore {
   readonly dir: string;
-  private readonly files: { fd: number; path: string; fresh: boolean }[] = [];
+  private readonly files: { fd: number; path: string; fresh: boolean; write: Ticket | null }[] = [];
   private readonly buffers: Buffer[] = [];
   private readonly where: number[];
   private readonly io: SwapIO;
@@ -47,11 +53,7 @@ export class NvmeStore implements SubGroupStore {
     this.where = groups.map(() => -1);
     const count = Math.min(policy.bufferCount, Math.max(2, groups.length));
     this.dir = makeSwapDir(policy.path, rank);
-    // [Note: inline swap I/O] Under heavy load, swap files written by the I/O worker threads were seen (about 1
-    // run in 3 at load 11-15) to hold an older version of one sub-group although the write had reported done; the
-    // same reads and writes on the rank's own thread never were (0 of 56 runs). Until the worker hand-off is
-    // understood, the store does its I/O inline: correct, without the read/write overlap.
-    this.io = new SwapIO(0);
+    this.io = new SwapIO(IO_THREADS);
     try {
       for (let i = 0; i < count; i++) {
         const bytes = this.perElement * largest * 4;
@@ -76,7 +78,7 @@ export class NvmeStore implements SubGroupStore {
       for (const g of groups) {
         const path = join(this.dir, `optimizer-subgroup${g.index}.swp`);
         try {
-          this.files.push({ fd: openSync(path, 'w+'), path, fresh: true });
+          this.files.push({ fd: openSync(path, 'w+'), path, fresh: true, write: null });
         } catch (e) {
           throw new OffloadError(`cannot create swap file ${path}: ${(e as Error).message}`, path);
         }
@@ -116,7 +118,7 @@ export class NvmeStore implements SubGroupStore {
     const b = this.buffers[this.where[k]!]!;
     const f = this.files[k]!;
     f.fresh = false;
-    b.write = this.io.submit('write', f.fd, f.path, this.bytesOf(b, k), 0);
+    b.write = f.write = this.guard(() => this.io.submit('write', f.fd, f.path, this.bytesOf(b, k), 0));
     if (!this.policy.pipelineWrite) this.wait(b, 'write');
   }
 
@@ -128,6 +130,7 @@ export class NvmeStore implements SubGroupStore {
       throw e;
     }
     for (const b of this.buffers) b.write = null;
+    for (const f of this.files) f.write = null;
   }
 
   dispose(): void {
@@ -152,16 +155,43 @@ export class NvmeStore implements SubGroupStore {
       if (b.group < 0) break;
     }
     const b = this.buffers[best]!;
-    this.wait(b, 'read');
-    this.wait(b, 'write');
+    this.wait(b, 'read'); // a read-ahead never used
     if (b.group >= 0) this.where[b.group] = -1;
     b.group = k;
     this.where[k] = best;
     const f = this.files[k]!;
     const view = this.bytesOf(b, k);
-    if (f.fresh) view.fill(0);
-    else b.read = this.io.submit('read', f.fd, f.path, view, 0);
+    if (f.fresh) {
+      this.wait(b, 'write');
+      view.fill(0);
+      return b;
+    }
+    // the read follows the buffer's write in flight (queued behind it) and the file's last write
+    let after = b.write !== null && !this.io.done(b.write) ? b.write : null;
+    const fw = f.write !== null && !this.io.done(f.write) ? f.write : null;
+    if (fw !== null && after === null) after = fw;
+    else if (fw !== null && fw.worker !== after!.worker) this.waitTicket(fw);
+    b.write = null; // done before the read is (same worker, in order); a failure shows at the read's wait
+    b.read = this.guard(() => this.io.submit('read', f.fd, f.path, view, 0, after));
     return b;
+  }
+
+  private guard(fn: () => Ticket): Ticket {
+    try {
+      return fn();
+    } catch (e) {
+      this.failed = e;
+      throw e;
+    }
+  }
+
+  private waitTicket(t: Ticket): void {
+    try {
+      this.io.wait(t);
+    } catch (e) {
+      this.failed = e;
+      throw e;
+    }
   }
 
   private bytesOf(b: Buffer, k: number): Uint8Array {
@@ -173,11 +203,6 @@ export class NvmeStore implements SubGroupStore {
     const t = b[which];
     if (t === null) return;
     b[which] = null;
-    try {
-      this.io.wait(t);
-    } catch (e) {
-      this.failed = e;
-      throw e;
-    }
+    this.waitTicket(t);
   }
 }
