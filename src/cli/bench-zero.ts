@@ -4,7 +4,6 @@
 // Last line: one JSON record (BenchZeroRecord). Goals on 2 thread ranks: stages 1 and 2 >= 0.95 x stage 0,
 // stage 3 >= 0.85 x stage 0.
 import { ConfigError } from '../errors.js';
-import { describeGemmBackend } from '../kernels/blas/policy.js';
 import { torchPeerFields } from './bench-zero-peer.js';
 import type { RunReport } from '../train/report.js';
 import { type StageRunOptions, stagesSpec } from '../train/stages.js';
@@ -73,7 +72,8 @@ export async function benchZero(opts: BenchZeroOptions = {}): Promise<RunReport[
       ` (stage 1 ${record.stage1_ratio}, stage 2 ${record.stage2_ratio}, stage 3 ${record.stage3_ratio})`,
   );
   // [native blas] the GEMM backend, and the PyTorch peer when asked for, in the JSON line
-  const extra: Record<string, unknown> = { backend: describeGemmBackend().replace(/^kernels: (\w+).*/, '$1') };
+  const engine = summaries[0]!.engine;
+  const extra: Record<string, unknown> = { backend: engine.kernels, engine };
   if (opts.peer === 'torch') Object.assign(extra, torchPeerFields(spec, N, record, print));
   print(JSON.stringify({ ...record, ...extra }));
   return summaries;

@@ -20,6 +20,7 @@ import { ConfigError, StateError } from '../errors.js';
 import { GPT, gptNoDecay } from '../nn/gpt.js';
 import { type Allocation, Device, MEMORY_CATEGORIES, type MemoryCategory } from '../tensor/device.js';
 import { commOptionsFor } from '../zero/comm-options.js';
+import { engineLine } from '../zero/backends.js';
 import { initialize, type StepInfo, type ZeroEngine } from '../zero/engine.js';
 import { heldOutLoss } from './held-out.js';
 import type { PhaseSeconds, RankResult, RunConfig, RunSpec } from './spec.js';
@@ -115,6 +116,7 @@ export async function trainRank(ctx: RankContext, spec: RunSpec): Promise<RankRe
     let untimed = 0;
     for (let k = 0; k < spec.runs.length; k++) {
       const live = build(w, spec.runs[k]!, configs[k]!);
+      if (k === 0) say(w, engineLine(live.engine.backends)); // [native blas] which backends run
       lives.push(live);
       first = live.first;
       // at least one untimed step (the memory is measured there) and, from 2 steps on, at least one timed step
@@ -469,5 +471,6 @@ function finish(w: World, live: Live, val: Uint8Array | Int32Array): RankResult 
     params: live.model.parameters().reduce((sum, p) => sum + p.numel, 0),
     layout: { padded: L.padded, shardNumel: L.shardNumel, worldSize: ctx.worldSize },
     lines: [],
+    engine: live.engine.backends,
   };
 }
