@@ -235,7 +235,8 @@ async function trainJob(opts: TrainCliOptions, launched: LaunchedRank | null): P
   if (opts.log !== undefined) for (const l of report.perRank[0]!.lines) log(l);
   const rec = trainRecord(report);
   log(
-    `held-out loss ${report.valLoss!.toFixed(4)} (mean over ${N} rank${N === 1 ? '' : 's'}) after ${steps} steps; ` +
+    `${report.valLoss === null ? 'no held-out loss (--eval-batches 0)' : `held-out loss ${report.valLoss.toFixed(4)}`} ` +
+      `(mean over ${N} rank${N === 1 ? '' : 's'}) after ${steps} steps; ` +
       `${Math.round(rec.tokensPerSecond as number)} tok/s; peak device memory per rank ` +
       `${(Math.max(...report.devicePeakBytes) / 2 ** 20).toFixed(1)} MiB`,
   );
