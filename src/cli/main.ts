@@ -116,12 +116,17 @@ bench
     if (v !== 'torch') throw new InvalidArgumentError(`--peer must be torch, got '${v}'`);
     return v;
   })
-  .action(async (o: { worldSize: number; precision?: string; steps?: number; peer?: string }) => {
+  .option(
+    '--rounds <n>',
+    'with --peer: rounds of (zerots, PyTorch), the ratios their median (default 2)',
+    int('--rounds', 1, 20),
+  )
+  .action(async (o: { worldSize: number; precision?: string; steps?: number; peer?: string; rounds?: number }) => {
     const m = await load<{ benchZero(o: unknown): Promise<unknown> }>('./bench-zero.js');
     const spec: Record<string, unknown> = {};
     if (o.precision !== undefined) spec.precision = o.precision;
     if (o.steps !== undefined) spec.steps = o.steps;
-    await m.benchZero({ worldSize: o.worldSize, spec, peer: o.peer });
+    await m.benchZero({ worldSize: o.worldSize, spec, peer: o.peer, rounds: o.rounds });
   });
 bench
   .command('checkpoint')
