@@ -35,8 +35,15 @@ export function engineLine(b: EngineBackends): string {
   return `engine: ${k}, ${b.transport} transport`;
 }
 
-/** What a device asked for `choice` will run, before any is made (headers printed before the ranks start). */
-export function plannedBackends(choice: KernelChoice, transport: EngineBackends['transport']): EngineBackends {
+/**
+ * What a device asked for `choice` will run, before any is made (headers printed before the ranks start);
+ * `blasThreads`: the OpenBLAS threads the ranks will be given (src/launch/native-env.ts blasThreadsFor).
+ */
+export function plannedBackends(
+  choice: KernelChoice,
+  transport: EngineBackends['transport'],
+  blasThreads: number,
+): EngineBackends {
   const kernels = choice === 'auto' ? (blasStatus().ok ? 'blas' : 'wasm') : choice;
-  return engineBackends(kernels, transport);
+  return { kernels, gemmThreads: kernels === 'blas' ? blasThreads : 1, transport };
 }
