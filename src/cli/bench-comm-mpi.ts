@@ -5,14 +5,14 @@
 // starts mpirun itself with --world-size ranks. Rank 0 prints; the last line is one JSON record.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadLibMpi } from '../comm/mpi/libmpi.js';
-import { ConfigError } from '../errors.js';
-import { initFromEnv } from '../launch/index.js';
+import { initFromEnv, startedByMpiLauncher } from '../launch/index.js';
 import { loadKoffi, openLibrary } from '../native/ffi.js';
 import { benchCommRank, memcpyGbps } from './bench-comm.js';
+import { runUnderMpirun } from './mpirun.js';
 
 const MiB = 1 << 20;
 const SIZES = [1 * MiB, 16 * MiB, 128 * MiB];
@@ -27,20 +27,11 @@ function buildReference(): string | null {
 }
 
 export async function benchCommMpi(o: { worldSize: number; tinyIterations?: number }): Promise<void> {
-  if (process.env.OMPI_COMM_WORLD_SIZE === undefined) {
+  if (!startedByMpiLauncher()) {
     // Not under mpirun: start the job (same command, every rank), as `zerots launch` would.
-    const args = ['-np', String(o.worldSize)];
-    if (process.getuid?.() === 0) args.push('--allow-run-as-root');
-    if (o.worldSize > availableParallelism()) args.push('--oversubscribe');
-    const main = fileURLToPath(new URL('./main.js', import.meta.url));
-    console.log(`bench comm: starting mpirun ${args.join(' ')} ...`);
-    const r = spawnSync('mpirun', [...args, process.execPath, main, 'bench', 'comm', '--transport', 'mpi'], {
-      stdio: 'inherit',
-      env: { ...process.env, ZEROTS_TRANSPORT: 'mpi', ZEROTS_MPI_REF: buildReference() ?? '' },
+    runUnderMpirun('bench comm', o.worldSize, ['bench', 'comm', '--transport', 'mpi'], {
+      ZEROTS_MPI_REF: buildReference() ?? '',
     });
-    if (r.error)
-      throw new ConfigError(`bench comm --transport mpi: cannot start mpirun (${r.error.message})`, 'mpirun');
-    if (r.status !== 0) process.exitCode = r.status ?? 1;
     return;
   }
   process.env.ZEROTS_TRANSPORT ??= 'mpi';

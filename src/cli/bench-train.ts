@@ -6,6 +6,7 @@
 // over two threads (kernels/parallel-gemm); the other kernels stay on the rank's thread.
 // Prints a per-kernel profile of our fastest configuration, then the JSON line
 // {"bench":"train","tokens_per_s":..,"torch_tokens_per_s":..,"ratio":..}.
+import { type EngineBackends, engineLine } from '../zero/backends.js';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -71,7 +72,7 @@ async function measureOurs(
   B: number,
   steps: number,
   profile: boolean,
-): Promise<SideResult & { profile: ReturnType<KernelProfile['report']>; backend: string }> {
+): Promise<SideResult & { profile: ReturnType<KernelProfile['report']>; backend: string; engine: EngineBackends }> {
   const T = model.blockSize;
   const device = new Device({ capacityBytes: 2 ** 31, name: 'bench' });
   const gpt = new GPT(device, { ...model, seed: 1 }, { materialize: false });
@@ -133,12 +134,15 @@ async function measureOurs(
     step();
     best = Math.min(best, clock() - t0);
   }
+  // [native blas] the wasm products over 2 threads are ParallelGemm's, which the engine does not know of
+  const backends = { ...engine.backends, gemmThreads: pg === null ? engine.backends.gemmThreads : 2 };
   const report = prof?.report() ?? [];
   prof?.uninstall();
   restore();
   await pg?.close();
   engine.dispose();
-  return { threads, stepS: best, tokensPerS: (B * T) / best, profile: report, backend: device.kernels.backend };
+  const backend = device.kernels.backend;
+  return { threads, stepS: best, tokensPerS: (B * T) / best, profile: report, backend, engine: backends };
 }
 
 function measureTorch(
@@ -196,13 +200,13 @@ export async function benchTrain(
       `best of ${steps} timed steps; 1 thread in CPU time, 2 threads in wall time`,
   );
   const blasDir = opts.noTorch ? null : findBlasDir(opts.torchBlasDir);
-  const ours: (SideResult & { profile: ReturnType<KernelProfile['report']>; backend: string })[] = [];
+  const ours: Awaited<ReturnType<typeof measureOurs>>[] = [];
   const torch: SideResult[] = [];
   for (const th of threadList) {
     const o = await measureOurs(th, model, B, steps, true);
     ours.push(o);
     log(
-      `zerots  ${th} thread(s), ${o.backend} kernels: ${o.stepS.toFixed(2)} s/step, ${Math.round(o.tokensPerS)} tokens/s`,
+      `zerots  ${th} thread(s), ${o.stepS.toFixed(2)} s/step, ${Math.round(o.tokensPerS)} tokens/s; ${engineLine(o.engine)}`,
     );
     if (!opts.noTorch) {
       const t = measureTorch(th, model, B, steps, blasDir);
@@ -235,6 +239,7 @@ export async function benchTrain(
   const result = {
     bench: 'train',
     backend: bestOurs.backend,
+    engine: bestOurs.engine,
     tokens_per_s: Math.round(bestOurs.tokensPerS),
     torch_tokens_per_s: bestTorch === null ? null : Math.round(bestTorch.tokensPerS),
     ratio: bestTorch === null ? null : Number((bestOurs.tokensPerS / bestTorch.tokensPerS).toFixed(3)),

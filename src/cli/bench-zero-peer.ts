@@ -47,27 +47,65 @@ export function runTorchPeer(spec: StageRunOptions, worldSize: number, print: (l
   return j;
 }
 
-/** Runs the peer and returns the JSON fields (printing the comparison line); {} without PyTorch. */
-export function torchPeerFields(
-  spec: StageRunOptions,
-  worldSize: number,
+/** One round: zerots' stage 0 and stage 1 next to the PyTorch run that followed them. */
+export interface PeerRound {
+  ddp: number;
+  zero1: number;
+  vsDdp: number;
+  vsZero1: number;
+  torch: TorchPeer;
+}
+
+/** The round's ratios (printed): stage 0 / DDP and stage 1 / ZeroRedundancyOptimizer in tokens/s. */
+export function peerRound(
   record: { stage0_tokens_per_s: number; stage1_ratio: number },
+  t: TorchPeer,
   print: (l: string) => void,
-): Record<string, unknown> {
-  const t = runTorchPeer(spec, worldSize, print);
-  if (!t) return {};
+): PeerRound {
   const r = (x: number): number => Number(x.toFixed(3));
   const s1 = record.stage0_tokens_per_s * record.stage1_ratio;
+  const round = {
+    ddp: t.ddp_tokens_per_s,
+    zero1: t.zero1_tokens_per_s,
+    vsDdp: r(record.stage0_tokens_per_s / t.ddp_tokens_per_s),
+    vsZero1: r(s1 / t.zero1_tokens_per_s),
+    torch: t,
+  };
   print(
     `peer PyTorch ${t.torch} (${t.threads_per_rank} thread(s) per rank): DDP ${Math.round(t.ddp_tokens_per_s)} tok/s, ` +
-      `ZeroRedundancyOptimizer ${Math.round(t.zero1_tokens_per_s)} tok/s; stage 0 / DDP ` +
-      `${r(record.stage0_tokens_per_s / t.ddp_tokens_per_s)}, stage 1 / ZeRO-1 ${r(s1 / t.zero1_tokens_per_s)}`,
+      `ZeroRedundancyOptimizer ${Math.round(t.zero1_tokens_per_s)} tok/s; zerots stage 0 ` +
+      `${Math.round(record.stage0_tokens_per_s)}, stage 1 ${Math.round(s1)} tok/s; stage 0 / DDP ${round.vsDdp}, ` +
+      `stage 1 / ZeRO-1 ${round.vsZero1}`,
+  );
+  return round;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** The JSON fields over the rounds: median ratios (each round's zerots against the PyTorch run beside it), ranges. */
+export function peerFields(rounds: readonly PeerRound[], print: (l: string) => void): Record<string, unknown> {
+  const r = (x: number): number => Number(x.toFixed(3));
+  const v0 = rounds.map((x) => x.vsDdp),
+    v1 = rounds.map((x) => x.vsZero1);
+  const range = (v: number[]): [number, number] => [Math.min(...v), Math.max(...v)];
+  print(
+    `over ${rounds.length} round(s): stage 0 / DDP median ${r(median(v0))} (${range(v0).join(' .. ')}), ` +
+      `stage 1 / ZeroRedundancyOptimizer median ${r(median(v1))} (${range(v1).join(' .. ')}); goals >= 1.0`,
   );
   return {
-    torch: t.torch,
-    torch_ddp_tokens_per_s: Math.round(t.ddp_tokens_per_s),
-    torch_zero1_tokens_per_s: Math.round(t.zero1_tokens_per_s),
-    stage0_vs_ddp: r(record.stage0_tokens_per_s / t.ddp_tokens_per_s),
-    stage1_vs_zero1: r(s1 / t.zero1_tokens_per_s),
+    torch: rounds[0]!.torch.torch,
+    torch_threads_per_rank: rounds[0]!.torch.threads_per_rank,
+    torch_blas: rounds[0]!.torch.blas,
+    torch_ddp_tokens_per_s: Math.round(median(rounds.map((x) => x.ddp))),
+    torch_zero1_tokens_per_s: Math.round(median(rounds.map((x) => x.zero1))),
+    rounds: rounds.length,
+    stage0_vs_ddp: r(median(v0)),
+    stage1_vs_zero1: r(median(v1)),
+    stage0_vs_ddp_range: range(v0),
+    stage1_vs_zero1_range: range(v1),
   };
 }

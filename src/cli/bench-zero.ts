@@ -4,8 +4,7 @@
 // Last line: one JSON record (BenchZeroRecord). Goals on 2 thread ranks: stages 1 and 2 >= 0.95 x stage 0,
 // stage 3 >= 0.85 x stage 0.
 import { ConfigError } from '../errors.js';
-import { describeGemmBackend } from '../kernels/blas/policy.js';
-import { torchPeerFields } from './bench-zero-peer.js';
+import { type PeerRound, peerFields, peerRound, runTorchPeer } from './bench-zero-peer.js';
 import type { RunReport } from '../train/report.js';
 import { type StageRunOptions, stagesSpec } from '../train/stages.js';
 import { trainWorld } from '../train/world.js';
@@ -19,6 +18,8 @@ export interface BenchZeroOptions {
   print?: (line: string) => void;
   /** [native blas] 'torch': also run PyTorch DDP / ZeroRedundancyOptimizer on the same model (bench-zero-peer.ts). */
   peer?: 'torch';
+  /** With a peer: rounds of (zerots, PyTorch), default 2; the JSON has the median ratio over rounds and the range. */
+  rounds?: number;
 }
 
 /**
@@ -60,7 +61,17 @@ export async function benchZero(opts: BenchZeroOptions = {}): Promise<RunReport[
       `${spec.microBatch} per rank; ` +
       `${N} thread ranks; ${spec.precision}; ${spec.untimedSteps} warm-up + ${spec.steps - spec.untimedSteps} timed steps per stage`,
   );
-  const summaries: RunReport[] = await trainWorld(stagesSpec(spec), N, 900_000);
+  // [native blas] with a peer: rounds of (zerots, PyTorch), so that the machine's load changes hit both sides
+  const rounds = opts.peer === 'torch' ? (opts.rounds ?? 2) : 1;
+  const peerRounds: PeerRound[] = [];
+  let summaries: RunReport[] = [];
+  for (let k = 0; k < rounds; k++) {
+    if (rounds > 1) print(`round ${k + 1}/${rounds}: zerots, then PyTorch`);
+    summaries = await trainWorld(stagesSpec(spec), N, 900_000);
+    const t = opts.peer === 'torch' ? runTorchPeer(spec, N, print) : null;
+    if (t !== null) peerRounds.push(peerRound(benchRecord(summaries), t, print));
+    if (opts.peer === 'torch' && t === null) break; // no PyTorch: it will not appear in a later round
+  }
   print(
     `${(summaries[0]!.params / 1e6).toFixed(2)}M parameters, ${summaries[0]!.perRank[0]!.tokensPerStep} tokens per step`,
   );
@@ -73,8 +84,9 @@ export async function benchZero(opts: BenchZeroOptions = {}): Promise<RunReport[
       ` (stage 1 ${record.stage1_ratio}, stage 2 ${record.stage2_ratio}, stage 3 ${record.stage3_ratio})`,
   );
   // [native blas] the GEMM backend, and the PyTorch peer when asked for, in the JSON line
-  const extra: Record<string, unknown> = { backend: describeGemmBackend().replace(/^kernels: (\w+).*/, '$1') };
-  if (opts.peer === 'torch') Object.assign(extra, torchPeerFields(spec, N, record, print));
+  const engine = summaries[0]!.engine;
+  const extra: Record<string, unknown> = { backend: engine.kernels, engine };
+  if (peerRounds.length > 0) Object.assign(extra, peerFields(peerRounds, print));
   print(JSON.stringify({ ...record, ...extra }));
   return summaries;
 }

@@ -3,7 +3,8 @@
 // per rank falls stage by stage: stage 1 partitions the optimizer state, stage 2 also the gradients, stage 3 also
 // the parameters. Beside the measured model states stands the ZeRO paper's formula (src/estimate).
 import { ConfigError } from '../errors.js';
-import { describeGemmBackend } from '../kernels/blas/policy.js';
+import { engineLine, plannedBackends } from '../zero/backends.js';
+import { blasThreadsFor } from '../launch/native-env.js';
 import type { RunReport } from '../train/report.js';
 import { type StageRunOptions, stagesSpec } from '../train/stages.js';
 import { trainWorld } from '../train/world.js';
@@ -67,7 +68,7 @@ export async function demo(opts: DemoOptions = {}): Promise<RunReport[]> {
       `stage, seed ${spec.seed}.`,
   );
   print(`Every stage trains the same model on the same data; ZeRO changes only what each rank keeps in memory.`);
-  if (spec.kernels === 'auto') print(describeGemmBackend()); // [native blas] which GEMM runs, or why not OpenBLAS
+  print(engineLine(plannedBackends(spec.kernels, 'threads', blasThreadsFor(N)))); // [native blas] or why not BLAS
   if (spec.progressEvery > 0)
     process.stderr.write(`training stages ${spec.stages.join(', ')} (interleaved step by step) ...\n`);
   const summaries = await trainWorld(stagesSpec(spec), N, 900_000);

@@ -40,13 +40,8 @@ function transport(value: string): 'threads' | 'tcp' {
   return value;
 }
 
-function trainTransport(value: string): 'threads' | 'tcp' {
-  if (value === 'mpi')
-    throw new InvalidArgumentError(
-      "'mpi': zerots has no MPI transport; under mpirun, ranks find each other from OMPI_COMM_WORLD_* and talk TCP " +
-        '(see `zerots launch`); use threads or tcp',
-    );
-  return transport(value);
+function trainTransport(value: string): 'threads' | 'tcp' | 'mpi' {
+  return value === 'mpi' ? value : transport(value); // [native mpi] mpi: under mpirun, or starts it
 }
 
 /** Loads a subcommand module by its file name (relative to this file). */
@@ -134,12 +129,17 @@ bench
     if (v !== 'torch') throw new InvalidArgumentError(`--peer must be torch, got '${v}'`);
     return v;
   })
-  .action(async (o: { worldSize: number; precision?: string; steps?: number; peer?: string }) => {
+  .option(
+    '--rounds <n>',
+    'with --peer: rounds of (zerots, PyTorch), the ratios their median (default 2)',
+    int('--rounds', 1, 20),
+  )
+  .action(async (o: { worldSize: number; precision?: string; steps?: number; peer?: string; rounds?: number }) => {
     const m = await load<{ benchZero(o: unknown): Promise<unknown> }>('./bench-zero.js');
     const spec: Record<string, unknown> = {};
     if (o.precision !== undefined) spec.precision = o.precision;
     if (o.steps !== undefined) spec.steps = o.steps;
-    await m.benchZero({ worldSize: o.worldSize, spec, peer: o.peer });
+    await m.benchZero({ worldSize: o.worldSize, spec, peer: o.peer, rounds: o.rounds });
   });
 bench
   .command('checkpoint')
@@ -161,7 +161,11 @@ program
   .option('--model <name|file>', 'gpt2 | gpt2-medium | gpt2-large | gpt2-xl | tiny | FILE.json (dimensions)')
   .option('--steps <n>', 'optimizer steps', int('--steps', 1, 1_000_000_000))
   .option('--world-size <n>', 'data-parallel ranks', int('--world-size', 1, 64))
-  .option('--transport <t>', 'threads | tcp (ranks as processes)', trainTransport, 'threads')
+  .option(
+    '--transport <t>',
+    'threads (default) | tcp | mpi (ranks as processes; mpi: under or starting mpirun)',
+    trainTransport,
+  )
   .option('--micro-batch <n>', 'sequences per rank per micro-step', int('--micro-batch', 1, 1 << 20))
   .option('--lr <x>', 'peak learning rate (fills "auto"; AdamW when the config has no optimizer)', positive('--lr'))
   .option('--seed <n>', 'model initialisation and data order seed', int('--seed', 0, 2 ** 31 - 1))
@@ -181,7 +185,8 @@ program
 Examples:
   zerots train --steps 50
   zerots train --data corpus.jsonl --tokenizer gpt2 --model tiny --world-size 2 --steps 20
-  zerots train --config ds_config.json --world-size 2 --steps 100 --log run.jsonl`,
+  zerots train --config ds_config.json --world-size 2 --steps 100 --log run.jsonl
+  mpirun -np 2 zerots train --steps 100          (MPI transport; or: zerots train --transport mpi --world-size 2)`,
   )
   .option(
     '--save-dir <dir>',

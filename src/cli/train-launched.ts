@@ -1,13 +1,15 @@
 // `zerots train` as one rank of a `zerots launch` job: the launcher started this process with its rank in the
 // environment (src/launch/env.ts), so instead of starting ranks of its own the command runs the rank program here,
 // and rank 0 reports the job's result. When the launcher restarted the job (--max-restarts, ctx.restartCount > 0)
-// the run resumes by itself from the latest checkpoint in --save-dir ([Note: elastic restart]).
+// the run resumes by itself from the latest checkpoint in --save-dir ([Note: elastic restart]). mpirun (or srun)
+// starts ranks the same way; `zerots train --transport mpi` outside one starts mpirun with the same command line.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { LATEST } from '../checkpoint/atomic.js';
 import { NumericsError } from '../errors.js';
 import type { LaunchedRank } from '../launch/index.js';
 import { trainRank } from '../train/rank.js';
+import { runUnderMpirun } from './mpirun.js';
 import type { RunSpec } from '../train/spec.js';
 
 /**
@@ -56,7 +58,13 @@ export async function trainAsRank(ctx: LaunchedRank, spec: RunSpec, log: (line: 
         stepsTrainedHere: res.losses.length,
         finalTrainLoss: loss,
         skippedSteps: res.skippedSteps,
+        engine: res.engine,
       },
     }),
   );
+}
+
+/** [native mpi] `zerots train --transport mpi` outside an MPI job: the same command on --world-size ranks of mpirun. */
+export function trainUnderMpirun(opts: { worldSize?: number }): void {
+  runUnderMpirun('train', opts.worldSize ?? 1, process.argv.slice(2));
 }

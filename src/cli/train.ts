@@ -7,7 +7,6 @@
 // (plain lines otherwise) and --log writes a JSON record per step; the last stdout line is one JSON object
 // ({"train": ...}). No time limit. A non-finite final loss is a NumericsError (a non-zero exit).
 import type { KernelChoice } from '../kernels/types.js';
-import { describeGemmBackend } from '../kernels/blas/policy.js';
 import { readFileSync } from 'node:fs';
 import { fillAuto, type AutoValues } from '../config/auto.js';
 import { configNotices } from '../config/notices.js';
@@ -20,8 +19,8 @@ import { gptTrainingConfig } from '../train/configs.js';
 import type { RunReport } from '../train/report.js';
 import type { RunSpec } from '../train/spec.js';
 import { trainWorld } from '../train/world.js';
-import { type LaunchedRank, launchedRank } from '../launch/index.js';
-import { autoResume, trainAsRank } from './train-launched.js';
+import { type LaunchedRank, launchedRank, startedByMpiLauncher } from '../launch/index.js';
+import { autoResume, trainAsRank, trainUnderMpirun } from './train-launched.js';
 
 export interface TrainCliOptions {
   config?: string;
@@ -42,7 +41,8 @@ export interface TrainCliOptions {
   evalEvery?: number;
   /** Held-out micro-batches per rank (default 4). */
   evalBatches?: number;
-  transport?: 'threads' | 'tcp';
+  /** threads (default), tcp, or mpi (under mpirun; outside one, `zerots train` starts mpirun: train-mpi.ts). */
+  transport?: 'threads' | 'tcp' | 'mpi';
   kernels?: KernelChoice;
   seed?: number;
   /** Device memory per rank in MiB (default 512), host memory per rank for offload in MiB (default unbounded). */
@@ -120,7 +120,17 @@ export async function train(opts: TrainCliOptions = {}): Promise<RunReport> {
 
 /** The `zerots train` command: under `zerots launch` this process is one rank of the launcher's job. */
 export async function trainCommand(opts: TrainCliOptions): Promise<void> {
-  await trainJob(opts, launchedRank());
+  if (opts.transport === 'mpi' && !startedByMpiLauncher()) return trainUnderMpirun(opts); // [native mpi]
+  // Under mpirun --transport mpi is a requirement (no quiet fall-back to tcp when libmpi does not load).
+  if (opts.transport === 'mpi') process.env.ZEROTS_TRANSPORT ??= 'mpi';
+  const launched = launchedRank();
+  if (launched !== null && opts.transport !== undefined && opts.transport !== launched.transport)
+    throw new ConfigError(
+      `--transport ${opts.transport}, but this rank of a launched job runs the ${launched.transport} transport ` +
+        '(the launcher and ZEROTS_TRANSPORT decide it): drop --transport, or set ZEROTS_TRANSPORT',
+      'transport',
+    );
+  await trainJob(opts, launched);
 }
 
 async function trainJob(opts: TrainCliOptions, launched: LaunchedRank | null): Promise<RunReport | null> {
@@ -184,13 +194,14 @@ async function trainJob(opts: TrainCliOptions, launched: LaunchedRank | null): P
   const precision = c.bf16.enabled ? 'bf16' : c.fp16.enabled ? 'fp16' : 'fp32';
   const T = model.blockSize;
   const transport = launched?.transport ?? opts.transport ?? 'threads';
+  if (launched === null && transport === 'mpi')
+    throw new ConfigError('train(): the MPI transport runs under mpirun (zerots train --transport mpi)', 'transport');
   log(
     `training GPT ${modelName} (${model.nLayer} layers, d ${model.nEmbd}, ${model.nHead} heads, context ${T}, ` +
       `vocabulary ${model.vocabSize}) on ${dataset.source} (${dataset.tokens.length} ${dataset.tokenizer.name} ` +
-      `tokens) with ZeRO stage ${c.zero.stage}, ${precision}, ${N} ${transport === 'tcp' ? 'process' : 'thread'} ` +
+      `tokens) with ZeRO stage ${c.zero.stage}, ${precision}, ${N} ${transport === 'threads' ? 'thread' : 'process'} ` +
       `rank${N === 1 ? '' : 's'}, ${c.trainBatchSize * T} tokens/step (micro-batch ${c.trainMicroBatchSizePerGpu} x ` +
       `accumulation ${c.gradientAccumulationSteps} x ${N} ranks), ${steps} steps, ` +
-      `${(opts.kernels ?? 'auto') === 'auto' ? describeGemmBackend() : `${opts.kernels} kernels`}; ` + // [native blas]
       `ln(${model.vocabSize}) = ${Math.log(model.vocabSize).toFixed(3)}`,
   );
   const bar = opts.bar ?? (opts.log === undefined && process.stdout.isTTY === true);
@@ -219,12 +230,13 @@ async function trainJob(opts: TrainCliOptions, launched: LaunchedRank | null): P
     await trainAsRank(launched, spec, log);
     return null;
   }
-  const [r] = await trainWorld(spec, N, null, opts.transport ?? 'threads');
+  const [r] = await trainWorld(spec, N, null, transport === 'tcp' ? 'tcp' : 'threads');
   const report = r!;
   if (opts.log !== undefined) for (const l of report.perRank[0]!.lines) log(l);
   const rec = trainRecord(report);
   log(
-    `held-out loss ${report.valLoss!.toFixed(4)} (mean over ${N} rank${N === 1 ? '' : 's'}) after ${steps} steps; ` +
+    `${report.valLoss === null ? 'no held-out loss (--eval-batches 0)' : `held-out loss ${report.valLoss.toFixed(4)}`} ` +
+      `(mean over ${N} rank${N === 1 ? '' : 's'}) after ${steps} steps; ` +
       `${Math.round(rec.tokensPerSecond as number)} tok/s; peak device memory per rank ` +
       `${(Math.max(...report.devicePeakBytes) / 2 ** 20).toFixed(1)} MiB`,
   );
@@ -249,5 +261,6 @@ export function trainRecord(r: RunReport): Record<string, unknown> {
     peakBytes: r.devicePeakBytes,
     commBytesPerStep: r.commBytesPerStep,
     skippedSteps: r.skippedSteps,
+    engine: r.engine,
   };
 }

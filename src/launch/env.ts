@@ -13,10 +13,10 @@
 // loopback, else the interface that reaches the master; outgoing connections leave from it too), ZEROTS_NODE_ID
 // (this node's identity: ranks with the same one may use Unix sockets between them; default hostname + boot id),
 // ZEROTS_RENDEZVOUS_TIMEOUT_MS (how long to wait for the store and the peers), ZEROTS_TRANSPORT ('tcp' default,
-// 'threads', or 'mpi': the default under mpirun). Set by `zerots launch` only: ZEROTS_LAUNCHER_PID (the ranks
-// watch it, watch-launcher.ts), ZEROTS_LAUNCH_PROTOCOL (a rank of another install's launcher is refused rather than
-// misread) and ZEROTS_RESTART_COUNT (the job's restarts so far under --max-restarts: ctx.restartCount; [Note:
-// elastic restart]).
+// 'threads', or 'mpi': the default under mpirun, PMI_SIZE, or srun with PMIX_RANK). Set by `zerots launch` only:
+// ZEROTS_LAUNCHER_PID (the ranks watch it, watch-launcher.ts), ZEROTS_LAUNCH_PROTOCOL (a rank of another install's
+// launcher is refused rather than misread) and ZEROTS_RESTART_COUNT (the job's restarts so far under
+// --max-restarts: ctx.restartCount; [Note: elastic restart]).
 import { ConfigError } from '../errors.js';
 
 export type EnvLike = Readonly<Record<string, string | undefined>>;
@@ -33,7 +33,7 @@ export interface RankEnv {
   token: string | undefined;
   /** ZEROTS_BIND_ADDR, when set. */
   bindAddr: string | undefined;
-  /** ZEROTS_TRANSPORT; default 'mpi' under Open MPI's mpirun (falls back to tcp when libmpi does not load), else 'tcp'. */
+  /** ZEROTS_TRANSPORT; default 'mpi' under an MPI launcher (tcp when libmpi does not load), else 'tcp'. */
   transport: 'threads' | 'tcp' | 'mpi';
   /** True when ZEROTS_TRANSPORT chose the transport (then MPI is required, not tried). */
   transportExplicit?: boolean;
@@ -47,6 +47,8 @@ export interface RankEnv {
   restartCount: number;
   /** ZEROTS_LAUNCHER_PID is set: this process is a rank of `zerots launch`. */
   launched: boolean;
+  /** Started by mpirun, a PMI launcher or srun with PMIx: this process is a rank of that job ([native mpi]). */
+  mpiLaunched: boolean;
   source: RankSource;
 }
 
@@ -202,7 +204,7 @@ export function discoverRank(env: EnvLike): RankEnv {
   const masterPort = optInt(env, 'MASTER_PORT', 1) ?? DEFAULT_MASTER_PORT;
   if (masterPort > 65535)
     throw new ConfigError(`MASTER_PORT=${masterPort} is not a TCP port (1..65535)`, 'MASTER_PORT');
-  const transport = env.ZEROTS_TRANSPORT ?? (r.source === 'ompi' ? 'mpi' : 'tcp'); // [native mpi]
+  const transport = env.ZEROTS_TRANSPORT ?? (startedByMpi(env, r.source) ? 'mpi' : 'tcp'); // [native mpi]
   if (transport !== 'tcp' && transport !== 'threads' && transport !== 'mpi')
     throw new ConfigError(
       `ZEROTS_TRANSPORT=${JSON.stringify(transport)}; allowed: "tcp", "threads", "mpi"`,
@@ -222,7 +224,17 @@ export function discoverRank(env: EnvLike): RankEnv {
     nodeId: env.ZEROTS_NODE_ID?.trim() || undefined,
     restartCount: optInt(env, 'ZEROTS_RESTART_COUNT', 0) ?? 0,
     launched: launcherOf(env) !== null,
+    mpiLaunched: startedByMpi(env, r.source),
   };
+}
+
+/**
+ * [native mpi] Started by an MPI launcher: Open MPI's mpirun (OMPI_COMM_WORLD_*), a PMI launcher (PMI_SIZE: hydra,
+ * or srun --mpi=pmi2) or srun with PMIx (PMIX_RANK). The transport then defaults to MPI (TCP when libmpi does not
+ * load), and `zerots train` runs as one rank of the job.
+ */
+function startedByMpi(env: EnvLike, source: RankSource): boolean {
+  return source === 'ompi' || source === 'pmi' || (source === 'slurm' && env.PMIX_RANK !== undefined);
 }
 
 /** The one read of process.env in zerots. */

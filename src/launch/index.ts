@@ -50,11 +50,18 @@ export function initFromEnv(): LaunchedRank {
   return current;
 }
 
-/** This process's context when `zerots launch` started it (ZEROTS_LAUNCHER_PID set), else null: `zerots train` runs as
- * one rank of the launcher's job then, instead of starting ranks of its own. */
+/** This process's context when `zerots launch` (ZEROTS_LAUNCHER_PID set) or an MPI launcher (mpirun, srun; env.ts)
+ * started it, else null: `zerots train` runs as one rank of the launcher's job then, instead of starting ranks of
+ * its own. */
 export function launchedRank(): LaunchedRank | null {
   if (current) return current;
-  return readProcessEnv().launched ? initFromEnv() : null;
+  const env = readProcessEnv();
+  return env.launched || env.mpiLaunched ? initFromEnv() : null;
+}
+
+/** [native mpi] True when an MPI launcher started this process (env.ts: mpirun, PMI, srun with PMIx). */
+export function startedByMpiLauncher(): boolean {
+  return readProcessEnv().mpiLaunched;
 }
 
 export { discoverRank, readProcessEnv } from './env.js';

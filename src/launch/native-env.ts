@@ -33,9 +33,11 @@ export function discoverNative(env: EnvLike): NativeEnv {
  */
 export function configureNativeFromEnv(ranksOnMachine?: number): NativeEnv {
   const n = discoverNative(process.env);
-  const threads =
-    n.blasThreads ??
-    (ranksOnMachine === undefined ? undefined : Math.max(1, Math.floor(availableParallelism() / ranksOnMachine)));
-  setBlasSetting(n.blas, threads);
+  setBlasSetting(n.blas, ranksOnMachine === undefined ? n.blasThreads : blasThreadsFor(ranksOnMachine));
   return n;
+}
+
+/** OpenBLAS threads per rank when `ranksOnMachine` ranks share this machine (what configureNativeFromEnv sets). */
+export function blasThreadsFor(ranksOnMachine: number): number {
+  return discoverNative(process.env).blasThreads ?? Math.max(1, Math.floor(availableParallelism() / ranksOnMachine));
 }

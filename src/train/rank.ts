@@ -20,6 +20,7 @@ import { ConfigError, StateError } from '../errors.js';
 import { GPT, gptNoDecay } from '../nn/gpt.js';
 import { type Allocation, Device, MEMORY_CATEGORIES, type MemoryCategory } from '../tensor/device.js';
 import { commOptionsFor } from '../zero/comm-options.js';
+import { engineBackends, engineLine } from '../zero/backends.js';
 import { initialize, type StepInfo, type ZeroEngine } from '../zero/engine.js';
 import { heldOutLoss } from './held-out.js';
 import type { PhaseSeconds, RankResult, RunConfig, RunSpec } from './spec.js';
@@ -100,11 +101,13 @@ export async function trainRank(ctx: RankContext, spec: RunSpec): Promise<RankRe
   const { train, val } = trainValSplit(spec.corpus ?? loadCorpus());
   const configs = spec.runs.map((r) => resolveConfig(r.config, { worldSize: ctx.worldSize }));
   const mean = device.alloc(4, 'comm', 'loss averaged over ranks (progress lines)');
+  const w0 = { ctx, spec, lines: [] as string[] };
+  say(w0, engineLine(engineBackends(device.kernels.backend, group.transport))); // [native blas] what every engine runs on
   const reporter =
     ctx.rank === 0 && spec.display !== undefined && (spec.display.bar || spec.display.logFile !== undefined)
       ? new ProgressReporter({ steps: spec.steps, fd: 1, ...spec.display })
       : null;
-  const w: World = { device, group, ctx, spec, train, mean, lines: [], peakBefore: 0, reporter };
+  const w: World = { device, group, ctx, spec, train, mean, lines: w0.lines, peakBefore: 0, reporter };
   const idle = device.memoryStats().inUseBytes;
   if (spec.checkpoint !== undefined && spec.runs.length !== 1)
     throw new ConfigError(`checkpoints need a spec with one run; this one has ${spec.runs.length}`, 'checkpoint');
@@ -282,7 +285,7 @@ function maybeSave(w: World, live: Live, s: number): void {
 }
 
 /** A line from rank 0, kept for the report and written as it happens (see progress). */
-function say(w: World, line: string): void {
+function say(w: Pick<World, 'ctx' | 'spec' | 'lines'>, line: string): void {
   if (w.ctx.rank !== 0) return;
   w.lines.push(line);
   if (w.spec.progressTo !== 'none') writeSync(w.spec.progressTo === 'stdout' ? 1 : 2, `${line}\n`);
@@ -477,5 +480,6 @@ function finish(w: World, live: Live, val: Uint8Array | Int32Array): RankResult 
     params: live.model.parameters().reduce((sum, p) => sum + p.numel, 0),
     layout: { padded: L.padded, shardNumel: L.shardNumel, worldSize: ctx.worldSize },
     lines: [],
+    engine: live.engine.backends,
   };
 }

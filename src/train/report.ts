@@ -56,6 +56,8 @@ export interface RunReport {
   /** Collective calls per step on rank 0 (all ranks make the same calls). */
   commCallsPerStep: number;
   params: number;
+  /** [native blas] Rank 0's kernels, GEMM threads and transport. */
+  engine: RankResult['engine'];
   perRank: RankResult[];
 }
 
@@ -113,6 +115,7 @@ export function summarize(rs: readonly RankResult[], steps: number): RunReport {
     commBytesByOp: rs.reduce((a, r) => (r.commBytesPerStep > a.commBytesPerStep ? r : a), r0).commBytesByOp,
     commCallsPerStep: Object.values(r0.commCallsByOp).reduce((a, b) => a + b, 0),
     params: r0.params,
+    engine: r0.engine,
     perRank: [...rs],
   };
 }

@@ -2,6 +2,7 @@
 // runs (RankResult). Plain data: both cross the worker boundary by structured clone. `zerots train` is a spec with
 // one run; the demo and `bench zero` are specs with one run per ZeRO stage, all trained from the same seed on the
 // same data.
+import type { EngineBackends } from '../zero/backends.js';
 import type { KernelChoice } from '../kernels/types.js';
 import type { GPTConfig } from '../nn/gpt.js';
 import type { MemoryCategory } from '../tensor/device.js';
@@ -128,4 +129,6 @@ export interface RankResult {
   lines: string[];
   /** The last step's training loss averaged over the ranks (the same on every rank: one all-reduce). */
   worldMeanLoss?: number;
+  /** [native blas] The kernels, GEMM threads and transport the engine ran on. */
+  engine: EngineBackends;
 }

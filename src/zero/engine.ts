@@ -2,6 +2,7 @@
 // The policy (config/policy.ts) picks three parts (a GradientReducer, a ParameterStore, the OptimizerState's
 // placement) and step() reads like the paper: reduce the gradients, agree on the global norm, clip, update this
 // rank's shard, gather the updated parameters. No stage numbers below this line.
+import { type EngineBackends, engineBackends } from './backends.js';
 import { Tape } from '../autograd/tape.js';
 import type { CommLog, ProcessGroup } from '../comm/types.js';
 import { policyFromConfig, type ZeroPolicy } from '../config/policy.js';
@@ -359,8 +360,8 @@ export class ZeroEngine<M extends TrainableModule> {
   }
 
   /** [native blas] Which backends run this engine: the device's kernels and the group's transport. */
-  get backends(): { kernels: 'blas' | 'wasm' | 'js'; transport: 'threads' | 'tcp' | 'mpi' } {
-    return { kernels: this.device.kernels.backend, transport: this.group.transport };
+  get backends(): EngineBackends {
+    return engineBackends(this.device.kernels.backend, this.group.transport);
   }
 
   memoryStats(): MemoryStats {

@@ -3,6 +3,7 @@
 // js reference kernels; measured model states and communication per step equal the padded closed forms of
 // src/estimate; the printed table and the benchmark's JSON last line have their documented shape. Times are
 // printed by the programs but never asserted.
+import { engineLine } from '../../src/zero/backends.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { demo } from '../../src/cli/demo.js';
@@ -138,6 +139,12 @@ test(
       assert.ok(s[k]!.peak.optimizer <= s[k - 1]!.peak.optimizer, `optimizer peak stage ${k}`);
     }
     assert.ok(s[3]!.peak.param < s[0]!.peak.param, 'stage 3 holds less parameter memory than stage 0');
+    // [native blas] the header names the engine that then ran
+    const engine = s[0]!.engine;
+    assert.ok(
+      out.lines.includes(engineLine(engine)) && engine.transport === 'threads',
+      `'${engineLine(engine)}' in:\n${out.lines.slice(0, 4).join('\n')}`,
+    );
     // the table: a header, a rule, one row per stage whose cells match the summaries
     const at = out.lines.findIndex((l) => /^\s*stage\s+loss\s+val loss\s+tok\/s/.test(l));
     assert.ok(at >= 0, `table header in:\n${out.lines.join('\n')}`);
@@ -174,8 +181,12 @@ test('bench zero, bf16, 2 thread ranks: same losses in every stage; the last lin
     'stage3_ratio',
     'peak_bytes',
     'backend',
+    'engine',
   ]);
   assert.ok(last.backend === 'blas' || last.backend === 'wasm', `backend = ${String(last.backend)}`);
+  // [native blas] the engine that ran, as the ranks report it
+  assert.deepEqual(last.engine, { ...summaries[0]!.engine, kernels: last.backend });
+  assert.equal((last.engine as { transport: string }).transport, 'threads');
   assert.equal(last.bench, 'zero');
   assert.equal(last.world_size, N);
   for (const k of ['stage0_tokens_per_s', 'stage1_ratio', 'stage2_ratio', 'stage3_ratio']) {
@@ -187,7 +198,10 @@ test('bench zero, bf16, 2 thread ranks: same losses in every stage; the last lin
   const peaks = last.peak_bytes as Record<string, number>;
   assert.deepEqual(Object.keys(peaks), ['0', '1', '2', '3']);
   summaries.forEach((x) => assert.equal(peaks[String(x.stage)], x.peakTotal));
-  assert.deepEqual(last, JSON.parse(JSON.stringify({ ...benchRecord(summaries), backend: last.backend })));
+  assert.deepEqual(
+    last,
+    JSON.parse(JSON.stringify({ ...benchRecord(summaries), backend: last.backend, engine: last.engine })),
+  );
   // 16-bit states: 2 + 2 + 12 bytes per padded element in stage 0
   assert.equal(summaries[0]!.modelStates.total, 16 * summaries[0]!.perRank[0]!.layout.padded);
 });

@@ -138,3 +138,24 @@ test('rendezvous timeout and node id: the environment, then the options, then 60
   assert.equal(rendezvousTimeout(plain, { timeoutMs: 120_000 }), 120_000);
   assert.throws(() => discoverRank({ ...world, ZEROTS_RENDEZVOUS_TIMEOUT_MS: 'soon' }), ConfigError);
 });
+
+test('[native mpi] the transport defaults to mpi under mpirun, a PMI launcher or srun with PMIx; else tcp', () => {
+  const t = (env: Record<string, string>) => {
+    const e = discoverRank(env);
+    return [e.transport, e.mpiLaunched, e.transportExplicit];
+  };
+  assert.deepEqual(t({ OMPI_COMM_WORLD_RANK: '0', OMPI_COMM_WORLD_SIZE: '2' }), ['mpi', true, false]);
+  assert.deepEqual(t({ PMI_RANK: '1', PMI_SIZE: '2' }), ['mpi', true, false]);
+  assert.deepEqual(t({ SLURM_PROCID: '0', SLURM_NTASKS: '2', SLURM_LOCALID: '0', PMIX_RANK: '0' }), [
+    'mpi',
+    true,
+    false,
+  ]);
+  assert.deepEqual(t({ SLURM_PROCID: '0', SLURM_NTASKS: '2', SLURM_LOCALID: '0' }), ['tcp', false, false]);
+  assert.deepEqual(t({ RANK: '0', WORLD_SIZE: '2' }), ['tcp', false, false]);
+  assert.deepEqual(t({ OMPI_COMM_WORLD_RANK: '0', OMPI_COMM_WORLD_SIZE: '2', ZEROTS_TRANSPORT: 'tcp' }), [
+    'tcp',
+    true,
+    true,
+  ]);
+});

@@ -15,7 +15,7 @@ for (;;) {
   Atomics.wait(nap, 0, 0, POLL_MS);
   if (Atomics.load(words, 1) !== 0) break;
   const g = Atomics.load(words, 0);
-  if ((g & 1) === 0 || Date.now() < deadline[0]!) continue;
+  if ((g & 1) === 0 || performance.timeOrigin + performance.now() < deadline[0]!) continue;
   if (Atomics.load(words, 0) !== g) continue; // returned meanwhile
   const e = timeoutError(decodeDesc(words, 2), words[10]!, words[11]!, 'the other ranks (MPI transport)');
   writeSync(2, `zerots: ${e.name}: ${e.message}; ending this rank (SIGTERM), so mpirun ends the job\n`);

@@ -28,8 +28,8 @@ export class Watchdog {
   arm(call: CollectiveCall): void {
     encodeDesc(call.desc, this.words, 2);
     this.words[11] = Math.min(call.timeoutMs, 0x7fffffff);
-    // The helper's clock is its own performance.now(): hand it the time left, as an absolute Date.now().
-    this.deadline[0] = Date.now() + (call.deadline - performance.now());
+    // An absolute time both threads read without a clock call here: timeOrigin + the performance.now() deadline.
+    this.deadline[0] = performance.timeOrigin + call.deadline;
     Atomics.add(this.words, 0, 1);
   }
 
