@@ -5,7 +5,7 @@
 //   resident (model states at rest, kernel and comm scratch)
 //   + max(backward: activations at their peak (src/nn/activation-bytes.ts, byte-exact) + gathered parameters
 //         (stage 3) + gradient buckets being filled (stages 2, 3) + the op workspaces live at that moment,
-//         step: the fp32 gradient workspace of the optimizer's partition (mixed precision on the device)).
+//         step: the fp32 gradient workspace of one bucket's segment (mixed precision on the device)).
 // Model states follow the paper's formula (estimate/memory.ts). The transient terms follow the engine's rules with
 // its bucket sizes: gradient buckets and stage-3 groups are whole parameters packed in registration order up to
 // reduce_bucket_size (resp. one group per module once a block exceeds stage3_prefetch_bucket_size), a group under
@@ -14,6 +14,7 @@ import { gptActivationBytes } from '../nn/activation-bytes.js';
 import { BYTES, type Stage } from './memory.js';
 import { ShapeError } from '../errors.js';
 import { kernelScratchBytes } from '../kernels/scratch.js';
+import { stepWorkspaceElements } from '../zero/optimizer-state.js';
 
 export interface GptDims {
   vocabSize: number;
@@ -171,7 +172,12 @@ export function predictPeak(x: PeakInput): PeakBreakdown {
   }
   // op workspaces with the activations: replayed op by op (src/nn/activation-bytes.ts)
   const workspace = act.peakWithWorkspace - act.peak;
-  const step = half && !offOpt ? 4 * (x.stage >= 1 ? P / N : P) : 0;
+  // the 16-bit step's fp32 workspace: one bucket's segment at most ([Note: bucket-sized step workspace])
+  const segments = bucketSizes(
+    params.map((p) => p.numel),
+    bucket,
+  ).map((s) => (x.stage >= 1 ? s / N : s));
+  const step = half && !offOpt ? 4 * stepWorkspaceElements(x.stage >= 1 ? P / N : P, segments) : 0;
   const backward = act.peakWithWorkspace + gathered + buckets;
   const stepTransient = step + (x.stage === 3 ? gathered : 0);
   const total = param + grad + optimizer + fixed + Math.max(backward, stepTransient);
