@@ -283,7 +283,11 @@ program
     'device capacity per rank: also print the largest micro-batch that fits',
     positive('--capacity-mib'),
   )
-  .option('--model-buckets', "bucket sizes from the hidden size h (h^2, 0.9 h^2, 10 h) instead of DeepSpeed's defaults")
+  .option(
+    '--model-buckets',
+    'bucket sizes from the hidden size h (h^2, 0.9 h^2, 10 h): the default, as the engine sizes them',
+  )
+  .option('--deepspeed-buckets', "DeepSpeed's default bucket sizes (5e8, 5e7, 1e5) instead of the model-sized ones")
   .action(
     async (o: {
       layers: number;
@@ -296,6 +300,7 @@ program
       precision: string;
       capacityMib?: number;
       modelBuckets?: boolean;
+      deepspeedBuckets?: boolean;
     }) => {
       if (!['fp32', 'bf16', 'fp16'].includes(o.precision))
         throw new InvalidArgumentError(`--precision must be fp32, bf16 or fp16, got '${o.precision}'`);
@@ -306,7 +311,7 @@ program
         worldSize: o.worldSize,
         precision: o.precision,
         capacityMiB: o.capacityMib,
-        buckets: o.modelBuckets ? 'model' : 'deepspeed',
+        buckets: o.deepspeedBuckets ? 'deepspeed' : 'model',
       });
     },
   );

@@ -43,7 +43,7 @@ export interface PeakInput {
    */
   offloadThreads?: number;
   offloadSubGroups?: number;
-  /** elements; DeepSpeed's defaults when unset */
+  /** elements; unset: the engine's model-sized defaults (h^2, 0.9 h^2, 10 h; src/config/model-sized.ts) */
   reduceBucketSize?: number;
   prefetchBucketSize?: number;
   persistenceThreshold?: number;
@@ -144,9 +144,10 @@ export function predictPeak(x: PeakInput): PeakBreakdown {
     workspace: { paramCopies: half, gradContribution: half || x.stage >= 2, gradAdd: half },
   });
   const C = m.nEmbd;
-  const bucket = x.reduceBucketSize ?? 5e8;
-  const prefetch = x.prefetchBucketSize ?? 5e7;
-  const persist = x.persistenceThreshold ?? 1e5;
+  // unset: the engine's defaults for a model with a hidden size (src/config/model-sized.ts: h^2, 0.9 h^2, 10 h)
+  const bucket = x.reduceBucketSize ?? C * C;
+  const prefetch = x.prefetchBucketSize ?? Math.floor(0.9 * C * C);
+  const persist = x.persistenceThreshold ?? 10 * C;
   // stage 2/3: buckets being filled while backward runs: the one being filled and the tied wte's (open from the LM
   // head's backward to the embedding's)
   let buckets = 0;
