@@ -75,10 +75,25 @@ bench
   .option('--threads <list>', 'thread counts to try for each side (1, 2 or 1,2)', list)
   .option('--no-torch', 'skip the PyTorch reference')
   .option('--torch-blas-dir <dir>', 'a folder with an OpenBLAS libblas.so.3 for the PyTorch child')
-  .action(async (o: { steps?: number; threads?: number[]; torch: boolean; torchBlasDir?: string }) => {
-    const m = await load<{ benchTrain(o: unknown): Promise<unknown> }>('./bench-train.js');
-    await m.benchTrain({ steps: o.steps, threads: o.threads, noTorch: !o.torch, torchBlasDir: o.torchBlasDir });
-  });
+  .option('--attention-reference', 'also time the attention kernel that saved T x T probabilities (fused / saved)')
+  .action(
+    async (o: {
+      steps?: number;
+      threads?: number[];
+      torch: boolean;
+      torchBlasDir?: string;
+      attentionReference?: boolean;
+    }) => {
+      const m = await load<{ benchTrain(o: unknown): Promise<unknown> }>('./bench-train.js');
+      await m.benchTrain({
+        steps: o.steps,
+        threads: o.threads,
+        noTorch: !o.torch,
+        torchBlasDir: o.torchBlasDir,
+        attentionReference: o.attentionReference === true,
+      });
+    },
+  );
 bench
   .command('memory')
   .description('predicted peak memory per rank against the measured one (issue 9), largest micro-batch by OOM')
