@@ -34,16 +34,21 @@ for (const [label, stage, offload] of cases)
     const c = { model, precision: 'bf16', stage, offload, checkpoint };
     const predicted = largestMicroBatch(peakInputFor({ ...c, micro: 1 }), capacity - RESERVED_BYTES);
     let found = Math.max(1, predicted);
-    let trials = 1;
-    if (await fits(c, found)) {
-      while ((trials++, await fits(c, found + 1))) found++;
+    let trials = 0;
+    const trial = (micro) => {
+      trials++;
+      return fits(c, micro);
+    };
+    if (await trial(found)) {
+      while (await trial(found + 1)) found++;
     } else {
       found--;
-      while (found >= 1 && !(trials++, await fits(c, found))) found--;
+      while (found >= 1 && !(await trial(found))) found--;
     }
     rows.push({ label, stage, offload, checkpoint, predicted, found, trials });
     console.log(
-      `${label.padEnd(22)} ${checkpoint ? 'checkpointed' : '            '}  largest micro-batch ${found} (predicted ${predicted}, ${trials} trials)`,
+      `${label.padEnd(22)} ${checkpoint ? 'checkpointed' : '            '}  largest micro-batch ${found} ` +
+        `(predicted ${predicted}, ${trials} trials)`,
     );
   }
 console.log(JSON.stringify({ experiment: 'by-hand max batch', capacity_mib: capacity / 2 ** 20, model, rows }));
