@@ -27,6 +27,8 @@ export interface MemoryResult {
   error?: string;
   /** Device peak bytes over the run (everything on the device). */
   peak: number;
+  /** Device address space spanned at most (allocator spanBytes): the capacity this run's requests need. */
+  span: number;
   byCategory: Record<MemoryCategory, number>;
   hostPeak: number;
 }
@@ -114,7 +116,7 @@ function runCase(
         number
       >;
       const hostPeak = (host?.memoryStats().peakBytes ?? 0) + checkpointHost.peak;
-      return { ok: true, peak: st.peakBytes, byCategory, hostPeak };
+      return { ok: true, peak: st.peakBytes, span: st.spanBytes ?? st.peakBytes, byCategory, hostPeak };
     } finally {
       engine.dispose();
     }
@@ -122,6 +124,7 @@ function runCase(
     // this rank's out-of-memory, or the peer's (this rank then meets a lost peer or a timeout in a collective)
     const oom = e instanceof DeviceOutOfMemoryError;
     const error = `${oom ? 'out of memory' : 'peer failed'}: ${(e as Error).message.split('\n')[0]}`;
-    return { ok: false, oom, error, peak: device.memoryStats().peakBytes, byCategory: empty, hostPeak: 0 };
+    const st = device.memoryStats();
+    return { ok: false, oom, error, peak: st.peakBytes, span: st.spanBytes ?? 0, byCategory: empty, hostPeak: 0 };
   }
 }

@@ -99,6 +99,7 @@ export async function benchMemory(o: BenchMemoryOptions = {}): Promise<Record<st
   const rows: Record<string, unknown>[] = [];
   cases.forEach((c, i) => {
     const measured = Math.max(res[0]![i]!.peak, res[1]![i]!.peak);
+    const span = Math.max(res[0]![i]!.span, res[1]![i]!.span);
     const p = predictPeak(peakInputFor(c));
     const rel = Math.abs(measured - p.total) / measured;
     maxRel = Math.max(maxRel, rel);
@@ -108,13 +109,15 @@ export async function benchMemory(o: BenchMemoryOptions = {}): Promise<Record<st
       `${tag.padEnd(28)} ${c.offload ? 'offload' : '       '} ${c.checkpoint ? 'ckpt' : '    '}  measured ` +
         `${(measured / 2 ** 20).toFixed(2)} MiB  predicted ${(p.total / 2 ** 20).toFixed(2)} MiB  ` +
         `error ${((100 * (p.total - measured)) / measured).toFixed(1)}%  host ${(host / 2 ** 20).toFixed(2)} ` +
-        `(predicted ${(p.host / 2 ** 20).toFixed(2)}) MiB`,
+        `(predicted ${(p.host / 2 ** 20).toFixed(2)}) MiB  span ${(span / 2 ** 20).toFixed(2)} MiB ` +
+        `(+${((100 * (span - measured)) / p.backwardTransient).toFixed(1)}% of backward transient)`,
     );
     rows.push({
       ...c,
       model: undefined,
       shape: SHAPES.indexOf(c.model),
       measured,
+      span,
       predicted: p.total,
       host,
       hostPredicted: p.host,

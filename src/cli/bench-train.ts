@@ -20,6 +20,7 @@ import { blasStatus, kernelScratchBytes } from '../kernels/index.js';
 import { CTRL_BYTES, ParallelGemm } from '../kernels/parallel-gemm.js';
 import { loadCorpus } from '../data/corpus.js';
 import { ConfigError } from '../errors.js';
+import { savedAttentionKernels } from './saved-attention.js';
 
 export interface BenchTrainOptions {
   /** Timed steps per configuration (default 2; one untimed warm-up step comes first). */
@@ -38,6 +39,11 @@ export interface BenchTrainOptions {
    * so the child gets OpenBLAS when it can, and the JSON says which BLAS it used.
    */
   torchBlasDir?: string;
+  /**
+   * Also time our side with the attention kernel that saved the T x T probabilities (saved-attention.ts), in the
+   * same run, and report fused / saved tokens per second.
+   */
+  attentionReference?: boolean;
   log?: (line: string) => void;
 }
 
@@ -72,6 +78,7 @@ async function measureOurs(
   B: number,
   steps: number,
   profile: boolean,
+  savedAttention = false,
 ): Promise<SideResult & { profile: ReturnType<KernelProfile['report']>; backend: string; engine: EngineBackends }> {
   const T = model.blockSize;
   const device = new Device({ capacityBytes: 2 ** 31, name: 'bench' });
@@ -92,6 +99,8 @@ async function measureOurs(
   const data = Int32Array.from(corpus.subarray(0, B * (T + 1)));
   const idx = { B, T, data: data.filter((_, i) => i % (T + 1) !== T) };
   const tgt = { B, T, data: data.filter((_, i) => i % (T + 1) !== 0) };
+  const saved = savedAttention ? savedAttentionKernels(device, device.kernels) : null;
+  const unsave = saved === null ? () => {} : overrideKernels(device, saved.kernels);
   let restore = (): void => {};
   let pg: ParallelGemm | null = null;
   const native = device.kernels.backend === 'blas' ? blasStatus() : null; // [native blas]
@@ -140,6 +149,8 @@ async function measureOurs(
   prof?.uninstall();
   restore();
   await pg?.close();
+  unsave();
+  saved?.dispose();
   engine.dispose();
   const backend = device.kernels.backend;
   return { threads, stepS: best, tokensPerS: (B * T) / best, profile: report, backend, engine: backends };
@@ -223,6 +234,28 @@ export async function benchTrain(
         );
     }
   }
+  // the fused attention against the one that saved T x T probabilities, both on our side in this run: each thread
+  // count alternates fused, saved, fused, saved and keeps each one's best
+  let attention: { fused: number; saved: number; ratio: number } | null = null;
+  if (opts.attentionReference) {
+    let fused = 0;
+    let savedBest = 0;
+    for (let round = 0; round < 2; round++)
+      for (const th of threadList) {
+        fused = Math.max(fused, (await measureOurs(th, model, B, steps, false)).tokensPerS);
+        savedBest = Math.max(savedBest, (await measureOurs(th, model, B, steps, false, true)).tokensPerS);
+      }
+    fused = Math.max(fused, ...ours.map((o) => o.tokensPerS));
+    attention = {
+      fused: Math.round(fused),
+      saved: Math.round(savedBest),
+      ratio: Number((fused / savedBest).toFixed(3)),
+    };
+    log(
+      `attention: fused ${attention.fused} tokens/s, the kernel that saved T x T probabilities ${attention.saved} ` +
+        `tokens/s (fused / saved ${attention.ratio})`,
+    );
+  }
   const bestOurs = ours.reduce((a, b) => (b.tokensPerS > a.tokensPerS ? b : a));
   const bestTorch = torch.length === 0 ? null : torch.reduce((a, b) => (b.tokensPerS > a.tokensPerS ? b : a));
   const total = bestOurs.profile.reduce((s, e) => s + e.ms, 0);
@@ -246,6 +279,13 @@ export async function benchTrain(
     threads: bestOurs.threads,
     torch_threads: bestTorch?.threads ?? null,
     torch_blas: bestTorch?.blas ?? null,
+    ...(attention === null
+      ? {}
+      : {
+          attention_fused_tokens_per_s: attention.fused,
+          attention_saved_tokens_per_s: attention.saved,
+          attention_ratio: attention.ratio,
+        }),
   };
   log(JSON.stringify(result));
   return result;

@@ -11,6 +11,7 @@ export interface EstimatePeakOptions {
   precision: 'fp32' | 'bf16' | 'fp16';
   capacityMiB?: number;
   /** reduce_bucket_size, stage3_prefetch_bucket_size, stage3_param_persistence_threshold, stage3_max_reuse_distance */
+  /** default 'model' (h^2, 0.9 h^2, 10 h: what the engine uses when the config leaves them unset) */
   buckets?: 'deepspeed' | 'model';
   print?: (line: string) => void;
 }
@@ -20,10 +21,11 @@ export function estimatePeak(o: EstimatePeakOptions): Record<string, unknown>[] 
   if (o.model.nEmbd % o.model.nHead !== 0)
     throw new ConfigError(`estimate peak: --heads ${o.model.nHead} must divide --embd ${o.model.nEmbd}`, 'heads');
   const h = o.model.nEmbd;
+  // the engine sizes unset buckets from the hidden size (src/config/model-sized.ts); 'deepspeed': DeepSpeed's defaults
   const sizes =
-    o.buckets === 'model'
-      ? { reduceBucketSize: h * h, prefetchBucketSize: Math.floor(0.9 * h * h), persistenceThreshold: 10 * h }
-      : {};
+    o.buckets === 'deepspeed'
+      ? { reduceBucketSize: 5e8, prefetchBucketSize: 5e7, persistenceThreshold: 1e5 }
+      : { reduceBucketSize: h * h, prefetchBucketSize: Math.floor(0.9 * h * h), persistenceThreshold: 10 * h };
   const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
   const m = o.model;
   print(

@@ -70,10 +70,25 @@ bench
   .option('--threads <list>', 'thread counts to try for each side (1, 2 or 1,2)', list)
   .option('--no-torch', 'skip the PyTorch reference')
   .option('--torch-blas-dir <dir>', 'a folder with an OpenBLAS libblas.so.3 for the PyTorch child')
-  .action(async (o: { steps?: number; threads?: number[]; torch: boolean; torchBlasDir?: string }) => {
-    const m = await load<{ benchTrain(o: unknown): Promise<unknown> }>('./bench-train.js');
-    await m.benchTrain({ steps: o.steps, threads: o.threads, noTorch: !o.torch, torchBlasDir: o.torchBlasDir });
-  });
+  .option('--attention-reference', 'also time the attention kernel that saved T x T probabilities (fused / saved)')
+  .action(
+    async (o: {
+      steps?: number;
+      threads?: number[];
+      torch: boolean;
+      torchBlasDir?: string;
+      attentionReference?: boolean;
+    }) => {
+      const m = await load<{ benchTrain(o: unknown): Promise<unknown> }>('./bench-train.js');
+      await m.benchTrain({
+        steps: o.steps,
+        threads: o.threads,
+        noTorch: !o.torch,
+        torchBlasDir: o.torchBlasDir,
+        attentionReference: o.attentionReference === true,
+      });
+    },
+  );
 bench
   .command('memory')
   .description('predicted peak memory per rank against the measured one (issue 9), largest micro-batch by OOM')
@@ -301,7 +316,11 @@ program
     'device capacity per rank: also print the largest micro-batch that fits',
     positive('--capacity-mib'),
   )
-  .option('--model-buckets', "bucket sizes from the hidden size h (h^2, 0.9 h^2, 10 h) instead of DeepSpeed's defaults")
+  .option(
+    '--model-buckets',
+    'bucket sizes from the hidden size h (h^2, 0.9 h^2, 10 h): the default, as the engine sizes them',
+  )
+  .option('--deepspeed-buckets', "DeepSpeed's default bucket sizes (5e8, 5e7, 1e5) instead of the model-sized ones")
   .action(
     async (o: {
       layers: number;
@@ -314,6 +333,7 @@ program
       precision: string;
       capacityMib?: number;
       modelBuckets?: boolean;
+      deepspeedBuckets?: boolean;
     }) => {
       if (!['fp32', 'bf16', 'fp16'].includes(o.precision))
         throw new InvalidArgumentError(`--precision must be fp32, bf16 or fp16, got '${o.precision}'`);
@@ -324,7 +344,7 @@ program
         worldSize: o.worldSize,
         precision: o.precision,
         capacityMiB: o.capacityMib,
-        buckets: o.modelBuckets ? 'model' : 'deepspeed',
+        buckets: o.deepspeedBuckets ? 'deepspeed' : 'model',
       });
     },
   );

@@ -174,7 +174,7 @@ async function trainJob(opts: TrainCliOptions, launched: LaunchedRank | null): P
     hiddenSize: model.nEmbd,
   };
   const { config: json, filled } = fillAuto(raw, values);
-  const c = resolveConfig(json, { worldSize: N });
+  const c = resolveConfig(json, { worldSize: N, hiddenSize: model.nEmbd });
   if (opts.resume === true && opts.saveDir === undefined)
     throw new ConfigError('--resume without a folder resumes from --save-dir: give one of them', 'resume');
   const resume = autoResume(launched, opts.saveDir, opts.resume === true ? opts.saveDir : opts.resume, log);

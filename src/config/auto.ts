@@ -7,6 +7,7 @@
 // micro-batch. A pure function: values in, a new config and the list of what was filled out; every filled value is
 // listed once, so the caller can print them once. A placeholder nothing here can fill is a ConfigError naming it.
 import { ConfigError } from '../errors.js';
+import { describeModelSized, HIDDEN_SIZE_FROM } from './model-sized.js';
 
 type Json = Record<string, unknown>;
 
@@ -129,7 +130,7 @@ export function fillAuto(input: unknown, v: AutoValues): Completed {
           `zero_optimization.${key}`,
         );
       }
-      fill(z, key, `zero_optimization.${key}`, f(h), `hidden size ${h}: ${rule}`);
+      fill(z, key, `zero_optimization.${key}`, f(h), `${HIDDEN_SIZE_FROM}${h}: ${rule}`);
     }
     for (const key of ['stage3_gather_16bit_weights_on_model_save', 'gather_16bit_weights_on_model_save'])
       fill(z, key, `zero_optimization.${key}`, false, "Accelerate's default");
@@ -153,5 +154,9 @@ function refuseLeftover(value: unknown, path: string): void {
 
 /** One line per filled value, for printing once at the start of a run. */
 export function describeFilled(filled: readonly FilledValue[]): string[] {
-  return filled.map((f) => `config: ${f.path} = ${JSON.stringify(f.value)} (${f.from})`);
+  const rest = filled.filter((f) => !f.from.startsWith(HIDDEN_SIZE_FROM));
+  return [
+    ...rest.map((f) => `config: ${f.path} = ${JSON.stringify(f.value)} (${f.from})`),
+    ...describeModelSized(filled),
+  ];
 }

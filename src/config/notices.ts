@@ -4,7 +4,8 @@ import { describeFilled, type FilledValue } from './auto.js';
 import type { ZeroConfig } from './types.js';
 
 export function configNotices(config: ZeroConfig, filled: readonly FilledValue[] = []): string[] {
-  const out = describeFilled(filled);
+  // "auto" bucket sizes (fillAuto) and unset ones (resolveConfig) are said together, in one line
+  const out = describeFilled([...filled, ...config.sizedFromModel]);
   if (config.ignoredKeys.length > 0) out.push(`config: accepted without effect: ${config.ignoredKeys.join(', ')}`);
   for (const w of config.warnings) out.push(`warning: ${w}`);
   return out;

@@ -16,6 +16,8 @@ import type {
   ZeroOptimizationConfig,
 } from './types.js';
 import { validateAgainst } from './validate.js';
+import type { FilledValue } from './auto.js';
+import { modelSizedDefaults } from './model-sized.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: the object was checked against the schema above
 type Json = Record<string, any>;
@@ -28,6 +30,11 @@ export function isResolvedConfig(c: unknown): c is ZeroConfig {
 export interface ResolveOptions {
   /** Data-parallel world size (from the launcher or process group). */
   worldSize: number;
+  /**
+   * The model's hidden size: sizes the bucket keys the config leaves unset (model-sized.ts); without it they get
+   * DeepSpeed's defaults.
+   */
+  hiddenSize?: number;
 }
 
 export function resolveConfig(input: unknown, opts: ResolveOptions): ZeroConfig {
@@ -44,7 +51,7 @@ export function resolveConfig(input: unknown, opts: ResolveOptions): ZeroConfig 
   const ignoredKeys = [...normalized.ignoredKeys, ...inertKeys(json)];
   const optimizer = json.optimizer === undefined ? null : resolveOptimizer(json.optimizer);
   const scheduler = json.scheduler === undefined ? null : resolveScheduler(json.scheduler);
-  const zero = resolveZero(json.zero_optimization ?? {});
+  const { sized: zeroSized, ...zeroConfig } = resolveZero(json.zero_optimization ?? {}, opts.hiddenSize);
   const batch = resolveBatch(
     json.train_batch_size,
     json.train_micro_batch_size_per_gpu,
@@ -76,7 +83,8 @@ export function resolveConfig(input: unknown, opts: ResolveOptions): ZeroConfig 
       minLossScale: fp16.min_loss_scale ?? 1,
     },
     bf16: { enabled: json.bf16?.enabled ?? false },
-    zero,
+    zero: zeroConfig,
+    sizedFromModel: zeroSized,
     stepsPerPrint: json.steps_per_print ?? 10,
     wallClockBreakdown: json.wall_clock_breakdown ?? false,
     prescaleGradients: json.prescale_gradients ?? false,
@@ -163,7 +171,7 @@ const ONLY_DEFAULT: Record<string, unknown> = {
   zeropp_loco_param: null,
 };
 
-function resolveZero(z: Json): ZeroOptimizationConfig {
+function resolveZero(z: Json, hiddenSize: number | undefined): ZeroOptimizationConfig & { sized: FilledValue[] } {
   // zero_hpz_partition_size 0 or 1 both mean one partition group (no hierarchical partitioning).
   if (z.zero_hpz_partition_size === 0) z.zero_hpz_partition_size = 1;
   for (const [k, def] of Object.entries({ ...ONLY_DEFAULT, zero_hpz_partition_size: 1 })) {
@@ -176,6 +184,8 @@ function resolveZero(z: Json): ZeroOptimizationConfig {
     }
   }
   const stage = (z.stage ?? 0) as 0 | 1 | 2 | 3;
+  const sized = modelSizedDefaults(z, hiddenSize, stage);
+  const sizedValue = (path: string) => sized.find((f) => f.path === path)?.value as number | undefined;
   const oo: Json = z.offload_optimizer ?? {};
   const op: Json = z.offload_param ?? {};
   const offloadOptimizer: OffloadOptimizerConfig = {
@@ -210,7 +220,7 @@ function resolveZero(z: Json): ZeroOptimizationConfig {
     stage,
     contiguousGradients: z.contiguous_gradients ?? true,
     reduceScatter: z.reduce_scatter ?? true,
-    reduceBucketSize: z.reduce_bucket_size ?? 5e8,
+    reduceBucketSize: z.reduce_bucket_size ?? sizedValue('zero_optimization.reduce_bucket_size') ?? 5e8,
     allgatherPartitions: z.allgather_partitions ?? true,
     allgatherBucketSize: z.allgather_bucket_size ?? 5e8,
     overlapComm: z.overlap_comm ?? stage === 3, // DeepSpeed turns overlap on by default for stage 3 only
@@ -219,13 +229,16 @@ function resolveZero(z: Json): ZeroOptimizationConfig {
     offloadOptimizer,
     offloadParam,
     subGroupSize: z.sub_group_size ?? 1e9,
-    stage3PrefetchBucketSize: z.prefetch_bucket_size ?? 5e7,
-    stage3ParamPersistenceThreshold: z.param_persistence_threshold ?? 1e5,
+    stage3PrefetchBucketSize:
+      z.prefetch_bucket_size ?? sizedValue('zero_optimization.stage3_prefetch_bucket_size') ?? 5e7,
+    stage3ParamPersistenceThreshold:
+      z.param_persistence_threshold ?? sizedValue('zero_optimization.stage3_param_persistence_threshold') ?? 1e5,
     stage3MaxLiveParameters: z.max_live_parameters ?? 1e9,
     stage3MaxReuseDistance: z.max_reuse_distance ?? 1e9,
     stage3Gather16bitWeightsOnModelSave: z.gather_16bit_weights_on_model_save ?? false,
     roundRobinGradients: z.round_robin_gradients ?? false,
     ignoreUnusedParameters: z.ignore_unused_parameters ?? true,
+    sized,
   };
 }
 

@@ -1,6 +1,7 @@
 // The resolved, fully-defaulted configuration zerots trains with. It is read from DeepSpeed's JSON config (the keys
 // users already know, as DeepSpeed documents them) by resolveConfig() in resolve.ts; field comments give the
 // DeepSpeed key each field comes from. Every object here is frozen.
+import type { FilledValue } from './auto.js';
 
 import type { ActivationCheckpointingConfig } from './activation-checkpointing.js'; // issue 9
 export type OptimizerType = 'Adam' | 'AdamW' | 'SGD';
@@ -94,7 +95,7 @@ export interface ZeroOptimizationConfig {
   readonly stage: 0 | 1 | 2 | 3; // stage, default 0
   readonly contiguousGradients: boolean; // contiguous_gradients, default true
   readonly reduceScatter: boolean; // reduce_scatter, default true
-  readonly reduceBucketSize: number; // reduce_bucket_size, default 5e8
+  readonly reduceBucketSize: number; // reduce_bucket_size, default h^2 with a hidden size (model-sized.ts), else 5e8
   readonly allgatherPartitions: boolean; // allgather_partitions, default true
   readonly allgatherBucketSize: number; // allgather_bucket_size, default 5e8
   readonly overlapComm: boolean; // overlap_comm, default false (true for stage 3)
@@ -103,8 +104,8 @@ export interface ZeroOptimizationConfig {
   readonly offloadOptimizer: OffloadOptimizerConfig; // offload_optimizer (or the older cpu_offload: true)
   readonly offloadParam: OffloadParamConfig; // offload_param (or the older cpu_offload_params: true)
   readonly subGroupSize: number; // sub_group_size, default 1e9
-  readonly stage3PrefetchBucketSize: number; // prefetch_bucket_size (alias stage3_...), default 5e7
-  readonly stage3ParamPersistenceThreshold: number; // param_persistence_threshold (alias stage3_...), default 1e5
+  readonly stage3PrefetchBucketSize: number; // prefetch_bucket_size (alias stage3_...), default 0.9 h^2 or 5e7
+  readonly stage3ParamPersistenceThreshold: number; // param_persistence_threshold (alias stage3_...), default 10 h or 1e5
   readonly stage3MaxLiveParameters: number; // max_live_parameters (alias stage3_...), default 1e9
   readonly stage3MaxReuseDistance: number; // max_reuse_distance (alias stage3_...), default 1e9
   readonly stage3Gather16bitWeightsOnModelSave: boolean; // gather_16bit_weights_on_model_save (alias stage3_...)
@@ -134,6 +135,8 @@ export interface ZeroConfig {
   readonly ignoredKeys: readonly string[];
   /** One line per key DeepSpeed ignores or reads elsewhere (set aside, not used), saying what zerots does instead. */
   readonly warnings: readonly string[];
+  /** Bucket sizes the config left unset, sized from the model's hidden size (model-sized.ts); said once. */
+  readonly sizedFromModel: readonly FilledValue[];
   /** activation_checkpointing (issue 9): how checkpointed blocks keep their inputs; see activation-checkpointing.ts. */
   readonly activationCheckpointing: ActivationCheckpointingConfig;
 }

@@ -5,7 +5,7 @@
 //   resident (model states at rest, kernel and comm scratch)
 //   + max(backward: activations at their peak (src/nn/activation-bytes.ts, byte-exact) + gathered parameters
 //         (stage 3) + gradient buckets being filled (stages 2, 3) + the op workspaces live at that moment,
-//         step: the fp32 gradient workspace of the optimizer's partition (mixed precision on the device)).
+//         step: the fp32 gradient workspace of one bucket's segment (mixed precision on the device)).
 // Model states follow the paper's formula (estimate/memory.ts). The transient terms follow the engine's rules with
 // its bucket sizes: gradient buckets and stage-3 groups are whole parameters packed in registration order up to
 // reduce_bucket_size (resp. one group per module once a block exceeds stage3_prefetch_bucket_size), a group under
@@ -14,6 +14,7 @@ import { gptActivationBytes } from '../nn/activation-bytes.js';
 import { BYTES, type Stage } from './memory.js';
 import { ShapeError } from '../errors.js';
 import { kernelScratchBytes } from '../kernels/scratch.js';
+import { stepWorkspaceElements } from '../zero/optimizer-state.js';
 
 export interface GptDims {
   vocabSize: number;
@@ -42,7 +43,7 @@ export interface PeakInput {
    */
   offloadThreads?: number;
   offloadSubGroups?: number;
-  /** elements; DeepSpeed's defaults when unset */
+  /** elements; unset: the engine's model-sized defaults (h^2, 0.9 h^2, 10 h; src/config/model-sized.ts) */
   reduceBucketSize?: number;
   prefetchBucketSize?: number;
   persistenceThreshold?: number;
@@ -67,6 +68,8 @@ export interface PeakBreakdown {
   total: number;
   /** host bytes: offloaded optimizer state (fp32 master, m, v, gradient copy), parameters, checkpoints */
   host: number;
+  /** share of the blocks that are checkpointed (0..1): sets the fragmentation allowance (fitsCapacity) */
+  checkpointedShare: number;
 }
 
 /** The GPT's parameters in registration order (GPT-2 state-dict order), as element counts, with module tags. */
@@ -143,9 +146,10 @@ export function predictPeak(x: PeakInput): PeakBreakdown {
     workspace: { paramCopies: half, gradContribution: half || x.stage >= 2, gradAdd: half },
   });
   const C = m.nEmbd;
-  const bucket = x.reduceBucketSize ?? 5e8;
-  const prefetch = x.prefetchBucketSize ?? 5e7;
-  const persist = x.persistenceThreshold ?? 1e5;
+  // unset: the engine's defaults for a model with a hidden size (src/config/model-sized.ts: h^2, 0.9 h^2, 10 h)
+  const bucket = x.reduceBucketSize ?? C * C;
+  const prefetch = x.prefetchBucketSize ?? Math.floor(0.9 * C * C);
+  const persist = x.persistenceThreshold ?? 10 * C;
   // stage 2/3: buckets being filled while backward runs: the one being filled and the tied wte's (open from the LM
   // head's backward to the embedding's)
   let buckets = 0;
@@ -171,7 +175,12 @@ export function predictPeak(x: PeakInput): PeakBreakdown {
   }
   // op workspaces with the activations: replayed op by op (src/nn/activation-bytes.ts)
   const workspace = act.peakWithWorkspace - act.peak;
-  const step = half && !offOpt ? 4 * (x.stage >= 1 ? P / N : P) : 0;
+  // the 16-bit step's fp32 workspace: one bucket's segment at most ([Note: bucket-sized step workspace])
+  const segments = bucketSizes(
+    params.map((p) => p.numel),
+    bucket,
+  ).map((s) => (x.stage >= 1 ? s / N : s));
+  const step = half && !offOpt ? 4 * stepWorkspaceElements(x.stage >= 1 ? P / N : P, segments) : 0;
   const backward = act.peakWithWorkspace + gathered + buckets;
   const stepTransient = step + (x.stage === 3 ? gathered : 0);
   const total = param + grad + optimizer + fixed + Math.max(backward, stepTransient);
@@ -195,35 +204,47 @@ export function predictPeak(x: PeakInput): PeakBreakdown {
     stepTransient,
     total,
     host,
+    checkpointedShare: m.nLayer === 0 ? 0 : ckpt.filter(Boolean).length / m.nLayer,
   };
 }
 
 /**
  * [Note: fragmentation allowance] the peak above counts requested bytes, which is what the allocator accounts; its
- * first-fit free list also leaves holes between tensors of different lifetimes (activations, gradients, workspaces
- * freed in another order than allocated), so a device runs out before requested bytes reach its capacity. The holes
- * come from backward's transient part (activations, gradients and workspaces interleaved), not from the model
- * states allocated once at start-up, nor from the step's workspace (one block allocated after backward freed the
- * activations): measured with `zerots bench memory` (GPT 4 x 128, context 64, bf16, 40 MiB per rank, every stage,
- * offload and checkpointing), the largest micro-batch that trains needs 7-22% more room for its transient bytes
- * (about 10% without checkpointing, 12-22% with it). A micro-batch is predicted to fit when
- * resident + max((1 + FRAGMENTATION) x backward transient, step transient) <= capacity; the bench checks it on that
- * shape and on a second one.
+ * best-fit free list also leaves holes between tensors of different lifetimes (forward's fp32 outputs freed after
+ * their 16-bit saved copies were placed above them, backward's gradients and workspaces freed in another order than
+ * allocated), so a device runs out before requested bytes reach its capacity. The holes come from backward's
+ * transient part, not from the model states allocated once at start-up, nor from the step's workspace (one block
+ * allocated after backward freed the activations). The allocator's spanBytes shows them: 6-20% of the backward
+ * transient without checkpointing, 8-24% with it (a checkpointed block's recompute places its activations in the
+ * holes backward left). A micro-batch is predicted to fit when
+ *   resident + max((1 + f) x backward transient, step transient) <= capacity,
+ * with f = FRAGMENTATION without checkpointing, FRAGMENTATION_CHECKPOINTED with every block checkpointed (in
+ * between in proportion to the checkpointed blocks). Both are fitted, not derived: against the largest micro-batch
+ * found by real out-of-memory errors in `zerots bench memory` (2 shapes x 14 combinations, 2 ranks, bf16), every
+ * f in [0.08, 0.17] predicts each plain case within 1 (0.12 hits 12 of 14 exactly), and f in [0.17, 0.18] each
+ * checkpointed one; a shape unlike those two may miss by more.
  */
-export const FRAGMENTATION = 0.16;
+export const FRAGMENTATION = 0.12;
+export const FRAGMENTATION_CHECKPOINTED = 0.175;
+
+/** The fragmentation allowance for a peak: by the share of checkpointed blocks. */
+export function fragmentationFor(p: PeakBreakdown): number {
+  return FRAGMENTATION + (FRAGMENTATION_CHECKPOINTED - FRAGMENTATION) * p.checkpointedShare;
+}
 
 /** Whether the predicted peak, with the fragmentation allowance on its transient part, fits `capacityBytes`. */
-export function fitsCapacity(p: PeakBreakdown, capacityBytes: number, fragmentation = FRAGMENTATION): boolean {
+export function fitsCapacity(p: PeakBreakdown, capacityBytes: number, fragmentation = fragmentationFor(p)): boolean {
   const resident = p.modelStates.param + p.modelStates.grad + p.modelStates.optimizer + p.fixed;
   // the step's workspace comes when backward has freed the activations: one block in an emptied memory
   return resident + Math.max(p.backwardTransient * (1 + fragmentation), p.stepTransient) <= capacityBytes;
 }
 
+/** The largest micro-batch predicted to fit (fitsCapacity); `fragmentation` overrides the per-mode allowance. */
 export function largestMicroBatch(
   x: Omit<PeakInput, 'micro'>,
   capacityBytes: number,
   limit = 4096,
-  fragmentation = FRAGMENTATION,
+  fragmentation?: number,
 ): number {
   const fits = (micro: number) => fitsCapacity(predictPeak({ ...x, micro }), capacityBytes, fragmentation);
   let lo = 0;

@@ -95,6 +95,11 @@ export class GPT extends Module {
     materializeAll(this, opts);
   }
 
+  /** The hidden size (n_embd): what sizes the ZeRO bucket keys a config leaves unset (src/config/model-sized.ts). */
+  get hiddenSize(): number {
+    return this.config.nEmbd;
+  }
+
   /**
    * Activation checkpointing per block: true/false for all, or the indices of the blocks to checkpoint.
    * Returns the per-block switches now in effect.

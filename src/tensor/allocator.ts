@@ -35,6 +35,13 @@ export interface MemoryStats {
   capacityBytes: number;
   inUseBytes: number;
   peakBytes: number;
+  /**
+   * The most address space the live blocks spanned at once since the last resetPeak: the highest end of a live
+   * block above base, plus (placement 'two-ended') what the blocks placed from the top reached down. With a
+   * capacity this large the same sequence of requests fits; the excess over peakBytes is alignment and holes.
+   * (Device memory only; host arenas leave it out.)
+   */
+  spanBytes?: number;
   byCategory: Record<MemoryCategory, CategoryStats>;
 }
 
@@ -65,6 +72,7 @@ export class FreeListAllocator {
   private inUse = 0;
   private peak = 0;
   private reservedInUse = 0;
+  private spanPeak = 0;
 
   /**
    * @param base first usable byte (rounded up to 64)
@@ -131,6 +139,7 @@ export class FreeListAllocator {
     this.inUse += bytes;
     if (this.inUse > this.peak) this.peak = this.inUse;
     this.reservedInUse += reserved;
+    if (ptr + reserved - this.base > this.spanPeak) this.spanPeak = ptr + reserved - this.base;
     return alloc;
   }
 
@@ -187,13 +196,27 @@ export class FreeListAllocator {
       MemoryCategory,
       CategoryStats
     >;
-    return { capacityBytes: this.capacityBytes, inUseBytes: this.inUse, peakBytes: this.peak, byCategory };
+    return {
+      capacityBytes: this.capacityBytes,
+      inUseBytes: this.inUse,
+      peakBytes: this.peak,
+      spanBytes: this.spanPeak,
+      byCategory,
+    };
   }
 
   /** Peaks restart from the current use (e.g. after warm-up, to measure one step). */
   resetPeak(): void {
     this.peak = this.inUse;
+    this.spanPeak = this.span();
     for (const c of MEMORY_CATEGORIES) this.byCategory[c].peak = this.byCategory[c].inUse;
+  }
+
+  /** The address space the live blocks span now: up to the end of the highest one. */
+  private span(): number {
+    let top = this.base;
+    for (const { alloc, reserved } of this.live.values()) top = Math.max(top, alloc.ptr + reserved);
+    return top - this.base;
   }
 
   /** Bytes reserved by live blocks, alignment padding included. */

@@ -52,6 +52,8 @@ import { shardedState } from './checkpoint-state.js';
 /** A model the engine can drive: a Module whose forward(tape, ...inputs) returns at least the loss. */
 export interface TrainableModule extends Module {
   forward(tape: Tape, ...inputs: never[]): { loss: Tensor | null };
+  /** The model's hidden size, when it has one (GPT: n_embd): sizes the bucket keys a config leaves unset. */
+  readonly hiddenSize?: number;
 }
 
 export interface InitializeOptions<M extends TrainableModule> {
@@ -72,6 +74,13 @@ export interface InitializeOptions<M extends TrainableModule> {
   optimizer?: Optimizer;
   /** Parameters without weight decay (e.g. biases and LayerNorm gains); default none, as DeepSpeed. */
   noDecay?: (name: string, shape: readonly number[]) => boolean;
+  /**
+   * The hidden size h that sizes reduce_bucket_size, stage3_prefetch_bucket_size and
+   * stage3_param_persistence_threshold when a JSON config leaves them unset (h^2, 0.9 h^2, 10 h; src/config/
+   * model-sized.ts, said in `engine.config.sizedFromModel`); default the model's `hiddenSize`. Not read for an
+   * already resolved config.
+   */
+  hiddenSize?: number;
 }
 
 export interface StepInfo {
@@ -443,6 +452,9 @@ export function initialize<M extends TrainableModule>(opts: InitializeOptions<M>
     throw new ConfigError('initialize: pass device (the model has no `device` property)', 'device');
   const config = isResolvedConfig(opts.config)
     ? opts.config
-    : resolveConfig(opts.config, { worldSize: opts.group.worldSize });
+    : resolveConfig(opts.config, {
+        worldSize: opts.group.worldSize,
+        hiddenSize: opts.hiddenSize ?? opts.model.hiddenSize,
+      });
   return new ZeroEngine(opts.model, config, opts.group, device, opts);
 }

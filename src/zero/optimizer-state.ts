@@ -4,8 +4,8 @@
 // weight decay can be per parameter) and computes the local sum of squares for the global norm.
 //
 // fp32: the master IS the model's parameter storage and the gradient is read where the reducer left it (no
-// copies). 16-bit: a separate fp32 master; gradients are decoded into an fp32 workspace for the step, and the
-// optimizer writes the rounded parameters back (out16).
+// copies). 16-bit: a separate fp32 master; gradients are decoded into a bucket-sized fp32 workspace piece by piece
+// during the step, and the optimizer writes the rounded parameters back (out16).
 import type { Optimizer, ParamShard, ShardMemory } from '../optim/index.js';
 import type { Allocation } from '../tensor/device.js';
 import { f32ToHalfArray, halfToF32Array } from '../tensor/dtype.js';
@@ -27,6 +27,14 @@ export interface PreparedUpdate {
   apply(gradScale: number): void;
   /** Frees the step's workspace (idempotent). */
   release(): void;
+}
+
+/** The most fp32 gradient elements a 16-bit step decodes at once (1 MiB): [Note: bucket-sized step workspace]. */
+export const STEP_CHUNK_ELEMENTS = 1 << 18;
+
+/** Elements of a 16-bit step's fp32 workspace for segments of these lengths (`total` together). */
+export function stepWorkspaceElements(total: number, segmentLengths: readonly number[]): number {
+  return Math.min(total, Math.max(1, ...segmentLengths), STEP_CHUNK_ELEMENTS);
 }
 
 export interface OptimizerStateOptions {
@@ -88,9 +96,14 @@ export class OptimizerState implements OptimizerStatePart {
   }
 
   /**
-   * Phase 1 of a step: allocates the fp32 gradient workspace (16-bit on the device), decodes or copies the gradients
-   * into it and lays out the shards. Writes no parameter, master weight or state buffer, so whatever throws here
-   * (an allocation) leaves the optimizer as it was. Call release() in all cases, apply() at most once.
+   * Phase 1 of a step: allocates the fp32 gradient workspace (16-bit on the device) and lays out the shards. Writes
+   * no parameter, master weight or state buffer, so whatever throws here (an allocation) leaves the optimizer as it
+   * was. Call release() in all cases, apply() at most once.
+   * [Note: bucket-sized step workspace] a 16-bit step decodes the gradients into fp32 one piece at a time, each
+   * piece at most one bucket's segment and at most STEP_CHUNK_ELEMENTS, right before the update of that piece
+   * (advance once, then updateShard per piece): the workspace is min(segments, largest segment, STEP_CHUNK) fp32
+   * elements, not the rank's whole partition (4 Psi under DDP), so the device holds the paper's 16 Psi plus a
+   * bucket. The update is elementwise, so the pieces change no bit.
    */
   prepare(grads: SegmentSource, target: SegmentTarget): PreparedUpdate {
     const { plan } = this;
@@ -98,42 +111,50 @@ export class OptimizerState implements OptimizerStatePart {
     const n = this.numel;
     const masterAt = this.base;
     const stateAt = (k: number) => this.base + ((this.separateMaster ? 1 : 0) + k) * n * 4;
-    // fp32 gradients for the step: the reducer's buffer itself (fp32) or a transient workspace (16-bit)
-    let ws: Allocation | null =
-      plan.dtype !== 'f32' ? dev.alloc(Math.max(4, 4 * n), 'workspace', 'fp32 gradients for the step') : null;
+    const half = plan.dtype !== 'f32';
+    const segLens = plan.layout.buckets.map((_, b) => segment(plan, b).end - segment(plan, b).start);
+    const wsElems = stepWorkspaceElements(n, segLens);
+    // fp32 gradients for the step: the reducer's buffer itself (fp32) or a transient piece-sized workspace (16-bit)
+    let ws: Allocation | null = half
+      ? dev.alloc(Math.max(4, 4 * wsElems), 'workspace', 'fp32 gradients for the step')
+      : null;
     const release = () => {
       if (ws !== null) dev.free(ws);
       ws = null;
     };
     try {
-      const shards: ParamShard[] = [];
+      // pieces: [bucket, start, length) within the bucket's segment; each with its shards (grads in the workspace)
+      const pieces: { b: number; start: number; len: number; shards: ParamShard[] }[] = [];
       plan.layout.buckets.forEach((bk, b) => {
-        const seg = segment(plan, b);
-        const len = seg.end - seg.start;
+        const len = segLens[b]!;
         const so = segmentOffset(plan, b);
         const g = grads.segmentGrad(b);
         const p = target.segmentParam(b);
-        let gradBase: number;
-        if (ws !== null) {
-          dev.kernels.castFromHalf(ws.ptr + so * 4, g.buf.at(g.offset), len, plan.dtype as 'bf16', false);
-          gradBase = ws.ptr + so * 4;
-        } else {
-          gradBase = g.buf.at(g.offset);
-        }
-        for (const s of segmentSlices(plan, b)) {
-          const i = bk.layout.entries[s.entry].index;
-          const at = s.shardStart; // element within the segment
-          const decay = this.o.noDecay?.(plan.names[i], plan.shapes[i]) ? { weightDecay: 0 } : {};
-          shards.push({
-            name: `${plan.names[i]}[${s.paramStart}:${s.paramStart + s.length}]`,
-            memory: this.memory,
-            n: s.length,
-            param: this.separateMaster ? masterAt + (so + at) * 4 : p.buf.at(p.offset + at),
-            grad: gradBase + at * 4,
-            state: Object.fromEntries(this.keys.map((k, q) => [k, stateAt(q) + (so + at) * 4])),
-            out16: plan.dtype !== 'f32' ? { ptr: p.buf.at(p.offset + at), type: plan.dtype } : null,
-            ...decay,
-          });
+        const step = half ? wsElems : Math.max(1, len);
+        const slices = segmentSlices(plan, b);
+        for (let start = 0; start < len; start += step) {
+          const end = Math.min(len, start + step);
+          const gradBase = half ? ws!.ptr - start * 4 : g.buf.at(g.offset);
+          const shards: ParamShard[] = [];
+          for (const s of slices) {
+            const lo = Math.max(start, s.shardStart);
+            const hi = Math.min(end, s.shardStart + s.length);
+            if (hi <= lo) continue;
+            const i = bk.layout.entries[s.entry].index;
+            const decay = this.o.noDecay?.(plan.names[i], plan.shapes[i]) ? { weightDecay: 0 } : {};
+            const from = s.paramStart + (lo - s.shardStart);
+            shards.push({
+              name: `${plan.names[i]}[${from}:${from + hi - lo}]`,
+              memory: this.memory,
+              n: hi - lo,
+              param: this.separateMaster ? masterAt + (so + lo) * 4 : p.buf.at(p.offset + lo),
+              grad: gradBase + lo * 4,
+              state: Object.fromEntries(this.keys.map((k, q) => [k, stateAt(q) + (so + lo) * 4])),
+              out16: half ? { ptr: p.buf.at(p.offset + lo), type: plan.dtype as 'bf16' } : null,
+              ...decay,
+            });
+          }
+          if (shards.length > 0) pieces.push({ b, start, len: end - start, shards });
         }
       });
       let applied = false;
@@ -141,7 +162,19 @@ export class OptimizerState implements OptimizerStatePart {
         apply: (gradScale: number) => {
           if (applied) throw new StateError('PreparedUpdate.apply called twice: prepare() a new update for each step');
           applied = true;
-          this.optimizer.step(shards, { gradScale });
+          if (ws === null) {
+            this.optimizer.step(
+              pieces.flatMap((x) => x.shards),
+              { gradScale },
+            );
+            return;
+          }
+          const t = this.optimizer.advance();
+          for (const x of pieces) {
+            const g = grads.segmentGrad(x.b);
+            dev.kernels.castFromHalf(ws.ptr, g.buf.at(g.offset + x.start), x.len, plan.dtype as 'bf16', false);
+            for (const s of x.shards) this.optimizer.updateShard(s, t, { gradScale });
+          }
         },
         release,
       };

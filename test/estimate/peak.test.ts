@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnWorld } from '../../src/launch/index.js';
 import { largestMicroBatch, predictPeak } from '../../src/estimate/index.js';
+import { FRAGMENTATION, FRAGMENTATION_CHECKPOINTED, fragmentationFor } from '../../src/estimate/peak.js';
 import { peakInputFor } from '../../src/cli/bench-memory.js';
 import type { MemoryCase, MemoryResult } from '../../src/cli/bench-memory-rank.js';
 import { RESERVED_BYTES } from '../../src/tensor/device.js';
@@ -52,4 +53,19 @@ test('the predicted largest micro-batch is consistent with real out-of-memory er
     over.some((r) => r[0]?.oom === true),
     `micro-batch ${k + 3} runs out of memory: ${JSON.stringify(over.map((r) => r[0]?.error))}`,
   );
+});
+
+test('the fragmentation allowance follows the share of checkpointed blocks; the step workspace is one bucket', () => {
+  const x = { model: MODEL, micro: 4, worldSize: 2, stage: 0 as const, precision: 'bf16' as const };
+  const none = predictPeak(x);
+  const all = predictPeak({ ...x, checkpointing: true });
+  const half = predictPeak({ ...x, checkpointing: [true, false] });
+  assert.equal(none.checkpointedShare, 0);
+  assert.equal(all.checkpointedShare, 1);
+  assert.equal(half.checkpointedShare, 0.5);
+  assert.equal(fragmentationFor(none), FRAGMENTATION);
+  assert.equal(fragmentationFor(all), FRAGMENTATION_CHECKPOINTED);
+  assert.ok(fragmentationFor(half) > FRAGMENTATION && fragmentationFor(half) < FRAGMENTATION_CHECKPOINTED);
+  // stage 0 bf16: the step decodes one bucket's gradients at a time (the largest, c_fc's 4 C^2), not 4 Psi
+  assert.equal(none.step, 4 * 4 * MODEL.nEmbd * MODEL.nEmbd);
 });

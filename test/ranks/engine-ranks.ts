@@ -28,6 +28,12 @@ export interface EngineResult {
   paramPeak: number;
   /** peak bytes of category 'grad' over the whole run (first step included) */
   gradPeak: number;
+  /**
+   * During step() alone (the last step): the peak bytes above what was in use when backward ended, and the peak
+   * of category 'workspace' above its use then (the step's fp32 gradient workspace, [Note: bucket-sized step workspace])
+   */
+  stepTransient: number;
+  stepWorkspace: number;
   skipped: number;
   /** host bytes in use (offload) before dispose */
   hostInUse: number;
@@ -109,13 +115,32 @@ function train(
   const commBytes: number[] = [];
   const payload: EngineResult['payload'] = [];
   let afterStep = afterInit;
+  let runPeak = 0;
+  let paramPeakRun = 0;
+  let gradPeakRun = 0;
+  let stepTransient = 0;
+  let stepWorkspace = 0;
   for (let step = 0; step < c.steps; step++) {
     group.log.reset();
     const mbs = Array.from({ length: c.gas }, (_, k) => {
       const b = microBatch(step, k, ctx.rank, ctx.worldSize);
       return [b.inputs, b.targets] as [number[][], number[][]];
     });
-    const r = engine.trainBatch(mbs);
+    // trainBatch's three phases, the step's memory measured on its own
+    let sum = 0;
+    for (const mb of mbs) {
+      engine.forward(...mb);
+      sum += engine.backward();
+    }
+    const before = device.memoryStats();
+    runPeak = Math.max(runPeak, before.peakBytes);
+    paramPeakRun = Math.max(paramPeakRun, before.byCategory.param.peak);
+    gradPeakRun = Math.max(gradPeakRun, before.byCategory.grad.peak);
+    device.resetPeak();
+    const r = { loss: sum / mbs.length, step: engine.step()! };
+    const during = device.memoryStats();
+    stepTransient = during.peakBytes - before.inUseBytes;
+    stepWorkspace = during.byCategory.workspace.peak - before.byCategory.workspace.inUse;
     losses.push(r.loss);
     norms.push(r.step.gradNorm);
     applied.push(r.step.applied);
@@ -129,9 +154,10 @@ function train(
     });
     afterStep = cat();
   }
-  const peak = device.memoryStats().peakBytes - baseline;
-  const paramPeak = device.memoryStats().byCategory.param.peak - base.param.inUse;
-  const gradPeak = device.memoryStats().byCategory.grad.peak - base.grad.inUse;
+  const end = device.memoryStats();
+  const peak = Math.max(runPeak, end.peakBytes) - baseline;
+  const paramPeak = Math.max(paramPeakRun, end.byCategory.param.peak) - base.param.inUse;
+  const gradPeak = Math.max(gradPeakRun, end.byCategory.grad.peak) - base.grad.inUse;
   const L = engine.plan.layout;
   const wte = L.buckets[L.locate[0][0]].layout; // parameter 0 is wte.weight
   const layout = {
@@ -171,6 +197,8 @@ function train(
     hostInUse,
     fetch,
     gradPeak,
+    stepTransient,
+    stepWorkspace,
     offload: offload === null ? null : { ...offload },
     hostByCategory,
     swap,

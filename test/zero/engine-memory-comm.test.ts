@@ -33,6 +33,17 @@ test('memory by category and comm bytes per step equal the formulas (N = 3, stag
         assert.equal(m.activation, 0, `${tag} ${when} activations freed`);
         assert.equal(m.workspace, 0, `${tag} ${when} workspace freed`);
       }
+      // the step holds the model states (the paper's 16 Psi under mixed-precision DDP) plus at most one bucket
+      // segment's fp32 gradients ([Note: bucket-sized step workspace]); fp32 reads the gradients in place. The old
+      // step's workspace was this rank's whole partition (4 Psi at stage 0).
+      const maxSegment = c.stage === 0 ? r.layout.largestGroup : r.layout.largestGroup / N;
+      const ws = c.precision === 'fp32' ? 0 : 4 * maxSegment;
+      assert.ok(r.stepWorkspace <= ws, `${tag} step workspace ${r.stepWorkspace} B > one segment's ${ws} B`);
+      assert.ok(r.stepTransient <= ws, `${tag} step transient ${r.stepTransient} B > one segment's ${ws} B`);
+      if (c.precision !== 'fp32') {
+        const partition = 4 * (c.stage === 0 ? r.layout.padded : r.layout.shardNumel);
+        assert.ok(r.stepWorkspace < partition, `${tag} step workspace ${r.stepWorkspace} B below the partition's`);
+      }
       // communication: the paper's 2 Psi (N-1)/N (stages 0-2) or 3 Psi (N-1)/N (stage 3) over the padded buckets,
       // in the gradients' element size, plus the norm's scalar all-reduce in partitioned stages (5N+1 fp32 scalars:
       // each rank's f64 partial and order signature, [Note: exact norm exchange]); stage 3 gathers the
