@@ -55,13 +55,14 @@ export async function reportHtml(
       'optim MiB',
       'activ MiB',
       'device peak MiB',
+      'estimator peak MiB',
       'comm MiB/step',
       'held-out loss',
     ],
     rows.map((r) => [
       r.label,
       String(r.maxMicroBatch),
-      r.predicted === null ? '-' : String(r.predicted),
+      String(r.predicted),
       r.oomMicroBatch === null ? '-' : String(r.oomMicroBatch),
       r.tokensPerSecond.toFixed(0),
       r.seconds.toFixed(1),
@@ -70,6 +71,7 @@ export async function reportHtml(
       f1(r.peakMiB.optimizer),
       f1(r.peakMiB.activation),
       f1(r.devicePeakBytes / MiB),
+      f1(r.predictedPeakBytes / MiB),
       r.commMiBPerStep.toFixed(2),
       r.valLoss === null ? '-' : r.valLoss.toFixed(4),
     ]),
@@ -79,12 +81,13 @@ export async function reportHtml(
   const p2 = res.part2;
   const r2 = p2.run;
   const part2 = table(
-    ['method', 'micro-batch', 'outcome', 'tokens/s', 'device peak MiB', 'held-out loss'],
+    ['method', 'micro-batch', 'estimator', 'outcome', 'tokens/s', 'device peak MiB', 'held-out loss'],
     [
-      ['DDP', '1', p2.ddpOom === null ? 'trained' : 'DeviceOutOfMemoryError', '-', '-', '-'],
+      ['DDP', '1', String(p2.ddpPredicted), p2.ddpOom === null ? 'trained' : 'DeviceOutOfMemoryError', '-', '-', '-'],
       [
         'ZeRO-3 + offload',
         String(p2.offload.max),
+        String(p2.offloadPredicted),
         p2.offload.max > 0 ? `trains (first OOM at ${p2.offload.firstOom?.micro ?? '-'})` : 'out of memory at 1',
         r2 === null ? '-' : r2.tokensPerSecond.toFixed(0),
         r2 === null ? '-' : f1(Math.max(...r2.devicePeakBytes) / MiB),

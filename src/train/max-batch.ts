@@ -23,6 +23,8 @@ export interface ExperimentBase {
   deviceBytes: number;
   worldSize: number;
   corpus?: Uint8Array;
+  /** A writable folder for the NVMe method's swap files (null or absent: that method is not run). */
+  nvmePath?: string | null;
 }
 
 /** One trial: the micro-batch, and the report (it trained) or the out-of-memory message (it did not). */
@@ -60,7 +62,7 @@ export function methodSpec(b: ExperimentBase, m: Method, r: RunShape): RunSpec {
           bucketElements: b.bucketElements,
           stage3Prefetch: b.stage3Prefetch,
           stage3Persistence: b.stage3Persistence,
-        }),
+        }, b.nvmePath ?? null),
       },
     ],
     steps: r.steps,
