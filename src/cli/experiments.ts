@@ -44,15 +44,18 @@ export const EXPERIMENT: ExperimentOptions = {
     worldSize: 2,
   },
   part2Model: { vocabSize: 256, blockSize: 128, nLayer: 20, nHead: 4, nEmbd: D },
-  tokens: 16_384,
+  tokens: 8192,
   evalSequences: 32,
   equalSteps: 6,
   // used only when a prediction is 0 (each search starts at the estimator's largest micro-batch)
   guesses: { part2: 4 },
 };
 
-/** --quick: the same model and capacity (the same largest micro-batches), fewer tokens, no NVMe row. */
-export const QUICK: Partial<ExperimentOptions> = { tokens: 2048, evalSequences: 4, equalSteps: 2 };
+/**
+ * --quick: the same model and capacity (the same largest micro-batches), fewer tokens, no NVMe row and no
+ * equal-batch run, and the search confirms the prediction with one out-of-memory trial (ExperimentOptions.quickSearch).
+ */
+export const QUICK: Partial<ExperimentOptions> = { tokens: 1024, evalSequences: 2, equalSteps: 0, quickSearch: true };
 
 export interface ExperimentsCliOptions {
   quick?: boolean;
@@ -99,7 +102,9 @@ export async function experiments(o: ExperimentsCliOptions = {}): Promise<Experi
         'largest micro-batch holds whatever the allocator fragments ([Note: a pinned capacity]).',
     );
   else if (pinned === null && !o.exactCapacity && o.from === undefined)
-    print('No capacity near the given one pins every prediction ([Note: a pinned capacity]); predictions may be off by one.');
+    print(
+      'No capacity near the given one pins every prediction ([Note: a pinned capacity]); predictions may be off by one.',
+    );
   if (nvme.note !== null) print(nvme.note);
   let result: ExperimentResult;
   let seconds: number;

@@ -68,7 +68,7 @@ export function experimentTables(res: ExperimentResult, o: ExperimentOptions): s
   );
   out.push('');
   out.push(
-    'max micro: the largest micro-batch per rank that trained 2 steps; OOM at: the smallest that ended in ' +
+    'max micro: the largest micro-batch per rank that trained (3 steps and the held-out evaluation); OOM at: the smallest that ended in ' +
       'DeviceOutOfMemoryError; predicted: the estimator (src/estimate/peak.ts) for the same capacity, model, stage, ' +
       'precision, offload and bucket sizes; predicted peak: its peak MiB at the measured micro-batch. ' +
       "param/grad/optim/activ: the largest rank's peak MiB per category at that micro-batch; peak: its whole device " +

@@ -37,6 +37,11 @@ export interface ExperimentOptions {
    */
   startAtPrediction?: boolean;
   /**
+   * --quick: the measured run at the prediction stands for the trial that trains, and one trial above it must run
+   * out of memory (two worlds per method instead of three or more); a wrong prediction falls back to the search.
+   */
+  quickSearch?: boolean;
+  /**
    * Where each search starts when there is no prediction (method key, or 'part2' for Part 2's offload run): the last
    * measured values, so that a search takes two trials (the guess trains, the guess + 1 runs out of memory) when
    * nothing changed, and more, never a different answer, when something did.
@@ -134,6 +139,47 @@ async function measure(b: ExperimentBase, m: Method, micro: number, o: Experimen
   return r!;
 }
 
+/**
+ * The largest micro-batch of `m` and the measured run of `tokens` tokens there (null when not even 1 trains). The
+ * full search tries micro-batches, then runs at the largest. With `o.quickSearch` the measured run at `start` (the
+ * prediction) is the trial that trains and one trial at start + 1 must run out of memory; when either outcome
+ * differs, the full search decides.
+ */
+async function largestAndRun(
+  b: ExperimentBase,
+  m: Method,
+  start: number,
+  o: ExperimentOptions,
+  tokens: number,
+  onTrial: (t: Trial) => void,
+): Promise<{ search: SearchResult; run: RunReport | null }> {
+  const emit = o.onEvent ?? (() => {});
+  if (o.quickSearch === true && start >= 1) {
+    emit({ kind: 'phase', what: `${m.label}: ${tokens} tokens at micro-batch ${start}` });
+    const run = await measureOrOom(b, m, start, { ...o, tokens });
+    const asTrial: Trial = { micro: start, ok: run !== null, oom: run === null ? 'out of memory' : null, report: run };
+    onTrial(asTrial);
+    if (run !== null) {
+      const next = await tryMicroBatch(b, m, start + 1);
+      onTrial(next);
+      if (!next.ok) return { search: { max: start, trials: [asTrial, next], best: asTrial, firstOom: next }, run };
+    }
+  }
+  const search = await searchMaxMicroBatch(b, m, { start, onTrial });
+  if (search.max === 0) return { search, run: null };
+  emit({ kind: 'phase', what: `${m.label}: ${tokens} tokens at micro-batch ${search.max}` });
+  return { search, run: await measureLargest(b, m, search, { ...o, tokens }) };
+}
+
+async function measureOrOom(b: ExperimentBase, m: Method, micro: number, o: ExperimentOptions) {
+  try {
+    return await measure(b, m, micro, o);
+  } catch (e) {
+    if (e instanceof Error && e.name === 'DeviceOutOfMemoryError') return null;
+    throw e;
+  }
+}
+
 export async function runExperiments(o: ExperimentOptions): Promise<ExperimentResult> {
   const b = o.base;
   const emit = o.onEvent ?? (() => {});
@@ -144,11 +190,10 @@ export async function runExperiments(o: ExperimentOptions): Promise<ExperimentRe
     emit({ kind: 'phase', what: `${m.label}: largest micro-batch` });
     const predicted = predictLargest(b, m);
     const start = o.startAtPrediction === false ? undefined : predicted;
-    const search = await searchMaxMicroBatch(b, m, {
-      start: start || (o.guesses?.[m.key] ?? guess),
-      onTrial: (trial) => emit({ kind: 'trial', part: 1, method: m, trial }),
-    });
-    if (search.max === 0)
+    const { search, run } = await largestAndRun(b, m, start || (o.guesses?.[m.key] ?? guess), o, o.tokens, (trial) =>
+      emit({ kind: 'trial', part: 1, method: m, trial }),
+    );
+    if (run === null)
       throw new DeviceOutOfMemoryError(
         `experiments: ${m.label} does not train even at micro-batch 1 within ${b.deviceBytes} bytes per rank: ` +
           `${search.firstOom?.oom}; raise the capacity or shrink the model`,
@@ -156,8 +201,6 @@ export async function runExperiments(o: ExperimentOptions): Promise<ExperimentRe
         b.deviceBytes,
         {},
       );
-    emit({ kind: 'phase', what: `${m.label}: ${o.tokens} tokens at micro-batch ${search.max}` });
-    const run = await measureLargest(b, m, search, o);
     methods.push({
       method: m,
       maxMicroBatch: search.max,
@@ -215,15 +258,10 @@ async function runPart2(o: ExperimentOptions, emit: (e: ExperimentEvent) => void
   emit({ kind: 'trial', part: 2, method: ddp, trial: t });
   const offloadPredicted = predictLargest(b, off);
   emit({ kind: 'phase', what: 'Part 2: ZeRO-3 + offload, largest micro-batch' });
-  const offload = await searchMaxMicroBatch(b, off, {
-    start: (o.startAtPrediction === false ? 0 : offloadPredicted) || (o.guesses?.part2 ?? 4),
-    onTrial: (trial) => emit({ kind: 'trial', part: 2, method: off, trial }),
-  });
-  let run: RunReport | null = null;
-  if (offload.max > 0) {
-    emit({ kind: 'phase', what: `Part 2: ZeRO-3 + offload at micro-batch ${offload.max}` });
-    run = await measureLargest(b, off, offload, { ...o, tokens: Math.round(o.tokens / 2) });
-  }
+  const start = (o.startAtPrediction === false ? 0 : offloadPredicted) || (o.guesses?.part2 ?? 4);
+  const { search: offload, run } = await largestAndRun(b, off, start, o, Math.round(o.tokens / 2), (trial) =>
+    emit({ kind: 'trial', part: 2, method: off, trial }),
+  );
   return {
     model: b.model,
     params: run?.params ?? offload.best?.report?.params ?? NaN,

@@ -53,16 +53,20 @@ export function methodSpec(b: ExperimentBase, m: Method, r: RunShape): RunSpec {
     runs: [
       {
         label: m.label,
-        config: methodConfig(m, {
-          steps: r.scheduleSteps ?? r.steps,
-          microBatch: r.micro,
-          lr: b.lr,
-          clip: b.clip,
-          precision: b.precision,
-          bucketElements: b.bucketElements,
-          stage3Prefetch: b.stage3Prefetch,
-          stage3Persistence: b.stage3Persistence,
-        }, b.nvmePath ?? null),
+        config: methodConfig(
+          m,
+          {
+            steps: r.scheduleSteps ?? r.steps,
+            microBatch: r.micro,
+            lr: b.lr,
+            clip: b.clip,
+            precision: b.precision,
+            bucketElements: b.bucketElements,
+            stage3Prefetch: b.stage3Prefetch,
+            stage3Persistence: b.stage3Persistence,
+          },
+          b.nvmePath ?? null,
+        ),
       },
     ],
     steps: r.steps,
