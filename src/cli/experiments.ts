@@ -144,7 +144,7 @@ export async function experiments(o: ExperimentsCliOptions = {}): Promise<Experi
 }
 
 /** The NVMe row's swap folder: a fresh one under the system's temp ('auto'), the given one, or none (and why). */
-function nvmeFolder(want: string | null): { path: string | null; note: string | null; owned?: boolean } {
+export function nvmeFolder(want: string | null): { path: string | null; note: string | null; owned?: boolean } {
   if (want === null) return { path: null, note: null };
   try {
     const dir = want === 'auto' ? mkdtempSync(join(tmpdir(), 'zerots-nvme-')) : resolve(want);
