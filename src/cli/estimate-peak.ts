@@ -154,7 +154,16 @@ export function printPeakRows(shape: PeakShape, worldSize: number, rows: PeakRow
   );
   print(
     formatTable(
-      ['stage', 'offload', 'checkpointing', 'device GB', 'model states', 'activations', 'buffers + workspace', 'host GB'],
+      [
+        'stage',
+        'offload',
+        'checkpointing',
+        'device GB',
+        'model states',
+        'activations',
+        'buffers + workspace',
+        'host GB',
+      ],
       rows.map((r) => [
         String(r.stage),
         r.offload ? 'cpu' : '-',

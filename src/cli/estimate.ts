@@ -117,9 +117,7 @@ export function estimate(opts: EstimateOptions): EstimateRow[] {
       : (stage: Stage, offload: boolean) =>
           Math.min(...peak.filter((r) => r.stage === stage && r.offload === offload).map((r) => r.device_bytes));
   const stepRows =
-    opts.step === undefined
-      ? null
-      : stepEstimateRows({ ...opts.step, params, worldSize: opts.worldSize, devicePeak });
+    opts.step === undefined ? null : stepEstimateRows({ ...opts.step, params, worldSize: opts.worldSize, devicePeak });
   if (opts.step !== undefined && stepRows !== null)
     printStepEstimate({ ...opts.step, params, worldSize: opts.worldSize }, stepRows, print);
   if (opts.json) {

@@ -217,7 +217,11 @@ program
     'device memory per rank in GB (says which stage fits; default 80)',
     positive('--device-gb'),
   )
-  .option('--embd <n>', 'hidden size (with --layers: the GPT shape, for the peak with activations)', int('--embd', 1, 1 << 20))
+  .option(
+    '--embd <n>',
+    'hidden size (with --layers: the GPT shape, for the peak with activations)',
+    int('--embd', 1, 1 << 20),
+  )
   .option('--heads <n>', 'attention heads (default hidden size / 64)', int('--heads', 1, 1 << 16))
   .option('--vocab <n>', 'vocabulary (with --embd; default 50257)', int('--vocab', 1, 1 << 24))
   .option('--context <n>', 'sequence length (with --embd; default 1024)', int('--context', 1, 1 << 24))
