@@ -50,7 +50,7 @@ export function memoryChart(rows: MemoryBar[], order: string[], capacityMiB: num
         data: { values },
         mark: { type: 'bar' },
         encoding: {
-          x: { field: 'method', type: 'nominal', sort: order, title: null, axis: { labelAngle: 0 } },
+          x: { field: 'method', type: 'nominal', sort: order, title: null, axis: { labelAngle: -30 } },
           y: { field: 'mib', type: 'quantitative', aggregate: 'sum', title: 'MiB per rank (peak)' },
           color: {
             field: 'category',
@@ -95,7 +95,7 @@ export function barChart(
   },
 ): TopLevelSpec {
   const enc = {
-    x: { field: 'method', type: 'nominal', sort: order, title: null, axis: { labelAngle: 0 } },
+    x: { field: 'method', type: 'nominal', sort: order, title: null, axis: { labelAngle: -30 } },
     y: { field: 'value', type: 'quantitative', title: o.axis },
   };
   return {
@@ -128,7 +128,7 @@ export function lossChart(
   rows: { method: string; tokens: number; loss: number }[],
   order: string[],
   title: string,
-  subtitle = '',
+  subtitle: string | string[] = '',
 ): TopLevelSpec {
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',

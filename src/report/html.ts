@@ -27,7 +27,7 @@ table { border-collapse: collapse; font-size: 12px; margin: 8px 0; }
 th, td { padding: 3px 9px; border-bottom: 1px solid #ddd; text-align: right; white-space: nowrap; }
 th { background: #f3f3f3; white-space: normal; vertical-align: bottom; max-width: 90px; } td.l, th:first-child { text-align: left; }
 .grid { display: grid; grid-template-columns: repeat(2, minmax(0, 1fr)); gap: 14px 24px; }
-.grid svg { width: 100%; height: auto; }
+.grid svg { max-width: 100%; height: auto; }
 .ok { color: #1a7f37; font-weight: bold; } .bad { color: #c00; font-weight: bold; }
 code { font-size: 12px; background: #f5f5f5; padding: 0 3px; }
 `;
