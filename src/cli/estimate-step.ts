@@ -6,11 +6,14 @@ import { type Hardware, stepTime } from '../estimate/step-time.js';
 import { formatTable } from './tables.js';
 
 /** GPT-2 sizes (Radford et al. 2019; Hugging Face's configs): layers, width, vocabulary, context. */
-export const GPT2_MODELS: Record<string, { nLayer: number; nEmbd: number; vocabSize: number; blockSize: number }> = {
-  gpt2: { nLayer: 12, nEmbd: 768, vocabSize: 50257, blockSize: 1024 },
-  'gpt2-medium': { nLayer: 24, nEmbd: 1024, vocabSize: 50257, blockSize: 1024 },
-  'gpt2-large': { nLayer: 36, nEmbd: 1280, vocabSize: 50257, blockSize: 1024 },
-  'gpt2-xl': { nLayer: 48, nEmbd: 1600, vocabSize: 50257, blockSize: 1024 },
+export const GPT2_MODELS: Record<
+  string,
+  { nLayer: number; nEmbd: number; nHead: number; vocabSize: number; blockSize: number }
+> = {
+  gpt2: { nLayer: 12, nEmbd: 768, nHead: 12, vocabSize: 50257, blockSize: 1024 },
+  'gpt2-medium': { nLayer: 24, nEmbd: 1024, nHead: 16, vocabSize: 50257, blockSize: 1024 },
+  'gpt2-large': { nLayer: 36, nEmbd: 1280, nHead: 20, vocabSize: 50257, blockSize: 1024 },
+  'gpt2-xl': { nLayer: 48, nEmbd: 1600, nHead: 25, vocabSize: 50257, blockSize: 1024 },
 };
 
 /** Parameters of a GPT-2-shaped model (tied embedding): 12 L d^2 + 13 L d + (V + T) d + 2 d. */
@@ -35,8 +38,10 @@ export interface StepEstimateOptions {
   layers: number;
   tokensPerRank: number;
   hw: Hardware;
-  /** Device capacity per rank in bytes (for "fits": model states only, mixed precision). */
+  /** Device capacity per rank in bytes (for "fits"). */
   deviceBytes?: number;
+  /** The predicted peak per rank with activations (estimate-peak.ts); without it "fits" counts model states only. */
+  devicePeak?: (stage: Stage, offload: boolean) => number;
 }
 
 export interface StepEstimateRow {
@@ -49,6 +54,8 @@ export interface StepEstimateRow {
   comm_share: number;
   offload_s: number;
   device_states_bytes: number;
+  /** the predicted peak with activations (null: the shape is unknown) */
+  device_peak_bytes: number | null;
   fits: boolean | null;
 }
 
@@ -68,6 +75,7 @@ export function stepEstimateRows(o: StepEstimateOptions): StepEstimateRow[] {
       const s = modelStatesBytes(o.params, o.worldSize, stage, 'mixed');
       // offload keeps the optimizer state on the host (and in stage 3 the parameter shards too)
       const device = offload ? s.total - s.optimizer - (stage === 3 ? s.param : 0) : s.total;
+      const peak = o.devicePeak?.(stage, offload) ?? null;
       rows.push({
         stage,
         offload,
@@ -78,7 +86,8 @@ export function stepEstimateRows(o: StepEstimateOptions): StepEstimateRow[] {
         comm_share: t.commShare,
         offload_s: t.offloadSeconds,
         device_states_bytes: device,
-        fits: o.deviceBytes === undefined ? null : device <= o.deviceBytes,
+        device_peak_bytes: peak,
+        fits: o.deviceBytes === undefined ? null : (peak ?? device) <= o.deviceBytes,
       });
     }
   return rows;
@@ -105,6 +114,7 @@ export function printStepEstimate(o: StepEstimateOptions, rows: StepEstimateRow[
         'comm share',
         'offload',
         'device states GB',
+        'device peak GB',
         'fits',
       ],
       rows.map((r) => [
@@ -117,9 +127,21 @@ export function printStepEstimate(o: StepEstimateOptions, rows: StepEstimateRow[
         `${(r.comm_share * 100).toFixed(0)}%`,
         sec(r.offload_s),
         (r.device_states_bytes / 1e9).toFixed(2),
+        r.device_peak_bytes === null ? '-' : (r.device_peak_bytes / 1e9).toFixed(2),
         r.fits === null ? '-' : r.fits ? 'yes' : 'no',
       ]),
     ),
   );
-  print('device states: model states on the device only; activations are not counted here.');
+  const gb = o.deviceBytes === undefined ? null : o.deviceBytes / 1e9;
+  print(
+    rows[0]!.device_peak_bytes === null
+      ? 'device states: model states on the device only; activations are not counted (give the shape: --model, or ' +
+          '--layers/--embd/--heads).'
+      : 'device peak: model states, activations, buffers and workspaces (the peak section above; with activation ' +
+          'checkpointing where that is smaller).',
+  );
+  if (gb !== null) {
+    const fit = rows.filter((r) => r.fits).map((r) => `stage ${r.stage}${r.offload ? ' + offload' : ''}`);
+    print(`Fits ${gb} GB per rank: ${fit.length === 0 ? 'none' : fit.join(', ')}.`);
+  }
 }

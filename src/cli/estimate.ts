@@ -4,6 +4,7 @@ import { ConfigError } from '../errors.js';
 import { commBytesPerRank, modelStatesBytes, type Stage, type StatePrecision } from '../estimate/index.js';
 import { formatDsTable, zero2Rows, zero3Rows, type DsHardware } from '../estimate/deepspeed.js';
 import { printStepEstimate, type StepEstimateOptions, stepEstimateRows } from './estimate-step.js';
+import { type PeakShape, peakRows, printPeakRows } from './estimate-peak.js';
 
 export interface EstimateOptions {
   /** Psi: number of parameters (e.g. 7.5e9) */
@@ -22,6 +23,8 @@ export interface EstimateOptions {
   print?: (line: string) => void;
   /** the step-time model's inputs (estimate-step.ts); omitted: no step-time section */
   step?: Omit<StepEstimateOptions, 'params' | 'worldSize'>;
+  /** the GPT's shape: the per-rank peak with activations (estimate-peak.ts); omitted: model states only */
+  peak?: PeakShape;
 }
 
 export interface EstimateRow {
@@ -105,8 +108,16 @@ export function estimate(opts: EstimateOptions): EstimateRow[] {
       ),
     );
   }
+  const peak = opts.peak === undefined ? null : peakRows(opts.peak, worldSize);
+  if (opts.peak !== undefined && peak !== null) printPeakRows(opts.peak, worldSize, peak, print);
+  // "fits" from the whole peak (activations included; with checkpointing when that is smaller) when the shape is known
+  const devicePeak =
+    peak === null
+      ? undefined
+      : (stage: Stage, offload: boolean) =>
+          Math.min(...peak.filter((r) => r.stage === stage && r.offload === offload).map((r) => r.device_bytes));
   const stepRows =
-    opts.step === undefined ? null : stepEstimateRows({ ...opts.step, params, worldSize: opts.worldSize });
+    opts.step === undefined ? null : stepEstimateRows({ ...opts.step, params, worldSize: opts.worldSize, devicePeak });
   if (opts.step !== undefined && stepRows !== null)
     printStepEstimate({ ...opts.step, params, worldSize: opts.worldSize }, stepRows, print);
   if (opts.json) {
@@ -120,7 +131,9 @@ export function estimate(opts: EstimateOptions): EstimateRow[] {
           mixed_bytes: r.mixedBytes,
           fp32_bytes: r.fp32Bytes,
           comm16_bytes: r.comm16Bytes,
+          comm32_bytes: r.comm32Bytes,
         })),
+        ...(peak === null ? {} : { model: opts.peak, peak }),
         ...(stepRows === null ? {} : { step_time: stepRows }),
       }),
     );

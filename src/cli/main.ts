@@ -242,7 +242,7 @@ program
   .option('--latency <x>', 'per-hop collective latency, seconds (default 5e-6)', positive('--latency'))
   .option(
     '--tokens-per-rank <n>',
-    'tokens per rank per step (default 8 x the context, or 8192)',
+    'tokens per rank per step (default micro-batch x context)',
     positive('--tokens-per-rank'),
   )
   .option(
@@ -250,16 +250,51 @@ program
     'device memory per rank in GB (says which stage fits; default 80)',
     positive('--device-gb'),
   )
+  .option(
+    '--embd <n>',
+    'hidden size (with --layers: the GPT shape, for the peak with activations)',
+    int('--embd', 1, 1 << 20),
+  )
+  .option('--heads <n>', 'attention heads (default hidden size / 64)', int('--heads', 1, 1 << 16))
+  .option('--vocab <n>', 'vocabulary (with --embd; default 50257)', int('--vocab', 1, 1 << 24))
+  .option('--context <n>', 'sequence length (with --embd; default 1024)', int('--context', 1, 1 << 24))
+  .option('--micro <n>', 'micro-batch per rank for the peak with activations (default 1)', int('--micro', 1, 1 << 20))
+  .option('--precision <p>', 'bf16 | fp16 | fp32 for the peak with activations (default bf16)')
   .option('--json', 'print the rows as JSON')
   .action(async (o: Record<string, number | string | boolean | undefined>) => {
     const step = await load<typeof import('./estimate-step.js')>('./estimate-step.js');
+    const peakCli = await load<typeof import('./estimate-peak.js')>('./estimate-peak.js');
     const m = await load<{ estimate(o: unknown): unknown }>('./estimate.js');
-    const model = typeof o.model === 'string' ? step.modelByName(o.model) : null;
-    const params = model === null ? (o.params as number | undefined) : step.gptParamCount(model);
-    if (params === undefined) throw new InvalidArgumentError('estimate: give --params or --model');
-    const timed =
-      model !== null ||
-      ['flops', 'bandwidth', 'latency', 'layers', 'tokensPerRank', 'deviceGb'].some((k) => o[k] !== undefined);
+    const named = typeof o.model === 'string' ? step.modelByName(o.model) : null;
+    const embd = o.embd as number | undefined;
+    const layers = o.layers as number | undefined;
+    if (embd !== undefined && layers === undefined) throw new InvalidArgumentError('estimate: --embd needs --layers');
+    const dims =
+      named ??
+      (embd === undefined
+        ? null
+        : {
+            nLayer: layers!,
+            nEmbd: embd,
+            nHead: (o.heads as number | undefined) ?? Math.max(1, Math.round(embd / 64)),
+            vocabSize: (o.vocab as number | undefined) ?? 50257,
+            blockSize: (o.context as number | undefined) ?? 1024,
+          });
+    if (dims !== null && dims.nEmbd % dims.nHead !== 0)
+      throw new InvalidArgumentError(`estimate: --heads ${dims.nHead} must divide the hidden size ${dims.nEmbd}`);
+    const model = dims;
+    const params = (o.params as number | undefined) ?? (model === null ? undefined : step.gptParamCount(model));
+    if (params === undefined) throw new InvalidArgumentError('estimate: give --params, --model or --layers/--embd');
+    const precision = (o.precision as string | undefined) ?? 'bf16';
+    if (!['fp32', 'bf16', 'fp16'].includes(precision))
+      throw new InvalidArgumentError(`--precision must be fp32, bf16 or fp16, got '${precision}'`);
+    const shape = {
+      model: model ?? peakCli.shapeFromParams(params, layers),
+      micro: (o.micro as number | undefined) ?? 1,
+      precision,
+      assumed: model === null,
+    };
+    const timed = true;
     m.estimate({
       params,
       worldSize: o.worldSize,
@@ -267,11 +302,12 @@ program
       nodes: o.nodes,
       bufferFactor: o.bufferFactor,
       json: o.json,
+      peak: shape,
       ...(timed
         ? {
             step: {
-              layers: (o.layers as number | undefined) ?? model?.nLayer ?? 1,
-              tokensPerRank: (o.tokensPerRank as number | undefined) ?? (model === null ? 8192 : 8 * model.blockSize),
+              layers: layers ?? shape.model.nLayer,
+              tokensPerRank: (o.tokensPerRank as number | undefined) ?? shape.micro * shape.model.blockSize,
               deviceBytes: ((o.deviceGb as number | undefined) ?? 80) * 1e9,
               hw: {
                 flops: (o.flops as number | undefined) ?? 989e12,

@@ -27,7 +27,7 @@ table { border-collapse: collapse; font-size: 12px; margin: 8px 0; }
 th, td { padding: 3px 9px; border-bottom: 1px solid #ddd; text-align: right; white-space: nowrap; }
 th { background: #f3f3f3; white-space: normal; vertical-align: bottom; max-width: 90px; } td.l, th:first-child { text-align: left; }
 .grid { display: grid; grid-template-columns: repeat(2, minmax(0, 1fr)); gap: 14px 24px; }
-.grid svg { width: 100%; height: auto; }
+.grid svg { max-width: 100%; height: auto; }
 .ok { color: #1a7f37; font-weight: bold; } .bad { color: #c00; font-weight: bold; }
 code { font-size: 12px; background: #f5f5f5; padding: 0 3px; }
 `;
@@ -55,13 +55,14 @@ export async function reportHtml(
       'optim MiB',
       'activ MiB',
       'device peak MiB',
+      'estimator peak MiB',
       'comm MiB/step',
       'held-out loss',
     ],
     rows.map((r) => [
       r.label,
       String(r.maxMicroBatch),
-      r.predicted === null ? '-' : String(r.predicted),
+      String(r.predicted),
       r.oomMicroBatch === null ? '-' : String(r.oomMicroBatch),
       r.tokensPerSecond.toFixed(0),
       r.seconds.toFixed(1),
@@ -70,6 +71,7 @@ export async function reportHtml(
       f1(r.peakMiB.optimizer),
       f1(r.peakMiB.activation),
       f1(r.devicePeakBytes / MiB),
+      f1(r.predictedPeakBytes / MiB),
       r.commMiBPerStep.toFixed(2),
       r.valLoss === null ? '-' : r.valLoss.toFixed(4),
     ]),
@@ -79,12 +81,13 @@ export async function reportHtml(
   const p2 = res.part2;
   const r2 = p2.run;
   const part2 = table(
-    ['method', 'micro-batch', 'outcome', 'tokens/s', 'device peak MiB', 'held-out loss'],
+    ['method', 'micro-batch', 'estimator', 'outcome', 'tokens/s', 'device peak MiB', 'held-out loss'],
     [
-      ['DDP', '1', p2.ddpOom === null ? 'trained' : 'DeviceOutOfMemoryError', '-', '-', '-'],
+      ['DDP', '1', String(p2.ddpPredicted), p2.ddpOom === null ? 'trained' : 'DeviceOutOfMemoryError', '-', '-', '-'],
       [
         'ZeRO-3 + offload',
         String(p2.offload.max),
+        String(p2.offloadPredicted),
         p2.offload.max > 0 ? `trains (first OOM at ${p2.offload.firstOom?.micro ?? '-'})` : 'out of memory at 1',
         r2 === null ? '-' : r2.tokensPerSecond.toFixed(0),
         r2 === null ? '-' : f1(Math.max(...r2.devicePeakBytes) / MiB),

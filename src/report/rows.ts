@@ -8,7 +8,11 @@ export interface MethodRow {
   key: string;
   label: string;
   maxMicroBatch: number;
-  predicted: number | null;
+  /** The estimator's largest micro-batch (src/estimate/peak.ts) at the same capacity and settings. */
+  predicted: number;
+  /** The estimator's peak bytes at maxMicroBatch, and by category (what the run measured beside it). */
+  predictedPeakBytes: number;
+  predictedPeakMiB: Partial<Record<MemoryCategory, number>>;
   /** The first micro-batch that ran out of memory, and the error's message. */
   oomMicroBatch: number | null;
   oomMessage: string | null;
@@ -35,6 +39,10 @@ export function methodRow(x: MethodResult): MethodRow {
     label: x.method.label,
     maxMicroBatch: x.maxMicroBatch,
     predicted: x.predicted,
+    predictedPeakBytes: x.peakCheck.predictedBytes,
+    predictedPeakMiB: Object.fromEntries(
+      Object.entries(x.peakCheck.predicted).map(([k, v]) => [k, v / MiB]),
+    ) as Partial<Record<MemoryCategory, number>>,
     oomMicroBatch: x.search.firstOom?.micro ?? null,
     oomMessage: x.search.firstOom?.oom ?? null,
     trials: x.search.trials.length,
@@ -55,10 +63,17 @@ export function methodRows(res: ExperimentResult): MethodRow[] {
   return res.methods.map(methodRow);
 }
 
-/** Whether the largest micro-batches grow DDP < ZeRO-1 <= ZeRO-2 <= ZeRO-3 < ZeRO-3 + offload. */
+const ORDER = ['ddp', 'zero1', 'zero2', 'zero3', 'zero3_offload'];
+
+/** Whether the largest micro-batches grow DDP < ZeRO-1 <= ZeRO-2 <= ZeRO-3 < ZeRO-3 + offload (the NVMe row aside). */
 export function orderHolds(rows: readonly MethodRow[]): boolean {
-  const m = rows.map((r) => r.maxMicroBatch);
-  return m.length === 5 && m[0]! < m[1]! && m[1]! <= m[2]! && m[2]! <= m[3]! && m[3]! < m[4]!;
+  const m = ORDER.map((k) => rows.find((r) => r.key === k)?.maxMicroBatch ?? NaN);
+  return m[0]! < m[1]! && m[1]! <= m[2]! && m[2]! <= m[3]! && m[3]! < m[4]!;
+}
+
+/** The rows whose measured largest micro-batch differs from the estimator's. */
+export function mispredicted(rows: readonly MethodRow[]): MethodRow[] {
+  return rows.filter((r) => r.maxMicroBatch !== r.predicted);
 }
 
 /** The largest absolute difference of any method's loss from the first's, over the equal-batch run's steps. */

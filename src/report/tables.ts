@@ -2,7 +2,7 @@
 // ours, and the one JSON object `npm start` ends with.
 import { formatTable } from '../cli/tables.js';
 import type { ExperimentOptions, ExperimentResult } from '../train/experiments.js';
-import { describeSetup, equalBatchLossSpread, methodRows, orderHolds } from './rows.js';
+import { describeSetup, equalBatchLossSpread, type MethodRow, methodRows, mispredicted, orderHolds } from './rows.js';
 
 const MiB = 2 ** 20;
 const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '-');
@@ -44,13 +44,14 @@ export function experimentTables(res: ExperimentResult, o: ExperimentOptions): s
         'optim',
         'activ',
         'peak MiB',
+        'predicted peak',
         'comm MiB/step',
         'val loss',
       ],
       rows.map((r) => [
         r.label,
         String(r.maxMicroBatch),
-        r.predicted === null ? '-' : String(r.predicted),
+        String(r.predicted),
         r.oomMicroBatch === null ? '-' : String(r.oomMicroBatch),
         Number.isFinite(r.tokensPerSecond) ? r.tokensPerSecond.toFixed(0) : '-',
         r.seconds.toFixed(1),
@@ -59,6 +60,7 @@ export function experimentTables(res: ExperimentResult, o: ExperimentOptions): s
         f1(r.peakMiB.optimizer),
         f1(r.peakMiB.activation),
         f1(r.devicePeakBytes / MiB),
+        f1(r.predictedPeakBytes / MiB),
         r.commMiBPerStep.toFixed(2),
         r.valLoss === null ? '-' : r.valLoss.toFixed(4),
       ]),
@@ -66,8 +68,9 @@ export function experimentTables(res: ExperimentResult, o: ExperimentOptions): s
   );
   out.push('');
   out.push(
-    'max micro: the largest micro-batch per rank that trained 2 steps; OOM at: the smallest that ended in ' +
-      'DeviceOutOfMemoryError; predicted: the estimator (src/estimate) for the same capacity (- : not available). ' +
+    'max micro: the largest micro-batch per rank that trained (3 steps and the held-out evaluation); OOM at: the smallest that ended in ' +
+      'DeviceOutOfMemoryError; predicted: the estimator (src/estimate/peak.ts) for the same capacity, model, stage, ' +
+      'precision, offload and bucket sizes; predicted peak: its peak MiB at the measured micro-batch. ' +
       "param/grad/optim/activ: the largest rank's peak MiB per category at that micro-batch; peak: its whole device " +
       'peak (scratch included); val loss: held-out loss after the same tokens (micro-batches differ, so the number ' +
       'of optimizer steps and the losses differ).',
@@ -76,6 +79,10 @@ export function experimentTables(res: ExperimentResult, o: ExperimentOptions): s
     `Order DDP < ZeRO-1 <= ZeRO-2 <= ZeRO-3 < ZeRO-3 + offload: ${orderHolds(rows) ? 'holds' : 'does NOT hold'} ` +
       `(${rows.map((r) => `${r.label} ${r.maxMicroBatch}`).join(', ')}).`,
   );
+  const wrong = mispredicted(rows);
+  if (wrong.length === 0)
+    out.push(`Measured largest micro-batch = predicted for every method (${rows.map((r) => r.predicted).join(', ')}).`);
+  else out.push(...mispredictionLines(wrong));
   const spread = equalBatchLossSpread(res);
   if (res.equal !== null && spread !== null)
     out.push(
@@ -103,13 +110,29 @@ export function experimentTables(res: ExperimentResult, o: ExperimentOptions): s
   );
   const r2 = p2.run;
   out.push(
-    `  ZeRO-3 + offload: largest micro-batch ${p2.offload.max}` +
-      (p2.offloadPredicted === null ? '' : ` (predicted ${p2.offloadPredicted})`) +
+    `  DDP predicted largest micro-batch: ${p2.ddpPredicted} (${p2.ddpPredicted === 0 ? 'does not fit at 1' : 'fits'}).`,
+  );
+  out.push(
+    `  ZeRO-3 + offload: largest micro-batch ${p2.offload.max} (predicted ${p2.offloadPredicted})` +
       (r2 === null
         ? ''
         : `, ${r2.tokensPerSecond.toFixed(0)} tokens/s, device peak ${(Math.max(...r2.devicePeakBytes) / MiB).toFixed(1)} MiB ` +
           `per rank, held-out loss ${r2.valLoss?.toFixed(4) ?? '-'} after ${r2.steps * r2.tokensPerStep} tokens.`),
   );
+  return out;
+}
+
+/** For each mispredicted method: the predicted and measured peak by category at the measured micro-batch. */
+function mispredictionLines(wrong: readonly MethodRow[]): string[] {
+  const out = [`Measured largest micro-batch differs from the predicted for ${wrong.map((r) => r.label).join(', ')}:`];
+  for (const r of wrong) {
+    const cats = Object.keys(r.predictedPeakMiB) as (keyof MethodRow['peakMiB'])[];
+    const by = cats.map((c) => `${c} ${f1(r.peakMiB[c])}/${f1(r.predictedPeakMiB[c] ?? NaN)}`).join(', ');
+    out.push(
+      `  ${r.label}: measured ${r.maxMicroBatch}, predicted ${r.predicted}; at ${r.maxMicroBatch} MiB measured/predicted ` +
+        `${by}; peak ${f1(r.devicePeakBytes / MiB)}/${f1(r.predictedPeakBytes / MiB)}`,
+    );
+  }
   return out;
 }
 
@@ -121,7 +144,8 @@ export function experimentsJson(res: ExperimentResult, reportPath: string): Reco
       max_micro_batch: r.maxMicroBatch,
       tokens_per_s: Math.round(r.tokensPerSecond),
       peak_bytes: r.devicePeakBytes,
-      predicted_max_micro_batch: r.predicted,
+      predicted_micro_batch: r.predicted,
+      predicted_peak_bytes: r.predictedPeakBytes,
       seconds: Number(r.seconds.toFixed(2)),
       comm_bytes_per_step: Math.round(r.commMiBPerStep * MiB),
       val_loss: r.valLoss,
@@ -130,10 +154,16 @@ export function experimentsJson(res: ExperimentResult, reportPath: string): Reco
     experiments,
     part2: {
       ddp_oom: res.part2.ddpOom !== null,
+      ddp_predicted_micro_batch: res.part2.ddpPredicted,
       zero3_offload_micro_batch: res.part2.offload.max,
+      zero3_offload_predicted_micro_batch: res.part2.offloadPredicted,
       zero3_offload_tokens_per_s: res.part2.run === null ? null : Math.round(res.part2.run.tokensPerSecond),
     },
     order_holds: orderHolds(methodRows(res)),
+    predictions_hold:
+      mispredicted(methodRows(res)).length === 0 &&
+      res.part2.offload.max === res.part2.offloadPredicted &&
+      (res.part2.ddpOom !== null) === (res.part2.ddpPredicted === 0),
     report: reportPath,
   };
 }

@@ -6,6 +6,8 @@
 //   Part 2: a larger GPT at the same capacity: DDP at micro-batch 1 (out of memory) and ZeRO-3 + offload's largest.
 import { DeviceOutOfMemoryError } from '../errors.js';
 import type { GPTConfig } from '../nn/gpt.js';
+import type { MemoryCategory } from '../tensor/device.js';
+import { predictedByCategory, predictedPeak, predictLargest } from './experiment-predict.js';
 import {
   type ExperimentBase,
   methodSpec,
@@ -14,7 +16,7 @@ import {
   type Trial,
   tryMicroBatch,
 } from './max-batch.js';
-import { METHODS, type Method, type MethodKey, methodConfig } from './methods.js';
+import { METHODS, type Method, type MethodKey, methodConfig, NVME_METHOD } from './methods.js';
 import type { RunReport } from './report.js';
 import type { RunSpec } from './spec.js';
 import { trainWorld } from './world.js';
@@ -29,8 +31,16 @@ export interface ExperimentOptions {
   evalSequences: number;
   /** Steps of the equal-batch run (all methods in one world at a micro-batch all fit); 0: skipped. */
   equalSteps: number;
-  /** The estimator's largest micro-batch for a method and model (null: no estimator); also the search's first guess. */
-  predict?: (m: Method, model: Omit<GPTConfig, 'seed'>) => number | null;
+  /**
+   * Whether each search starts at the estimator's largest micro-batch (src/estimate/peak.ts through
+   * experiment-predict.ts; default true). The prediction is reported either way.
+   */
+  startAtPrediction?: boolean;
+  /**
+   * --quick: the measured run at the prediction stands for the trial that trains, and one trial above it must run
+   * out of memory (two worlds per method instead of three or more); a wrong prediction falls back to the search.
+   */
+  quickSearch?: boolean;
   /**
    * Where each search starts when there is no prediction (method key, or 'part2' for Part 2's offload run): the last
    * measured values, so that a search takes two trials (the guess trains, the guess + 1 runs out of memory) when
@@ -44,10 +54,21 @@ export type ExperimentEvent =
   | { kind: 'trial'; part: 1 | 2; method: Method; trial: Trial }
   | { kind: 'phase'; what: string };
 
+/** The estimator's peak for the measured run (same method, model and micro-batch) beside what the run measured. */
+export interface PeakCheck {
+  micro: number;
+  predictedBytes: number;
+  measuredBytes: number;
+  predicted: Partial<Record<MemoryCategory, number>>;
+  measured: Record<MemoryCategory, number>;
+}
+
 export interface MethodResult {
   method: Method;
   maxMicroBatch: number;
-  predicted: number | null;
+  /** The estimator's largest micro-batch at the same capacity and settings. */
+  predicted: number;
+  peakCheck: PeakCheck;
   search: SearchResult;
   /** The run at maxMicroBatch for ExperimentOptions.tokens tokens. */
   run: RunReport;
@@ -59,9 +80,9 @@ export interface Part2Result {
   params: number;
   /** DDP at micro-batch 1: the out-of-memory error's message (null: it trained, which the capacity should prevent). */
   ddpOom: string | null;
-  ddpPredicted: number | null;
+  ddpPredicted: number;
   offload: SearchResult;
-  offloadPredicted: number | null;
+  offloadPredicted: number;
   /** ZeRO-3 + offload at its largest micro-batch (null when not even 1 fits). */
   run: RunReport | null;
 }
@@ -78,7 +99,18 @@ function tokensPerStep(b: ExperimentBase, micro: number): number {
   return micro * b.worldSize * b.model.blockSize;
 }
 
-/** A run of `tokens` tokens (rounded up to whole steps) at the method's micro-batch. */
+/** The estimator's peak at the run's micro-batch beside the run's: the largest rank, over the whole run. */
+function peakCheck(b: ExperimentBase, m: Method, micro: number, run: RunReport): PeakCheck {
+  const p = predictedPeak(b, m, micro);
+  return {
+    micro,
+    predictedBytes: p.total,
+    measuredBytes: Math.max(...run.devicePeakBytes),
+    predicted: predictedByCategory(p),
+    measured: run.peak,
+  };
+}
+
 /**
  * The measured run at the search's largest micro-batch; when that longer run still runs out of memory (the free list
  * fragments over more steps than a trial takes), one smaller, and the search's result follows: the largest
@@ -107,19 +139,61 @@ async function measure(b: ExperimentBase, m: Method, micro: number, o: Experimen
   return r!;
 }
 
+/**
+ * The largest micro-batch of `m` and the measured run of `tokens` tokens there (null when not even 1 trains). The
+ * full search tries micro-batches, then runs at the largest. With `o.quickSearch` the measured run at `start` (the
+ * prediction) is the trial that trains and one trial at start + 1 must run out of memory; when either outcome
+ * differs, the full search decides.
+ */
+async function largestAndRun(
+  b: ExperimentBase,
+  m: Method,
+  start: number,
+  o: ExperimentOptions,
+  tokens: number,
+  onTrial: (t: Trial) => void,
+): Promise<{ search: SearchResult; run: RunReport | null }> {
+  const emit = o.onEvent ?? (() => {});
+  if (o.quickSearch === true && start >= 1) {
+    emit({ kind: 'phase', what: `${m.label}: ${tokens} tokens at micro-batch ${start}` });
+    const run = await measureOrOom(b, m, start, { ...o, tokens });
+    const asTrial: Trial = { micro: start, ok: run !== null, oom: run === null ? 'out of memory' : null, report: run };
+    onTrial(asTrial);
+    if (run !== null) {
+      const next = await tryMicroBatch(b, m, start + 1);
+      onTrial(next);
+      if (!next.ok) return { search: { max: start, trials: [asTrial, next], best: asTrial, firstOom: next }, run };
+    }
+  }
+  const search = await searchMaxMicroBatch(b, m, { start, onTrial });
+  if (search.max === 0) return { search, run: null };
+  emit({ kind: 'phase', what: `${m.label}: ${tokens} tokens at micro-batch ${search.max}` });
+  return { search, run: await measureLargest(b, m, search, { ...o, tokens }) };
+}
+
+async function measureOrOom(b: ExperimentBase, m: Method, micro: number, o: ExperimentOptions) {
+  try {
+    return await measure(b, m, micro, o);
+  } catch (e) {
+    if (e instanceof Error && e.name === 'DeviceOutOfMemoryError') return null;
+    throw e;
+  }
+}
+
 export async function runExperiments(o: ExperimentOptions): Promise<ExperimentResult> {
   const b = o.base;
   const emit = o.onEvent ?? (() => {});
   const methods: MethodResult[] = [];
   let guess = 1;
-  for (const m of METHODS) {
+  const all = b.nvmePath ? [...METHODS, NVME_METHOD] : METHODS;
+  for (const m of all) {
     emit({ kind: 'phase', what: `${m.label}: largest micro-batch` });
-    const predicted = o.predict?.(m, b.model) ?? null;
-    const search = await searchMaxMicroBatch(b, m, {
-      start: predicted ?? o.guesses?.[m.key] ?? guess,
-      onTrial: (trial) => emit({ kind: 'trial', part: 1, method: m, trial }),
-    });
-    if (search.max === 0)
+    const predicted = predictLargest(b, m);
+    const start = o.startAtPrediction === false ? undefined : predicted;
+    const { search, run } = await largestAndRun(b, m, start || (o.guesses?.[m.key] ?? guess), o, o.tokens, (trial) =>
+      emit({ kind: 'trial', part: 1, method: m, trial }),
+    );
+    if (run === null)
       throw new DeviceOutOfMemoryError(
         `experiments: ${m.label} does not train even at micro-batch 1 within ${b.deviceBytes} bytes per rank: ` +
           `${search.firstOom?.oom}; raise the capacity or shrink the model`,
@@ -127,17 +201,16 @@ export async function runExperiments(o: ExperimentOptions): Promise<ExperimentRe
         b.deviceBytes,
         {},
       );
-    emit({ kind: 'phase', what: `${m.label}: ${o.tokens} tokens at micro-batch ${search.max}` });
-    const run = await measureLargest(b, m, search, o);
     methods.push({
       method: m,
       maxMicroBatch: search.max,
       predicted,
+      peakCheck: peakCheck(b, m, search.max, run),
       search,
       run,
       tokens: run.steps * run.tokensPerStep,
     });
-    guess = search.max;
+    if (!m.nvme) guess = search.max;
   }
   let equal: ExperimentResult['equal'] = null;
   if (o.equalSteps > 0) {
@@ -183,22 +256,17 @@ async function runPart2(o: ExperimentOptions, emit: (e: ExperimentEvent) => void
   emit({ kind: 'phase', what: 'Part 2: DDP at micro-batch 1' });
   const t = await tryMicroBatch(b, ddp, 1);
   emit({ kind: 'trial', part: 2, method: ddp, trial: t });
-  const offloadPredicted = o.predict?.(off, b.model) ?? null;
+  const offloadPredicted = predictLargest(b, off);
   emit({ kind: 'phase', what: 'Part 2: ZeRO-3 + offload, largest micro-batch' });
-  const offload = await searchMaxMicroBatch(b, off, {
-    start: offloadPredicted ?? o.guesses?.part2 ?? 4,
-    onTrial: (trial) => emit({ kind: 'trial', part: 2, method: off, trial }),
-  });
-  let run: RunReport | null = null;
-  if (offload.max > 0) {
-    emit({ kind: 'phase', what: `Part 2: ZeRO-3 + offload at micro-batch ${offload.max}` });
-    run = await measureLargest(b, off, offload, { ...o, tokens: Math.round(o.tokens / 2) });
-  }
+  const start = (o.startAtPrediction === false ? 0 : offloadPredicted) || (o.guesses?.part2 ?? 4);
+  const { search: offload, run } = await largestAndRun(b, off, start, o, Math.round(o.tokens / 2), (trial) =>
+    emit({ kind: 'trial', part: 2, method: off, trial }),
+  );
   return {
     model: b.model,
     params: run?.params ?? offload.best?.report?.params ?? NaN,
     ddpOom: t.ok ? null : t.oom,
-    ddpPredicted: o.predict?.(ddp, b.model) ?? null,
+    ddpPredicted: predictLargest(b, ddp),
     offload,
     offloadPredicted,
     run,

@@ -1,7 +1,7 @@
 // Held-out loss of a data-parallel rank: the model's plain forward (no backward) over this rank's share of the
 // validation windows in stream order. Under ZeRO stage 3 the modules' hooks still gather and release parameters
 // collectively, so every rank must evaluate the same number of batches: the sampler gives each an equal share.
-import { Tape } from '../autograd/tape.js';
+import { type ActivationDType, Tape } from '../autograd/tape.js';
 import { DistributedSampler } from '../data/index.js';
 import type { GPT } from '../nn/gpt.js';
 import type { Device } from '../tensor/device.js';
@@ -15,6 +15,12 @@ export interface HeldOutShare {
   microBatch: number;
   /** batches to evaluate (at least 1; capped by the validation set) */
   batches: number;
+  /**
+   * What the forward saves, as training's tape does (default fp32). The tape records for a backward that never
+   * comes, so under bf16 an fp32 tape would hold twice the activations of a training forward: the evaluation, not
+   * training, would decide the largest micro-batch that fits.
+   */
+  activationDType?: ActivationDType;
 }
 
 /** Mean loss over this rank's `batches` validation batches. */
@@ -28,7 +34,7 @@ export function heldOutLoss(device: Device, model: GPT, val: Uint8Array | Int32A
     shuffle: false,
   });
   const n = Math.max(1, Math.min(share.batches, sampler.stepsPerEpoch));
-  const tape = new Tape(device);
+  const tape = new Tape(device, { activationDType: share.activationDType ?? 'f32' });
   let sum = 0;
   for (let i = 0; i < n; i++) {
     const b = sampler.batch(0, 0, i);

@@ -23,6 +23,8 @@ export interface ExperimentBase {
   deviceBytes: number;
   worldSize: number;
   corpus?: Uint8Array;
+  /** A writable folder for the NVMe method's swap files (null or absent: that method is not run). */
+  nvmePath?: string | null;
 }
 
 /** One trial: the micro-batch, and the report (it trained) or the out-of-memory message (it did not). */
@@ -51,16 +53,20 @@ export function methodSpec(b: ExperimentBase, m: Method, r: RunShape): RunSpec {
     runs: [
       {
         label: m.label,
-        config: methodConfig(m, {
-          steps: r.scheduleSteps ?? r.steps,
-          microBatch: r.micro,
-          lr: b.lr,
-          clip: b.clip,
-          precision: b.precision,
-          bucketElements: b.bucketElements,
-          stage3Prefetch: b.stage3Prefetch,
-          stage3Persistence: b.stage3Persistence,
-        }),
+        config: methodConfig(
+          m,
+          {
+            steps: r.scheduleSteps ?? r.steps,
+            microBatch: r.micro,
+            lr: b.lr,
+            clip: b.clip,
+            precision: b.precision,
+            bucketElements: b.bucketElements,
+            stage3Prefetch: b.stage3Prefetch,
+            stage3Persistence: b.stage3Persistence,
+          },
+          b.nvmePath ?? null,
+        ),
       },
     ],
     steps: r.steps,

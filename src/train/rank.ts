@@ -439,6 +439,7 @@ function finish(w: World, live: Live, val: Uint8Array | Int32Array): RankResult 
           blockSize: spec.model.blockSize,
           microBatch: live.config.trainMicroBatchSizePerGpu,
           batches: spec.evalBatches,
+          activationDType: live.config.bf16.enabled ? 'bf16' : live.config.fp16.enabled ? 'f16' : 'f32',
         })
       : null;
   const n = live.stepSeconds.length;
