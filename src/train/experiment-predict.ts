@@ -15,6 +15,7 @@
 import { FRAGMENTATION, largestMicroBatch, type PeakBreakdown, type PeakInput, predictPeak } from '../estimate/peak.js';
 import type { GPTConfig } from '../nn/gpt.js';
 import { RESERVED_BYTES } from '../tensor/device.js';
+import { offloadThreadsDefault } from '../zero/make-optimizer-state.js';
 import type { MemoryCategory } from '../tensor/device.js';
 import type { ExperimentBase } from './max-batch.js';
 import { METHODS, type Method } from './methods.js';
@@ -31,8 +32,8 @@ export function peakInputFor(b: ExperimentBase, m: Method, model: Model = b.mode
     checkpointing: false,
     offloadOptimizer: m.offload,
     offloadParam: m.offload,
-    // the engine's default: one host thread for the offloaded step (src/zero/offload)
-    offloadThreads: 1,
+    // the engine's default host threads for the offloaded step (every rank of the experiment on this machine)
+    offloadThreads: offloadThreadsDefault(b.worldSize),
     reduceBucketSize: b.bucketElements,
     prefetchBucketSize: b.stage3Prefetch,
     // gptTrainingConfig sets stage3_max_reuse_distance to the prefetch size
