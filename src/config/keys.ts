@@ -106,7 +106,6 @@ export const INERT_ZERO = [
   'allgather_bucket_size',
   'load_from_fp32_weights',
   'elastic_checkpoint',
-  'sub_group_size',
   'round_robin_gradients',
   'ignore_unused_parameters',
   'model_persistence_threshold',
@@ -120,7 +119,16 @@ export const INERT_ZERO = [
   'mics_hierarchical_params_gather',
 ];
 
-/** Offload keys accepted without effect (pinning and NVMe pipelining have no counterpart in host arenas). */
+/**
+ * zero_optimization keys that act only under optimizer offload: sub_group_size cuts the offloaded state into
+ * sub-groups (src/zero/offload/sub-groups.ts); on the device the state is one block per parameter group.
+ */
+export const OFFLOAD_ONLY_ZERO = ['sub_group_size'];
+
+/** offload_optimizer keys the NVMe swap reads (src/zero/offload/nvme-store.ts); inert for device "cpu". */
+export const NVME_OPTIMIZER_OFFLOAD = ['buffer_count', 'pipeline', 'pipeline_read', 'pipeline_write'];
+
+/** Offload keys accepted without effect, unless listed above for the placement in use (no pinning in host arenas). */
 export const INERT_OFFLOAD = [
   'pin_memory',
   'buffer_count',

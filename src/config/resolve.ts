@@ -3,7 +3,13 @@
 // per-type optimizer/scheduler params, values of DeepSpeed-only features, then the batch triple.
 import { ConfigError } from '../errors.js';
 import { resolveBatch } from './batch.js';
-import { INERT_CHECKED_TOP_LEVEL, INERT_OFFLOAD, INERT_ZERO } from './keys.js';
+import {
+  INERT_CHECKED_TOP_LEVEL,
+  INERT_OFFLOAD,
+  INERT_ZERO,
+  NVME_OPTIMIZER_OFFLOAD,
+  OFFLOAD_ONLY_ZERO,
+} from './keys.js';
 import { normalize } from './normalize.js';
 import { resolveActivationCheckpointing } from './activation-checkpointing.js'; // issue 9
 import { optimizerParamsSchemas, schedulerParamsSchemas, topLevelSchema } from './schema.js';
@@ -246,9 +252,14 @@ function resolveZero(z: Json, hiddenSize: number | undefined): ZeroOptimizationC
 function inertKeys(json: Json): string[] {
   const out = INERT_CHECKED_TOP_LEVEL.filter((k) => k in json);
   const z: Json = json.zero_optimization ?? {};
+  const offloaded = (o: string) => z[o]?.device === 'cpu' || z[o]?.device === 'nvme';
   for (const k of INERT_ZERO) if (k in z) out.push(`zero_optimization.${k}`);
-  for (const o of ['offload_optimizer', 'offload_param'])
-    for (const k of INERT_OFFLOAD) if (z[o] !== undefined && k in z[o]) out.push(`zero_optimization.${o}.${k}`);
+  for (const k of OFFLOAD_ONLY_ZERO) if (k in z && !offloaded('offload_optimizer')) out.push(`zero_optimization.${k}`);
+  for (const o of ['offload_optimizer', 'offload_param']) {
+    const acting = o === 'offload_optimizer' && z[o]?.device === 'nvme' ? NVME_OPTIMIZER_OFFLOAD : [];
+    for (const k of INERT_OFFLOAD)
+      if (z[o] !== undefined && k in z[o] && !acting.includes(k)) out.push(`zero_optimization.${o}.${k}`);
+  }
   if (json.bf16?.immediate_grad_update !== undefined) out.push('bf16.immediate_grad_update');
   if (json.bf16?.check_grad_overflow !== undefined) out.push('bf16.check_grad_overflow');
   if (json.fp16?.auto_cast !== undefined) out.push('fp16.auto_cast');

@@ -390,3 +390,24 @@ test('DeepSpeed features zerots lacks are refused unless disabled', () => {
     '"stage"',
   );
 });
+
+test('sub_group_size and the nvme swap keys are reported inert only where they do nothing', () => {
+  const zero = (oo: object) => ({
+    train_batch_size: 2,
+    zero_optimization: { stage: 3, sub_group_size: 1e6, offload_optimizer: oo, offload_param: { buffer_count: 5 } },
+  });
+  const nvme = resolveConfig(zero({ device: 'nvme', nvme_path: '/tmp', buffer_count: 4, pipeline_read: true }), {
+    worldSize: 2,
+  });
+  assert.deepEqual(
+    nvme.ignoredKeys.filter((k) => k.startsWith('zero_optimization')),
+    ['zero_optimization.offload_param.buffer_count'],
+  );
+  const cpu = resolveConfig(zero({ device: 'cpu', buffer_count: 4 }), { worldSize: 2 });
+  assert.deepEqual(
+    cpu.ignoredKeys.filter((k) => k.startsWith('zero_optimization')),
+    ['zero_optimization.offload_optimizer.buffer_count', 'zero_optimization.offload_param.buffer_count'],
+  );
+  const none = resolveConfig(zero({ device: 'none' }), { worldSize: 2 });
+  assert.ok(none.ignoredKeys.includes('zero_optimization.sub_group_size'), none.ignoredKeys.join(', '));
+});
