@@ -20,6 +20,7 @@ import { reportHtml } from '../report/html.js';
 import { reportMarkdown } from '../report/markdown.js';
 import { startProgress } from './experiments-progress.js';
 import { pinnedCapacity } from '../train/experiment-predict.js';
+import { engineBackends, engineLine } from '../zero/backends.js';
 
 /**
  * Part 1: GPT 16 layers x d 96 (1.8M parameters), context 128, bf16, 2 ranks of about 44 MiB each (the capacity is
@@ -108,6 +109,9 @@ export async function experiments(o: ExperimentsCliOptions = {}): Promise<Experi
       'No capacity near the given one pins every prediction ([Note: a pinned capacity]); predictions may be off by one.',
     );
   if (nvme.note !== null) print(nvme.note);
+  // the experiment's kernels are fixed (the memory it compares is the same with or without OpenBLAS), so the line
+  // says which run, and why no native BLAS is loaded when it is absent
+  print(engineLine(engineBackends(opts.base.kernels, 'threads')));
   let result: ExperimentResult;
   let seconds: number;
   if (o.from !== undefined) {
