@@ -69,7 +69,9 @@ export interface ZeroPolicy {
    */
   readonly gradShardPlacement: 'device' | 'host';
   /** Where a stage-3 rank keeps its parameter shard between uses; 'device' for stages 0-2. */
-  readonly paramShardPlacement: 'device' | 'host';
+  readonly paramShardPlacement: Placement;
+  /** offload_param "nvme": the directory that gets the shard's swap file (offload_param.nvme_path); else null. */
+  readonly paramShardNvmePath: string | null;
 }
 
 export function policyFromConfig(config: ZeroConfig): ZeroPolicy {
@@ -93,13 +95,6 @@ export function policyFromConfig(config: ZeroConfig): ZeroPolicy {
         `zero_optimization.stage 1, 2 or 3 (got 0); ` +
         `set a stage, or remove offload_optimizer.`,
       'zero_optimization.offload_optimizer.device',
-    );
-  }
-  if (z.offloadParam.device === 'nvme') {
-    throw new ConfigError(
-      'config "zero_optimization.offload_param.device" = "nvme" is not implemented by zerots yet (optimizer state can ' +
-        'go to nvme: offload_optimizer.device "nvme"); use offload_param.device "cpu" (host memory) or "none".',
-      'zero_optimization.offload_param.device',
     );
   }
   if (z.offloadParam.device !== 'none' && z.offloadOptimizer.device === 'none') {
@@ -174,6 +169,8 @@ export function policyFromConfig(config: ZeroConfig): ZeroPolicy {
           : null,
     }),
     gradShardPlacement: oo.device !== 'none' && reducer === 'reduce-scatter-during-backward' ? 'host' : 'device',
-    paramShardPlacement: z.offloadParam.device === 'cpu' ? 'host' : 'device',
+    paramShardPlacement:
+      z.offloadParam.device === 'cpu' ? 'host' : z.offloadParam.device === 'nvme' ? 'nvme' : 'device',
+    paramShardNvmePath: z.offloadParam.device === 'nvme' ? z.offloadParam.nvmePath : null,
   } as const);
 }

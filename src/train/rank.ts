@@ -163,7 +163,7 @@ function build(w: World, run: RunConfig, config: ZeroConfig): Live {
   const policy = policyFromConfig(config);
   // offload: the rank's host memory (HostMemory, outside the device's capacity), as DeepSpeed's CPU buffers
   const host =
-    policy.optimizerState.placement === 'host' || policy.paramShardPlacement === 'host'
+    policy.optimizerState.placement !== 'device' || policy.paramShardPlacement !== 'device'
       ? new HostMemory({
           capacityBytes: spec.hostBytes,
           // an arena no larger than the whole budget (the default arena is 256 MiB)

@@ -32,6 +32,7 @@ import { checkHostMemory, makeOptimizerState } from './make-optimizer-state.js';
 import type { OffloadAccounting, OptimizerStatePart } from './optimizer-part.js';
 import { locateNonFinite, nonFiniteNormError } from './step-checks.js';
 import { ParamFetcher } from './param-fetcher.js';
+import { makeParamShard } from './make-param-shard.js';
 import type { ZeroPlan } from './plan.js';
 import type { ParameterStore } from './parameter-store.js';
 import { ReplicatedParams } from './replicated-params.js';
@@ -144,7 +145,7 @@ export class ZeroEngine<M extends TrainableModule> {
             maxLiveElements: f.maxLiveElements,
             maxReuseDistance: f.maxReuseDistance,
             overlapComm: this.policy.gradientReducer.overlapComm,
-            host: this.policy.paramShardPlacement === 'host' ? opts.host : undefined,
+            shard: makeParamShard(this.policy, this.plan, optimizer, opts.host),
           })
         : new ReplicatedParams(this.plan, built.params, f.kind);
     const host = opts.host;
@@ -362,10 +363,16 @@ export class ZeroEngine<M extends TrainableModule> {
   }
 
   /** Stage 3 only: gathered elements now and at most, and all-gathers issued since initialisation. */
-  fetchStats(): { liveElements: number; peakLiveElements: number; gathers: number } | null {
+  fetchStats(): {
+    liveElements: number;
+    peakLiveElements: number;
+    gathers: number;
+    /** the parameter shard's bytes in host memory and in its swap file (offload_param cpu, nvme) */
+    shard: { hostBytes: number; diskBytes: number };
+  } | null {
     if (!(this.store instanceof ParamFetcher)) return null;
-    const { liveElements, peakLiveElements, gathers } = this.store;
-    return { liveElements, peakLiveElements, gathers };
+    const { liveElements, peakLiveElements, gathers, shardBytes } = this.store;
+    return { liveElements, peakLiveElements, gathers, shard: shardBytes };
   }
 
   /** [native blas] Which backends run this engine: the device's kernels and the group's transport. */

@@ -16,7 +16,20 @@ export interface FlatStorage {
   at(offset: number): number;
 }
 
-export class HostFlat implements FlatStorage {
+/**
+ * Where a stage-3 rank's parameter shard lives (the placement the policy picks once, make-param-shard.ts): device
+ * (FlatBuffer), host memory (HostFlat) or a swap file (NvmeParamShard). readInto and flush are for storage that is
+ * not always addressable: a gather reads its chunk with readInto, and flush ends a phase of writes.
+ */
+export interface ShardStorage extends FlatStorage {
+  /** Elements [offset, offset + dst.length) copied into dst; absent: dst.set(comm(offset, dst.length)). */
+  readInto?(offset: number, dst: CommBuffer): void;
+  /** The writes since the last flush are kept; host memory held for them is given back. */
+  flush?(): void;
+  dispose(): void;
+}
+
+export class HostFlat implements ShardStorage {
   private alloc: HostAllocation | null;
 
   constructor(
@@ -39,6 +52,11 @@ export class HostFlat implements FlatStorage {
     return this.dtype === 'f32'
       ? this.host.f32(this.alloc, this.numel).subarray(offset, offset + length)
       : this.host.u16(this.alloc, this.numel).subarray(offset, offset + length);
+  }
+
+  /** Host bytes held (the shard, for offload accounting). */
+  get hostBytes(): number {
+    return this.alloc?.bytes ?? 0;
   }
 
   at(): number {

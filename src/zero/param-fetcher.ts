@@ -9,11 +9,10 @@
 // the count of gathered elements.
 import type { Module } from '../nn/module.js';
 import type { Parameter } from '../nn/parameter.js';
-import type { HostMemory } from '../tensor/host.js';
 import { StateError } from '../errors.js';
 import { FetchSchedule } from './fetch-schedule.js';
 import { FlatBuffer } from './flat-buffer.js';
-import { type FlatStorage, HostFlat } from './host-flat.js';
+import type { FlatStorage, ShardStorage } from './host-flat.js';
 import { ModuleHookState } from './module-hooks.js';
 import type { ParameterStore } from './parameter-store.js';
 import { ParamGroup } from './param-group.js';
@@ -27,13 +26,13 @@ export interface FetcherOptions {
   maxLiveElements: number;
   maxReuseDistance: number;
   overlapComm: boolean;
-  /** offload_param "cpu": keep the shard in this host memory */
-  host?: HostMemory;
+  /** Where the shard lives (make-param-shard.ts: device, host, nvme); default: a device buffer. Owned: disposed here. */
+  shard?: ShardStorage;
 }
 
 export class ParamFetcher implements ParameterStore {
   readonly kind = 'gather-per-module' as const;
-  private readonly shard: FlatBuffer | HostFlat;
+  private readonly shard: ShardStorage;
   private readonly groups: ParamGroup[];
   private readonly schedule: FetchSchedule;
   private readonly hooks: ModuleHookState[];
@@ -52,10 +51,9 @@ export class ParamFetcher implements ParameterStore {
   ) {
     const { layout, group } = plan;
     this.shard =
-      o.host !== undefined
-        ? new HostFlat(o.host, layout.shardNumel, plan.dtype, 'param', 'parameters (own shard, offloaded)')
-        : FlatBuffer.zeros(plan.device, layout.shardNumel, plan.dtype, 'param', 'parameters (own shard)');
+      o.shard ?? FlatBuffer.zeros(plan.device, layout.shardNumel, plan.dtype, 'param', 'parameters (own shard)');
     writeOwnShard(plan, params, this.shard);
+    this.shard.flush?.();
     this.groups = layout.buckets.map(
       (bk, b) => new ParamGroup(plan, b, params, this.shard, bk.layout.used < o.persistenceThreshold),
     );
@@ -77,6 +75,12 @@ export class ParamFetcher implements ParameterStore {
       .map((m) => new ModuleHookState(m.module, m.groups, group.rank, access));
   }
 
+  /** Where the shard's bytes are now: host memory (cpu; nvme while open) and swap file (nvme). */
+  get shardBytes(): { hostBytes: number; diskBytes: number } {
+    const s = this.shard as Partial<{ hostBytes: number; diskBytes: number }>;
+    return { hostBytes: s.hostBytes ?? 0, diskBytes: s.diskBytes ?? 0 };
+  }
+
   segmentParam(b: number): { buf: FlatStorage; offset: number } {
     return { buf: this.shard, offset: this.plan.layout.buckets[b].shardOffset };
   }
@@ -90,6 +94,7 @@ export class ParamFetcher implements ParameterStore {
         );
       this.release(g);
     });
+    this.shard.flush?.(); // the step's copy-back is kept (nvme: written to its swap file)
     this.schedule.endStep();
   }
 

@@ -6,7 +6,7 @@
 import type { Work } from '../comm/types.js';
 import type { Parameter } from '../nn/parameter.js';
 import { FlatBuffer } from './flat-buffer.js';
-import type { FlatStorage } from './host-flat.js';
+import type { ShardStorage } from './host-flat.js';
 import { Lifecycle, type GroupState } from './param-lifecycle.js';
 import type { ZeroPlan } from './plan.js';
 
@@ -25,7 +25,7 @@ export class ParamGroup {
     readonly bucket: number,
     private readonly params: readonly Parameter[],
     /** This rank's shard storage (device or host), where the group's own chunk lives. */
-    private readonly shard: FlatStorage,
+    private readonly shard: ShardStorage,
     /** Small groups stay gathered (stage3_param_persistence_threshold). */
     readonly persistent: boolean,
   ) {
@@ -46,7 +46,9 @@ export class ParamGroup {
     const full = new FlatBuffer(device, L.padded, dtype, 'param', `gathered group ${this.bucket}`);
     this.full = full;
     const mine = full.comm(group.rank * L.chunk, L.chunk);
-    mine.set(this.shard.comm(this.plan.layout.buckets[this.bucket]!.shardOffset, L.chunk) as never);
+    const at = this.plan.layout.buckets[this.bucket]!.shardOffset;
+    if (this.shard.readInto !== undefined) this.shard.readInto(at, mine);
+    else mine.set(this.shard.comm(at, L.chunk) as never);
     if (async) this.work = group.allGatherAsync(full.comm(0, L.padded), mine, dtype);
     else group.allGather(full.comm(0, L.padded), mine, dtype);
   }

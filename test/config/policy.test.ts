@@ -35,6 +35,14 @@ test('offload placements', () => {
   assert.equal(p.optimizerState.placement, 'host');
   assert.equal(p.paramShardPlacement, 'host');
   assert.equal(policy({ stage: 2, offload_optimizer: { device: 'cpu' } }).paramShardPlacement, 'device');
+  assert.equal(p.paramShardNvmePath, null);
+  const pn = policy({
+    stage: 3,
+    offload_optimizer: { device: 'cpu' },
+    offload_param: { device: 'nvme', nvme_path: '/tmp/params' },
+  });
+  assert.equal(pn.paramShardPlacement, 'nvme');
+  assert.equal(pn.paramShardNvmePath, '/tmp/params');
   const n = policy({
     stage: 2,
     sub_group_size: 0,
@@ -59,16 +67,6 @@ test('unsupported combinations are refused with what to change', () => {
     () => policy({ stage: 0, offload_optimizer: { device: 'cpu' } }),
     'zero_optimization.offload_optimizer.device',
     'stage 1, 2 or 3',
-  );
-  refuses(
-    () =>
-      policy({
-        stage: 3,
-        offload_optimizer: { device: 'nvme', nvme_path: '/tmp' },
-        offload_param: { device: 'nvme', nvme_path: '/tmp' },
-      }),
-    'zero_optimization.offload_param.device',
-    '"cpu"',
   );
   refuses(
     () => policy({ stage: 3, offload_param: { device: 'cpu' } }),

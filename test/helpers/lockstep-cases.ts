@@ -25,6 +25,8 @@ export interface LockstepCase {
   offload?: boolean;
   /** offload_param to host memory too (stage 3) */
   offloadParam?: boolean;
+  /** offload_param to a swap file under this directory (nvme; stage 3) */
+  paramNvme?: string;
   /** offload_optimizer to swap files under this directory (nvme) instead of host memory */
   nvme?: { path: string; bufferCount: number; pipelineRead: boolean; pipelineWrite: boolean };
   /** zero_optimization.sub_group_size */
@@ -82,6 +84,7 @@ export function dsConfig(c: LockstepCase): Record<string, unknown> {
           }),
       ...(c.subGroup === undefined ? {} : { sub_group_size: c.subGroup }),
       ...(c.offloadParam ? { offload_param: { device: 'cpu' } } : {}),
+      ...(c.paramNvme === undefined ? {} : { offload_param: { device: 'nvme', nvme_path: c.paramNvme } }),
       ...(c.strict3
         ? { stage3_param_persistence_threshold: 0, stage3_max_reuse_distance: 0, stage3_prefetch_bucket_size: 0 }
         : {}),

@@ -37,13 +37,22 @@ export interface EngineResult {
   skipped: number;
   /** host bytes in use (offload) before dispose */
   hostInUse: number;
-  fetch: { liveElements: number; peakLiveElements: number; gathers: number } | null;
+  fetch: {
+    liveElements: number;
+    peakLiveElements: number;
+    gathers: number;
+    shard: { hostBytes: number; diskBytes: number };
+  } | null;
   /** offloaded optimizer state: host bytes, swap-file bytes, sub-groups (null on the device) */
   offload: { hostBytes: number; diskBytes: number; subGroups: number } | null;
   /** host bytes in use by category before dispose (offload) */
   hostByCategory: Record<string, number>;
   /** nvme: bytes of this rank's swap files found on disk before dispose, and whether they were gone after */
   swap: { bytes: number; files: number; removed: boolean } | null;
+  /** offload_param nvme: the same for the parameter shard's directory (c.paramNvme) */
+  paramSwap: { bytes: number; files: number; removed: boolean } | null;
+  /** host bytes in use after the steps, before consolidate and dispose */
+  hostAfterStep: Record<string, number>;
 }
 
 /** This rank's swap directories (zerots-rank<r>-*) under dir: their files' total size and count. */
@@ -168,6 +177,9 @@ function train(
     buckets: L.buckets.length,
   };
   const skipped = engine.scaler?.skippedSteps ?? 0;
+  const hostAfterStep = Object.fromEntries(
+    Object.entries(host?.memoryStats().byCategory ?? {}).map(([k, v]) => [k, v.inUse]),
+  );
   const full = engine.consolidate();
   const toPlain = (o: Record<string, Float32Array>) =>
     Object.fromEntries(Object.entries(o).map(([k, v]) => [k, [...v]]));
@@ -178,7 +190,12 @@ function train(
   const fetch = engine.fetchStats();
   const offload = engine.offloadStats();
   const onDisk = c.nvme === undefined ? null : swapFiles(c.nvme.path, ctx.rank);
+  const paramOnDisk = c.paramNvme === undefined ? null : swapFiles(c.paramNvme, ctx.rank);
   engine.dispose();
+  const paramSwap =
+    paramOnDisk === null
+      ? null
+      : { bytes: paramOnDisk.bytes, files: paramOnDisk.files, removed: swapFiles(c.paramNvme!, ctx.rank).dirs === 0 };
   const swap =
     onDisk === null
       ? null
@@ -202,6 +219,8 @@ function train(
     offload: offload === null ? null : { ...offload },
     hostByCategory,
     swap,
+    paramSwap,
+    hostAfterStep,
   };
   if (ctx.rank === 0) {
     res.params = toPlain(full.params);

@@ -6,9 +6,15 @@ import { join } from 'node:path';
 import { OffloadError } from '../../errors.js';
 import { formatBytes } from '../../tensor/allocator.js';
 
-const KEY = 'zero_optimization.offload_optimizer.nvme_path';
+const OPTIMIZER_KEY = 'zero_optimization.offload_optimizer.nvme_path';
 
-export function checkNvmePath(path: string, neededBytes: number): void {
+/** `what`: whose swap files the bytes are (in the message). */
+export function checkNvmePath(
+  path: string,
+  neededBytes: number,
+  KEY = OPTIMIZER_KEY,
+  what = "this rank's swap files",
+): void {
   let isDir = false;
   try {
     isDir = statSync(path).isDirectory();
@@ -28,7 +34,7 @@ export function checkNvmePath(path: string, neededBytes: number): void {
   const available = fs.bavail * fs.bsize;
   if (available < neededBytes) {
     throw new OffloadError(
-      `${KEY} = "${path}": this rank's swap files need ${formatBytes(neededBytes)} (${neededBytes} B), the file system ` +
+      `${KEY} = "${path}": ${what} need ${formatBytes(neededBytes)} (${neededBytes} B), the file system ` +
         `has ${formatBytes(available)} (${available} B) free; free space, use a larger disk, or use more ranks.`,
       path,
     );
@@ -40,7 +46,7 @@ export function makeSwapDir(path: string, rank: number): string {
   try {
     return mkdtempSync(join(path, `zerots-rank${rank}-`));
   } catch (e) {
-    throw new OffloadError(`cannot create a swap directory under ${KEY} "${path}": ${(e as Error).message}`, path);
+    throw new OffloadError(`cannot create a swap directory under "${path}": ${(e as Error).message}`, path);
   }
 }
 

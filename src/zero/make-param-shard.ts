@@ -1,0 +1,46 @@
+// The stage-3 parameter shard's placement the policy names, built once: on the device, in host memory
+// (offload_param "cpu") or in a swap file under offload_param.nvme_path ("nvme"). The fetcher and the optimizer see
+// only ShardStorage. The nvme path is checked first (exists, writable, room for the shard's bytes and, when the
+// optimizer's swap files share the directory, theirs too), before anything is allocated or written.
+import { resolve } from 'node:path';
+import type { ZeroPolicy } from '../config/policy.js';
+import { ConfigError } from '../errors.js';
+import type { Optimizer } from '../optim/index.js';
+import type { HostMemory } from '../tensor/host.js';
+import { ELEMENT_BYTES, FlatBuffer } from './flat-buffer.js';
+import { HostFlat, type ShardStorage } from './host-flat.js';
+import { checkNvmePath } from './offload/nvme-path.js';
+import { NvmeParamShard } from './offload/nvme-param-shard.js';
+import { segmentsNumel, type ZeroPlan } from './plan.js';
+
+export function makeParamShard(
+  policy: ZeroPolicy,
+  plan: ZeroPlan,
+  optimizer: Optimizer,
+  host: HostMemory | undefined,
+): ShardStorage {
+  const { layout, dtype, device } = plan;
+  const placement = policy.paramShardPlacement;
+  if (placement === 'device')
+    return FlatBuffer.zeros(device, layout.shardNumel, dtype, 'param', 'parameters (own shard)');
+  if (host === undefined)
+    throw new ConfigError(
+      `config "zero_optimization.offload_param.device" = "${placement === 'host' ? 'cpu' : 'nvme'}" needs host ` +
+        'memory: pass initialize({ ..., host: new HostMemory() })',
+      'zero_optimization.offload_param.device',
+    );
+  if (placement === 'host')
+    return new HostFlat(host, layout.shardNumel, dtype, 'param', 'parameters (own shard, offloaded)');
+  const path = policy.paramShardNvmePath!;
+  const mine = layout.shardNumel * ELEMENT_BYTES[dtype];
+  const o = policy.optimizerState.nvme;
+  const shared = o !== null && resolve(o.path) === resolve(path);
+  const optimizerBytes = shared ? (1 + optimizer.stateKeys.length) * segmentsNumel(plan) * 4 : 0;
+  checkNvmePath(
+    path,
+    mine + optimizerBytes,
+    'zero_optimization.offload_param.nvme_path',
+    shared ? "this rank's parameter shard and optimizer swap files" : "this rank's parameter shard swap file",
+  );
+  return new NvmeParamShard(host, layout.shardNumel, dtype, path, plan.group.rank);
+}
