@@ -167,7 +167,12 @@ export class ZeroEngine<M extends TrainableModule> {
             (i) => during.paramReady(i),
             (i) => during.prepare(i),
           );
-    this.state = makeOptimizerState(this.policy, this.plan, optimizer, this.store, opts);
+    try {
+      this.state = makeOptimizerState(this.policy, this.plan, optimizer, this.store, opts);
+    } catch (e) {
+      this.store.dispose(); // an nvme parameter shard's swap file is removed with it
+      throw e;
+    }
     this.scalar = FlatBuffer.zeros(
       device,
       normSlots(group.worldSize),

@@ -32,15 +32,28 @@ export function makeParamShard(
   if (placement === 'host')
     return new HostFlat(host, layout.shardNumel, dtype, 'param', 'parameters (own shard, offloaded)');
   const path = policy.paramShardNvmePath!;
-  const mine = layout.shardNumel * ELEMENT_BYTES[dtype];
-  const o = policy.optimizerState.nvme;
-  const shared = o !== null && resolve(o.path) === resolve(path);
-  const optimizerBytes = shared ? (1 + optimizer.stateKeys.length) * segmentsNumel(plan) * 4 : 0;
+  const need = paramSwapBytes(policy, plan, optimizer);
   checkNvmePath(
     path,
-    mine + optimizerBytes,
+    need.bytes,
     'zero_optimization.offload_param.nvme_path',
-    shared ? "this rank's parameter shard and optimizer swap files" : "this rank's parameter shard swap file",
+    need.shared ? "this rank's parameter shard and optimizer swap files" : "this rank's parameter shard swap file",
   );
   return new NvmeParamShard(host, layout.shardNumel, dtype, path, plan.group.rank);
+}
+
+/**
+ * The bytes offload_param.nvme_path must have free: the shard's swap file, and the optimizer's swap files when
+ * offload_optimizer.nvme_path is the same directory (checked once, before either is written).
+ */
+export function paramSwapBytes(
+  policy: ZeroPolicy,
+  plan: ZeroPlan,
+  optimizer: Optimizer,
+): { bytes: number; shared: boolean } {
+  const mine = plan.layout.shardNumel * ELEMENT_BYTES[plan.dtype];
+  const o = policy.optimizerState.nvme;
+  const path = policy.paramShardNvmePath;
+  const shared = o !== null && path !== null && resolve(o.path) === resolve(path);
+  return { bytes: mine + (shared ? (1 + optimizer.stateKeys.length) * segmentsNumel(plan) * 4 : 0), shared };
 }

@@ -52,8 +52,13 @@ export class ParamFetcher implements ParameterStore {
     const { layout, group } = plan;
     this.shard =
       o.shard ?? FlatBuffer.zeros(plan.device, layout.shardNumel, plan.dtype, 'param', 'parameters (own shard)');
-    writeOwnShard(plan, params, this.shard);
-    this.shard.flush?.();
+    try {
+      writeOwnShard(plan, params, this.shard);
+      this.shard.flush?.();
+    } catch (e) {
+      this.shard.dispose();
+      throw e;
+    }
     this.groups = layout.buckets.map(
       (bk, b) => new ParamGroup(plan, b, params, this.shard, bk.layout.used < o.persistenceThreshold),
     );
