@@ -4,7 +4,8 @@
 // fp32 tolerance, and the data position carries over (every step takes the windows the uninterrupted run takes).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CkptCase } from '../ranks/checkpoint-ranks.js';
 import { bits, closeParams, noErrors, runCase, sameParams, tempDir } from '../helpers/checkpoint.js';
@@ -15,11 +16,19 @@ for (const [stage, precision, N, offload] of [
   [3, 'bf16', 2, false],
   [1, 'bf16', 3, false],
   [2, 'fp16', 2, true],
+  [3, 'bf16', 2, 'nvme'],
 ] as const) {
-  const how = `stage ${stage} ${precision}${offload ? ' offload_optimizer cpu' : ''} N = ${N}`;
+  const off =
+    offload === 'nvme' ? ' offload_optimizer cpu, offload_param nvme' : offload ? ' offload_optimizer cpu' : '';
+  const how = `stage ${stage} ${precision}${off} N = ${N}`;
   test(`resume exactly: ${how}, 3 steps after loading step 3 are bit-identical`, async (t) => {
     const dir = tempDir(t);
-    const base: CkptCase = { stage, precision, worldSize: N, gas: 1, steps: 6, dir, offload };
+    const swap = offload === 'nvme' ? mkdtempSync(join(tmpdir(), 'zerots-resume-nvme-')) : undefined;
+    if (swap !== undefined) t.after(() => rmSync(swap, { recursive: true, force: true }));
+    const base: CkptCase = {
+      ...{ stage, precision, worldSize: N, gas: 1, steps: 6, dir, offload: offload !== false },
+      ...(swap === undefined ? {} : { paramNvme: swap }),
+    };
     const whole = await runCase({ ...base, saveAt: [3] });
     noErrors(whole);
     assert.equal(readFileSync(join(dir, 'latest'), 'utf8').trim(), 'step-3');

@@ -37,6 +37,8 @@ export interface CkptCase {
   /** this rank's shard write fails at this step (a thrown error in the save, as a full disk would) */
   failRankAt?: { rank: number; step: number };
   offload?: boolean;
+  /** offload_param nvme: the parameter shard's swap files under this directory (stage 3, with offload) */
+  paramNvme?: string;
 }
 
 export interface CkptResult {
@@ -72,6 +74,7 @@ export function config(c: CkptCase): Record<string, unknown> {
     clip: 0.5,
     kernels: 'js',
     offload: c.offload,
+    paramNvme: c.paramNvme,
   });
   return {
     ...base,
