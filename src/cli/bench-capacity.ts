@@ -145,7 +145,7 @@ export async function benchCapacity(o: BenchCapacityOptions = {}): Promise<Recor
   print(
     `${order}; ${ends}; ` +
       `${seconds.toFixed(0)} s. Host capacity counts the offloaded state's host arenas (HostMemory), not the JS heap; ` +
-      'nvme keeps the parameter shards in host memory (offload_param "nvme" is not implemented).',
+      'nvme keeps the parameter shards in host memory (offload_param "cpu": its "nvme" placement loads the whole shard for the step).',
   );
   const json = {
     bench: 'capacity',

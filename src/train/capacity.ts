@@ -28,7 +28,7 @@ export interface CapacityMethod {
   key: CapacityKey;
   label: string;
   stage: StageNumber;
-  /** offload_optimizer.device (with offload_param "cpu": offload_param "nvme" is not implemented). */
+  /** offload_optimizer.device (with offload_param "cpu": its "nvme" placement loads the whole shard for the step, so the host peak is the same). */
   offload: 'none' | 'cpu' | 'nvme';
 }
 
