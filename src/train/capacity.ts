@@ -28,7 +28,10 @@ export interface CapacityMethod {
   key: CapacityKey;
   label: string;
   stage: StageNumber;
-  /** offload_optimizer.device (with offload_param "cpu": its "nvme" placement loads the whole shard for the step, so the host peak is the same). */
+  /**
+   * offload_optimizer.device, with offload_param "cpu" (its "nvme" placement loads the whole shard for the step, so
+   * the host peak is the same).
+   */
   offload: 'none' | 'cpu' | 'nvme';
 }
 
