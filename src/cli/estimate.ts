@@ -1,5 +1,6 @@
 // `zerots estimate`: model-state memory per rank and communication per step for every ZeRO stage, from the closed
-// forms in src/estimate (the paper's table), followed by DeepSpeed's own estimator tables for comparison.
+// forms in src/estimate (the paper's table), DeepSpeed's own estimator tables for comparison, then the peak per rank
+// with activations (src/estimate/peak.ts) and the step-time model.
 import { ConfigError } from '../errors.js';
 import { commBytesPerRank, modelStatesBytes, type Stage, type StatePrecision } from '../estimate/index.js';
 import { formatDsTable, zero2Rows, zero3Rows, type DsHardware } from '../estimate/deepspeed.js';

@@ -223,7 +223,7 @@ addLaunchCommand(program);
 program
   .command('estimate')
   .description(
-    'model-state memory per rank, communication per step and (with --model or --flops) a step-time model, every ZeRO stage',
+    'per-rank memory (model states, and the peak with activations), communication per step and a step-time model, every ZeRO stage',
   )
   .option('--params <n>', 'number of parameters (e.g. 7.5e9)', positive('--params'))
   .option('--model <name>', 'gpt2 | gpt2-medium | gpt2-large | gpt2-xl (instead of --params)')
