@@ -4,9 +4,9 @@
 // Started by hand (`mpirun -np 2 zerots bench comm --transport mpi`) every rank runs it; started without mpirun it
 // starts mpirun itself with --world-size ranks. Rank 0 prints; the last line is one JSON record.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadLibMpi } from '../comm/mpi/libmpi.js';
 import { initFromEnv, startedByMpiLauncher } from '../launch/index.js';
@@ -29,9 +29,13 @@ function buildReference(): string | null {
 export async function benchCommMpi(o: { worldSize: number; tinyIterations?: number }): Promise<void> {
   if (!startedByMpiLauncher()) {
     // Not under mpirun: start the job (same command, every rank), as `zerots launch` would.
-    runUnderMpirun('bench comm', o.worldSize, ['bench', 'comm', '--transport', 'mpi'], {
-      ZEROTS_MPI_REF: buildReference() ?? '',
-    });
+    const ref = buildReference();
+    try {
+      runUnderMpirun('bench comm', o.worldSize, ['bench', 'comm', '--transport', 'mpi'], { ZEROTS_MPI_REF: ref ?? '' });
+    } finally {
+      // the job has ended (mpirun runs synchronously): the built reference is scratch
+      if (ref !== null) rmSync(dirname(ref), { recursive: true, force: true });
+    }
     return;
   }
   process.env.ZEROTS_TRANSPORT ??= 'mpi';

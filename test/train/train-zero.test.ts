@@ -5,7 +5,7 @@
 // rank starts, naming the key; a run that ends on a NaN loss is a NumericsError, never a success.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { train } from '../../src/cli/train.js';
@@ -48,8 +48,9 @@ test('train --world-size 2 (default config: stage 2, AdamW, WarmupCosineLR) lear
   assert.ok(r.commBytesPerStep > 0, 'the ranks communicated');
 });
 
-test('train --world-size 1 --config (stage 3, accumulation 2) runs through the engine; a bad key fails early', async () => {
+test('train --world-size 1 --config (stage 3, accumulation 2) runs through the engine; a bad key fails early', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'zerots-train-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   const cfg = gptTrainingConfig({ steps: 4, stage: 2, microBatch: 2, lr: 1e-2 });
   const file = join(dir, 'ds.json');
   writeFileSync(file, JSON.stringify({ ...cfg, gradient_accumulation_steps: 2, zero_optimization: { stage: 3 } }));
@@ -74,8 +75,9 @@ test('train --world-size 1 --config (stage 3, accumulation 2) runs through the e
   );
 });
 
-test('train: a run that diverges to a NaN loss is a NumericsError, not a success', async () => {
+test('train: a run that diverges to a NaN loss is a NumericsError, not a success', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'zerots-train-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'ds.json');
   // fp16 with a loss scaler that skips every overflowing step: at lr 1e6 the weights blow up within a few steps, the
   // scaler keeps skipping, and the final loss is not finite
