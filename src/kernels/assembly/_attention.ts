@@ -5,39 +5,11 @@
 // queries t >= s0 only. That does ~(1/2 + RB/2T) of the full T x T work.
 const RB: i32 = 64;
 import { gemm } from './_gemm';
-import { expv, exps, hmax, hsum } from './_math';
+import { hsum, softmaxRowLse } from './_math';
 
 // @ts-ignore: decorator
 @inline function at(base: usize, index: i32): usize {
   return base + (<usize>index << 2);
-}
-
-/** Softmax of row[0..n) in place, zeroes row[n..T). */
-function causalSoftmaxRow(row: usize, n: i32, T: i32): void {
-  let vm = f32x4.splat(-Infinity);
-  let i = 0;
-  for (; i + 4 <= n; i += 4) vm = f32x4.pmax(vm, v128.load(at(row, i)));
-  let m = hmax(vm);
-  for (; i < n; i++) m = max(m, load<f32>(at(row, i)));
-  const sm = f32x4.splat(m);
-  let vs = f32x4.splat(0);
-  i = 0;
-  for (; i + 4 <= n; i += 4) {
-    const e = expv(f32x4.sub(v128.load(at(row, i)), sm));
-    v128.store(at(row, i), e);
-    vs = f32x4.add(vs, e);
-  }
-  let s = hsum(vs);
-  for (; i < n; i++) {
-    const e = exps(load<f32>(at(row, i)) - m);
-    store<f32>(at(row, i), e);
-    s += e;
-  }
-  const inv = f32x4.splat(<f32>1 / s);
-  i = 0;
-  for (; i + 4 <= n; i += 4) v128.store(at(row, i), f32x4.mul(v128.load(at(row, i)), inv));
-  for (; i < n; i++) store<f32>(at(row, i), load<f32>(at(row, i)) / s);
-  if (n < T) memory.fill(at(row, n), 0, <usize>(T - n) << 2);
 }
 
 export function attentionForward(out: usize, att: usize, qkv: usize, scratch: usize, gemmScratch: usize,
@@ -56,7 +28,7 @@ export function attentionForward(out: usize, att: usize, qkv: usize, scratch: us
         const Pr = at(P, t0 * T);
         // S[t0:t1, 0:t1] = scale * Q[t0:t1] K[0:t1]^T
         gemm(Pr, T, at(q, t0 * C3), C3, k, C3, rows, t1, hs, false, true, false, scale, gemmScratch);
-        for (let t = t0; t < t1; t++) causalSoftmaxRow(at(P, t * T), t + 1, T);
+        for (let t = t0; t < t1; t++) softmaxRowLse(at(P, t * T), t + 1, T);
         // out[t0:t1] = P[t0:t1, 0:t1] V[0:t1]
         gemm(at(o, t0 * C), C, Pr, T, v, C3, rows, hs, t1, false, false, false, 1, gemmScratch);
       }

@@ -7,40 +7,11 @@
 // backward adds one Q K^T per block). dK and dV of keys 0..t1 accumulate over the query blocks.
 const RB: i32 = 64;
 import { gemm } from './_gemm';
-import { expv, exps, hmax, hsum } from './_math';
+import { expv, exps, hsum, softmaxRowLse } from './_math';
 
 // @ts-ignore: decorator
 @inline function at(base: usize, index: i32): usize {
   return base + (<usize>index << 2);
-}
-
-/** Softmax of row[0..n) in place, zeroes row[n..w); returns log(sum exp) + max of the scores. */
-function softmaxRowLse(row: usize, n: i32, w: i32): f32 {
-  let vm = f32x4.splat(-Infinity);
-  let i = 0;
-  for (; i + 4 <= n; i += 4) vm = f32x4.pmax(vm, v128.load(at(row, i)));
-  let m = hmax(vm);
-  for (; i < n; i++) m = max(m, load<f32>(at(row, i)));
-  const sm = f32x4.splat(m);
-  let vs = f32x4.splat(0);
-  i = 0;
-  for (; i + 4 <= n; i += 4) {
-    const e = expv(f32x4.sub(v128.load(at(row, i)), sm));
-    v128.store(at(row, i), e);
-    vs = f32x4.add(vs, e);
-  }
-  let s = hsum(vs);
-  for (; i < n; i++) {
-    const e = exps(load<f32>(at(row, i)) - m);
-    store<f32>(at(row, i), e);
-    s += e;
-  }
-  const inv = f32x4.splat(<f32>1 / s);
-  i = 0;
-  for (; i + 4 <= n; i += 4) v128.store(at(row, i), f32x4.mul(v128.load(at(row, i)), inv));
-  for (; i < n; i++) store<f32>(at(row, i), load<f32>(at(row, i)) / s);
-  if (n < w) memory.fill(at(row, n), 0, <usize>(w - n) << 2);
-  return m + <f32>Math.log(<f64>s);
 }
 
 /** row[0..n) = exp(row - lse) (the saved softmax, recomputed), zeroes row[n..w). */

@@ -1,4 +1,5 @@
-// Vector math shared by the kernels: exp (Cephes expf polynomial, ~1-2 ulp), horizontal sums, tanh via exp.
+// Vector math shared by the kernels: exp (Cephes expf polynomial, ~1-2 ulp), horizontal sums, tanh via exp, and the
+// row softmax both attention kernels use.
 
 // @ts-ignore: decorator
 @inline export function hsum(v: v128): f32 {
@@ -45,4 +46,41 @@ export function exps(x: f32): f32 {
 @inline export function sigmoid2v(u: v128): v128 {
   const e = expv(f32x4.mul(u, f32x4.splat(-2)));
   return f32x4.div(f32x4.splat(1), f32x4.add(e, f32x4.splat(1)));
+}
+
+// @ts-ignore: decorator
+@inline function rowAt(base: usize, index: i32): usize {
+  return base + (<usize>index << 2);
+}
+
+/**
+ * Softmax of the f32 row[0..n) in place, zeroes row[n..w); returns log(sum exp) + max of the scores (the flash
+ * kernel saves it per row; the saved-probabilities kernel ignores it).
+ */
+export function softmaxRowLse(row: usize, n: i32, w: i32): f32 {
+  let vm = f32x4.splat(-Infinity);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) vm = f32x4.pmax(vm, v128.load(rowAt(row, i)));
+  let m = hmax(vm);
+  for (; i < n; i++) m = max(m, load<f32>(rowAt(row, i)));
+  const sm = f32x4.splat(m);
+  let vs = f32x4.splat(0);
+  i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const e = expv(f32x4.sub(v128.load(rowAt(row, i)), sm));
+    v128.store(rowAt(row, i), e);
+    vs = f32x4.add(vs, e);
+  }
+  let s = hsum(vs);
+  for (; i < n; i++) {
+    const e = exps(load<f32>(rowAt(row, i)) - m);
+    store<f32>(rowAt(row, i), e);
+    s += e;
+  }
+  const inv = f32x4.splat(<f32>1 / s);
+  i = 0;
+  for (; i + 4 <= n; i += 4) v128.store(rowAt(row, i), f32x4.mul(v128.load(rowAt(row, i)), inv));
+  for (; i < n; i++) store<f32>(rowAt(row, i), load<f32>(rowAt(row, i)) / s);
+  if (n < w) memory.fill(rowAt(row, n), 0, <usize>(w - n) << 2);
+  return m + <f32>Math.log(<f64>s);
 }
