@@ -3,7 +3,7 @@
 import type { ExperimentOptions, ExperimentResult } from '../train/experiments.js';
 import type { NamedChart } from './charts-data.js';
 import { renderSvg } from './charts.js';
-import { describeSetup, equalBatchLossSpread, methodRows, orderHolds } from './rows.js';
+import { describeSetup, equalBatchLossSpread, methodCells, methodRows, orderHolds } from './rows.js';
 
 const MiB = 2 ** 20;
 
@@ -59,22 +59,7 @@ export async function reportHtml(
       'comm MiB/step',
       'held-out loss',
     ],
-    rows.map((r) => [
-      r.label,
-      String(r.maxMicroBatch),
-      String(r.predicted),
-      r.oomMicroBatch === null ? '-' : String(r.oomMicroBatch),
-      r.tokensPerSecond.toFixed(0),
-      r.seconds.toFixed(1),
-      f1(r.peakMiB.param),
-      f1(r.peakMiB.grad),
-      f1(r.peakMiB.optimizer),
-      f1(r.peakMiB.activation),
-      f1(r.devicePeakBytes / MiB),
-      f1(r.predictedPeakBytes / MiB),
-      r.commMiBPerStep.toFixed(2),
-      r.valLoss === null ? '-' : r.valLoss.toFixed(4),
-    ]),
+    rows.map(methodCells),
   );
   const holds = orderHolds(rows);
   const spread = equalBatchLossSpread(res);

@@ -93,3 +93,25 @@ export function describeSetup(res: ExperimentResult, o: ExperimentOptions): stri
     `with ${b.deviceBytes / MiB} MiB of device memory each, the shipped corpus; ${o.tokens} tokens per method`
   );
 }
+
+const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '-');
+
+/** One method's cells in the main table, the same in the terminal, markdown and HTML reports (headers differ). */
+export function methodCells(r: MethodRow): string[] {
+  return [
+    r.label,
+    String(r.maxMicroBatch),
+    String(r.predicted),
+    r.oomMicroBatch === null ? '-' : String(r.oomMicroBatch),
+    Number.isFinite(r.tokensPerSecond) ? r.tokensPerSecond.toFixed(0) : '-',
+    r.seconds.toFixed(1),
+    f1(r.peakMiB.param),
+    f1(r.peakMiB.grad),
+    f1(r.peakMiB.optimizer),
+    f1(r.peakMiB.activation),
+    f1(r.devicePeakBytes / MiB),
+    f1(r.predictedPeakBytes / MiB),
+    r.commMiBPerStep.toFixed(2),
+    r.valLoss === null ? '-' : r.valLoss.toFixed(4),
+  ];
+}

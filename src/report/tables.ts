@@ -2,7 +2,15 @@
 // ours, and the one JSON object `npm start` ends with.
 import { formatTable } from '../cli/tables.js';
 import type { ExperimentOptions, ExperimentResult } from '../train/experiments.js';
-import { describeSetup, equalBatchLossSpread, type MethodRow, methodRows, mispredicted, orderHolds } from './rows.js';
+import {
+  describeSetup,
+  equalBatchLossSpread,
+  type MethodRow,
+  methodCells,
+  methodRows,
+  mispredicted,
+  orderHolds,
+} from './rows.js';
 
 const MiB = 2 ** 20;
 const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '-');
@@ -48,22 +56,7 @@ export function experimentTables(res: ExperimentResult, o: ExperimentOptions): s
         'comm MiB/step',
         'val loss',
       ],
-      rows.map((r) => [
-        r.label,
-        String(r.maxMicroBatch),
-        String(r.predicted),
-        r.oomMicroBatch === null ? '-' : String(r.oomMicroBatch),
-        Number.isFinite(r.tokensPerSecond) ? r.tokensPerSecond.toFixed(0) : '-',
-        r.seconds.toFixed(1),
-        f1(r.peakMiB.param),
-        f1(r.peakMiB.grad),
-        f1(r.peakMiB.optimizer),
-        f1(r.peakMiB.activation),
-        f1(r.devicePeakBytes / MiB),
-        f1(r.predictedPeakBytes / MiB),
-        r.commMiBPerStep.toFixed(2),
-        r.valLoss === null ? '-' : r.valLoss.toFixed(4),
-      ]),
+      rows.map(methodCells),
     ),
   );
   out.push('');
