@@ -2,8 +2,8 @@
 // This file is shared by every layer and imports nothing.
 
 export class ZeroTsError extends Error {
-  constructor(message: string) {
-    super(message);
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
     this.name = new.target.name;
   }
 }
@@ -86,7 +86,8 @@ export class OffloadError extends ZeroTsError {
   constructor(
     message: string,
     readonly path: string | null = null,
+    options?: ErrorOptions,
   ) {
-    super(message);
+    super(message, options);
   }
 }

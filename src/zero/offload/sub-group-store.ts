@@ -39,6 +39,8 @@ export function hostExhausted(e: unknown, what: string, bytes: number, host: Hos
   throw new OffloadError(
     `${host.name}: out of host memory for ${what} (${formatBytes(bytes)}): host capacity ` +
       `${formatBytes(s.capacityBytes)}, in use ${formatBytes(s.inUseBytes)}. ${hint} (${e.message})`,
+    null,
+    { cause: e },
   );
 }
 
