@@ -204,13 +204,14 @@ export function createReferenceKernels(memory: WasmMemory): Kernels {
       }
     },
 
-    adamw(p, grad, mm, vv, n, lr, b1, b2, eps, weightDecay, decoupled, bc1, bc2, gradScale, out16, out16Type) {
+    adamw(p, grad, mm, vv, n, lr, b1, b2, eps, weightDecay, decoupled, bc1, bc2, gradScale, out16, out16Type, gt) {
       const m = F(),
         u = U16(),
         bits = U32();
+      const g16 = gt === undefined || gt === 'f32' ? null : gt;
       for (let i = 0; i < n; i++) {
         let pi = m[f(p) + i]!;
-        let g = m[f(grad) + i]! * gradScale;
+        let g = (g16 === null ? m[f(grad) + i]! : halfBitsToF32(u[(grad >>> 1) + i]!, g16)) * gradScale;
         if (!decoupled) g += weightDecay * pi;
         const mi = b1 * m[f(mm) + i]! + (1 - b1) * g;
         const vi = b2 * m[f(vv) + i]! + (1 - b2) * g * g;

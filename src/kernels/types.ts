@@ -132,7 +132,8 @@ export interface Kernels {
    *   m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2
    *   if decoupled: p -= lr * weightDecay * p
    *   p -= lr * (m / bc1) / (sqrt(v / bc2) + eps)      with bc1 = 1 - b1^t, bc2 = 1 - b2^t
-   * When out16 is not 0, also writes the updated p rounded to `out16Type` at out16.
+   * When out16 is not 0, also writes the updated p rounded to `out16Type` at out16. `gradType` (default 'f32'):
+   * the gradient at `grad` is fp32, or 16-bit values decoded on the fly (the offloaded step's blocks).
    */
   adamw(
     p: Ptr,
@@ -151,6 +152,7 @@ export interface Kernels {
     gradScale: number,
     out16: Ptr,
     out16Type: Half,
+    gradType?: 'f32' | Half,
   ): void;
 
   /** sum of x[i]^2 accumulated in f64. */

@@ -91,3 +91,41 @@ test('adamw: both backends follow the written-out formula over several steps', (
     }
   }
 });
+
+test('adamw: 16-bit gradients decoded in the kernel give the bits of decoding first (both backends)', () => {
+  const b = makeBench(64);
+  const bits = new Uint32Array(b.memory.buffer);
+  for (const n of [1, 7, 8, 13, 1003]) {
+    for (const gt of ['bf16', 'f16'] as const) {
+      for (const decoupled of [true, false]) {
+        for (const k of [b.wasm, b.js]) {
+          b.reset();
+          const p = randomArray(n, n + 1),
+            m = randomArray(n, n + 2),
+            v = randomArray(n, n + 3).map(Math.abs);
+          const [P1, M1, V1, P2, M2, V2] = [p, m, v, p, m, v].map((a) => b.put(a)) as number[];
+          const G16 = b.alloc(n, 2),
+            G32 = b.alloc(n),
+            O1 = b.alloc(n, 2),
+            O2 = b.alloc(n, 2);
+          const g = randomArray(n, n + 4);
+          b.f32.set(g, G32 >>> 2);
+          k.castToHalf(G16, G32, n, gt); // random 16-bit gradients
+          k.castFromHalf(G32, G16, n, gt, false);
+          const hp = [1e-2, 0.9, 0.95, 1e-8, 0.1, decoupled, 0.19, 0.0975, 0.5] as const;
+          k.adamw(P1!, G32, M1!, V1!, n, ...hp, O1, 'bf16');
+          k.adamw(P2!, G16, M2!, V2!, n, ...hp, O2, 'bf16', gt);
+          const what = `${k.backend} n=${n} ${gt} decoupled=${decoupled}`;
+          for (const [x, y, name] of [
+            [P1!, P2!, 'p'],
+            [M1!, M2!, 'm'],
+            [V1!, V2!, 'v'],
+          ] as const)
+            assert.deepEqual(bits.slice(x >>> 2, (x >>> 2) + n), bits.slice(y >>> 2, (y >>> 2) + n), `${what} ${name}`);
+          const u = b.u16;
+          assert.deepEqual(u.slice(O1 >>> 1, (O1 >>> 1) + n), u.slice(O2 >>> 1, (O2 >>> 1) + n), `${what} out16`);
+        }
+      }
+    }
+  }
+});

@@ -44,26 +44,30 @@ export function f16BitsToF32(h: u32): f32 {
   return reinterpret<f32>(sign | ((exp + 112) << 23) | (m << 13));
 }
 
-/** 4 fp32 bit patterns -> 4 bf16 patterns in the low halves of i32 lanes. */
+/** 4 fp32 bit patterns -> 4 bf16 patterns in the low halves of i32 lanes (a NaN is the lane that is not equal to
+ * itself: the same lanes as |b| > 0x7f800000, one compare instead of an and and a compare). */
 // @ts-ignore: decorator
-@inline function bf16v(b: v128): v128 {
+@inline export function bf16x4(b: v128): v128 {
   const rounded = i32x4.shr_u(i32x4.add(i32x4.add(b, i32x4.splat(0x7fff)), v128.and(i32x4.shr_u(b, 16), i32x4.splat(1))), 16);
-  const nan = i32x4.gt_s(v128.and(b, i32x4.splat(0x7fffffff)), i32x4.splat(0x7f800000));
   const quiet = v128.or(i32x4.shr_u(b, 16), i32x4.splat(0x0040));
-  return v128.bitselect(quiet, rounded, nan);
+  return v128.bitselect(quiet, rounded, f32x4.ne(b, b));
+}
+
+/** One fp32 bit pattern -> bf16 (what a lane of bf16x4 computes). */
+// @ts-ignore: decorator
+@inline export function bf16Scalar(b: u32): u32 {
+  return (b & 0x7fffffff) > 0x7f800000 ? (b >>> 16) | 0x40 : (b + 0x7fff + ((b >>> 16) & 1)) >>> 16;
 }
 
 export function castToHalf(dst: usize, src: usize, n: i32, bf16: bool): void {
   let i = 0;
   if (bf16) {
     for (; i + 8 <= n; i += 8) {
-      const lo = bf16v(v128.load(at(src, i))), hi = bf16v(v128.load(at(src, i + 4)));
+      const lo = bf16x4(v128.load(at(src, i))), hi = bf16x4(v128.load(at(src, i + 4)));
       v128.store(at16(dst, i), i16x8.narrow_i32x4_u(lo, hi));
     }
     for (; i < n; i++) {
-      const b = load<u32>(at(src, i));
-      const h = (b & 0x7fffffff) > 0x7f800000 ? (b >>> 16) | 0x40 : (b + 0x7fff + ((b >>> 16) & 1)) >>> 16;
-      store<u16>(at16(dst, i), <u16>h);
+      store<u16>(at16(dst, i), <u16>bf16Scalar(load<u32>(at(src, i))));
     }
     return;
   }

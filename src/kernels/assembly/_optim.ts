@@ -1,36 +1,83 @@
-// Fused AdamW over flat fp32 (the formula is in src/kernels/types.ts).
+// Fused AdamW over flat fp32 (the formula is in src/kernels/types.ts), reading fp32, bf16 or f16 gradients and
+// optionally writing the updated parameters as bf16 in the same pass.
+import { bf16x4, bf16Scalar, f16BitsToF32 } from './_half';
 
 // @ts-ignore: decorator
 @inline function at(base: usize, index: i32): usize {
   return base + (<usize>index << 2);
 }
+// @ts-ignore: decorator
+@inline function at16(base: usize, index: i32): usize {
+  return base + (<usize>index << 1);
+}
 
-export function adamw(p: usize, grad: usize, m: usize, v: usize, n: i32, lr: f32, b1: f32, b2: f32, eps: f32,
-  wd: f32, decoupled: bool, bc1: f32, bc2: f32, gradScale: f32): void {
-  const vb1 = f32x4.splat(b1), vb2 = f32x4.splat(b2), vnb1 = f32x4.splat(1 - b1), vnb2 = f32x4.splat(1 - b2);
-  const vgs = f32x4.splat(gradScale), vwd = f32x4.splat(wd), vdecay = f32x4.splat(1 - lr * wd);
-  const vstep = f32x4.splat(lr / bc1), vibc2 = f32x4.splat(1 / bc2), veps = f32x4.splat(eps);
+// [Note: adamw constants] The scalars derived from the hyperparameters (1 - b1, 1 - b2, 1 - lr*wd, lr/bc1, 1/bc2)
+// arrive computed (src/kernels/wasm.ts rounds each to f32 exactly as one f32 operation here would). Computed here,
+// V8's TurboFan placed them inside the loop: two scalar divisions per 4 elements on the divider that the vector
+// sqrt and div need, 1.5x slower; the splats it still re-materialises per iteration are cheap.
+
+/** Gradient of 4 lanes from element i: fp32 (0), bf16 (1) or f16 (2, scalar decode; 16-bit storage paths only). */
+// @ts-ignore: decorator
+@inline function f16x4(grad: usize, i: i32): v128 {
+  let r = f32x4.splat(f16BitsToF32(<u32>load<u16>(at16(grad, i))));
+  r = f32x4.replace_lane(r, 1, f16BitsToF32(<u32>load<u16>(at16(grad, i + 1))));
+  r = f32x4.replace_lane(r, 2, f16BitsToF32(<u32>load<u16>(at16(grad, i + 2))));
+  return f32x4.replace_lane(r, 3, f16BitsToF32(<u32>load<u16>(at16(grad, i + 3))));
+}
+
+// @ts-ignore: decorator
+@inline function grad1(grad: usize, i: i32, gradType: i32): f32 {
+  if (gradType == 0) return load<f32>(at(grad, i));
+  const h = <u32>load<u16>(at16(grad, i));
+  return gradType == 1 ? reinterpret<f32>(h << 16) : f16BitsToF32(h);
+}
+
+// @ts-ignore: decorator
+@inline function run(p: usize, grad: usize, m: usize, v: usize, out: usize, n: i32, gradType: i32, outBf16: bool,
+  decoupled: bool, b1: f32, b2: f32, nb1: f32, nb2: f32, eps: f32, wd: f32, decay: f32, step: f32, ibc2: f32,
+  gradScale: f32): void {
+  const vb1 = f32x4.splat(b1), vb2 = f32x4.splat(b2), vnb1 = f32x4.splat(nb1), vnb2 = f32x4.splat(nb2);
+  const vgs = f32x4.splat(gradScale), vwd = f32x4.splat(wd), vdecay = f32x4.splat(decay);
+  const vstep = f32x4.splat(step), vibc2 = f32x4.splat(ibc2), veps = f32x4.splat(eps);
   let i = 0;
-  for (; i + 4 <= n; i += 4) {
-    let pi = v128.load(at(p, i));
-    let g = f32x4.mul(v128.load(at(grad, i)), vgs);
-    if (!decoupled) g = f32x4.add(g, f32x4.mul(vwd, pi));
-    const mi = f32x4.add(f32x4.mul(vb1, v128.load(at(m, i))), f32x4.mul(vnb1, g));
-    const vi = f32x4.add(f32x4.mul(vb2, v128.load(at(v, i))), f32x4.mul(vnb2, f32x4.mul(g, g)));
-    if (decoupled) pi = f32x4.mul(pi, vdecay);
-    const den = f32x4.add(f32x4.sqrt(f32x4.mul(vi, vibc2)), veps);
-    pi = f32x4.sub(pi, f32x4.div(f32x4.mul(vstep, mi), den));
-    v128.store(at(m, i), mi);
-    v128.store(at(v, i), vi);
-    v128.store(at(p, i), pi);
+  for (; i + 8 <= n; i += 8) {
+    let g0: v128, g1: v128;
+    if (gradType == 1) {
+      const h = v128.load(at16(grad, i));
+      g0 = i32x4.shl(i32x4.extend_low_i16x8_u(h), 16);
+      g1 = i32x4.shl(i32x4.extend_high_i16x8_u(h), 16);
+    } else if (gradType == 0) {
+      g0 = v128.load(at(grad, i));
+      g1 = v128.load(at(grad, i + 4));
+    } else {
+      g0 = f16x4(grad, i);
+      g1 = f16x4(grad, i + 4);
+    }
+    let q0: v128 = v128.splat<i32>(0), q1: v128 = v128.splat<i32>(0);
+    for (let h = 0; h < 2; h++) {
+      const j = i + (h << 2);
+      let pi = v128.load(at(p, j));
+      let g = f32x4.mul(h == 0 ? g0 : g1, vgs);
+      if (!decoupled) g = f32x4.add(g, f32x4.mul(vwd, pi));
+      const mi = f32x4.add(f32x4.mul(vb1, v128.load(at(m, j))), f32x4.mul(vnb1, g));
+      const vi = f32x4.add(f32x4.mul(vb2, v128.load(at(v, j))), f32x4.mul(vnb2, f32x4.mul(g, g)));
+      if (decoupled) pi = f32x4.mul(pi, vdecay);
+      const den = f32x4.add(f32x4.sqrt(f32x4.mul(vi, vibc2)), veps);
+      pi = f32x4.sub(pi, f32x4.div(f32x4.mul(vstep, mi), den));
+      v128.store(at(m, j), mi);
+      v128.store(at(v, j), vi);
+      v128.store(at(p, j), pi);
+      if (h == 0) q0 = pi;
+      else q1 = pi;
+    }
+    if (outBf16) v128.store(at16(out, i), i16x8.narrow_i32x4_u(bf16x4(q0), bf16x4(q1)));
   }
   // The tail computes exactly what a SIMD lane does (the same f32 constants, the same order), so an element's
   // result does not depend on where a shard starts: an offloaded step split into blocks and threads gives the
   // device step's bits ([Note: blocked offload step] in src/zero/offload/adam-job.ts).
-  const nb1: f32 = 1 - b1, nb2: f32 = 1 - b2, decay: f32 = 1 - lr * wd, step: f32 = lr / bc1, ibc2: f32 = 1 / bc2;
   for (; i < n; i++) {
     let pi = load<f32>(at(p, i));
-    let g = load<f32>(at(grad, i)) * gradScale;
+    let g = grad1(grad, i, gradType) * gradScale;
     if (!decoupled) g = g + wd * pi;
     const mi = b1 * load<f32>(at(m, i)) + nb1 * g;
     const vi = b2 * load<f32>(at(v, i)) + nb2 * (g * g);
@@ -40,5 +87,33 @@ export function adamw(p: usize, grad: usize, m: usize, v: usize, n: i32, lr: f32
     store<f32>(at(m, i), mi);
     store<f32>(at(v, i), vi);
     store<f32>(at(p, i), pi);
+    if (outBf16) store<u16>(at16(out, i), <u16>bf16Scalar(reinterpret<u32>(pi)));
   }
+}
+
+/**
+ * p, m, v updated in place from grad (gradType 0 fp32, 1 bf16, 2 f16); when outBf16, the new p rounded to bf16 at
+ * out. nb1 = 1 - b1, nb2 = 1 - b2, decay = 1 - lr*wd, step = lr/bc1, ibc2 = 1/bc2 ([Note: adamw constants]).
+ */
+export function adamw(p: usize, grad: usize, m: usize, v: usize, out: usize, n: i32, gradType: i32, outBf16: bool,
+  decoupled: bool, b1: f32, b2: f32, nb1: f32, nb2: f32, eps: f32, wd: f32, decay: f32, step: f32, ibc2: f32,
+  gs: f32): void {
+  // one specialised loop per combination (the flags are constants after inlining)
+  if (decoupled) {
+    if (gradType == 1) {
+      if (outBf16) run(p, grad, m, v, out, n, 1, true, true, b1, b2, nb1, nb2, eps, wd, decay, step, ibc2, gs);
+      else run(p, grad, m, v, out, n, 1, false, true, b1, b2, nb1, nb2, eps, wd, decay, step, ibc2, gs);
+    } else if (gradType == 0) {
+      if (outBf16) run(p, grad, m, v, out, n, 0, true, true, b1, b2, nb1, nb2, eps, wd, decay, step, ibc2, gs);
+      else run(p, grad, m, v, out, n, 0, false, true, b1, b2, nb1, nb2, eps, wd, decay, step, ibc2, gs);
+    } else if (outBf16) run(p, grad, m, v, out, n, 2, true, true, b1, b2, nb1, nb2, eps, wd, decay, step, ibc2, gs);
+    else run(p, grad, m, v, out, n, 2, false, true, b1, b2, nb1, nb2, eps, wd, decay, step, ibc2, gs);
+  } else if (gradType == 1) {
+    if (outBf16) run(p, grad, m, v, out, n, 1, true, false, b1, b2, nb1, nb2, eps, wd, decay, step, ibc2, gs);
+    else run(p, grad, m, v, out, n, 1, false, false, b1, b2, nb1, nb2, eps, wd, decay, step, ibc2, gs);
+  } else if (gradType == 0) {
+    if (outBf16) run(p, grad, m, v, out, n, 0, true, false, b1, b2, nb1, nb2, eps, wd, decay, step, ibc2, gs);
+    else run(p, grad, m, v, out, n, 0, false, false, b1, b2, nb1, nb2, eps, wd, decay, step, ibc2, gs);
+  } else if (outBf16) run(p, grad, m, v, out, n, 2, true, false, b1, b2, nb1, nb2, eps, wd, decay, step, ibc2, gs);
+  else run(p, grad, m, v, out, n, 2, false, false, b1, b2, nb1, nb2, eps, wd, decay, step, ibc2, gs);
 }

@@ -140,21 +140,38 @@ export function runPart(env: JobEnv, job: Float64Array, part: number, claim: () 
       const oOff = job[o + R.OutOff]!;
       const ot = job[o + R.OutType]!;
       const wd = job[o + R.Wd]!;
+      const gType = gt === 0 ? 'f32' : half(gt);
+      const gBytes = gt === 0 ? 4 : 2;
+      const gTmp = gt === 0 ? tmp32 : tmpIn;
+      const o16 = out !== null && ot !== 0 ? tmpOut : 0;
+      const oType = ot === 2 ? 'f16' : 'bf16';
       for (let j = lo; j < hi; j += BLOCK) {
         const len = Math.min(BLOCK, hi - j);
         const p = base + (off + j) * 4;
-        if (gt === 0) {
-          mem.set(grad.subarray(gOff + j * 4, gOff + (j + len) * 4), tmp32);
-        } else {
-          mem.set(grad.subarray(gOff + j * 2, gOff + (j + len) * 2), tmpIn);
-          k.castFromHalf(tmp32, tmpIn, len, half(gt), false);
-        }
-        k.adamw(p, tmp32, p + stride * 4, p + stride * 8, len, lr, b1, b2, eps, wd, decoupled, bc1, bc2, gs, 0, 'bf16');
+        mem.set(grad.subarray(gOff + j * gBytes, gOff + (j + len) * gBytes), gTmp);
+        k.adamw(
+          p,
+          gTmp,
+          p + stride * 4,
+          p + stride * 8,
+          len,
+          lr,
+          b1,
+          b2,
+          eps,
+          wd,
+          decoupled,
+          bc1,
+          bc2,
+          gs,
+          o16,
+          oType,
+          gType,
+        );
         if (out === null) continue;
         if (ot === 0) {
           out.set(mem.subarray(p, p + len * 4), oOff + j * 4);
         } else {
-          k.castToHalf(tmpOut, p, len, half(ot));
           out.set(mem.subarray(tmpOut, tmpOut + len * 2), oOff + j * 2);
         }
       }
