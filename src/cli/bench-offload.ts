@@ -12,9 +12,10 @@ import { closeSync, fsyncSync, mkdtempSync, openSync, readSync, rmSync, writeSyn
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { wasmApi } from '../kernels/wasm-api.js';
+import { RunQueueMeter, schedSample } from './run-queue.js';
 import { Device } from '../tensor/device.js';
 import { HostMemory } from '../tensor/host.js';
-import { C, H, HEADER_WORDS, TYPE_CODE } from '../zero/offload/adam-job.js';
+import { C, COPY_METHOD, H, HEADER_WORDS, TYPE_CODE } from '../zero/offload/adam-job.js';
 import { HostThreads } from '../zero/offload/host-threads.js';
 import { ResidentStore } from '../zero/offload/sub-group-store.js';
 import { SwapIO } from '../zero/offload/swap-io.js';
@@ -48,7 +49,7 @@ export async function benchOffload(o: BenchOffloadOptions = {}): Promise<Record<
   const print = o.print ?? console.log;
   const N = Math.ceil((o.params ?? 2 ** 24) / 64) * 64;
   const threads = o.threads ?? availableParallelism();
-  const repeat = o.repeat ?? 5;
+  const repeat = o.repeat ?? 7;
   const sub = Math.min(N, 2 ** 22);
   const host = new HostMemory({ arenaBytes: 2 ** 30, name: 'bench host' });
   const groups = Array.from({ length: Math.ceil(N / sub) }, (_, k) => ({
@@ -75,34 +76,74 @@ export async function benchOffload(o: BenchOffloadOptions = {}): Promise<Record<
       pool.run();
     }
   };
-  const adamT = time(repeat, adamPass);
-  const adamPerS = N / median(adamT);
-
-  // memcpy with the same threads, host arena to host arena
+  // The memcpy bound: the same threads copy between host arenas in chunks claimed as AdamW's are, three ways
+  // (COPY_METHOD in adam-job.ts); the fastest is the bound. TypedArray#set is what the bound was before
+  // 2026-12 (kept as bound_set_params_per_s / ratio_vs_set): V8 copies between SharedArrayBuffers 8 bytes a step
+  // with ordinary stores, about half what the memory does.
   const copyBytes = Math.min(256 * 2 ** 20, N * 8);
   const [src, dst] = host.allocGroup([
     { bytes: copyBytes, category: 'workspace', label: 'memcpy source' },
     { bytes: copyBytes, category: 'workspace', label: 'memcpy destination' },
   ]) as [ReturnType<HostMemory['alloc']>, ReturnType<HostMemory['alloc']>];
+  const host2 = new HostMemory({ arenaBytes: copyBytes + 2 ** 21, name: 'bench host 2' });
+  const far = host2.alloc(copyBytes, 'workspace', 'memcpy destination (another memory)');
   host.u8(src).fill(1);
-  const arenaId = pool.register(host.memoryOf(src).buffer as unknown as SharedArrayBuffer, host.memoryOf(src));
-  // the better of a fixed part per thread and chunks claimed as AdamW's are: the bound is the faster memcpy
-  const copyT = [0, 1].map((chunked) =>
-    time(repeat, () => {
-      const job = pool.jobBuffer(0);
-      job.fill(0, 0, HEADER_WORDS);
-      job[H.Kind] = 1;
-      job[C.Src] = arenaId;
-      job[C.SrcOff] = src.ptr;
-      job[C.Dst] = arenaId;
-      job[C.DstOff] = dst.ptr;
-      job[C.Chunked] = chunked;
-      job[H.Total] = copyBytes;
-      pool.run();
-    }),
+  host.u8(dst).fill(0);
+  host2.u8(far).fill(0);
+  const srcId = pool.register(host.memoryOf(src).buffer as unknown as SharedArrayBuffer, host.memoryOf(src));
+  const farId = pool.register(host2.memoryOf(far).buffer as unknown as SharedArrayBuffer, host2.memoryOf(far));
+  const copyJob = (method: number, chunked: number, dstId: number, dstPtr: number) => () => {
+    const job = pool.jobBuffer(0);
+    job.fill(0, 0, HEADER_WORDS);
+    job[H.Kind] = 1;
+    job[C.Src] = srcId;
+    job[C.SrcOff] = src.ptr;
+    job[C.Dst] = dstId;
+    job[C.DstOff] = dstPtr;
+    job[C.Chunked] = chunked;
+    job[C.Method] = method;
+    job[H.Total] = copyBytes;
+    pool.run();
+  };
+  const copies = {
+    set: copyJob(COPY_METHOD.set, 1, srcId, dst.ptr),
+    set_fixed: copyJob(COPY_METHOD.set, 0, srcId, dst.ptr), // the old bound took the better of the two
+    memcpy: copyJob(COPY_METHOD.memcpy, 1, farId, far.ptr),
+    wasm: copyJob(COPY_METHOD.wasm, 1, srcId, dst.ptr),
+  };
+  // AdamW and the copies pair by pair (A, copies, A, copies, ...) after a warm-up round, so a drift in the machine's
+  // speed hits both sides of each ratio; the run-queue meter says how busy the machine was during the AdamW passes.
+  const adamT: number[] = [];
+  const copyT: Record<keyof typeof copies, number[]> = { set: [], set_fixed: [], memcpy: [], wasm: [] };
+  const queue = new RunQueueMeter();
+  for (let r = 0; r <= repeat; r++) {
+    const s0 = schedSample();
+    const t0 = performance.now();
+    adamPass();
+    const t1 = performance.now();
+    if (r > 0) {
+      queue.add(s0, schedSample(), (t1 - t0) * 1e6);
+      adamT.push((t1 - t0) / 1000);
+    }
+    for (const [name, run] of Object.entries(copies)) {
+      const c0 = performance.now();
+      run();
+      if (r > 0) copyT[name as keyof typeof copies].push((performance.now() - c0) / 1000);
+    }
+  }
+  const traffic = (ts: number[]) => (2 * copyBytes) / median(ts); // bytes read + written per second
+  const setT = median(copyT.set) <= median(copyT.set_fixed) ? copyT.set : copyT.set_fixed;
+  const byMethod = { set: traffic(setT), memcpy: traffic(copyT.memcpy), wasm: traffic(copyT.wasm) };
+  const fastest = (Object.keys(byMethod) as (keyof typeof byMethod)[]).reduce((a, b) =>
+    byMethod[b] > byMethod[a] ? b : a,
   );
-  const memcpyTraffic = (2 * copyBytes) / Math.min(...copyT.map(median)); // bytes read + written per second
+  const fastT = fastest === 'set' ? setT : copyT[fastest];
+  const memcpyTraffic = byMethod[fastest];
+  const adamPerS = N / median(adamT);
   const boundPerS = memcpyTraffic / BYTES_PER_PARAM;
+  // pair by pair: run r's AdamW rate over run r's fastest-method copy rate
+  const ratios = adamT.map((t, r) => N / t / ((2 * copyBytes) / fastT[r]! / BYTES_PER_PARAM));
+  const setBoundPerS = byMethod.set / BYTES_PER_PARAM;
 
   // the device step: one thread, 16-bit gradients decoded into an fp32 workspace, fused AdamW + bf16 copy
   const dn = Math.min(N, 2 ** 26); // the same parameters (at most 1.3 GiB of device)
@@ -173,16 +214,27 @@ export async function benchOffload(o: BenchOffloadOptions = {}): Promise<Record<
   rmSync(dir, { recursive: true, force: true });
   pool.close();
   store.dispose();
+  host2.free(far);
 
   const gb = (bytes: number, ts: number[]) => bytes / median(ts) / 1e9;
+  const waitShare = queue.share();
   const rec = {
     bench: 'offload',
     threads: pool.threads,
     params: N,
     adam_params_per_s: Math.round(adamPerS),
     bandwidth_bound_params_per_s: Math.round(boundPerS),
-    ratio: round(adamPerS / boundPerS),
+    // median of the per-run ratios (each AdamW pass against the copies right after it)
+    ratio: round(median(ratios)),
+    ratio_range: [round(Math.min(...ratios)), round(Math.max(...ratios))],
+    adam_params_per_s_range: [Math.round(N / Math.max(...adamT)), Math.round(N / Math.min(...adamT))],
     memcpy_traffic_gbps: round(memcpyTraffic / 1e9),
+    memcpy_method: fastest,
+    copy_traffic_gbps: Object.fromEntries(Object.entries(byMethod).map(([k, v]) => [k, round(v / 1e9)])),
+    bound_set_params_per_s: Math.round(setBoundPerS),
+    ratio_vs_set: round(adamPerS / setBoundPerS),
+    // share of the stepping threads' time spent waiting for a core during the AdamW passes (Linux; null elsewhere)
+    runqueue_wait_share: waitShare === null ? null : round(waitShare),
     device_params_per_s: Math.round(devicePerS),
     nvme_read_gbps: round(gb(stateBytes, readT)),
     nvme_write_gbps: round(gb(stateBytes, writeT)),
@@ -193,10 +245,24 @@ export async function benchOffload(o: BenchOffloadOptions = {}): Promise<Record<
   };
   const range = (ts: number[], per: number) =>
     `${(per / Math.max(...ts) / 1e6).toFixed(1)}-${(per / Math.min(...ts) / 1e6).toFixed(1)}`;
-  print(`offloaded AdamW, ${pool.threads} threads, ${N} params: ${range(adamT, N)} M params/s (${repeat} runs)`);
+  const M = (x: number) => (x / 1e6).toFixed(1);
   print(
-    `memcpy bound (${BYTES_PER_PARAM} B/param at ${rec.memcpy_traffic_gbps} GB/s traffic): ${(boundPerS / 1e6).toFixed(1)} M params/s`,
+    `offloaded AdamW, ${pool.threads} threads, ${N} params: ${range(adamT, N)} M params/s, median ${M(adamPerS)} ` +
+      `(${repeat} runs)`,
   );
+  print(
+    `memcpy bound (${BYTES_PER_PARAM} B/param, same threads, host arenas; traffic GB/s: set ${rec.copy_traffic_gbps.set}, ` +
+      `memcpy ${rec.copy_traffic_gbps.memcpy}, wasm ${rec.copy_traffic_gbps.wasm}): ${M(boundPerS)} M params/s (${fastest})`,
+  );
+  print(
+    `ratio ${rec.ratio} (pair by pair ${rec.ratio_range[0]}-${rec.ratio_range[1]}); against the TypedArray#set bound ` +
+      `(${M(setBoundPerS)} M params/s, the bound before 2026-12) ${rec.ratio_vs_set}`,
+  );
+  if (waitShare !== null)
+    print(
+      `the stepping threads waited for a core ${(100 * waitShare).toFixed(1)}% of their time during the AdamW passes ` +
+        '(a busy machine when above a few %)',
+    );
   print(`device step (1 thread): ${range(devT, dn)} M params/s`);
   print(
     `swap write ${rec.nvme_write_gbps} GB/s, read ${rec.nvme_read_gbps} GB/s; plain file copy ${rec.file_copy_gbps} GB/s`,

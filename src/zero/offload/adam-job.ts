@@ -43,7 +43,16 @@ export enum C {
   DstOff = 4,
   /** 0: one fixed part per thread; 1: chunks claimed as the AdamW job's are */
   Chunked = 5,
+  /** COPY_METHOD: how the bytes move (the memcpy bound of `zerots bench offload` takes the fastest) */
+  Method = 6,
 }
+/**
+ * set: TypedArray#set (V8 copies between SharedArrayBuffers with relaxed atomics, 8 bytes a step, the copy the step
+ * itself uses for its small blocks); memcpy: Buffer#fill with a value as long as the range, one C++ memcpy (source
+ * and destination in different buffers; [Note: cross-memory copies] in src/comm/threads/copy.ts); wasm: the source
+ * arena's memory.copy (source and destination in the same buffer).
+ */
+export const COPY_METHOD = { set: 0, memcpy: 1, wasm: 2 } as const;
 export enum R {
   N = 0,
   Offset = 1, // element offset inside the sub-group's buffers
@@ -89,9 +98,15 @@ export function runPart(env: JobEnv, job: Float64Array, part: number, claim: () 
   if (job[H.Kind] === 1) {
     const src = env.bytes(job[C.Src]!);
     const dst = env.bytes(job[C.Dst]!);
+    const method = job[C.Method]!;
+    const k = method === COPY_METHOD.wasm ? env.kernels(job[C.Src]!) : null;
+    const [bs, bd] = [Buffer.from(src.buffer), Buffer.from(dst.buffer)];
     const copy = (from: number, to: number) => {
       const s = job[C.SrcOff]! + from;
-      dst.set(src.subarray(s, s + (to - from)), job[C.DstOff]! + from);
+      const d = job[C.DstOff]! + from;
+      if (k !== null) k.copy(d, s, to - from);
+      else if (method === COPY_METHOD.memcpy) bd.fill(bs.subarray(s, s + (to - from)), d, d + (to - from));
+      else dst.set(src.subarray(s, s + (to - from)), d);
     };
     if (job[C.Chunked] === 0) {
       const [from, to] = partRange(total, part, job[H.Parts]!);
