@@ -44,11 +44,17 @@ export function f16BitsToF32(h: u32): f32 {
   return reinterpret<f32>(sign | ((exp + 112) << 23) | (m << 13));
 }
 
+/** bf16x4 for lanes that are not NaN: round to nearest even. */
+// @ts-ignore: decorator
+@inline export function bf16Round(b: v128): v128 {
+  return i32x4.shr_u(i32x4.add(i32x4.add(b, i32x4.splat(0x7fff)), v128.and(i32x4.shr_u(b, 16), i32x4.splat(1))), 16);
+}
+
 /** 4 fp32 bit patterns -> 4 bf16 patterns in the low halves of i32 lanes (a NaN is the lane that is not equal to
  * itself: the same lanes as |b| > 0x7f800000, one compare instead of an and and a compare). */
 // @ts-ignore: decorator
 @inline export function bf16x4(b: v128): v128 {
-  const rounded = i32x4.shr_u(i32x4.add(i32x4.add(b, i32x4.splat(0x7fff)), v128.and(i32x4.shr_u(b, 16), i32x4.splat(1))), 16);
+  const rounded = bf16Round(b);
   const quiet = v128.or(i32x4.shr_u(b, 16), i32x4.splat(0x0040));
   return v128.bitselect(quiet, rounded, f32x4.ne(b, b));
 }

@@ -1,6 +1,6 @@
 // Fused AdamW over flat fp32 (the formula is in src/kernels/types.ts), reading fp32, bf16 or f16 gradients and
 // optionally writing the updated parameters as bf16 in the same pass.
-import { bf16x4, bf16Scalar, f16BitsToF32 } from './_half';
+import { bf16Round, bf16x4, bf16Scalar, f16BitsToF32 } from './_half';
 
 // @ts-ignore: decorator
 @inline function at(base: usize, index: i32): usize {
@@ -32,6 +32,24 @@ import { bf16x4, bf16Scalar, f16BitsToF32 } from './_half';
   return gradType == 1 ? reinterpret<f32>(h << 16) : f16BitsToF32(h);
 }
 
+/** Elements i..i+3 updated in place from their gradient g (unscaled); returns the new p. */
+// @ts-ignore: decorator
+@inline function lanes(p: usize, m: usize, v: usize, i: i32, graw: v128, decoupled: bool, vb1: v128, vb2: v128,
+  vnb1: v128, vnb2: v128, vgs: v128, vwd: v128, vdecay: v128, vstep: v128, vibc2: v128, veps: v128): v128 {
+  let pi = v128.load(at(p, i));
+  let g = f32x4.mul(graw, vgs);
+  if (!decoupled) g = f32x4.add(g, f32x4.mul(vwd, pi));
+  const mi = f32x4.add(f32x4.mul(vb1, v128.load(at(m, i))), f32x4.mul(vnb1, g));
+  const vi = f32x4.add(f32x4.mul(vb2, v128.load(at(v, i))), f32x4.mul(vnb2, f32x4.mul(g, g)));
+  if (decoupled) pi = f32x4.mul(pi, vdecay);
+  const den = f32x4.add(f32x4.sqrt(f32x4.mul(vi, vibc2)), veps);
+  pi = f32x4.sub(pi, f32x4.div(f32x4.mul(vstep, mi), den));
+  v128.store(at(m, i), mi);
+  v128.store(at(v, i), vi);
+  v128.store(at(p, i), pi);
+  return pi;
+}
+
 // @ts-ignore: decorator
 @inline function run(p: usize, grad: usize, m: usize, v: usize, out: usize, n: i32, gradType: i32, outBf16: bool,
   decoupled: bool, b1: f32, b2: f32, nb1: f32, nb2: f32, eps: f32, wd: f32, decay: f32, step: f32, ibc2: f32,
@@ -53,24 +71,14 @@ import { bf16x4, bf16Scalar, f16BitsToF32 } from './_half';
       g0 = f16x4(grad, i);
       g1 = f16x4(grad, i + 4);
     }
-    let q0: v128 = v128.splat<i32>(0), q1: v128 = v128.splat<i32>(0);
-    for (let h = 0; h < 2; h++) {
-      const j = i + (h << 2);
-      let pi = v128.load(at(p, j));
-      let g = f32x4.mul(h == 0 ? g0 : g1, vgs);
-      if (!decoupled) g = f32x4.add(g, f32x4.mul(vwd, pi));
-      const mi = f32x4.add(f32x4.mul(vb1, v128.load(at(m, j))), f32x4.mul(vnb1, g));
-      const vi = f32x4.add(f32x4.mul(vb2, v128.load(at(v, j))), f32x4.mul(vnb2, f32x4.mul(g, g)));
-      if (decoupled) pi = f32x4.mul(pi, vdecay);
-      const den = f32x4.add(f32x4.sqrt(f32x4.mul(vi, vibc2)), veps);
-      pi = f32x4.sub(pi, f32x4.div(f32x4.mul(vstep, mi), den));
-      v128.store(at(m, j), mi);
-      v128.store(at(v, j), vi);
-      v128.store(at(p, j), pi);
-      if (h == 0) q0 = pi;
-      else q1 = pi;
+    const q0 = lanes(p, m, v, i, g0, decoupled, vb1, vb2, vnb1, vnb2, vgs, vwd, vdecay, vstep, vibc2, veps);
+    const q1 = lanes(p, m, v, i + 4, g1, decoupled, vb1, vb2, vnb1, vnb2, vgs, vwd, vdecay, vstep, vibc2, veps);
+    if (outBf16) {
+      // a NaN needs bf16x4's quieting select; without one, the rounding alone gives the same bits
+      if (v128.any_true(v128.or(f32x4.ne(q0, q0), f32x4.ne(q1, q1))))
+        v128.store(at16(out, i), i16x8.narrow_i32x4_u(bf16x4(q0), bf16x4(q1)));
+      else v128.store(at16(out, i), i16x8.narrow_i32x4_u(bf16Round(q0), bf16Round(q1)));
     }
-    if (outBf16) v128.store(at16(out, i), i16x8.narrow_i32x4_u(bf16x4(q0), bf16x4(q1)));
   }
   // The tail computes exactly what a SIMD lane does (the same f32 constants, the same order), so an element's
   // result does not depend on where a shard starts: an offloaded step split into blocks and threads gives the
