@@ -157,16 +157,23 @@ export function runPart(env: JobEnv, job: Float64Array, part: number, claim: () 
       const wd = job[o + R.Wd]!;
       const gType = gt === 0 ? 'f32' : half(gt);
       const gBytes = gt === 0 ? 4 : 2;
+      // a gradient or parameter buffer in the arena itself (a host gradient shard) is read or written in place
+      const gHere = job[o + R.Grad] === arena;
+      const oHere = outId === arena && ot !== 0;
       const gTmp = gt === 0 ? tmp32 : tmpIn;
-      const o16 = out !== null && ot !== 0 ? tmpOut : 0;
       const oType = ot === 2 ? 'f16' : 'bf16';
       for (let j = lo; j < hi; j += BLOCK) {
         const len = Math.min(BLOCK, hi - j);
         const p = base + (off + j) * 4;
-        mem.set(grad.subarray(gOff + j * gBytes, gOff + (j + len) * gBytes), gTmp);
+        let g = gOff + j * gBytes;
+        if (!gHere) {
+          mem.set(grad.subarray(g, g + len * gBytes), gTmp);
+          g = gTmp;
+        }
+        const o16 = out === null || ot === 0 ? 0 : oHere ? oOff + j * 2 : tmpOut;
         k.adamw(
           p,
-          gTmp,
+          g,
           p + stride * 4,
           p + stride * 8,
           len,
@@ -183,7 +190,7 @@ export function runPart(env: JobEnv, job: Float64Array, part: number, claim: () 
           oType,
           gType,
         );
-        if (out === null) continue;
+        if (out === null || oHere) continue;
         if (ot === 0) {
           out.set(mem.subarray(p, p + len * 4), oOff + j * 4);
         } else {
