@@ -2,12 +2,12 @@
 // - CPU AdamW (bf16 gradients in, bf16 parameters out, fp32 master/m/v in host arenas, [Note: blocked offload
 //   step]) on all threads, against the memory-bandwidth bound: the bytes the update must move per parameter
 //   (2 + 12 read, 12 + 2 written) divided into the memcpy traffic (bytes read + written per second) of the same
-//   threads over host arenas;
+//   threads over host arenas, the fastest of three copies, pair by pair ([Note: offload bench bound]);
 // - the device step (the engine's device placement: one thread, fp32 gradient workspace) on the same parameters:
 //   step_ratio_vs_device = offloaded params/s over device params/s;
 // - swap I/O (the nvme placement's SwapIO, 2 I/O threads, one file per sub-group, fsync'd) read and write GB/s
 //   against a plain file copy (read + write + fsync in 64 MiB chunks) of the same bytes in the same directory.
-// Every figure is the median of --repeat runs. Last line: one JSON record.
+// Every figure is the median of --repeat runs (default 7, after a warm-up), with its range. Last line: one JSON record.
 import { closeSync, fsyncSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -112,10 +112,12 @@ export function createWasmKernels(memory: WasmMemory, scratch: Ptr): WasmKernels
     adamw(p, g, m, v, n, lr, b1, b2, eps, wd, dec, bc1, bc2, gs, out16, t, gt = 'f32') {
       // [Note: adamw constants] each derived scalar rounded to f32 once, as one f32 operation in the kernel would
       const f = Math.fround;
-      const [l, c1, c2, w] = [f(lr), f(b1), f(b2), f(wd)];
+      const l = f(lr);
+      const c1 = f(b1);
+      const c2 = f(b2);
+      const w = f(wd);
       const fused = out16 !== 0 && t === 'bf16';
       const code = gt === 'f32' ? 0 : gt === 'bf16' ? 1 : 2;
-      const [decay, step, ibc2] = [f(1 - f(l * w)), f(l / f(bc1)), f(1 / f(bc2))];
       x.adamw(
         p,
         g,
@@ -132,9 +134,9 @@ export function createWasmKernels(memory: WasmMemory, scratch: Ptr): WasmKernels
         f(1 - c2),
         eps,
         w,
-        decay,
-        step,
-        ibc2,
+        f(1 - f(l * w)),
+        f(l / f(bc1)),
+        f(1 / f(bc2)),
         gs,
       );
       if (out16 !== 0 && !fused) x.castToHalf(out16, p, n, bf(t));

@@ -11,10 +11,8 @@ import { bf16Round, bf16x4, bf16Scalar, f16BitsToF32 } from './_half';
   return base + (<usize>index << 1);
 }
 
-// [Note: adamw constants] The scalars derived from the hyperparameters (1 - b1, 1 - b2, 1 - lr*wd, lr/bc1, 1/bc2)
-// arrive computed (src/kernels/wasm.ts rounds each to f32 exactly as one f32 operation here would). Computed here,
-// V8's TurboFan placed them inside the loop: two scalar divisions per 4 elements on the divider that the vector
-// sqrt and div need, 1.5x slower; the splats it still re-materialises per iteration are cheap.
+// [Note: adamw constants] in docs/design-notes.md: the scalars derived from the hyperparameters arrive computed
+// (src/kernels/wasm.ts rounds each to f32 as one f32 operation here would); computed here, V8 put them in the loop.
 
 /** Gradient of 4 lanes from element i: fp32 (0), bf16 (1) or f16 (2, scalar decode; 16-bit storage paths only). */
 // @ts-ignore: decorator

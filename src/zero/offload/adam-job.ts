@@ -1,10 +1,11 @@
 // One offloaded AdamW step over a sub-group, as a job the calling thread and the pool's workers split by elements.
 // [Note: blocked offload step] Each thread walks the chunks it claims in blocks of BLOCK elements: the block's
-// gradient is copied from the device (16-bit or fp32) into the thread's small workspace in the host arena and decoded
-// to fp32 there, the fused AdamW kernel updates master, m and v in place, and the updated parameters are encoded to
-// 16 bits and copied to the device's parameter buffer. The workspace block stays in L1/L2, so the update moves only
-// the bytes it must (16-bit: 2 + 12 read, 12 + 2 written per parameter) and runs the same kernels, element for
-// element, as the device step: the results are bit-identical.
+// gradient is copied from the device (16-bit or fp32) into the thread's small workspace in the host arena (or read
+// where it is when it already lives in that arena), and one fused AdamW pass decodes it, updates master, m and v in
+// place and writes the updated parameters as bf16 into the workspace, which is copied to the device's parameter
+// buffer. The workspace block stays in L1/L2, so the update moves only the bytes it must (16-bit: 2 + 12 read,
+// 12 + 2 written per parameter) and runs the same kernel, element for element, as the device step: the results are
+// bit-identical.
 //
 // The job's elements are handed out in chunks that the threads claim as they go (runPart), not cut in fixed parts.
 // The job lives in a SharedArrayBuffer of f64 words (header, then one row per parameter run); buffers are named by
