@@ -72,7 +72,19 @@ export interface ZeroPolicy {
   readonly paramShardPlacement: Placement;
   /** offload_param "nvme": the directory that gets the shard's swap file (offload_param.nvme_path); else null. */
   readonly paramShardNvmePath: string | null;
+  /**
+   * offload_param "nvme": the host buffers the shard streams through (buffer_count of buffer_size elements, clamped
+   * to MAX_PARAM_BUFFER_ELEMENTS) and the elements kept in host memory (max_in_cpu); else null.
+   */
+  readonly paramShardNvme: {
+    readonly bufferCount: number;
+    readonly bufferElements: number;
+    readonly maxInCpu: number;
+  } | null;
 }
+
+/** The most elements one offload_param buffer holds (2 GiB of fp32: one host allocation stays under 4 GiB). */
+export const MAX_PARAM_BUFFER_ELEMENTS = 2 ** 29;
 
 export function policyFromConfig(config: ZeroConfig): ZeroPolicy {
   const z = config.zero;
@@ -172,5 +184,13 @@ export function policyFromConfig(config: ZeroConfig): ZeroPolicy {
     paramShardPlacement:
       z.offloadParam.device === 'cpu' ? 'host' : z.offloadParam.device === 'nvme' ? 'nvme' : 'device',
     paramShardNvmePath: z.offloadParam.device === 'nvme' ? z.offloadParam.nvmePath : null,
+    paramShardNvme:
+      z.offloadParam.device === 'nvme'
+        ? Object.freeze({
+            bufferCount: z.offloadParam.bufferCount,
+            bufferElements: Math.max(1, Math.min(Math.floor(z.offloadParam.bufferSize), MAX_PARAM_BUFFER_ELEMENTS)),
+            maxInCpu: Math.max(0, Math.floor(z.offloadParam.maxInCpu)),
+          })
+        : null,
   } as const);
 }

@@ -14,16 +14,33 @@ export interface FlatStorage {
   comm(offset?: number, length?: number): CommBuffer;
   /** Byte address in device memory; host storage throws (it has none). */
   at(offset: number): number;
+  /**
+   * Streamed storage (offload_param nvme): the most elements one openRange holds. Absent: always addressable, and
+   * openRange/closeRanges are not needed. Present: a comm() view outside an open range is valid until the next call.
+   */
+  readonly windowElements?: number;
+  /** [offset, offset + length) addressable through comm() until closeRanges(); `overwrite`: every element is written. */
+  openRange?(offset: number, length: number, overwrite: boolean): void;
+  /** The open ranges' writes go back to storage (asynchronously: flush() waits for them). */
+  closeRanges?(): void;
+}
+
+/** A read in flight (ShardStorage.readAsync): its bytes are in place when wait() returns. */
+export interface PendingRead {
+  wait(): void;
 }
 
 /**
  * Where a stage-3 rank's parameter shard lives (the placement the policy picks once, make-param-shard.ts): device
- * (FlatBuffer), host memory (HostFlat) or a swap file (NvmeParamShard). readInto and flush are for storage that is
- * not always addressable: a gather reads its chunk with readInto, and flush ends a phase of writes.
+ * (FlatBuffer), host memory (HostFlat) or a swap file (NvmeParamShard). readInto, readAsync and flush are for
+ * storage that is not always addressable: a gather reads its chunk with readInto (readAsync when prefetched), and
+ * flush ends a phase of writes.
  */
 export interface ShardStorage extends FlatStorage {
   /** Elements [offset, offset + dst.length) copied into dst; absent: dst.set(comm(offset, dst.length)). */
   readInto?(offset: number, dst: CommBuffer): void;
+  /** readInto started asynchronously (a prefetched gather's chunk); absent: readInto at once. */
+  readAsync?(offset: number, dst: CommBuffer): PendingRead;
   /** The writes since the last flush are kept; host memory held for them is given back. */
   flush?(): void;
   dispose(): void;

@@ -39,8 +39,31 @@ export function makeParamShard(
     'zero_optimization.offload_param.nvme_path',
     need.shared ? "this rank's parameter shard and optimizer swap files" : "this rank's parameter shard swap file",
   );
-  return new NvmeParamShard(host, layout.shardNumel, dtype, path, plan.group.rank);
+  const o = policy.paramShardNvme!;
+  return new NvmeParamShard(host, layout.shardNumel, dtype, path, plan.group.rank, {
+    bufferCount: o.bufferCount,
+    bufferElements: o.bufferElements,
+    resident: residentElements(plan, o.maxInCpu),
+  });
 }
+
+/**
+ * The shard elements offload_param.max_in_cpu keeps in host memory: the longest prefix of whole buckets (a gather
+ * or a checkpoint never straddles it) of at most max_in_cpu elements and of one host allocation (MAX_RESIDENT_BYTES).
+ */
+export function residentElements(plan: ZeroPlan, maxInCpu: number): number {
+  const cap = Math.min(maxInCpu, Math.floor(MAX_RESIDENT_BYTES / ELEMENT_BYTES[plan.dtype]));
+  let n = 0;
+  for (const bk of plan.layout.buckets) {
+    const end = bk.shardOffset + bk.layout.chunk;
+    if (end > cap) break;
+    n = end;
+  }
+  return n;
+}
+
+/** One host allocation at most (an arena is capped at 4 GiB). */
+const MAX_RESIDENT_BYTES = 2 ** 31;
 
 /**
  * The bytes offload_param.nvme_path must have free: the shard's swap file, and the optimizer's swap files when
@@ -51,7 +74,8 @@ export function paramSwapBytes(
   plan: ZeroPlan,
   optimizer: Optimizer,
 ): { bytes: number; shared: boolean } {
-  const mine = plan.layout.shardNumel * ELEMENT_BYTES[plan.dtype];
+  const kept = policy.paramShardNvme === null ? 0 : residentElements(plan, policy.paramShardNvme.maxInCpu);
+  const mine = (plan.layout.shardNumel - kept) * ELEMENT_BYTES[plan.dtype];
   const o = policy.optimizerState.nvme;
   const path = policy.paramShardNvmePath;
   const shared = o !== null && path !== null && resolve(o.path) === resolve(path);

@@ -27,6 +27,8 @@ export interface LockstepCase {
   offloadParam?: boolean;
   /** offload_param to a swap file under this directory (nvme; stage 3) */
   paramNvme?: string;
+  /** its buffer_count, buffer_size and max_in_cpu (default: the config's, but max_in_cpu 0: all of it on disk) */
+  paramBuffers?: { count?: number; size?: number; maxInCpu?: number };
   /** offload_optimizer to swap files under this directory (nvme) instead of host memory */
   nvme?: { path: string; bufferCount: number; pipelineRead: boolean; pipelineWrite: boolean };
   /** zero_optimization.sub_group_size */
@@ -84,7 +86,17 @@ export function dsConfig(c: LockstepCase): Record<string, unknown> {
           }),
       ...(c.subGroup === undefined ? {} : { sub_group_size: c.subGroup }),
       ...(c.offloadParam ? { offload_param: { device: 'cpu' } } : {}),
-      ...(c.paramNvme === undefined ? {} : { offload_param: { device: 'nvme', nvme_path: c.paramNvme } }),
+      ...(c.paramNvme === undefined
+        ? {}
+        : {
+            offload_param: {
+              device: 'nvme',
+              nvme_path: c.paramNvme,
+              max_in_cpu: c.paramBuffers?.maxInCpu ?? 0,
+              ...(c.paramBuffers?.count === undefined ? {} : { buffer_count: c.paramBuffers.count }),
+              ...(c.paramBuffers?.size === undefined ? {} : { buffer_size: c.paramBuffers.size }),
+            },
+          }),
       ...(c.strict3
         ? { stage3_param_persistence_threshold: 0, stage3_max_reuse_distance: 0, stage3_prefetch_bucket_size: 0 }
         : {}),

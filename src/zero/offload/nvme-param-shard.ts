@@ -1,29 +1,51 @@
 // offload_param "nvme" (ZeRO-Infinity): a stage-3 rank's 16-bit (or fp32) parameter shard lives in one swap file
-// under nvme_path. Between uses no host memory holds it. It is opened (the whole shard read into one host
-// allocation) when a writer or reader asks for a typed view (initialisation, the offloaded step's copy-back, a
-// checkpoint), and closed (written back, freed) by flush(): after the step (gatherUpdated) and before any gather.
-// A gather reads only its group's chunk from the file, straight into the device's gather buffer.
-// [Note: nvme parameter shards, not overlapped] in docs/design-notes.md says what is not overlapped yet.
+// under nvme_path, except its first `resident` elements (offload_param.max_in_cpu, rounded down to a bucket
+// boundary), which stay in one host allocation. The file part is never opened whole: the offloaded step writes each
+// piece of a sub-group through a window (openRange/closeRanges: at most buffer_count host buffers of buffer_size
+// elements, written back asynchronously while the next piece steps, param-windows.ts); any other typed view
+// (initialisation, a checkpoint, writeParamsFromMaster) opens a window for just its range, kept until the next call.
+// A gather reads its group's own chunk from the file straight into the device's gather buffer, asynchronously when
+// prefetched (readAsync). [Note: nvme parameter shards, overlapped] in docs/design-notes.md.
 // Swap files are scratch (the checkpoint is the durable state): created here, removed at dispose.
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, ftruncateSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { OffloadError, ShapeError, StateError } from '../../errors.js';
 import type { CommBuffer } from '../../comm/types.js';
 import type { HostAllocation, HostMemory } from '../../tensor/host.js';
 import { ELEMENT_BYTES, type FlatDType } from '../flat-buffer.js';
-import type { ShardStorage } from '../host-flat.js';
+import type { PendingRead, ShardStorage } from '../host-flat.js';
 import { makeSwapDir, removeSwapDir } from './nvme-path.js';
+import { ParamWindows, type Window } from './param-windows.js';
 import { hostExhausted } from './sub-group-store.js';
 import { SwapIO } from './swap-io.js';
 
+export interface NvmeParamOptions {
+  /** buffer_count: host buffers the step's copy-back streams through */
+  bufferCount: number;
+  /** buffer_size: elements of each */
+  bufferElements: number;
+  /** elements [0, resident) stay in host memory (max_in_cpu, on a bucket boundary) */
+  resident: number;
+}
+
 export class NvmeParamShard implements ShardStorage {
   readonly dir: string;
+  readonly resident: number;
+  /** elements of one window; undefined when max_in_cpu keeps the whole shard (nothing streams) */
+  readonly windowElements: number | undefined;
   private readonly path: string;
   private readonly fd: number;
+  private readonly eb: number;
   private readonly io = new SwapIO(1);
-  private open: HostAllocation | null = null;
-  private written = false;
+  private readonly windows: ParamWindows;
+  private readonly kept: HostAllocation | null = null;
+  /** the step's windows (openRange), and the one window of a plain comm() */
+  private opened: Window[] = [];
+  private plain: Window | null = null;
   private disposed = false;
+  /** gather reads: submitted, and of them the asynchronous ones (a prefetch: waited at a later call) */
+  reads = 0;
+  readsAsync = 0;
 
   constructor(
     private readonly host: HostMemory,
@@ -31,107 +53,177 @@ export class NvmeParamShard implements ShardStorage {
     readonly dtype: FlatDType,
     swapPath: string,
     rank: number,
+    o: NvmeParamOptions,
   ) {
+    this.eb = ELEMENT_BYTES[dtype];
+    this.resident = Math.min(numel, Math.max(0, o.resident));
+    this.windowElements = numel > this.resident ? Math.min(o.bufferElements, numel - this.resident) : undefined;
     this.dir = makeSwapDir(swapPath, rank);
     this.path = join(this.dir, 'parameters-shard.swp');
     try {
       this.fd = openSync(this.path, 'w+');
+      ftruncateSync(this.fd, this.diskBytes); // reads before the first write see zeros
     } catch (e) {
       this.io.close();
       removeSwapDir(this.dir);
       throw new OffloadError(`cannot create swap file ${this.path}: ${(e as Error).message}`, this.path);
     }
+    const resident = this.resident;
+    const file = { fd: this.fd, path: this.path, eb: this.eb, position: (off: number) => (off - resident) * this.eb };
+    const alloc = (bytes: number, label: string) => this.alloc(bytes, label);
+    this.windows = new ParamWindows(host, this.io, file, o.bufferCount, this.windowElements ?? 1, alloc);
+    try {
+      if (resident > 0) {
+        this.kept = this.alloc(resident * this.eb, 'parameters (own shard, max_in_cpu part)');
+        host.u8(this.kept, resident * this.eb).fill(0);
+      }
+    } catch (e) {
+      this.dispose();
+      throw e;
+    }
   }
 
   get bytes(): number {
-    return this.numel * ELEMENT_BYTES[this.dtype];
+    return this.numel * this.eb;
   }
 
-  /** Host bytes held now: the whole shard while open, else none. */
+  /** Host bytes held now: the max_in_cpu part, and the windows open or being written. */
   get hostBytes(): number {
-    return this.open?.bytes ?? 0;
+    return (this.kept?.bytes ?? 0) + this.windows.heldBytes;
   }
 
-  /** Bytes of the swap file. */
+  /** Bytes of the swap file (the shard past the max_in_cpu part). */
   get diskBytes(): number {
-    return this.bytes;
+    return (this.numel - this.resident) * this.eb;
   }
 
-  get ioBytes(): { read: number; written: number } {
-    return { read: this.io.bytesRead, written: this.io.bytesWritten };
+  get ioStats(): {
+    read: number;
+    written: number;
+    reads: number;
+    readsAsync: number;
+    writes: number;
+    writesOverlapped: number;
+  } {
+    const { writes, writesOverlapped } = this.windows;
+    return {
+      read: this.io.bytesRead,
+      written: this.io.bytesWritten,
+      reads: this.reads,
+      readsAsync: this.readsAsync,
+      writes,
+      writesOverlapped,
+    };
   }
 
   comm(offset = 0, length = this.numel - offset): CommBuffer {
     this.check(offset, length);
-    const a = this.opened();
-    return this.dtype === 'f32'
-      ? this.host.f32(a, this.numel).subarray(offset, offset + length)
-      : this.host.u16(a, this.numel).subarray(offset, offset + length);
+    if (offset + length <= this.resident) return this.typed(this.kept!, offset, length);
+    if (offset < this.resident)
+      throw new ShapeError(
+        `parameter shard ${this.path}: range [${offset}, ${offset + length}) crosses the max_in_cpu part's end ${this.resident}`,
+      );
+    const w =
+      this.opened.find((x) => x.offset <= offset && offset + length <= x.offset + x.length) ??
+      (this.plain !== null && this.plain.offset <= offset && offset + length <= this.plain.offset + this.plain.length
+        ? this.plain
+        : this.openPlain(offset, length));
+    return this.typed(w.alloc, offset - w.offset, length);
   }
 
   at(): number {
     throw new StateError(`parameter shard in ${this.path} has no device address`);
   }
 
-  /** Elements [offset, offset + dst.length) into dst (a gather's own chunk): from the file, through a host stage. */
-  readInto(offset: number, dst: CommBuffer): void {
-    this.check(offset, dst.length);
-    this.flush();
-    if (dst.length === 0) return;
-    const eb = ELEMENT_BYTES[this.dtype];
-    const bytes = dst.length * eb;
-    if (!this.written) {
-      new Uint8Array(dst.buffer, dst.byteOffset, bytes).fill(0);
-      return;
-    }
-    // a stage per read, freed at once: between gathers no host memory holds any of the shard
-    const stage = this.alloc(bytes, 'parameter shard read stage');
-    try {
-      const view = this.host.u8(stage, bytes);
-      this.io.wait(this.io.submit('read', this.fd, this.path, view, offset * eb));
-      new Uint8Array(dst.buffer, dst.byteOffset, bytes).set(view);
-    } finally {
-      this.host.free(stage);
-    }
+  /** [offset, offset + length)'s file part in one window until closeRanges(); `overwrite`: not read first. */
+  openRange(offset: number, length: number, overwrite: boolean): void {
+    this.check(offset, length);
+    this.live();
+    const from = Math.max(offset, this.resident);
+    if (from >= offset + length) return;
+    if (offset + length - from > (this.windowElements ?? 0))
+      throw new StateError(
+        `parameter shard ${this.path}: a window of ${length} elements (at most ${this.windowElements})`,
+      );
+    this.closePlain();
+    this.opened.push(this.windows.open(from, offset + length - from, overwrite));
   }
 
-  /** Writes the open shard back to its file and frees the host copy (a no-op when closed). */
-  flush(): void {
-    if (this.open === null) return;
-    const a = this.open;
-    try {
-      this.io.wait(this.io.submit('write', this.fd, this.path, this.host.u8(a, this.bytes), 0));
-      this.written = true;
-    } finally {
-      this.open = null;
-      this.host.free(a);
+  /** The open ranges' write backs are submitted; they run while the caller goes on. */
+  closeRanges(): void {
+    for (const w of this.opened.splice(0)) this.windows.close(w);
+  }
+
+  /** Elements [offset, offset + dst.length) into dst (a gather's own chunk). */
+  readInto(offset: number, dst: CommBuffer): void {
+    this.read(offset, dst).wait();
+  }
+
+  /** Starts reading [offset, offset + dst.length) into dst (a prefetch); the bytes are there when wait() returns. */
+  readAsync(offset: number, dst: CommBuffer): PendingRead {
+    this.readsAsync++;
+    return this.read(offset, dst);
+  }
+
+  private read(offset: number, dst: CommBuffer): PendingRead {
+    this.check(offset, dst.length);
+    this.flush();
+    const bytes = dst.length * this.eb;
+    const out = new Uint8Array(dst.buffer, dst.byteOffset, bytes);
+    this.reads++;
+    if (bytes === 0) return { wait: () => {} };
+    if (offset + dst.length <= this.resident) {
+      out.set(this.host.u8(this.kept!, this.resident * this.eb).subarray(offset * this.eb, offset * this.eb + bytes));
+      return { wait: () => {} };
     }
+    if (!(dst.buffer instanceof SharedArrayBuffer))
+      throw new StateError(`parameter shard ${this.path}: a gather buffer outside shared memory`);
+    // the device is shared memory the I/O worker can write: no host stage (GPUDirect Storage's path)
+    const t = this.io.submit('read', this.fd, this.path, out, (offset - this.resident) * this.eb);
+    return { wait: () => this.io.wait(t) };
+  }
+
+  /** Writes back whatever is open, waits for every write, and frees the windows (the max_in_cpu part stays). */
+  flush(): void {
+    this.live();
+    this.closeRanges();
+    this.closePlain();
+    this.windows.drain();
   }
 
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
     this.io.close();
-    if (this.open !== null) this.host.free(this.open);
-    this.open = null;
+    this.opened = [];
+    this.plain = null;
+    this.windows.dispose();
+    if (this.kept !== null) this.host.free(this.kept);
     closeSync(this.fd);
     removeSwapDir(this.dir);
   }
 
-  private opened(): HostAllocation {
+  private openPlain(offset: number, length: number): Window {
+    this.live();
+    this.closePlain();
+    this.plain = this.windows.open(offset, length, false);
+    return this.plain;
+  }
+
+  private closePlain(): void {
+    if (this.plain !== null) this.windows.close(this.plain);
+    this.plain = null;
+  }
+
+  private typed(a: HostAllocation, offset: number, length: number): CommBuffer {
+    const n = Math.floor(a.bytes / this.eb);
+    return this.dtype === 'f32'
+      ? this.host.f32(a, n).subarray(offset, offset + length)
+      : this.host.u16(a, n).subarray(offset, offset + length);
+  }
+
+  private live(): void {
     if (this.disposed) throw new StateError(`parameter shard in ${this.path} was disposed`);
-    if (this.open !== null) return this.open;
-    const a = this.alloc(this.bytes, 'parameters (own shard, read from nvme)');
-    const view = this.host.u8(a, this.bytes);
-    try {
-      if (this.written) this.io.wait(this.io.submit('read', this.fd, this.path, view, 0));
-      else view.fill(0);
-    } catch (e) {
-      this.host.free(a);
-      throw e;
-    }
-    this.open = a;
-    return a;
   }
 
   private alloc(bytes: number, label: string): HostAllocation {
@@ -143,7 +235,7 @@ export class NvmeParamShard implements ShardStorage {
         label,
         bytes,
         this.host,
-        'Use more ranks or more host memory (the nvme parameter shard is read whole for the step).',
+        'Use more ranks, more host memory, or a smaller offload_param.buffer_size, buffer_count or max_in_cpu.',
       );
     }
   }

@@ -7,6 +7,7 @@ import { CheckpointError, ShapeError } from '../../errors.js';
 import { adamKernelArgs, type Optimizer, type ParamShard } from '../../optim/index.js';
 import { f32ToHalfArray as f32ToHalf, halfToF32Array } from '../../tensor/dtype.js';
 import { BLOCK, HEADER_WORDS, H, R, ROW_WORDS, TYPE_CODE } from './adam-job.js';
+import { copyBackPieces } from './copy-back-pieces.js';
 import { HostThreads } from './host-threads.js';
 import type { SubGroup } from './sub-groups.js';
 import type { SubGroupSlot, SubGroupStore } from './sub-group-store.js';
@@ -88,7 +89,12 @@ export class OffloadedOptimizerState implements OptimizerStatePart, OffloadAccou
         const t = this.optimizer.advance();
         for (const g of this.store.groups) {
           const s = this.store.acquire(g.index);
-          this.stepGroup(g, s, grads, target, t, gradScale);
+          // a streamed parameter shard (offload_param nvme) takes the sub-group's 16-bit copy-back piece by piece
+          for (const piece of copyBackPieces(g, target)) {
+            piece.open();
+            this.stepGroup(piece.group, s, grads, target, t, gradScale);
+            piece.close();
+          }
           this.store.release(g.index, true);
         }
         this.store.finish();
