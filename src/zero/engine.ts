@@ -33,6 +33,7 @@ import type { OffloadAccounting, OptimizerStatePart } from './optimizer-part.js'
 import { locateNonFinite, nonFiniteNormError } from './step-checks.js';
 import { ParamFetcher } from './param-fetcher.js';
 import { makeParamShard } from './make-param-shard.js';
+import type { ShardIOStats } from './param-fetcher.js';
 import type { ZeroPlan } from './plan.js';
 import type { ParameterStore } from './parameter-store.js';
 import { ReplicatedParams } from './replicated-params.js';
@@ -374,10 +375,12 @@ export class ZeroEngine<M extends TrainableModule> {
     gathers: number;
     /** the parameter shard's bytes in host memory and in its swap file (offload_param cpu, nvme) */
     shard: { hostBytes: number; diskBytes: number };
+    /** offload_param nvme: the shard's swap I/O (bytes, reads, writes, and how many overlapped); else null */
+    shardIO: ShardIOStats | null;
   } | null {
     if (!(this.store instanceof ParamFetcher)) return null;
-    const { liveElements, peakLiveElements, gathers, shardBytes } = this.store;
-    return { liveElements, peakLiveElements, gathers, shard: shardBytes };
+    const { liveElements, peakLiveElements, gathers, shardBytes, shardIO } = this.store;
+    return { liveElements, peakLiveElements, gathers, shard: shardBytes, shardIO };
   }
 
   /** [native blas] Which backends run this engine: the device's kernels and the group's transport. */

@@ -42,7 +42,8 @@ export function makeParamShard(
   const o = policy.paramShardNvme!;
   return new NvmeParamShard(host, layout.shardNumel, dtype, path, plan.group.rank, {
     bufferCount: o.bufferCount,
-    bufferElements: o.bufferElements,
+    // a piece of the step is at most a sub-group: a larger window would never fill
+    bufferElements: Math.min(o.bufferElements, policy.optimizerState.subGroupElements || o.bufferElements),
     resident: residentElements(plan, o.maxInCpu),
   });
 }

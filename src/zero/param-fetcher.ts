@@ -30,6 +30,20 @@ export interface FetcherOptions {
   shard?: ShardStorage;
 }
 
+/** The swap I/O of an nvme parameter shard (bytes and counts; "overlapped" and "ahead" counted by construction). */
+export interface ShardIOStats {
+  read: number;
+  written: number;
+  /** gather reads, and of them the prefetched (asynchronous) ones */
+  reads: number;
+  readsAsync: number;
+  /** prefetched reads still in flight at the acquire after their prefetch (waited there, not when submitted) */
+  readsAhead: number;
+  /** window write backs, and of them those still queued when a later window was opened */
+  writes: number;
+  writesOverlapped: number;
+}
+
 export class ParamFetcher implements ParameterStore {
   readonly kind = 'gather-per-module' as const;
   private readonly shard: ShardStorage;
@@ -42,6 +56,10 @@ export class ParamFetcher implements ParameterStore {
   liveElements = 0;
   peakLiveElements = 0;
   gathers = 0;
+  /** Prefetched gathers whose chunk read (nvme) was in flight from their prefetch to a later acquire. */
+  readsAhead = 0;
+  /** Prefetched groups whose all-gather waits for their chunk's read (in prefetch order). */
+  private readonly deferred: ParamGroup[] = [];
 
   constructor(
     private readonly plan: ZeroPlan,
@@ -86,6 +104,12 @@ export class ParamFetcher implements ParameterStore {
     return { hostBytes: s.hostBytes ?? 0, diskBytes: s.diskBytes ?? 0 };
   }
 
+  /** offload_param nvme: the shard's swap I/O, and the prefetched reads in flight until a later acquire. */
+  get shardIO(): ShardIOStats | null {
+    const io = (this.shard as Partial<{ ioStats: Omit<ShardIOStats, 'readsAhead'> }>).ioStats;
+    return io === undefined ? null : { ...io, readsAhead: this.readsAhead };
+  }
+
   segmentParam(b: number): { buf: FlatStorage; offset: number } {
     return { buf: this.shard, offset: this.plan.layout.buckets[b].shardOffset };
   }
@@ -120,6 +144,7 @@ export class ParamFetcher implements ParameterStore {
   }
 
   private acquire(b: number): void {
+    this.issueDeferred();
     const g = this.groups[b]!;
     this.schedule.acquired(b);
     if (g.state === 'sharded') this.gather(g, false);
@@ -144,16 +169,29 @@ export class ParamFetcher implements ParameterStore {
       const g = this.groups[b]!;
       if (g.state !== 'sharded') continue;
       if (!this.schedule.fits(this.liveElements, g.numel)) return;
-      this.gather(g, this.o.overlapComm);
+      this.gather(g, this.o.overlapComm, true);
     }
   }
 
-  private gather(g: ParamGroup, async: boolean): void {
+  /**
+   * Prefetched groups whose own chunk was still being read (nvme) get their all-gathers now, in the order they were
+   * prefetched: at each acquire, a point every rank reaches in the same order, so the collectives match.
+   */
+  private issueDeferred(): void {
+    for (const g of this.deferred.splice(0))
+      if (g.reading) {
+        g.issue();
+        this.readsAhead++;
+      }
+  }
+
+  private gather(g: ParamGroup, async: boolean, prefetch = false): void {
     if (!this.schedule.fits(this.liveElements, g.numel)) {
       const idle = this.groups.filter((x) => this.idle(x)).map((x) => x.bucket);
       for (const b of this.schedule.evictions(this.liveElements, g.numel, idle)) this.release(this.groups[b]!);
     }
-    g.gather(async);
+    g.gather(async, prefetch);
+    if (g.reading) this.deferred.push(g);
     this.liveElements += g.numel;
     this.peakLiveElements = Math.max(this.peakLiveElements, this.liveElements);
     this.gathers++;

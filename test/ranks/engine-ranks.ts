@@ -6,6 +6,7 @@ import { Device } from '../../src/tensor/device.js';
 import { GPT } from '../../src/nn/gpt.js';
 import { HostMemory } from '../../src/tensor/host.js';
 import { initialize } from '../../src/zero/engine.js';
+import type { ShardIOStats } from '../../src/zero/param-fetcher.js';
 import { commOptionsFor } from '../../src/zero/comm-options.js';
 import { gptNoDecay } from '../../src/nn/gpt.js';
 import { GPT_TINY, dsConfig, microBatch, type LockstepCase } from '../helpers/lockstep-cases.js';
@@ -42,6 +43,7 @@ export interface EngineResult {
     peakLiveElements: number;
     gathers: number;
     shard: { hostBytes: number; diskBytes: number };
+    shardIO: ShardIOStats | null;
   } | null;
   /** offloaded optimizer state: host bytes, swap-file bytes, sub-groups (null on the device) */
   offload: { hostBytes: number; diskBytes: number; subGroups: number } | null;
@@ -53,6 +55,8 @@ export interface EngineResult {
   paramSwap: { bytes: number; files: number; removed: boolean } | null;
   /** host bytes in use after the steps, before consolidate and dispose */
   hostAfterStep: Record<string, number>;
+  /** host memory (offload) during the steps (the update, its copy-back): peak bytes by category, and `total` */
+  hostStepPeak: Record<string, number>;
 }
 
 /** This rank's swap directories (zerots-rank<r>-*) under dir: their files' total size and count. */
@@ -129,6 +133,7 @@ function train(
   let gradPeakRun = 0;
   let stepTransient = 0;
   let stepWorkspace = 0;
+  const hostStepPeak: Record<string, number> = {};
   for (let step = 0; step < c.steps; step++) {
     group.log.reset();
     const mbs = Array.from({ length: c.gas }, (_, k) => {
@@ -146,7 +151,11 @@ function train(
     paramPeakRun = Math.max(paramPeakRun, before.byCategory.param.peak);
     gradPeakRun = Math.max(gradPeakRun, before.byCategory.grad.peak);
     device.resetPeak();
+    host?.resetPeak();
     const r = { loss: sum / mbs.length, step: engine.step()! };
+    for (const [k, v] of Object.entries(host?.memoryStats().byCategory ?? {}))
+      hostStepPeak[k] = Math.max(hostStepPeak[k] ?? 0, v.peak);
+    if (host !== undefined) hostStepPeak.total = Math.max(hostStepPeak.total ?? 0, host.memoryStats().peakBytes);
     const during = device.memoryStats();
     stepTransient = during.peakBytes - before.inUseBytes;
     stepWorkspace = during.byCategory.workspace.peak - before.byCategory.workspace.inUse;
@@ -221,6 +230,7 @@ function train(
     swap,
     paramSwap,
     hostAfterStep,
+    hostStepPeak,
   };
   if (ctx.rank === 0) {
     res.params = toPlain(full.params);

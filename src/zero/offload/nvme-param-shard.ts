@@ -71,7 +71,14 @@ export class NvmeParamShard implements ShardStorage {
     const resident = this.resident;
     const file = { fd: this.fd, path: this.path, eb: this.eb, position: (off: number) => (off - resident) * this.eb };
     const alloc = (bytes: number, label: string) => this.alloc(bytes, label);
-    this.windows = new ParamWindows(host, this.io, file, o.bufferCount, this.windowElements ?? 1, alloc);
+    this.windows = new ParamWindows(
+      host,
+      this.io,
+      file,
+      windowCount(o.bufferCount, numel - resident, this.windowElements),
+      this.windowElements ?? 1,
+      alloc,
+    );
     try {
       if (resident > 0) {
         this.kept = this.alloc(resident * this.eb, 'parameters (own shard, max_in_cpu part)');
@@ -246,4 +253,9 @@ export class NvmeParamShard implements ShardStorage {
         `parameter shard ${this.path}: range [${offset}, ${offset + length}) outside [0, ${this.numel})`,
       );
   }
+}
+
+/** buffer_count, but no more windows than the file part needs: their bytes never pass the file's by a window. */
+function windowCount(count: number, fileNumel: number, elements: number | undefined): number {
+  return elements === undefined ? 1 : Math.max(1, Math.min(count, Math.ceil(fileNumel / elements)));
 }
