@@ -128,6 +128,9 @@ export const OFFLOAD_ONLY_ZERO = ['sub_group_size'];
 /** offload_optimizer keys the NVMe swap reads (src/zero/offload/nvme-store.ts); inert for device "cpu". */
 export const NVME_OPTIMIZER_OFFLOAD = ['buffer_count', 'pipeline', 'pipeline_read', 'pipeline_write'];
 
+/** offload_param keys the nvme parameter shard reads (src/zero/offload/nvme-param-shard.ts); inert for "cpu". */
+export const NVME_PARAM_OFFLOAD = ['buffer_count', 'buffer_size', 'max_in_cpu'];
+
 /** Offload keys accepted without effect, unless listed above for the placement in use (no pinning in host arenas). */
 export const INERT_OFFLOAD = [
   'pin_memory',

@@ -8,6 +8,7 @@ import {
   INERT_OFFLOAD,
   INERT_ZERO,
   NVME_OPTIMIZER_OFFLOAD,
+  NVME_PARAM_OFFLOAD,
   OFFLOAD_ONLY_ZERO,
 } from './keys.js';
 import { normalize } from './normalize.js';
@@ -256,7 +257,8 @@ function inertKeys(json: Json): string[] {
   for (const k of INERT_ZERO) if (k in z) out.push(`zero_optimization.${k}`);
   for (const k of OFFLOAD_ONLY_ZERO) if (k in z && !offloaded('offload_optimizer')) out.push(`zero_optimization.${k}`);
   for (const o of ['offload_optimizer', 'offload_param']) {
-    const acting = o === 'offload_optimizer' && z[o]?.device === 'nvme' ? NVME_OPTIMIZER_OFFLOAD : [];
+    const acting =
+      z[o]?.device !== 'nvme' ? [] : o === 'offload_optimizer' ? NVME_OPTIMIZER_OFFLOAD : NVME_PARAM_OFFLOAD;
     for (const k of INERT_OFFLOAD)
       if (z[o] !== undefined && k in z[o] && !acting.includes(k)) out.push(`zero_optimization.${o}.${k}`);
   }

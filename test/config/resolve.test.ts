@@ -410,4 +410,29 @@ test('sub_group_size and the nvme swap keys are reported inert only where they d
   );
   const none = resolveConfig(zero({ device: 'none' }), { worldSize: 2 });
   assert.ok(none.ignoredKeys.includes('zero_optimization.sub_group_size'), none.ignoredKeys.join(', '));
+  // offload_param nvme streams through buffer_count buffers of buffer_size elements and keeps max_in_cpu on the host
+  const param = (device: string) =>
+    resolveConfig(
+      {
+        train_batch_size: 2,
+        zero_optimization: {
+          stage: 3,
+          offload_optimizer: { device: 'cpu' },
+          offload_param: {
+            device,
+            nvme_path: '/tmp',
+            buffer_count: 3,
+            buffer_size: 1e6,
+            max_in_cpu: 0,
+            pin_memory: true,
+          },
+        },
+      },
+      { worldSize: 2 },
+    ).ignoredKeys.filter((k) => k.startsWith('zero_optimization.offload_param'));
+  assert.deepEqual(param('nvme'), ['zero_optimization.offload_param.pin_memory']);
+  assert.deepEqual(
+    param('cpu'),
+    ['pin_memory', 'buffer_count', 'buffer_size', 'max_in_cpu'].map((k) => `zero_optimization.offload_param.${k}`),
+  );
 });
