@@ -145,7 +145,8 @@ export async function benchCapacity(o: BenchCapacityOptions = {}): Promise<Recor
   print(
     `${order}; ${ends}; ` +
       `${seconds.toFixed(0)} s. Host capacity counts the offloaded state's host arenas (HostMemory), not the JS heap; ` +
-      'nvme keeps the parameter shards in host memory (offload_param "cpu": its "nvme" placement loads the whole shard for the step).',
+      'nvme puts the 16-bit parameter shards in swap files too (offload_param "nvme", max_in_cpu 0: the step streams ' +
+      'them through buffer_count windows).',
   );
   const json = {
     bench: 'capacity',

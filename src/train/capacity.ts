@@ -29,8 +29,8 @@ export interface CapacityMethod {
   label: string;
   stage: StageNumber;
   /**
-   * offload_optimizer.device, with offload_param "cpu" (its "nvme" placement loads the whole shard for the step, so
-   * the host peak is the same).
+   * offload_optimizer.device, and offload_param's: "cpu", or "nvme" with max_in_cpu 0 (the whole 16-bit shard in its
+   * swap file; the step streams it through buffer_count windows, so the host peak falls by about the shard).
    */
   offload: 'none' | 'cpu' | 'nvme';
 }
@@ -131,7 +131,8 @@ export function capacityConfig(b: CapacityBase, m: CapacityMethod, s: Shape): Re
   if (m.offload === 'none') return c;
   const zero = c.zero_optimization as Record<string, unknown>;
   zero.offload_optimizer = m.offload === 'cpu' ? { device: 'cpu' } : { device: 'nvme', nvme_path: b.nvmePath };
-  zero.offload_param = { device: 'cpu' };
+  zero.offload_param =
+    m.offload === 'cpu' ? { device: 'cpu' } : { device: 'nvme', nvme_path: b.nvmePath, max_in_cpu: 0 };
   zero.sub_group_size = b.subGroupElements;
   return c;
 }

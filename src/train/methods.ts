@@ -27,7 +27,8 @@ export const METHODS: readonly Method[] = [
 
 /**
  * ZeRO-3 with the optimizer state swapped to files (DeepSpeed's ZeRO-Infinity): the parameters stay in host memory
- * (offload_param "nvme" lowers host memory only between steps), so the device holds what it holds under CPU offload; run when the
+ * (offload_param "cpu": "nvme" would move them to a file and change nothing on the device, which is what the experiment
+ * measures and predicts), so the device holds what it holds under CPU offload; run when the
  * experiment has a writable folder for the swap files.
  */
 export const NVME_METHOD: Method = { key: 'zero3_nvme', label: 'ZeRO-3 + NVMe', stage: 3, offload: true, nvme: true };
