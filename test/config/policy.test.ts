@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { resolveConfig } from '../../src/config/resolve.js';
-import { policyFromConfig } from '../../src/config/policy.js';
+import { MAX_PARAM_BUFFER_ELEMENTS, policyFromConfig } from '../../src/config/policy.js';
 import { ConfigError } from '../../src/errors.js';
 
 const policy = (zero: object, extra: object = {}) =>
@@ -43,6 +43,15 @@ test('offload placements', () => {
   });
   assert.equal(pn.paramShardPlacement, 'nvme');
   assert.equal(pn.paramShardNvmePath, '/tmp/params');
+  // DeepSpeed's defaults: 5 buffers of 1e8 elements, 1e9 elements kept in host memory
+  assert.deepEqual(pn.paramShardNvme, { bufferCount: 5, bufferElements: 1e8, maxInCpu: 1e9 });
+  assert.equal(p.paramShardNvme, null);
+  const big = policy({
+    stage: 3,
+    offload_optimizer: { device: 'cpu' },
+    offload_param: { device: 'nvme', nvme_path: '/tmp', buffer_count: 2, buffer_size: 1e10, max_in_cpu: 0 },
+  });
+  assert.deepEqual(big.paramShardNvme, { bufferCount: 2, bufferElements: MAX_PARAM_BUFFER_ELEMENTS, maxInCpu: 0 });
   const n = policy({
     stage: 2,
     sub_group_size: 0,
