@@ -178,15 +178,15 @@ export class NvmeParamShard implements ShardStorage {
     const bytes = dst.length * this.eb;
     const out = new Uint8Array(dst.buffer, dst.byteOffset, bytes);
     this.reads++;
-    if (bytes === 0) return { wait: () => {} };
-    if (offset + dst.length <= this.resident) {
-      out.set(this.host.u8(this.kept!, this.resident * this.eb).subarray(offset * this.eb, offset * this.eb + bytes));
-      return { wait: () => {} };
-    }
+    // the max_in_cpu part is copied now; the rest is read from the file
+    const kept = Math.max(0, Math.min(dst.length, this.resident - offset)) * this.eb;
+    if (kept > 0) out.set(this.host.u8(this.kept!).subarray(offset * this.eb, offset * this.eb + kept));
+    if (kept === bytes) return { wait: () => {} };
     if (!(dst.buffer instanceof SharedArrayBuffer))
       throw new StateError(`parameter shard ${this.path}: a gather buffer outside shared memory`);
     // the device is shared memory the I/O worker can write: no host stage (GPUDirect Storage's path)
-    const t = this.io.submit('read', this.fd, this.path, out, (offset - this.resident) * this.eb);
+    const from = Math.max(offset, this.resident);
+    const t = this.io.submit('read', this.fd, this.path, out.subarray(kept), (from - this.resident) * this.eb);
     return { wait: () => this.io.wait(t) };
   }
 
