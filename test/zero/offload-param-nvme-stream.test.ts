@@ -38,6 +38,7 @@ for (const precision of ['fp32', 'bf16'] as const)
         kernels: 'wasm',
         stage: 3,
         stage3: { prefetch: 400 },
+        overlap: true, // async all-gathers, progressed by the transport's thread
       };
       const s = { ...ref, offload: true, subGroup: 112, offloadThreads: 2 };
       const cases: LockstepCase[] = [
