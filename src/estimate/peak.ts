@@ -11,6 +11,7 @@
 // reduce_bucket_size (resp. one group per module once a block exceeds stage3_prefetch_bucket_size), a group under
 // stage3_param_persistence_threshold stays gathered, and up to the prefetch size is gathered ahead.
 import { gptActivationBytes } from '../nn/activation-bytes.js';
+import { gptGatheredPeak } from './gathered.js';
 import { BYTES, type Stage } from './memory.js';
 import { ShapeError } from '../errors.js';
 import { kernelScratchBytes } from '../kernels/scratch.js';
@@ -48,6 +49,8 @@ export interface PeakInput {
   prefetchBucketSize?: number;
   persistenceThreshold?: number;
   maxReuseDistance?: number;
+  /** stage3_max_live_parameters (default DeepSpeed's 1e9) */
+  maxLiveParameters?: number;
   /** the threads transport's scratch (default 1 MiB) and the kernels' GEMM scratch */
   commScratchBytes?: number;
   kernelScratchBytes?: number;
@@ -162,17 +165,19 @@ export function predictPeak(x: PeakInput): PeakBreakdown {
     const moduleElems = Math.max(4 * C * C + 4 * C, 3 * C * C + 3 * C, ...sizes.slice(1));
     buckets = e * Math.min(P, Math.min(moduleElems, P - sizes[0]) + sizes[0]);
   }
-  // stage 3: gathered groups. A released group stays gathered when it is used again within max_reuse_distance
-  // elements (DeepSpeed's default 1e9: for a model below that, nothing is released after its first gather)
-  let gathered = 0;
-  if (x.stage === 3) {
-    const blockElems = 12 * C * C + 13 * C;
-    const perModule = blockElems > prefetch;
-    const largest = Math.max(perModule ? 4 * C * C + 4 * C : blockElems, m.vocabSize * C);
-    const persistent = perModule ? (4 * C + (2 * C < persist ? 4 * C : 0)) * m.nLayer : 0;
-    const reuse = x.maxReuseDistance ?? 1e9;
-    gathered = e * (reuse >= P ? P : Math.min(P, largest + Math.min(prefetch, P) + persistent + m.vocabSize * C));
-  }
+  // stage 3: gathered groups, the engine's schedule replayed (gathered.ts); stage3_max_reuse_distance unset: the
+  // engine's model-sized 0.9 h^2 ([Note: a model-sized reuse distance] in src/config/model-sized.ts)
+  const g3 =
+    x.stage === 3
+      ? gptGatheredPeak(m, {
+          prefetch,
+          persistence: persist,
+          reuse: x.maxReuseDistance ?? Math.floor(0.9 * C * C),
+          maxLive: x.maxLiveParameters ?? 1e9,
+          checkpointed: Array.from({ length: m.nLayer }, (_, l) => ckpt[l] ?? false),
+        })
+      : { peak: 0, atStep: 0 };
+  const gathered = e * g3.peak;
   // op workspaces with the activations: replayed op by op (src/nn/activation-bytes.ts)
   const workspace = act.peakWithWorkspace - act.peak;
   // the 16-bit step's fp32 workspace: one bucket's segment at most ([Note: bucket-sized step workspace])
@@ -182,7 +187,7 @@ export function predictPeak(x: PeakInput): PeakBreakdown {
   ).map((s) => (x.stage >= 1 ? s / N : s));
   const step = half && !offOpt ? 4 * stepWorkspaceElements(x.stage >= 1 ? P / N : P, segments) : 0;
   const backward = act.peakWithWorkspace + gathered + buckets;
-  const stepTransient = step + (x.stage === 3 ? gathered : 0);
+  const stepTransient = step + e * g3.atStep;
   const total = param + grad + optimizer + fixed + Math.max(backward, stepTransient);
   // the offloaded step's workspace: per sub-group, 32 KiB per host thread (src/zero/offload/adam-job.ts TMP_BYTES)
   const hostWorkspace = offOpt ? (x.offloadSubGroups ?? 2) * (x.offloadThreads ?? 1) * 32768 : 0;
