@@ -54,7 +54,10 @@ function gptTree(m: GptDims): Node {
     ],
   }));
   const wte = leaf(m.vocabSize * C);
-  return { own: 0, children: [wte, leaf(m.blockSize * C), ...blocks, leaf(2 * C), { own: 0, children: [], tied: true }] };
+  return {
+    own: 0,
+    children: [wte, leaf(m.blockSize * C), ...blocks, leaf(2 * C), { own: 0, children: [], tied: true }],
+  };
 }
 
 /** The units in forward order and the groups' sizes, cut as gather-units.ts cuts them. */

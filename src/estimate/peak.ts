@@ -16,6 +16,9 @@ import { BYTES, type Stage } from './memory.js';
 import { ShapeError } from '../errors.js';
 import { kernelScratchBytes } from '../kernels/scratch.js';
 import { stepWorkspaceElements } from '../zero/optimizer-state.js';
+import { TMP_BYTES } from '../zero/offload/adam-job.js';
+import { GRAD_ADD_WORKSPACE_BYTES } from '../zero/offload/host-grad-shard.js';
+import { MAX_DEVICE_BYTES, RESERVED_BYTES } from '../tensor/device.js';
 
 export interface GptDims {
   vocabSize: number;
@@ -39,8 +42,9 @@ export interface PeakInput {
   offloadOptimizer?: boolean;
   offloadParam?: boolean;
   /**
-   * Offloaded step: host threads (the engine's default is every core) and sub-groups (one per parameter group,
-   * GPT's decay and no-decay, unless sub_group_size cuts them); each sub-group holds a 32 KiB workspace per thread.
+   * Offloaded step: host threads (default 1; the engine's default is every core, shared by the ranks of a machine)
+   * and sub-groups (default: as the engine cuts the partition with DeepSpeed's sub_group_size 1e9 and one arena's
+   * room); each sub-group holds a 32 KiB workspace per thread.
    */
   offloadThreads?: number;
   offloadSubGroups?: number;
@@ -69,10 +73,16 @@ export interface PeakBreakdown {
   stepTransient: number;
   /** predicted peak device bytes per rank */
   total: number;
-  /** host bytes: offloaded optimizer state (fp32 master, m, v, gradient copy), parameters, checkpoints */
+  /** host bytes: offloaded optimizer state (fp32 master, m, v; stages 2-3 the gradient shard), parameters, checkpoints */
   host: number;
   /** share of the blocks that are checkpointed (0..1): sets the fragmentation allowance (fitsCapacity) */
   checkpointedShare: number;
+}
+
+/** Sub-groups of an offloaded partition of `shard` elements: as src/zero/make-optimizer-state.ts cuts it. */
+function subGroupCount(shard: number, threads: number, subGroupSize = 1e9): number {
+  const room = MAX_DEVICE_BYTES - RESERVED_BYTES - kernelScratchBytes() - threads * TMP_BYTES - (1 << 20);
+  return Math.max(1, Math.ceil(shard / Math.min(subGroupSize, Math.floor(room / 12))));
 }
 
 /** The GPT's parameters in registration order (GPT-2 state-dict order), as element counts, with module tags. */
@@ -189,11 +199,15 @@ export function predictPeak(x: PeakInput): PeakBreakdown {
   const backward = act.peakWithWorkspace + gathered + buckets;
   const stepTransient = step + e * g3.atStep;
   const total = param + grad + optimizer + fixed + Math.max(backward, stepTransient);
-  // the offloaded step's workspace: per sub-group, 32 KiB per host thread (src/zero/offload/adam-job.ts TMP_BYTES)
-  const hostWorkspace = offOpt ? (x.offloadSubGroups ?? 2) * (x.offloadThreads ?? 1) * 32768 : 0;
-  // fp32 master, m, v (12 bytes) and the gradient shard: in the gradients' dtype when it moves as reduced, else fp32
+  // the offloaded step's workspace: per sub-group, TMP_BYTES per host thread (src/zero/offload/adam-job.ts); the
+  // partition is cut into sub-groups of at most sub_group_size elements and at most what one arena holds
+  const threads = x.offloadThreads ?? 1;
+  const subGroups = x.offloadSubGroups ?? subGroupCount(P / N, threads);
+  const hostWorkspace = offOpt ? subGroups * threads * TMP_BYTES : 0;
+  // fp32 master, m, v (12 bytes); stages 2-3: the reduced gradient shard in the gradients' dtype and its add's
+  // workspace (src/zero/offload/host-grad-shard.ts). Stage 1 keeps its gradients on the device: nothing more.
   const host =
-    (offOpt ? ((12 + (gradToHost ? b.grad : 4)) * P) / N : 0) +
+    (offOpt ? (12 * P) / N + (gradToHost ? (b.grad * P) / N + GRAD_ADD_WORKSPACE_BYTES : 0) : 0) +
     (offPar ? (b.param * P) / N : 0) +
     act.host +
     hostWorkspace;
