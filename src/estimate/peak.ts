@@ -77,6 +77,8 @@ export interface PeakBreakdown {
   host: number;
   /** share of the blocks that are checkpointed (0..1): sets the fragmentation allowance (fitsCapacity) */
   checkpointedShare: number;
+  /** stage 3 releasing groups between forward and backward: a checkpointed block's recompute gathers them again */
+  regathers: boolean;
 }
 
 /** Sub-groups of an offloaded partition of `shard` elements: as src/zero/make-optimizer-state.ts cuts it. */
@@ -224,6 +226,7 @@ export function predictPeak(x: PeakInput): PeakBreakdown {
     total,
     host,
     checkpointedShare: m.nLayer === 0 ? 0 : ckpt.filter(Boolean).length / m.nLayer,
+    regathers: x.stage === 3 && g3.peak < P,
   };
 }
 
@@ -245,10 +248,18 @@ export function predictPeak(x: PeakInput): PeakBreakdown {
  */
 export const FRAGMENTATION = 0.12;
 export const FRAGMENTATION_CHECKPOINTED = 0.175;
+/**
+ * Stage 3 with groups released after forward ([Note: a model-sized reuse distance]): each checkpointed block's
+ * recompute gathers its groups again between the recomputed activations and backward frees them module by module,
+ * leaving more holes. Fitted like the two above, on the by-hand experiment (tools/by-hand-max-batch.mjs 144: GPT
+ * 4 x 384, 2 ranks): its stage-3 checkpointed cases need f in (0.224, 0.236], its stage 1-2 ones (0.114, 0.152].
+ */
+export const FRAGMENTATION_CHECKPOINTED_REGATHER = 0.23;
 
-/** The fragmentation allowance for a peak: by the share of checkpointed blocks. */
+/** The fragmentation allowance for a peak: by the share of checkpointed blocks (and whether stage 3 re-gathers). */
 export function fragmentationFor(p: PeakBreakdown): number {
-  return FRAGMENTATION + (FRAGMENTATION_CHECKPOINTED - FRAGMENTATION) * p.checkpointedShare;
+  const ckpt = p.regathers ? FRAGMENTATION_CHECKPOINTED_REGATHER : FRAGMENTATION_CHECKPOINTED;
+  return FRAGMENTATION + (ckpt - FRAGMENTATION) * p.checkpointedShare;
 }
 
 /** Whether the predicted peak, with the fragmentation allowance on its transient part, fits `capacityBytes`. */
