@@ -7,9 +7,10 @@
 //         (stage 3) + gradient buckets being filled (stages 2, 3) + the op workspaces live at that moment,
 //         step: the fp32 gradient workspace of one bucket's segment (mixed precision on the device)).
 // Model states follow the paper's formula (estimate/memory.ts). The transient terms follow the engine's rules with
-// its bucket sizes: gradient buckets and stage-3 groups are whole parameters packed in registration order up to
-// reduce_bucket_size (resp. one group per module once a block exceeds stage3_prefetch_bucket_size), a group under
-// stage3_param_persistence_threshold stays gathered, and up to the prefetch size is gathered ahead.
+// its bucket sizes: gradient buckets are whole parameters packed in registration order up to reduce_bucket_size;
+// stage 3's gathered parameters are the most its fetch schedule holds at once, replayed step by step over the
+// engine's gather units (estimate/gathered.ts: persistence, prefetch, reuse distance, a checkpointed block held from
+// its recompute to its backward).
 import { gptActivationBytes } from '../nn/activation-bytes.js';
 import { gptGatheredPeak } from './gathered.js';
 import { BYTES, type Stage } from './memory.js';
