@@ -59,6 +59,8 @@ export interface MemoryRankArgs {
   deviceBytes: number;
   steps: number;
   timeoutMs: number;
+  /** threads of an offloaded step (default the engine's: the cores shared by the machine's ranks) */
+  offloadThreads?: number;
 }
 
 /** Runs the cases one after another on one device and group; stops at the first out-of-memory. */
@@ -72,7 +74,7 @@ export async function memoryRank(ctx: RankContext, a: MemoryRankArgs): Promise<M
   const group = await ctx.initProcessGroup(device.memory, comm.options);
   const out: MemoryResult[] = [];
   for (const c of a.cases) {
-    const r = runCase(device, group, ctx, c, a.steps);
+    const r = runCase(device, group, ctx, c, a.steps, a.offloadThreads);
     out.push(r);
     if (!r.ok) break;
   }
@@ -85,6 +87,7 @@ function runCase(
   ctx: RankContext,
   c: MemoryCase,
   steps: number,
+  offloadThreads?: number,
 ): MemoryResult {
   const host = c.offload ? new HostMemory({ arenaBytes: 64 << 20, name: `host${ctx.rank}` }) : undefined;
   device.resetPeak();
@@ -94,7 +97,14 @@ function runCase(
   try {
     const model = new GPT(device, { ...c.model, seed: 1 }, { materialize: false });
     model.setCheckpointing(c.checkpoint);
-    const engine = initialize({ model, config: dsConfigFor(c), group, host, noDecay: (_n, s) => s.length < 2 });
+    const engine = initialize({
+      model,
+      config: dsConfigFor(c),
+      group,
+      host,
+      noDecay: (_n, s) => s.length < 2,
+      offloadThreads,
+    });
     const T = c.model.blockSize;
     try {
       for (let s = 0; s < steps; s++) {

@@ -46,6 +46,14 @@ export async function trainAsRank(ctx: LaunchedRank, spec: RunSpec, log: (line: 
         'Lower the learning rate, turn on gradient clipping ("gradient_clipping": 1.0), or use fp32 or bf16.',
     );
   log(`final training loss ${loss.toFixed(6)} (mean over ${ctx.worldSize} ranks) after ${spec.steps} steps`);
+  // the thread-rank run's closing line (src/cli/train.ts), from the world's figures (src/train/world-figures.ts)
+  const valLoss = res.worldValLoss ?? null;
+  const tokensPerSecond = (res.losses.length * res.tokensPerStep) / res.trainSeconds;
+  log(
+    `${valLoss === null ? 'no held-out loss (--eval-batches 0)' : `held-out loss ${valLoss.toFixed(4)}`} ` +
+      `(mean over ${ctx.worldSize} ranks) after ${spec.steps} steps; ${Math.round(tokensPerSecond)} tok/s; ` +
+      `peak device memory per rank ${((res.worldPeakBytes ?? res.devicePeakBytes) / 2 ** 20).toFixed(1)} MiB`,
+  );
   log(
     JSON.stringify({
       train: {
@@ -57,6 +65,8 @@ export async function trainAsRank(ctx: LaunchedRank, spec: RunSpec, log: (line: 
         steps: spec.steps,
         stepsTrainedHere: res.losses.length,
         finalTrainLoss: loss,
+        valLoss,
+        tokensPerSecond,
         skippedSteps: res.skippedSteps,
         engine: res.engine,
       },

@@ -241,7 +241,7 @@ function resolveZero(z: Json, hiddenSize: number | undefined): ZeroOptimizationC
     stage3ParamPersistenceThreshold:
       z.param_persistence_threshold ?? sizedValue('zero_optimization.stage3_param_persistence_threshold') ?? 1e5,
     stage3MaxLiveParameters: z.max_live_parameters ?? 1e9,
-    stage3MaxReuseDistance: z.max_reuse_distance ?? 1e9,
+    stage3MaxReuseDistance: z.max_reuse_distance ?? sizedValue('zero_optimization.stage3_max_reuse_distance') ?? 1e9,
     stage3Gather16bitWeightsOnModelSave: z.gather_16bit_weights_on_model_save ?? false,
     roundRobinGradients: z.round_robin_gradients ?? false,
     ignoreUnusedParameters: z.ignore_unused_parameters ?? true,

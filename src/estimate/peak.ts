@@ -7,14 +7,19 @@
 //         (stage 3) + gradient buckets being filled (stages 2, 3) + the op workspaces live at that moment,
 //         step: the fp32 gradient workspace of one bucket's segment (mixed precision on the device)).
 // Model states follow the paper's formula (estimate/memory.ts). The transient terms follow the engine's rules with
-// its bucket sizes: gradient buckets and stage-3 groups are whole parameters packed in registration order up to
-// reduce_bucket_size (resp. one group per module once a block exceeds stage3_prefetch_bucket_size), a group under
-// stage3_param_persistence_threshold stays gathered, and up to the prefetch size is gathered ahead.
+// its bucket sizes: gradient buckets are whole parameters packed in registration order up to reduce_bucket_size;
+// stage 3's gathered parameters are the most its fetch schedule holds at once, replayed step by step over the
+// engine's gather units (estimate/gathered.ts: persistence, prefetch, reuse distance, a checkpointed block held from
+// its recompute to its backward).
 import { gptActivationBytes } from '../nn/activation-bytes.js';
+import { gptGatheredPeak } from './gathered.js';
 import { BYTES, type Stage } from './memory.js';
 import { ShapeError } from '../errors.js';
 import { kernelScratchBytes } from '../kernels/scratch.js';
 import { stepWorkspaceElements } from '../zero/optimizer-state.js';
+import { TMP_BYTES } from '../zero/offload/adam-job.js';
+import { GRAD_ADD_WORKSPACE_BYTES } from '../zero/offload/host-grad-shard.js';
+import { MAX_DEVICE_BYTES, RESERVED_BYTES } from '../tensor/device.js';
 
 export interface GptDims {
   vocabSize: number;
@@ -38,8 +43,9 @@ export interface PeakInput {
   offloadOptimizer?: boolean;
   offloadParam?: boolean;
   /**
-   * Offloaded step: host threads (the engine's default is every core) and sub-groups (one per parameter group,
-   * GPT's decay and no-decay, unless sub_group_size cuts them); each sub-group holds a 32 KiB workspace per thread.
+   * Offloaded step: host threads (default 1; the engine's default is every core, shared by the ranks of a machine)
+   * and sub-groups (default: as the engine cuts the partition with DeepSpeed's sub_group_size 1e9 and one arena's
+   * room); each sub-group holds a 32 KiB workspace per thread.
    */
   offloadThreads?: number;
   offloadSubGroups?: number;
@@ -48,6 +54,8 @@ export interface PeakInput {
   prefetchBucketSize?: number;
   persistenceThreshold?: number;
   maxReuseDistance?: number;
+  /** stage3_max_live_parameters (default DeepSpeed's 1e9) */
+  maxLiveParameters?: number;
   /** the threads transport's scratch (default 1 MiB) and the kernels' GEMM scratch */
   commScratchBytes?: number;
   kernelScratchBytes?: number;
@@ -66,10 +74,18 @@ export interface PeakBreakdown {
   stepTransient: number;
   /** predicted peak device bytes per rank */
   total: number;
-  /** host bytes: offloaded optimizer state (fp32 master, m, v, gradient copy), parameters, checkpoints */
+  /** host bytes: offloaded optimizer state (fp32 master, m, v; stages 2-3 the gradient shard), parameters, checkpoints */
   host: number;
   /** share of the blocks that are checkpointed (0..1): sets the fragmentation allowance (fitsCapacity) */
   checkpointedShare: number;
+  /** stage 3 releasing groups between forward and backward: a checkpointed block's recompute gathers them again */
+  regathers: boolean;
+}
+
+/** Sub-groups of an offloaded partition of `shard` elements: as src/zero/make-optimizer-state.ts cuts it. */
+function subGroupCount(shard: number, threads: number, subGroupSize = 1e9): number {
+  const room = MAX_DEVICE_BYTES - RESERVED_BYTES - kernelScratchBytes() - threads * TMP_BYTES - (1 << 20);
+  return Math.max(1, Math.ceil(shard / Math.min(subGroupSize, Math.floor(room / 12))));
 }
 
 /** The GPT's parameters in registration order (GPT-2 state-dict order), as element counts, with module tags. */
@@ -162,17 +178,19 @@ export function predictPeak(x: PeakInput): PeakBreakdown {
     const moduleElems = Math.max(4 * C * C + 4 * C, 3 * C * C + 3 * C, ...sizes.slice(1));
     buckets = e * Math.min(P, Math.min(moduleElems, P - sizes[0]) + sizes[0]);
   }
-  // stage 3: gathered groups. A released group stays gathered when it is used again within max_reuse_distance
-  // elements (DeepSpeed's default 1e9: for a model below that, nothing is released after its first gather)
-  let gathered = 0;
-  if (x.stage === 3) {
-    const blockElems = 12 * C * C + 13 * C;
-    const perModule = blockElems > prefetch;
-    const largest = Math.max(perModule ? 4 * C * C + 4 * C : blockElems, m.vocabSize * C);
-    const persistent = perModule ? (4 * C + (2 * C < persist ? 4 * C : 0)) * m.nLayer : 0;
-    const reuse = x.maxReuseDistance ?? 1e9;
-    gathered = e * (reuse >= P ? P : Math.min(P, largest + Math.min(prefetch, P) + persistent + m.vocabSize * C));
-  }
+  // stage 3: gathered groups, the engine's schedule replayed (gathered.ts); stage3_max_reuse_distance unset: the
+  // engine's model-sized 0.9 h^2 ([Note: a model-sized reuse distance] in src/config/model-sized.ts)
+  const g3 =
+    x.stage === 3
+      ? gptGatheredPeak(m, {
+          prefetch,
+          persistence: persist,
+          reuse: x.maxReuseDistance ?? Math.floor(0.9 * C * C),
+          maxLive: x.maxLiveParameters ?? 1e9,
+          checkpointed: Array.from({ length: m.nLayer }, (_, l) => ckpt[l] ?? false),
+        })
+      : { peak: 0, atStep: 0 };
+  const gathered = e * g3.peak;
   // op workspaces with the activations: replayed op by op (src/nn/activation-bytes.ts)
   const workspace = act.peakWithWorkspace - act.peak;
   // the 16-bit step's fp32 workspace: one bucket's segment at most ([Note: bucket-sized step workspace])
@@ -182,13 +200,17 @@ export function predictPeak(x: PeakInput): PeakBreakdown {
   ).map((s) => (x.stage >= 1 ? s / N : s));
   const step = half && !offOpt ? 4 * stepWorkspaceElements(x.stage >= 1 ? P / N : P, segments) : 0;
   const backward = act.peakWithWorkspace + gathered + buckets;
-  const stepTransient = step + (x.stage === 3 ? gathered : 0);
+  const stepTransient = step + e * g3.atStep;
   const total = param + grad + optimizer + fixed + Math.max(backward, stepTransient);
-  // the offloaded step's workspace: per sub-group, 32 KiB per host thread (src/zero/offload/adam-job.ts TMP_BYTES)
-  const hostWorkspace = offOpt ? (x.offloadSubGroups ?? 2) * (x.offloadThreads ?? 1) * 32768 : 0;
-  // fp32 master, m, v (12 bytes) and the gradient shard: in the gradients' dtype when it moves as reduced, else fp32
+  // the offloaded step's workspace: per sub-group, TMP_BYTES per host thread (src/zero/offload/adam-job.ts); the
+  // partition is cut into sub-groups of at most sub_group_size elements and at most what one arena holds
+  const threads = x.offloadThreads ?? 1;
+  const subGroups = x.offloadSubGroups ?? subGroupCount(P / N, threads);
+  const hostWorkspace = offOpt ? subGroups * threads * TMP_BYTES : 0;
+  // fp32 master, m, v (12 bytes); stages 2-3: the reduced gradient shard in the gradients' dtype and its add's
+  // workspace (src/zero/offload/host-grad-shard.ts). Stage 1 keeps its gradients on the device: nothing more.
   const host =
-    (offOpt ? ((12 + (gradToHost ? b.grad : 4)) * P) / N : 0) +
+    (offOpt ? (12 * P) / N + (gradToHost ? (b.grad * P) / N + GRAD_ADD_WORKSPACE_BYTES : 0) : 0) +
     (offPar ? (b.param * P) / N : 0) +
     act.host +
     hostWorkspace;
@@ -205,6 +227,7 @@ export function predictPeak(x: PeakInput): PeakBreakdown {
     total,
     host,
     checkpointedShare: m.nLayer === 0 ? 0 : ckpt.filter(Boolean).length / m.nLayer,
+    regathers: x.stage === 3 && g3.peak < P,
   };
 }
 
@@ -226,10 +249,18 @@ export function predictPeak(x: PeakInput): PeakBreakdown {
  */
 export const FRAGMENTATION = 0.12;
 export const FRAGMENTATION_CHECKPOINTED = 0.175;
+/**
+ * Stage 3 with groups released after forward ([Note: a model-sized reuse distance]): each checkpointed block's
+ * recompute gathers its groups again between the recomputed activations and backward frees them module by module,
+ * leaving more holes. Fitted like the two above, on the by-hand experiment (tools/by-hand-max-batch.mjs 144: GPT
+ * 4 x 384, 2 ranks): its stage-3 checkpointed cases need f in (0.224, 0.236], its stage 1-2 ones (0.114, 0.152].
+ */
+export const FRAGMENTATION_CHECKPOINTED_REGATHER = 0.23;
 
-/** The fragmentation allowance for a peak: by the share of checkpointed blocks. */
+/** The fragmentation allowance for a peak: by the share of checkpointed blocks (and whether stage 3 re-gathers). */
 export function fragmentationFor(p: PeakBreakdown): number {
-  return FRAGMENTATION + (FRAGMENTATION_CHECKPOINTED - FRAGMENTATION) * p.checkpointedShare;
+  const ckpt = p.regathers ? FRAGMENTATION_CHECKPOINTED_REGATHER : FRAGMENTATION_CHECKPOINTED;
+  return FRAGMENTATION + (ckpt - FRAGMENTATION) * p.checkpointedShare;
 }
 
 /** Whether the predicted peak, with the fragmentation allowance on its transient part, fits `capacityBytes`. */

@@ -23,6 +23,7 @@ import { commOptionsFor } from '../zero/comm-options.js';
 import { engineBackends, engineLine } from '../zero/backends.js';
 import { initialize, type StepInfo, type ZeroEngine } from '../zero/engine.js';
 import { heldOutLoss } from './held-out.js';
+import { gatherWorldFigures } from './world-figures.js';
 import type { PhaseSeconds, RankResult, RunConfig, RunSpec } from './spec.js';
 import { median } from './stats.js';
 import { ProgressReporter } from './progress.js';
@@ -137,6 +138,7 @@ export async function trainRank(ctx: RankContext, spec: RunSpec): Promise<RankRe
     }
     reporter?.stop();
     out = lives.map((live) => finish(w, live, val));
+    gatherWorldFigures(device, group, out); // a rank of a launched job reports the world's, as summarize() does
     out[0]!.lines = w.lines;
     out.forEach((r, k) => {
       r.worldMeanLoss = w.finalMeans?.[k] ?? Number.NaN;

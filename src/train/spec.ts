@@ -129,6 +129,9 @@ export interface RankResult {
   lines: string[];
   /** The last step's training loss averaged over the ranks (the same on every rank: one all-reduce). */
   worldMeanLoss?: number;
+  /** The held-out loss averaged over the ranks and the largest device peak of any rank (world-figures.ts). */
+  worldValLoss?: number | null;
+  worldPeakBytes?: number;
   /** [native blas] The kernels, GEMM threads and transport the engine ran on. */
   engine: EngineBackends;
 }

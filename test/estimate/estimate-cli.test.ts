@@ -1,7 +1,7 @@
 // `zerots estimate` against measured runs at a small size: its per-rank peak (every stage and offload variant, with
 // and without activation checkpointing) next to the device peak of 2 thread ranks training the same GPT through the
 // engine with the same bucket sizes (Hugging Face's h^2, 0.9 h^2, 10 h: bench-memory-rank.ts's config), and its host
-// bytes next to the ranks' host peak under offload (stages 2 and 3; stage 1's is over-estimated, see below).
+// bytes next to the ranks' host peak under offload (stages 1-3, with the estimate's one host thread).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnWorld } from '../../src/launch/index.js';
@@ -38,7 +38,8 @@ test('zerots estimate: device bytes per rank within 5% of measured runs (every s
     transport: 'threads',
     module: RANK,
     fn: 'memoryRank',
-    args: { cases, deviceBytes: 128 << 20, steps: 2, timeoutMs: 15_000 },
+    // one host thread, as `zerots estimate` assumes (the engine's default is the machine's cores per rank)
+    args: { cases, deviceBytes: 128 << 20, steps: 2, timeoutMs: 15_000, offloadThreads: 1 },
   });
   json.peak.forEach((r, i) => {
     const tag = `stage ${r.stage}${r.offload ? ' offload' : ''}${r.checkpointing ? ' checkpointing' : ''}`;
@@ -51,10 +52,10 @@ test('zerots estimate: device bytes per rank within 5% of measured runs (every s
       `${tag}: device ${r.device_bytes} vs ${measured}`,
     );
     if (!r.offload) assert.equal(host, 0, `${tag}: nothing on the host`);
-    // stage 1 under optimizer offload: the estimator counts an fp32 gradient shard on the host (4 Psi / N) that the
-    // engine does not keep there (measured 0.68 MiB, estimated 0.93 MiB at this size): left to src/estimate/peak.ts
-    else if (r.stage >= 2)
-      assert.ok(Math.abs(r.host_bytes - host) <= 0.05 * host, `${tag}: host ${r.host_bytes} vs ${host}`);
+    // fp32 master, m and v, stages 2-3 the gradient shard, the workspaces; stage 1 keeps its gradients on the device
+    // (the estimate counted a 4 Psi / N fp32 gradient shard there before: 0.93 MiB against 0.68 measured). Exact at
+    // this size, where no bucket's shard is padded.
+    else assert.equal(r.host_bytes, host, `${tag}: host bytes`);
   });
 });
 
@@ -80,14 +81,13 @@ test('zerots estimate: 1T parameters on 1024 ranks of 80 GB: the stages that fit
   const json = JSON.parse(lines[lines.length - 1]!) as {
     step_time: { stage: number; offload: boolean; fits: boolean; comm_share: number; step_s: number }[];
   };
-  // model states alone rule out stages 0-2 (2 TB and more per rank); stage 3 fits with activation checkpointing
+  // model states alone rule out stages 0-2 (2 TB and more per rank); stage 3 with activation checkpointing misses by
+  // the block it holds from the recompute to the backward (12 h^2 elements, 11.6 GB: [Note: recompute hooks]), stage
+  // 3 + offload fits
   assert.deepEqual(
     json.step_time.filter((r) => r.fits).map((r) => [r.stage, r.offload]),
-    [
-      [3, false],
-      [3, true],
-    ],
+    [[3, true]],
   );
   for (const r of json.step_time) assert.ok(r.comm_share > 0 && r.comm_share < 1 && r.step_s > 0);
-  assert.ok(lines.some((l) => /^Fits 80 GB per rank: stage 3, stage 3 \+ offload\.$/.test(l)));
+  assert.ok(lines.some((l) => /^Fits 80 GB per rank: stage 3 \+ offload\.$/.test(l)));
 });

@@ -19,7 +19,8 @@ async function world(cases: MemoryCase[], deviceBytes: number): Promise<MemoryRe
     transport: 'threads',
     module: RANK,
     fn: 'memoryRank',
-    args: { cases, deviceBytes, steps: 2, timeoutMs: 15_000 },
+    // one host thread for an offloaded step, as peakInputFor assumes
+    args: { cases, deviceBytes, steps: 2, timeoutMs: 15_000, offloadThreads: 1 },
   });
 }
 

@@ -1,7 +1,8 @@
 // A script run by `zerots launch` in the lifecycle tests (test/launch/lifecycle.test.ts). argv: <outDir> <mode>.
 //   print: 300 numbered lines per rank, then end (no process group);
 //   train: join the group, write ready-<rank> with the pid, then "train" (synchronous busy work and an all-reduce,
-//          never printing, the main thread never idle) until <outDir>/stop exists; then write done-<rank>;
+//          never printing, the main thread never idle) until a rank sees <outDir>/stop (all stop at the same
+//          step); then write done-<rank>;
 //   ok:    join the group, all-reduce, write links-<rank>.json (the group's links), leave;
 //   train-print: train, printing `rank R step i` each step (also appended to <outDir>/lines-<rank>, to count what
 //          reached the launcher); train-throw: the same, and rank 1 throws at step 20 (test/helpers/fault-table.ts).
@@ -21,10 +22,15 @@ if (mode === 'print') {
   if (mode.startsWith('train')) {
     writeFileSync(join(outDir, `ready-${ctx.rank}`), String(process.pid));
     let x = 0;
-    for (let step = 0; !existsSync(join(outDir, 'stop')); step++) {
-      for (const end = Date.now() + 50; Date.now() < end; ) x += Math.sqrt(x + 1);
+    for (let step = 0; ; step++) {
+      // the ranks agree on stopping through the all-reduce: a rank that saw the stop file while its peer had already
+      // looked would leave the peer alone in the next all-reduce (PeerLostError, a non-zero exit) under load
+      const stop = existsSync(join(outDir, 'stop'));
+      for (const end = Date.now() + (stop ? 0 : 50); Date.now() < end; ) x += Math.sqrt(x + 1);
       buf.fill(1);
+      buf[0] = stop ? 1 : 0;
       pg.allReduce(buf);
+      if (buf[0]! > 0) break;
       if (mode === 'train-throw' && ctx.rank === 1 && step === 20) throw new Error('boom at step 20');
       if (mode !== 'train') {
         const line = `rank ${ctx.rank} step ${step}`;

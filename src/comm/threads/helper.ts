@@ -1,6 +1,6 @@
 // The progress thread of one rank ([Note: progress thread] in progress.ts): runs the posted collectives in order
 // on its own ThreadsTransport (same memories, same control block, same rank) and reports each one's outcome.
-import { workerData } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { toWire } from '../wire-error.js';
 import {
   decodeEntry,
@@ -23,6 +23,7 @@ const d = workerData as HelperData;
 const mb = mailboxOf(d.mailbox);
 const w = mb.words;
 const transport = new ThreadsTransport(d);
+parentPort!.postMessage('ready'); // startHelper waits for it
 const encoder = new TextEncoder();
 
 for (let k = 0; ; k++) {
@@ -35,13 +36,9 @@ for (let k = 0; ; k++) {
   let status = 1;
   try {
     const timeoutMs = w[e + E_TIMEOUT]!;
-    const s = transport.runAt(
-      decodeEntry(w, k),
-      w[e + E_IN]! >>> 0,
-      w[e + E_OUT]! >>> 0,
-      performance.now() + timeoutMs,
-      timeoutMs,
-    );
+    // the timeout counts from the rank's call, not from when this thread got to it
+    const deadline = mb.postedAt[slot]! - performance.timeOrigin + timeoutMs;
+    const s = transport.runAt(decodeEntry(w, k), w[e + E_IN]! >>> 0, w[e + E_OUT]! >>> 0, deadline, timeoutMs);
     mb.stats[slot * 2] = s.bytesSent;
     mb.stats[slot * 2 + 1] = s.bytesReceived;
   } catch (err) {

@@ -5,7 +5,7 @@
 // each done. Ordering: a synchronous collective first drains the queue, so the rank's thread and its helper never
 // run collectives (or use the comm slot) at the same time and every collective keeps its sequence number's place.
 import { Worker } from 'node:worker_threads';
-import { CollectiveTimeoutError } from '../../errors.js';
+import { CollectiveTimeoutError, StateError } from '../../errors.js';
 import { DESC_WORDS, decodeDesc, describe, encodeDesc } from '../desc.js';
 import type { CollectiveCall, CollectiveDesc, PendingTransfer, TransferStats, Transport } from '../transport.js';
 import type { CommBuffer } from '../types.js';
@@ -29,6 +29,8 @@ export interface Mailbox {
   words: Int32Array; // header, then QUEUE entries of ENTRY words
   stats: Float64Array; // per entry: bytesSent, bytesReceived
   errors: Uint8Array; // per entry: ERROR_BYTES of UTF-8 JSON (a WireError)
+  /** per entry: when the rank posted it (ms since the epoch): the collective's timeout counts from the call */
+  postedAt: Float64Array;
 }
 
 export function mailboxOf(sab: SharedArrayBuffer): Mailbox {
@@ -37,11 +39,12 @@ export function mailboxOf(sab: SharedArrayBuffer): Mailbox {
     words: new Int32Array(sab, 0, HEADER + QUEUE * ENTRY),
     stats: new Float64Array(sab, wordsBytes, QUEUE * 2),
     errors: new Uint8Array(sab, wordsBytes + QUEUE * 16, QUEUE * ERROR_BYTES),
+    postedAt: new Float64Array(sab, wordsBytes + QUEUE * 16 + QUEUE * ERROR_BYTES, QUEUE),
   };
 }
 
 export function createMailbox(): SharedArrayBuffer {
-  return new SharedArrayBuffer((HEADER + QUEUE * ENTRY) * 4 + QUEUE * 16 + QUEUE * ERROR_BYTES);
+  return new SharedArrayBuffer((HEADER + QUEUE * ENTRY) * 4 + QUEUE * 16 + QUEUE * ERROR_BYTES + QUEUE * 8);
 }
 
 export function entryAt(k: number): number {
@@ -112,6 +115,7 @@ export class ProgressTransport implements Transport {
     w[e + E_IN] = call.input ? call.input.byteOffset : 0;
     w[e + E_OUT] = call.output ? call.output.byteOffset : 0;
     w[e + E_TIMEOUT] = Math.min(call.timeoutMs, 0x7fffffff);
+    this.mb.postedAt[k % QUEUE] = performance.timeOrigin + performance.now();
     Atomics.store(w, e + E_STATUS, 0);
     Atomics.store(w, POSTED, this.posted);
     Atomics.notify(w, POSTED);
@@ -173,9 +177,29 @@ export class ProgressTransport implements Transport {
   }
 }
 
-/** Starts the helper thread of a rank. */
-export function startHelper(data: HelperData): Worker {
-  return new Worker(new URL('./helper.js', import.meta.url), { workerData: data });
+/**
+ * Starts the helper thread of a rank; resolves once it runs (helper.ts says so), so that the group it serves is
+ * complete when initProcessGroup returns: a helper still loading under a loaded machine would start the first
+ * collectives late (their peers then wait for it, or give up on it).
+ */
+export function startHelper(data: HelperData): Promise<Worker> {
+  const helper = new Worker(new URL('./helper.js', import.meta.url), { workerData: data });
+  return new Promise((resolve, reject) => {
+    const failed = (why: string) => {
+      helper.off('message', up);
+      reject(new StateError(`rank ${data.rank}: its progress thread did not start: ${why}`));
+    };
+    const onError = (e: Error) => failed(e.message);
+    const onExit = (code: number) => failed(`it exited with code ${code}`);
+    const up = () => {
+      helper.off('error', onError);
+      helper.off('exit', onExit);
+      resolve(helper);
+    };
+    helper.once('message', up);
+    helper.once('error', onError);
+    helper.once('exit', onExit);
+  });
 }
 
 export function helperStopped(words: Int32Array): boolean {

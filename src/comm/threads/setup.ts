@@ -103,7 +103,7 @@ export async function joinThreadsGroup(
   const transport = new ThreadsTransport({ ...o, memories });
   if (!opts.progressThread) return new Group(transport, opts);
   const mailbox = createMailbox();
-  const helper = startHelper({ ...o, memories: reply.memories, mailbox });
+  const helper = await startHelper({ ...o, memories: reply.memories, mailbox });
   return new Group(new ProgressTransport(transport, mailbox, helper), opts);
 }
 

@@ -13,6 +13,8 @@ import type { FlatStorage } from '../host-flat.js';
 import { hostExhausted } from './sub-group-store.js';
 
 const BLOCK = 8192;
+/** Host bytes of the blocked addition's workspace, beside the shard (the estimator counts them). */
+export const GRAD_ADD_WORKSPACE_BYTES = BLOCK * 8;
 
 export class HostGradShard implements FlatStorage {
   private shard: HostAllocation | null;
@@ -30,7 +32,7 @@ export class HostGradShard implements FlatStorage {
     try {
       parts = host.allocGroup([
         { bytes, category: 'grad', label: 'gradients (own partition, offloaded)' },
-        { bytes: BLOCK * 8, category: 'workspace', label: 'offloaded gradient add' },
+        { bytes: GRAD_ADD_WORKSPACE_BYTES, category: 'workspace', label: 'offloaded gradient add' },
       ]);
     } catch (e) {
       hostExhausted(
