@@ -8,6 +8,7 @@ import type { DynamicLossScaler, LRScheduler, Optimizer } from '../optim/index.j
 import type { OptimizerStateDict } from '../optim/optimizer.js';
 import type { OptimizerStatePart } from './optimizer-part.js';
 import { segment, type ZeroPlan } from './plan.js';
+import { readView } from './host-flat.js';
 import type { ParameterStore } from './parameter-store.js';
 
 export interface EngineParts {
@@ -52,7 +53,7 @@ export function shardedState(e: EngineParts): ShardedState {
     readSegment(kind, b) {
       if (kind === 'param16') {
         const { buf, offset } = store.segmentParam(b);
-        return (buf.comm(offset, segLen(b)) as Uint16Array).slice();
+        return (readView(buf, offset, segLen(b)) as Uint16Array).slice();
       }
       return state.readSegment(kind === 'master' ? 'param' : kind, b, store);
     },

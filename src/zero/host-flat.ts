@@ -23,6 +23,16 @@ export interface FlatStorage {
   openRange?(offset: number, length: number, overwrite: boolean): void;
   /** The open ranges' writes go back to storage (asynchronously: flush() waits for them). */
   closeRanges?(): void;
+  /**
+   * comm() for a caller that only reads the view (a checkpoint save, the master's first copy): streamed storage
+   * need not write it back. Absent: comm(). Writing into it is a bug (the bytes may be dropped); use readView().
+   */
+  commReadOnly?(offset: number, length: number): CommBuffer;
+}
+
+/** A view of [offset, offset + length) the caller only reads (commReadOnly where the storage has it). */
+export function readView(buf: FlatStorage, offset: number, length: number): CommBuffer {
+  return buf.commReadOnly !== undefined ? buf.commReadOnly(offset, length) : buf.comm(offset, length);
 }
 
 /** A read in flight (ShardStorage.readAsync): its bytes are in place when wait() returns. */

@@ -10,7 +10,7 @@ import type { Optimizer, ParamShard, ShardMemory } from '../optim/index.js';
 import type { Allocation } from '../tensor/device.js';
 import { f32ToHalfArray, halfToF32Array } from '../tensor/dtype.js';
 import { CheckpointError, ShapeError, StateError } from '../errors.js';
-import type { FlatStorage } from './host-flat.js';
+import { readView, type FlatStorage } from './host-flat.js';
 import { segmentSumSquares, type OptimizerStatePart } from './optimizer-part.js';
 import { segment, segmentOffset, segmentSlices, segmentsNumel, type ZeroPlan } from './plan.js';
 
@@ -73,7 +73,7 @@ export class OptimizerState implements OptimizerStatePart {
       plan.layout.buckets.forEach((_, b) => {
         const { buf, offset } = target.segmentParam(b);
         const n = segment(plan, b).end - segment(plan, b).start;
-        const src = buf.comm(offset, n);
+        const src = readView(buf, offset, n);
         master.set(
           src instanceof Float32Array ? src : halfToF32Array(src, plan.dtype as 'bf16'),
           segmentOffset(plan, b),
@@ -197,7 +197,7 @@ export class OptimizerState implements OptimizerStatePart {
     if (which === 'param') {
       if (!this.separateMaster) {
         const { buf, offset } = target.segmentParam(b);
-        return (buf.comm(offset, len) as Float32Array).slice();
+        return (readView(buf, offset, len) as Float32Array).slice();
       }
       return this.memory.f32(this.base + so * 4, len).slice();
     }

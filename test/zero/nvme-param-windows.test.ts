@@ -1,5 +1,6 @@
 // The nvme parameter shard on its own: what the step writes through windows (at most buffer_count of them in host
-// memory at once) and what a plain view writes are read back by a gather, asynchronously, bit for bit; the
+// memory at once) and what a plain view writes are read back by a gather, asynchronously, bit for bit; a read-only
+// view writes nothing back (unless comm() then writes into its window); the
 // max_in_cpu prefix stays in host memory and out of the file; opening more windows than buffer_count with none
 // written back is refused; after flush only the prefix is held, after dispose nothing (and no file).
 import { test } from 'node:test';
@@ -46,12 +47,23 @@ test('nvme parameter shard: windows, plain views, async gather reads, max_in_cpu
     );
     plain.fill(9);
     shard.comm(700, 5);
+    // a read-only view is given up, not written back; comm() on the same window makes it written back
+    let written = shard.ioStats.written;
+    assert.deepEqual([...(shard.commReadOnly(500, 10) as Uint16Array)], new Array(10).fill(9), 'the plain write kept');
+    shard.commReadOnly(600, 4);
+    assert.equal(shard.ioStats.written - written, 5 * 2, 'only the comm() window (700, 5) written back');
+    written = shard.ioStats.written;
+    shard.commReadOnly(800, 10);
+    (shard.comm(805, 1) as Uint16Array)[0] = 11;
+    shard.flush();
+    assert.equal(shard.ioStats.written - written, 10 * 2, 'a read-only window written to through comm() goes back');
     // gathers: asynchronous reads straight into shared memory
     const dst = new Uint16Array(new SharedArrayBuffer(N * 2));
-    const reads = [0, 150, 450, 900].map((at) => shard.readAsync(at, dst.subarray(at, at + 100)));
+    const reads = [0, 150, 450, 780].map((at) => shard.readAsync(at, dst.subarray(at, at + 100)));
     for (const r of reads) r.wait();
-    for (const at of [0, 150, 450, 900])
-      for (let i = at; i < at + 100; i++) assert.equal(dst[i], i >= 500 && i < 510 ? 9 : value(i), `element ${i}`);
+    for (const at of [0, 150, 450, 780])
+      for (let i = at; i < at + 100; i++)
+        assert.equal(dst[i], i >= 500 && i < 510 ? 9 : i === 805 ? 11 : value(i), `element ${i}`);
     assert.equal(shard.ioStats.readsAsync, 4);
     // more windows open than buffer_count, none written back: refused
     shard.openRange(300, W, true);

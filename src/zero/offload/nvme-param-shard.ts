@@ -3,7 +3,8 @@
 // boundary), which stay in one host allocation. The file part is never opened whole: the offloaded step writes each
 // piece of a sub-group through a window (openRange/closeRanges: at most buffer_count host buffers of buffer_size
 // elements, written back asynchronously while the next piece steps, param-windows.ts); any other typed view
-// (initialisation, a checkpoint, writeParamsFromMaster) opens a window for just its range, kept until the next call.
+// (initialisation, a checkpoint, writeParamsFromMaster) opens a window for just its range, kept until the next call,
+// and written back only when comm() handed it out (commReadOnly's views, a checkpoint save's, are not).
 // A gather reads its group's own chunk from the file straight into the device's gather buffer, asynchronously when
 // prefetched (readAsync). [Note: nvme parameter shards, overlapped] in docs/design-notes.md.
 // Swap files are scratch (the checkpoint is the durable state): created here, removed at dispose.
@@ -42,6 +43,8 @@ export class NvmeParamShard implements ShardStorage {
   /** the step's windows (openRange), and the one window of a plain comm() */
   private opened: Window[] = [];
   private plain: Window | null = null;
+  /** the plain window was handed out by comm() (written to): it goes back to the file when closed */
+  private plainDirty = false;
   private disposed = false;
   /** gather reads: submitted, and of them the asynchronous ones (a prefetch: waited at a later call) */
   reads = 0;
@@ -124,6 +127,15 @@ export class NvmeParamShard implements ShardStorage {
   }
 
   comm(offset = 0, length = this.numel - offset): CommBuffer {
+    return this.view(offset, length, true);
+  }
+
+  /** comm() for a caller that only reads: a plain window only read is given up, not written back. */
+  commReadOnly(offset: number, length: number): CommBuffer {
+    return this.view(offset, length, false);
+  }
+
+  private view(offset: number, length: number, writes: boolean): CommBuffer {
     this.check(offset, length);
     if (offset + length <= this.resident) return this.typed(this.kept!, offset, length);
     if (offset < this.resident)
@@ -135,6 +147,7 @@ export class NvmeParamShard implements ShardStorage {
       (this.plain !== null && this.plain.offset <= offset && offset + length <= this.plain.offset + this.plain.length
         ? this.plain
         : this.openPlain(offset, length));
+    if (w === this.plain && writes) this.plainDirty = true;
     return this.typed(w.alloc, offset - w.offset, length);
   }
 
@@ -218,8 +231,10 @@ export class NvmeParamShard implements ShardStorage {
   }
 
   private closePlain(): void {
-    if (this.plain !== null) this.windows.close(this.plain);
+    if (this.plain !== null && this.plainDirty) this.windows.close(this.plain);
+    else if (this.plain !== null) this.windows.discard(this.plain);
     this.plain = null;
+    this.plainDirty = false;
   }
 
   private typed(a: HostAllocation, offset: number, length: number): CommBuffer {

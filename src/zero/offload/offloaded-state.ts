@@ -14,6 +14,7 @@ import type { SubGroupSlot, SubGroupStore } from './sub-group-store.js';
 import type { PreparedUpdate, SegmentSource, SegmentTarget } from '../optimizer-state.js';
 import { segmentSumSquares, type OffloadAccounting, type OptimizerStatePart } from '../optimizer-part.js';
 import { segment, segmentOffset, segmentsNumel, type ZeroPlan } from '../plan.js';
+import { readView } from '../host-flat.js';
 
 export interface OffloadedStateOptions {
   /** threads of the host step (the caller's included) */
@@ -44,7 +45,7 @@ export class OffloadedOptimizerState implements OptimizerStatePart, OffloadAccou
         const master = s.view.f32(s.base, g.end - g.start);
         this.overlaps(g, (b, segFrom, sgFrom, len) => {
           const { buf, offset } = target.segmentParam(b);
-          const src = buf.comm(offset + segFrom, len);
+          const src = readView(buf, offset + segFrom, len);
           master.set(src instanceof Float32Array ? src : halfToF32Array(src, plan.dtype as 'bf16'), sgFrom);
         });
         store.release(g.index, true);
