@@ -32,7 +32,6 @@ export const INERT_TOP_LEVEL = [
   'dump_state',
   'zero_allow_untested_optimizer',
   'zero_force_ds_cpu_optimizer',
-  'aio',
   'timers',
   'autotuning',
   'dataloader_drop_last',

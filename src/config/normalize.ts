@@ -110,6 +110,7 @@ export function normalize(input: unknown): Normalized {
       delete json[k];
     }
   delete json.activation_checkpointing; // issue 9: resolved by activation-checkpointing.ts (see resolve.ts)
+  delete json.aio; // resolved by aio.ts (see resolve.ts)
   for (const k of UNSUPPORTED_TOP_LEVEL) {
     if (!(k in json)) continue;
     if (enabled(json[k])) {

@@ -14,6 +14,8 @@ export interface NvmeSwapPolicy {
   readonly bufferCount: number; // buffer_count: host buffers the sub-groups stream through (>= 2)
   readonly pipelineRead: boolean; // read sub-group k+1 while k is stepped
   readonly pipelineWrite: boolean; // write sub-group k-1 while k is stepped
+  readonly ioThreads?: number; // aio.thread_count (absent: 2): the swap's I/O worker threads
+  readonly blockBytes?: number | null; // aio.block_size: the largest single read or write; null: node:fs's limit
 }
 
 /**
@@ -80,6 +82,9 @@ export interface ZeroPolicy {
     readonly bufferCount: number;
     readonly bufferElements: number;
     readonly maxInCpu: number;
+    /** aio.thread_count (default 1) and aio.block_size, as the optimizer's swap */
+    readonly ioThreads: number;
+    readonly blockBytes: number | null;
   } | null;
 }
 
@@ -177,6 +182,8 @@ export function policyFromConfig(config: ZeroConfig): ZeroPolicy {
               bufferCount: oo.bufferCount,
               pipelineRead: oo.pipelineRead,
               pipelineWrite: oo.pipelineWrite,
+              ioThreads: config.aio.threadCount ?? 2,
+              blockBytes: config.aio.blockSize,
             })
           : null,
     }),
@@ -190,6 +197,8 @@ export function policyFromConfig(config: ZeroConfig): ZeroPolicy {
             bufferCount: z.offloadParam.bufferCount,
             bufferElements: Math.max(1, Math.min(Math.floor(z.offloadParam.bufferSize), MAX_PARAM_BUFFER_ELEMENTS)),
             maxInCpu: Math.max(0, Math.floor(z.offloadParam.maxInCpu)),
+            ioThreads: config.aio.threadCount ?? 1,
+            blockBytes: config.aio.blockSize,
           })
         : null,
   } as const);

@@ -13,6 +13,7 @@ import {
 } from './keys.js';
 import { normalize } from './normalize.js';
 import { resolveActivationCheckpointing } from './activation-checkpointing.js'; // issue 9
+import { resolveAio } from './aio.js';
 import { optimizerParamsSchemas, schedulerParamsSchemas, topLevelSchema } from './schema.js';
 import type {
   OffloadOptimizerConfig,
@@ -52,10 +53,11 @@ export function resolveConfig(input: unknown, opts: ResolveOptions): ZeroConfig 
   const activationCheckpointing = resolveActivationCheckpointing(
     input !== null && typeof input === 'object' ? (input as Json).activation_checkpointing : undefined,
   );
+  const aio = resolveAio(input !== null && typeof input === 'object' ? (input as Json).aio : undefined);
   const normalized = normalize(input);
   const json = normalized.json as Json;
   validateAgainst(topLevelSchema, json, '');
-  const ignoredKeys = [...normalized.ignoredKeys, ...inertKeys(json)];
+  const ignoredKeys = [...normalized.ignoredKeys, ...aio.ignoredKeys, ...inertKeys(json)];
   const optimizer = json.optimizer === undefined ? null : resolveOptimizer(json.optimizer);
   const scheduler = json.scheduler === undefined ? null : resolveScheduler(json.scheduler);
   const { sized: zeroSized, ...zeroConfig } = resolveZero(json.zero_optimization ?? {}, opts.hiddenSize);
@@ -100,6 +102,7 @@ export function resolveConfig(input: unknown, opts: ResolveOptions): ZeroConfig 
     ignoredKeys,
     warnings: [...normalized.warnings, ...activationCheckpointing.warnings], // issue 9: activation_checkpointing's
     activationCheckpointing, // issue 9
+    aio: aio.aio,
   };
   return deepFreeze(config);
 }

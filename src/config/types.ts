@@ -2,6 +2,7 @@
 // users already know, as DeepSpeed documents them) by resolveConfig() in resolve.ts; field comments give the
 // DeepSpeed key each field comes from. Every object here is frozen.
 import type { FilledValue } from './auto.js';
+import type { AioConfig } from './aio.js';
 
 import type { ActivationCheckpointingConfig } from './activation-checkpointing.js'; // issue 9
 export type OptimizerType = 'Adam' | 'AdamW' | 'SGD';
@@ -139,4 +140,6 @@ export interface ZeroConfig {
   readonly sizedFromModel: readonly FilledValue[];
   /** activation_checkpointing (issue 9): how checkpointed blocks keep their inputs; see activation-checkpointing.ts. */
   readonly activationCheckpointing: ActivationCheckpointingConfig;
+  /** aio: swap I/O threads and largest single transfer (thread_count, block_size); see aio.ts. */
+  readonly aio: AioConfig;
 }

@@ -45,6 +45,8 @@ export function makeParamShard(
     // a piece of the step is at most a sub-group: a larger window would never fill
     bufferElements: Math.min(o.bufferElements, policy.optimizerState.subGroupElements || o.bufferElements),
     resident: residentElements(plan, o.maxInCpu),
+    ioThreads: o.ioThreads,
+    blockBytes: o.blockBytes,
   });
 }
 

@@ -43,15 +43,17 @@ test('offload placements', () => {
   });
   assert.equal(pn.paramShardPlacement, 'nvme');
   assert.equal(pn.paramShardNvmePath, '/tmp/params');
-  // DeepSpeed's defaults: 5 buffers of 1e8 elements, 1e9 elements kept in host memory
-  assert.deepEqual(pn.paramShardNvme, { bufferCount: 5, bufferElements: 1e8, maxInCpu: 1e9 });
+  // DeepSpeed's defaults: 5 buffers of 1e8 elements, 1e9 elements kept in host memory; one I/O thread, no block cap
+  const io = { ioThreads: 1, blockBytes: null };
+  assert.deepEqual(pn.paramShardNvme, { bufferCount: 5, bufferElements: 1e8, maxInCpu: 1e9, ...io });
   assert.equal(p.paramShardNvme, null);
   const big = policy({
     stage: 3,
     offload_optimizer: { device: 'cpu' },
     offload_param: { device: 'nvme', nvme_path: '/tmp', buffer_count: 2, buffer_size: 1e10, max_in_cpu: 0 },
   });
-  assert.deepEqual(big.paramShardNvme, { bufferCount: 2, bufferElements: MAX_PARAM_BUFFER_ELEMENTS, maxInCpu: 0 });
+  const bigWant = { bufferCount: 2, bufferElements: MAX_PARAM_BUFFER_ELEMENTS, maxInCpu: 0, ...io };
+  assert.deepEqual(big.paramShardNvme, bigWant);
   const n = policy({
     stage: 2,
     sub_group_size: 0,
@@ -59,7 +61,19 @@ test('offload placements', () => {
   }).optimizerState;
   assert.equal(n.placement, 'nvme');
   assert.equal(n.subGroupElements, 0);
-  assert.deepEqual(n.nvme, { path: '/tmp', bufferCount: 3, pipelineRead: true, pipelineWrite: false });
+  const nvmeWant = { path: '/tmp', bufferCount: 3, pipelineRead: true, pipelineWrite: false };
+  assert.deepEqual(n.nvme, { ...nvmeWant, ioThreads: 2, blockBytes: null });
+  // aio.thread_count and aio.block_size reach both swaps (the optimizer's and the parameter shard's)
+  const aio = policy(
+    {
+      stage: 3,
+      offload_optimizer: { device: 'nvme', nvme_path: '/tmp', buffer_count: 3, pipeline_read: true },
+      offload_param: { device: 'nvme', nvme_path: '/tmp' },
+    },
+    { aio: { thread_count: 3, block_size: 65536, queue_depth: 8 } },
+  );
+  assert.deepEqual(aio.optimizerState.nvme, { ...nvmeWant, ioThreads: 3, blockBytes: 65536 });
+  assert.deepEqual([aio.paramShardNvme!.ioThreads, aio.paramShardNvme!.blockBytes], [3, 65536]);
   assert.equal(policy({ stage: 2 }).optimizerState.subGroupElements, 1e9, "DeepSpeed's default sub_group_size");
 });
 

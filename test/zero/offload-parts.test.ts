@@ -138,6 +138,28 @@ test('a failed swap write is an OffloadError naming the file', () => {
   }
 });
 
+test('swap I/O: aio.block_size splits a transfer into calls of at most that many bytes, bit for bit', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'zerots-swap-block-'));
+  const io = new SwapIO(3, 4096);
+  try {
+    const path = join(dir, 'blocks.swp');
+    const fd = openSync(path, 'w+');
+    const n = 3 * 4096 + 100;
+    const src = new Uint8Array(new SharedArrayBuffer(n));
+    for (let i = 0; i < n; i++) src[i] = (i * 31 + 7) & 0xff;
+    io.wait(io.submit('write', fd, path, src, 0));
+    assert.equal(io.calls, 4, 'three whole blocks and the rest');
+    const dst = new Uint8Array(new SharedArrayBuffer(n));
+    io.wait(io.submit('read', fd, path, dst.subarray(1, n), 1));
+    assert.equal(io.calls, 8);
+    assert.deepEqual(dst.subarray(1), src.subarray(1));
+    closeSync(fd);
+  } finally {
+    io.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('host threads: AdamW over blocks, threads and odd offsets equals one device-style kernel call bit for bit', () => {
   const host = new HostMemory({ arenaBytes: 8 << 20 });
   const n = 3 * 4096 + 37;

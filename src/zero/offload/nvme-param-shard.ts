@@ -18,6 +18,7 @@ import type { PendingRead, ShardStorage } from '../host-flat.js';
 import { makeSwapDir, removeSwapDir } from './nvme-path.js';
 import { ParamWindows, type Window } from './param-windows.js';
 import { hostExhausted } from './sub-group-store.js';
+import { OrderedIO } from './ordered-io.js';
 import { SwapIO } from './swap-io.js';
 
 export interface NvmeParamOptions {
@@ -27,6 +28,9 @@ export interface NvmeParamOptions {
   bufferElements: number;
   /** elements [0, resident) stay in host memory (max_in_cpu, on a bucket boundary) */
   resident: number;
+  /** aio.thread_count (default 1) and aio.block_size (default: node:fs's limit) */
+  ioThreads?: number;
+  blockBytes?: number | null;
 }
 
 export class NvmeParamShard implements ShardStorage {
@@ -37,7 +41,9 @@ export class NvmeParamShard implements ShardStorage {
   private readonly path: string;
   private readonly fd: number;
   private readonly eb: number;
-  private readonly io = new SwapIO(1);
+  private readonly io: SwapIO;
+  /** the shard's jobs, ordered where they touch the same bytes (any aio.thread_count) */
+  private readonly queue: OrderedIO;
   private readonly windows: ParamWindows;
   private readonly kept: HostAllocation | null = null;
   /** the step's windows (openRange), and the one window of a plain comm() */
@@ -59,6 +65,8 @@ export class NvmeParamShard implements ShardStorage {
     o: NvmeParamOptions,
   ) {
     this.eb = ELEMENT_BYTES[dtype];
+    this.io = new SwapIO(o.ioThreads ?? 1, o.blockBytes ?? null);
+    this.queue = new OrderedIO(this.io);
     this.resident = Math.min(numel, Math.max(0, o.resident));
     this.windowElements = numel > this.resident ? Math.min(o.bufferElements, numel - this.resident) : undefined;
     this.dir = makeSwapDir(swapPath, rank);
@@ -76,7 +84,7 @@ export class NvmeParamShard implements ShardStorage {
     const alloc = (bytes: number, label: string) => this.alloc(bytes, label);
     this.windows = new ParamWindows(
       host,
-      this.io,
+      this.queue,
       file,
       windowCount(o.bufferCount, numel - resident, this.windowElements),
       this.windowElements ?? 1,
@@ -199,7 +207,7 @@ export class NvmeParamShard implements ShardStorage {
       throw new StateError(`parameter shard ${this.path}: a gather buffer outside shared memory`);
     // the device is shared memory the I/O worker can write: no host stage (GPUDirect Storage's path)
     const from = Math.max(offset, this.resident);
-    const t = this.io.submit('read', this.fd, this.path, out.subarray(kept), (from - this.resident) * this.eb);
+    const t = this.queue.submit('read', this.fd, this.path, out.subarray(kept), (from - this.resident) * this.eb);
     return { wait: () => this.io.wait(t) };
   }
 

@@ -53,7 +53,7 @@ export class NvmeStore implements SubGroupStore {
     this.where = groups.map(() => -1);
     const count = Math.min(policy.bufferCount, Math.max(2, groups.length));
     this.dir = makeSwapDir(policy.path, rank);
-    this.io = new SwapIO(IO_THREADS);
+    this.io = new SwapIO(policy.ioThreads ?? IO_THREADS, policy.blockBytes ?? null);
     try {
       for (let i = 0; i < count; i++) {
         const bytes = this.perElement * largest * 4;

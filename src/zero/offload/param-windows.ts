@@ -4,11 +4,12 @@
 // on SwapIO's worker while the caller goes on (the next sub-group's step, the next checkpoint bucket); its buffer is
 // taken back only when a later window needs it (or at drain()). Pooled windows (the step's pieces) are all
 // `elements` long and reused; a window for a longer range (a whole bucket at initialisation or in a checkpoint) has
-// an allocation of its own, counted against the same buffer_count. One SwapIO worker runs the jobs in submission
-// order, so a read submitted after a write of the same bytes sees them. [Note: nvme parameter shards, overlapped].
+// an allocation of its own, counted against the same buffer_count. The jobs go through OrderedIO: a read submitted
+// after a write of the same bytes sees them, whatever aio.thread_count. [Note: nvme parameter shards, overlapped].
 import { StateError } from '../../errors.js';
 import type { HostAllocation, HostMemory } from '../../tensor/host.js';
-import type { SwapIO, Ticket } from './swap-io.js';
+import type { SwapQueue } from './ordered-io.js';
+import type { Ticket } from './swap-io.js';
 
 export interface Window {
   /** first element (shard coordinates) and length */
@@ -41,7 +42,7 @@ export class ParamWindows {
 
   constructor(
     private readonly host: HostMemory,
-    private readonly io: SwapIO,
+    private readonly io: SwapQueue,
     private readonly file: WindowFile,
     /** buffer_count */
     readonly count: number,

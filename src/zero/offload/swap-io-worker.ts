@@ -1,21 +1,24 @@
 // Worker side of SwapIO: runs its queue of positioned reads and writes in order, into or out of shared arenas'
 // bytes, publishing each one's sequence number as done (and the first failure's, with its message on the error port).
+// A job is moved in calls of at most aio.block_size bytes (counted in control word 4).
 import { readSync, writeSync } from 'node:fs';
 import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { IO_JOB, IO_QUEUE, IO_WORDS } from './swap-io.js';
 
-const { ctrl, jobs, slot, port, errors } = workerData as {
+const { ctrl, jobs, slot, port, errors, block } = workerData as {
   ctrl: SharedArrayBuffer;
   jobs: SharedArrayBuffer;
   slot: number;
   port: MessagePort;
   errors: MessagePort;
+  block: number | null;
 };
 const c = new Int32Array(ctrl);
 const j = new Float64Array(jobs, slot * IO_QUEUE * IO_JOB * 8, IO_QUEUE * IO_JOB);
 const at = slot * IO_WORDS;
 const views: Uint8Array[] = [];
-const CHUNK = 1 << 30; // node:fs moves at most 2 GiB per call
+// node:fs moves at most 2 GiB per call; aio.block_size caps a call lower
+const CHUNK = Math.min(1 << 30, block ?? 1 << 30);
 
 function run(o: number): void {
   for (let m = receiveMessageOnPort(port); m !== undefined; m = receiveMessageOnPort(port)) {
@@ -31,6 +34,7 @@ function run(o: number): void {
     if (n <= 0)
       throw new Error(`${op === 0 ? 'read' : 'wrote'} ${done} of ${bytes} bytes (end of file or device full)`);
     done += n;
+    Atomics.add(c, at + 4, 1);
   }
 }
 

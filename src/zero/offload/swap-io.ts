@@ -8,7 +8,7 @@
 import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { OffloadError, StateError } from '../../errors.js';
 
-/** Control words per worker: submitted (sequence number), done, first failed sequence number, stop. */
+/** Control words per worker: submitted (sequence number), done, first failed sequence number, stop, node:fs calls. */
 export const IO_WORDS = 8;
 /** Jobs a worker's queue holds; each job: op, fd, buffer id, byte offset, bytes, file position. */
 export const IO_QUEUE = 8;
@@ -37,18 +37,31 @@ export class SwapIO {
   /** bytes moved, for the benchmark */
   bytesRead = 0;
   bytesWritten = 0;
+  /** the workers' single reads and writes (calls into node:fs), counted by them: a transfer over blockBytes is several */
+  get calls(): number {
+    let n = 0;
+    for (let w = 0; w < this.threads; w++) n += Atomics.load(this.ctrl, w * IO_WORDS + 4);
+    return n;
+  }
 
-  constructor(readonly threads = 2) {
+  constructor(
+    readonly threads = 2,
+    /** the largest single read or write a worker issues (aio.block_size; null: node:fs's 1 GiB a call) */
+    readonly blockBytes: number | null = null,
+  ) {
     if (!(Number.isInteger(threads) && threads >= 1)) throw new StateError(`swap I/O: ${threads} threads (at least 1)`);
+    if (blockBytes !== null && !(Number.isInteger(blockBytes) && blockBytes >= 1))
+      throw new StateError(`swap I/O: blocks of ${blockBytes} bytes`);
     this.ctrl = new Int32Array(new SharedArrayBuffer(threads * IO_WORDS * 4));
     this.jobs = new Float64Array(new SharedArrayBuffer(threads * IO_QUEUE * IO_JOB * 8));
     this.seqs = new Array<number>(threads).fill(0);
     this.pending = Array.from({ length: threads }, () => []);
+    const block = blockBytes;
     for (let w = 0; w < threads; w++) {
       const { port1, port2 } = new MessageChannel();
       const err = new MessageChannel();
       const worker = new Worker(new URL('./swap-io-worker.js', import.meta.url), {
-        workerData: { ctrl: this.ctrl.buffer, jobs: this.jobs.buffer, slot: w, port: port2, errors: err.port2 },
+        workerData: { ctrl: this.ctrl.buffer, jobs: this.jobs.buffer, slot: w, port: port2, errors: err.port2, block },
         transferList: [port2, err.port2],
       });
       worker.unref();
