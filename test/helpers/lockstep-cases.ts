@@ -39,6 +39,8 @@ export interface LockstepCase {
   stage3?: { persistence?: number; reuse?: number; prefetch?: number; maxLive?: number };
   /** activation checkpointing of every block (issue 9); 'cpu': activation_checkpointing.cpu_checkpointing */
   checkpoint?: 'device' | 'cpu';
+  /** the aio block: swap I/O worker threads and the largest single read or write (bytes) */
+  aio?: { threadCount: number; blockSize: number };
 }
 
 /** Sequence s of the data set (token ids < vocabSize); inputs and next-token targets. */
@@ -68,6 +70,7 @@ export function dsConfig(c: LockstepCase): Record<string, unknown> {
     fp16: { enabled: c.precision === 'fp16', initial_scale_power: c.scalePower ?? 8 },
     bf16: { enabled: c.precision === 'bf16' },
     ...(c.checkpoint === 'cpu' ? { activation_checkpointing: { cpu_checkpointing: true } } : {}),
+    ...(c.aio === undefined ? {} : { aio: { thread_count: c.aio.threadCount, block_size: c.aio.blockSize } }),
     zero_optimization: {
       stage: c.stage,
       reduce_bucket_size: c.bucket ?? 300,

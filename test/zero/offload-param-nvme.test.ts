@@ -1,7 +1,7 @@
 // offload_param "nvme" changes nothing in the numbers: on the threads transport (2 ranks, wasm kernels), stage 3
 // with the parameter shard in a swap file gives the same losses, parameters and Adam moments as the shard in host
 // memory (offload_param "cpu") and as no offload at all, bit for bit (fp32 and bf16), with the optimizer state in
-// host memory and in swap files sharing the directory. And the shard's bytes leave host memory between steps and
+// host memory and in swap files sharing the directory (also with aio.thread_count 3 and block_size 1 KiB). And the shard's bytes leave host memory between steps and
 // appear, exactly, in the disk accounting and on disk; the swap file is gone after dispose.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -35,14 +35,16 @@ for (const precision of ['fp32', 'bf16'] as const)
         { ...s, offloadParam: true },
         { ...s, paramNvme: dir },
         { ...s, paramNvme: dir, nvme }, // the optimizer's swap files in the same directory
+        { ...s, paramNvme: dir, nvme, aio: { threadCount: 3, blockSize: 1024 } }, // 3 I/O threads, 1 KiB calls
       ];
       const res = await spawnWorld<EngineResult[]>({ worldSize: 2, module: ranks, fn: 'trainMany', args: cases });
       const eb = precision === 'fp32' ? 4 : 2;
       for (let rank = 0; rank < 2; rank++) {
-        const [none, cpu, onDisk, both] = res[rank]!;
+        const [none, cpu, onDisk, both, aio] = res[rank]!;
         for (const [r, tag] of [
           [onDisk!, 'param nvme'],
           [both!, 'param nvme, optimizer nvme'],
+          [aio!, 'param nvme, optimizer nvme, aio 3 threads 1 KiB blocks'],
         ] as const) {
           if (rank === 0) {
             // rank 0 reports the consolidated values
