@@ -1,8 +1,9 @@
 // offload_param "nvme" changes nothing in the numbers: on the threads transport (2 ranks, wasm kernels), stage 3
 // with the parameter shard in a swap file gives the same losses, parameters and Adam moments as the shard in host
 // memory (offload_param "cpu") and as no offload at all, bit for bit (fp32 and bf16), with the optimizer state in
-// host memory and in swap files sharing the directory (also with aio.thread_count 3 and block_size 1 KiB). And the shard's bytes leave host memory between steps and
-// appear, exactly, in the disk accounting and on disk; the swap file is gone after dispose.
+// host memory and in swap files sharing the directory (also with aio.thread_count 3 and block_size 1 KiB). And the
+// shard's bytes leave host memory between steps and appear, exactly, in the disk accounting and on disk; the swap
+// file is gone after dispose.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
