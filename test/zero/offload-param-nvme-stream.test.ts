@@ -12,17 +12,11 @@ import { join } from 'node:path';
 import { spawnWorld } from '../../src/launch/spawn.js';
 import type { LockstepCase } from '../helpers/lockstep-cases.js';
 import type { EngineResult } from '../ranks/engine-ranks.js';
+import { sameBits } from '../helpers/same-bits.js';
 
 const ranks = new URL('../ranks/engine-ranks.js', import.meta.url);
 const WINDOWS = 2;
 const WINDOW = 32; // elements: the tiny GPT's shard is ~40 of them, sub-groups 112 (3-4 pieces each)
-
-function sameBits(a: EngineResult, b: EngineResult, tag: string): void {
-  assert.deepEqual(a.losses, b.losses, `${tag}: losses`);
-  for (const key of ['params', 'm', 'v'] as const)
-    for (const [name, want] of Object.entries(b[key]!))
-      assert.deepEqual(a[key]![name], want, `${tag}: ${key} ${name} equal bit for bit`);
-}
 
 for (const precision of ['fp32', 'bf16'] as const)
   test(`offload_param nvme ${precision}: windows, prefetched reads and max_in_cpu change no bit; the step's host peak`, async () => {

@@ -12,17 +12,10 @@ import { join } from 'node:path';
 import { spawnWorld } from '../../src/launch/spawn.js';
 import type { LockstepCase } from '../helpers/lockstep-cases.js';
 import type { EngineResult } from '../ranks/engine-ranks.js';
+import { sameBits } from '../helpers/same-bits.js';
 
 const ranks = new URL('../ranks/engine-ranks.js', import.meta.url);
 const SUB_GROUP = 112;
-
-function sameBits(a: EngineResult, b: EngineResult, tag: string): void {
-  assert.deepEqual(a.losses, b.losses, `${tag}: losses`);
-  assert.deepEqual(a.norms, b.norms, `${tag}: gradient norms`);
-  for (const key of ['params', 'm', 'v'] as const)
-    for (const [name, want] of Object.entries(b[key]!))
-      assert.deepEqual(a[key]![name], want, `${tag}: ${key} ${name} equal bit for bit`);
-}
 
 for (const precision of ['fp32', 'bf16'] as const)
   test(`offload_param nvme, stage 3 ${precision}: equal to offload_param cpu and to no offload; bytes on disk`, async () => {

@@ -11,17 +11,10 @@ import { join } from 'node:path';
 import { spawnWorld } from '../../src/launch/spawn.js';
 import type { LockstepCase } from '../helpers/lockstep-cases.js';
 import type { EngineResult } from '../ranks/engine-ranks.js';
+import { sameBits } from '../helpers/same-bits.js';
 
 const ranks = new URL('../ranks/engine-ranks.js', import.meta.url);
 const SUB_GROUP = 112; // elements: several sub-groups per rank, boundaries inside parameters and buckets
-
-function sameBits(a: EngineResult, b: EngineResult, tag: string): void {
-  assert.deepEqual(a.losses, b.losses, `${tag}: losses`);
-  assert.deepEqual(a.norms, b.norms, `${tag}: gradient norms`);
-  for (const key of ['params', 'm', 'v'] as const)
-    for (const [name, want] of Object.entries(b[key]!))
-      assert.deepEqual(a[key]![name], want, `${tag}: ${key} ${name} equal bit for bit`);
-}
 
 // nvme: the swap I/O runs on 2 worker threads, reads ahead and writes behind ([Note: a wake-up is not a job]);
 // test/zero/nvme-store-stress.test.ts stresses the ring alone.
