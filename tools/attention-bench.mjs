@@ -26,23 +26,14 @@ const time = (fn) => {
   return (d.user + d.system) / 1e3;
 };
 const best = { oldF: 1e9, oldB: 1e9, flashF: 1e9, flashB: 1e9 };
+const keepBest = (key, fn) => {
+  best[key] = Math.min(best[key], time(fn));
+};
 for (let r = 0; r < reps; r++) {
-  best.oldF = Math.min(
-    best.oldF,
-    time(() => k.attentionForward(out, att, qkv, ws, B, T, C, nh)),
-  );
-  best.oldB = Math.min(
-    best.oldB,
-    time(() => k.attentionBackward(dqkv, dout, qkv, att, ws, B, T, C, nh, false)),
-  );
-  best.flashF = Math.min(
-    best.flashF,
-    time(() => k.flashAttentionForward(out, lse, qkv, ws, B, T, C, nh)),
-  );
-  best.flashB = Math.min(
-    best.flashB,
-    time(() => k.flashAttentionBackward(dqkv, dout, qkv, lse, ws, B, T, C, nh, false)),
-  );
+  keepBest('oldF', () => k.attentionForward(out, att, qkv, ws, B, T, C, nh));
+  keepBest('oldB', () => k.attentionBackward(dqkv, dout, qkv, att, ws, B, T, C, nh, false));
+  keepBest('flashF', () => k.flashAttentionForward(out, lse, qkv, ws, B, T, C, nh));
+  keepBest('flashB', () => k.flashAttentionBackward(dqkv, dout, qkv, lse, ws, B, T, C, nh, false));
 }
 const r = (x) => Number(x.toFixed(2));
 console.log(
