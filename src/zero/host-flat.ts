@@ -76,9 +76,7 @@ export class HostFlat implements ShardStorage {
       throw new ShapeError(
         `host buffer ${this.label}: range [${offset}, ${offset + length}) outside [0, ${this.numel})`,
       );
-    return this.dtype === 'f32'
-      ? this.host.f32(this.alloc, this.numel).subarray(offset, offset + length)
-      : this.host.u16(this.alloc, this.numel).subarray(offset, offset + length);
+    return hostView(this.host, this.alloc, this.dtype, this.numel, offset, length);
   }
 
   /** Host bytes held (the shard, for offload accounting). */
@@ -94,4 +92,18 @@ export class HostFlat implements ShardStorage {
     if (this.alloc !== null) this.host.free(this.alloc);
     this.alloc = null;
   }
+}
+
+/** Elements [offset, offset + length) of a host allocation holding `numel` elements of `dtype`, as a typed view. */
+export function hostView(
+  host: HostMemory,
+  a: HostAllocation,
+  dtype: FlatDType,
+  numel: number,
+  offset: number,
+  length: number,
+): CommBuffer {
+  return dtype === 'f32'
+    ? host.f32(a, numel).subarray(offset, offset + length)
+    : host.u16(a, numel).subarray(offset, offset + length);
 }

@@ -9,7 +9,7 @@ import type { Kernels } from '../../kernels/types.js';
 import type { Device } from '../../tensor/device.js';
 import type { HostAllocation, HostMemory } from '../../tensor/host.js';
 import { ELEMENT_BYTES, type FlatDType } from '../flat-buffer.js';
-import type { FlatStorage } from '../host-flat.js';
+import { hostView, type FlatStorage } from '../host-flat.js';
 import { hostExhausted } from './sub-group-store.js';
 
 const BLOCK = 8192;
@@ -54,9 +54,7 @@ export class HostGradShard implements FlatStorage {
       throw new ShapeError(
         `offloaded gradient shard: range [${offset}, ${offset + length}) outside [0, ${this.numel})`,
       );
-    return this.dtype === 'f32'
-      ? this.host.f32(a, this.numel).subarray(offset, offset + length)
-      : this.host.u16(a, this.numel).subarray(offset, offset + length);
+    return hostView(this.host, a, this.dtype, this.numel, offset, length);
   }
 
   at(): number {

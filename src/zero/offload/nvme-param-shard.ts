@@ -14,7 +14,7 @@ import { OffloadError, ShapeError, StateError } from '../../errors.js';
 import type { CommBuffer } from '../../comm/types.js';
 import type { HostAllocation, HostMemory } from '../../tensor/host.js';
 import { ELEMENT_BYTES, type FlatDType } from '../flat-buffer.js';
-import type { PendingRead, ShardStorage } from '../host-flat.js';
+import { hostView, type PendingRead, type ShardStorage } from '../host-flat.js';
 import { makeSwapDir, removeSwapDir } from './nvme-path.js';
 import { ParamWindows, type Window } from './param-windows.js';
 import { hostExhausted } from './sub-group-store.js';
@@ -246,10 +246,7 @@ export class NvmeParamShard implements ShardStorage {
   }
 
   private typed(a: HostAllocation, offset: number, length: number): CommBuffer {
-    const n = Math.floor(a.bytes / this.eb);
-    return this.dtype === 'f32'
-      ? this.host.f32(a, n).subarray(offset, offset + length)
-      : this.host.u16(a, n).subarray(offset, offset + length);
+    return hostView(this.host, a, this.dtype, Math.floor(a.bytes / this.eb), offset, length);
   }
 
   private live(): void {
