@@ -9,6 +9,7 @@
 // let go stays gathered when it is persistent (fewer elements than the persistence threshold) or acquired again
 // within the reuse distance, the end of forward and of backward releases idle groups that are neither, and the
 // step releases everything. Counting elements, not bytes; the alignment between parameters is left out.
+import { FetchSchedule } from '../zero/fetch-schedule.js';
 import type { GptDims } from './peak.js';
 
 export interface GatherRules {
@@ -112,31 +113,19 @@ export function gptGatheredPeak(m: GptDims, r: GatherRules): GatheredPeak {
     use(u, 'g');
   }
   ev.push(['e', -1]);
-  const trace = ev.filter(([k]) => k === 'a').map(([, b]) => b);
+  // the engine's schedule, its trace recorded as the first step records it
+  const schedule = new FetchSchedule(sizes, {
+    prefetchElements: r.prefetch,
+    maxReuseDistance: r.reuse,
+    maxLiveElements: r.maxLive,
+  });
+  for (const [kind, b] of ev) if (kind === 'a') schedule.acquired(b);
+  schedule.endStep();
   const persistent = sizes.map((s) => s < r.persistence);
   const gathered = sizes.map(() => false);
   const refs = sizes.map(() => 0);
-  let pos = 0;
   let live = 0;
   let peak = 0;
-  const reusedSoon = (b: number): boolean => {
-    let between = 0;
-    for (let q = pos; q < trace.length; q++) {
-      if (trace[q] === b) return between < r.reuse;
-      between += sizes[trace[q]!]!;
-      if (between >= r.reuse) return false;
-    }
-    return false;
-  };
-  const window = (): number[] => {
-    const out: number[] = [];
-    let budget = r.prefetch;
-    for (let q = pos; q < trace.length && budget > 0; q++) {
-      out.push(trace[q]!);
-      budget -= sizes[trace[q]!]!;
-    }
-    return out;
-  };
   const idle = (b: number) => gathered[b] && refs[b] === 0 && !persistent[b];
   const release = (b: number) => {
     if (!gathered[b]) return;
@@ -144,28 +133,29 @@ export function gptGatheredPeak(m: GptDims, r: GatherRules): GatheredPeak {
     live -= sizes[b]!;
   };
   const gather = (b: number) => {
-    for (let x = 0; x < sizes.length && live + sizes[b]! > r.maxLive; x++) if (idle(x)) release(x);
+    const idleNow = sizes.map((_, x) => x).filter(idle);
+    for (const x of schedule.evictions(live, sizes[b]!, idleNow)) release(x);
     gathered[b] = true;
     live += sizes[b]!;
     peak = Math.max(peak, live);
   };
   for (const [kind, b] of ev) {
     if (kind === 'a') {
-      pos++;
+      schedule.acquired(b);
       if (!gathered[b]) gather(b);
       refs[b]++;
-      for (const w of window()) {
+      for (const w of schedule.window()) {
         if (gathered[w]) continue;
-        if (live + sizes[w]! > r.maxLive) break;
+        if (!schedule.fits(live, sizes[w]!)) break;
         gather(w);
       }
     } else if (kind === 'g') {
       refs[b]--;
-      if (refs[b] === 0 && !persistent[b] && !reusedSoon(b)) release(b);
+      if (refs[b] === 0 && !persistent[b] && !schedule.reusedSoon(b)) release(b);
     } else {
-      const ahead = new Set(window());
+      const ahead = schedule.window();
       sizes.forEach((_, x) => {
-        if (idle(x) && !ahead.has(x) && !reusedSoon(x)) release(x);
+        if (idle(x) && !ahead.has(x) && !schedule.reusedSoon(x)) release(x);
       });
     }
   }
