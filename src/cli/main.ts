@@ -110,10 +110,13 @@ bench
   );
 bench
   .command('offload')
-  .description('offloaded AdamW params/s on all cores against the memcpy bound; swap I/O against a file copy')
+  .description(
+    'offloaded AdamW params/s on all cores against the memory-bandwidth bound (the fastest copy on the same threads); ' +
+      'swap I/O against a file copy',
+  )
   .option('--params <n>', 'parameters (default 2^24)', int('--params', 1024, 2 ** 31))
   .option('--threads <n>', 'threads of the host step (default: every core)', int('--threads', 1, 64))
-  .option('--repeat <n>', 'timed runs per figure (median reported)', int('--repeat', 1, 100))
+  .option('--repeat <n>', 'timed runs per figure (default 7; the median reported)', int('--repeat', 1, 100))
   .option('--nvme-path <dir>', 'directory for the swap files (default: the OS temp directory)')
   .action(async (o) => {
     await (await load<{ benchOffload(o: unknown): Promise<unknown> }>('./bench-offload.js')).benchOffload(o);
